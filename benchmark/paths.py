@@ -1,0 +1,24 @@
+"""Default locations of every stage's inputs and outputs, relative to the project root (one place)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+OUTPUTS_DIR = Path("data/outputs")
+PUBLISHED_DIR = Path("data/published")
+RESULTS_DIR = Path("results")
+PREDICTIONS = RESULTS_DIR / "predictions.parquet"
+STATS = RESULTS_DIR / "stats.parquet"
+REPORTS_DIR = Path("reports")
+METRICS_JSON = REPORTS_DIR / "metrics.json"
+CELLS_JSON = REPORTS_DIR / "cells.json"
+REPORT_MD = REPORTS_DIR / "report.md"
+REPORT_HTML = REPORTS_DIR / "report.html"
+FIGURES_DIR = REPORTS_DIR / "figures"
+TUNE_DIR = REPORTS_DIR / "tune"
+
+
+def outputs_table(dataset: str, outputs_dir: Path = OUTPUTS_DIR) -> Path:
+    """Path of one dataset's outputs table: ``data/outputs/<dataset>.parquet``."""
+    return outputs_dir / f"{dataset}.parquet"
