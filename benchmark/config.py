@@ -21,9 +21,6 @@ from benchmark import paths
 from benchmark.errors import BenchmarkError
 from benchmark.labels import DATASETS
 
-SOURCES = ("sim", "published", "images")
-
-
 def _spec(default: Any, *, choices: tuple | None = None, low: float | None = None,
           high: float | None = None, help: str = "") -> Any:
     """A dataclass field with validation metadata (choices, or an inclusive range [low, high])."""
@@ -44,7 +41,7 @@ class PublishedSettings:
 class DataSettings:
     """The ``data`` section: which source writes the outputs tables, and from where."""
 
-    source: str = _spec("published", choices=SOURCES)
+    source: str = _spec("published", help="one of the loaders in benchmark.sources.LOADERS")
     input: str = _spec(str(paths.PUBLISHED_DIR),
                        help="the fetch stage's input: sim scenario file, published CSV folder, or raw image folder")
     datasets: list = _spec(list(DATASETS))
@@ -67,7 +64,8 @@ class TrainSettings:
 
     methods: list = _spec(["uncorrected"])
     splits: list = _spec(["faces->adfes", "adfes->faces"])
-    seed: int = _spec(0, low=0)
+    seed: int = _spec(0, low=0, help="first seed; stochastic methods run seeds seed, seed+1, ..., seed+n_seeds-1")
+    n_seeds: int = _spec(10, low=1)
 
 
 @dataclass(frozen=True)
@@ -181,6 +179,20 @@ def load_settings(path: Path | str = paths.PARAMS, overrides: dict[str, Any] | N
 
 def _check_cross_field(settings: Settings, where: str) -> None:
     """Constraints between keys, each with a sentence saying which key needs what."""
+    from benchmark.methods.registry import METHODS
+    from benchmark.protocol import SPLITS
+    from benchmark.sources import LOADERS
+
+    if settings.data.source not in LOADERS:
+        raise BenchmarkError(f"{where}: data.source {settings.data.source!r} is unknown; expected one of {', '.join(LOADERS)}")
+    for method in settings.train.methods:
+        if method not in METHODS:
+            raise BenchmarkError(f"{where}: train.methods has unknown method {method!r}{_closest(method, list(METHODS))}")
+    if settings.evaluate.reference not in settings.train.methods:
+        raise BenchmarkError(f"{where}: evaluate.reference {settings.evaluate.reference!r} must be one of train.methods ({', '.join(settings.train.methods)})")
+    for split in settings.train.splits:
+        if split not in SPLITS:
+            raise BenchmarkError(f"{where}: train.splits has unknown split {split!r}; expected some of {', '.join(SPLITS)}")
     unknown = [d for d in settings.data.datasets if d not in DATASETS]
     if unknown:
         raise BenchmarkError(f"{where}: data.datasets has unknown dataset {unknown[0]!r}; expected some of {', '.join(DATASETS)}")

@@ -71,3 +71,37 @@ def task_cells(frame: pd.DataFrame, *, task: str, predicted: np.ndarray) -> pd.D
     """Cell accuracies of ``task`` for predicted labels aligned with the rows of an outputs-table ``frame``."""
     correct = np.asarray(predicted) == frame[task].to_numpy()
     return cell_accuracies(gender=frame["gender"].to_numpy(), emotion=frame["emotion"].to_numpy(), correct=correct)
+
+
+#: A predictions group that the paper's metrics are computed over (CV folds of one seed are pooled).
+GROUP_KEYS: tuple[str, ...] = ("split", "method", "partition", "dataset", "seed")
+
+
+def cells_by_group(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cell accuracies of both tasks for every group of a predictions table.
+
+    Returns a long DataFrame with columns ``GROUP_KEYS + (task, gender, emotion, n, accuracy)``; every group has all
+    2 x 6 cells of each task (NaN accuracy for an empty cell).
+    """
+    pieces = []
+    for task in TASKS:
+        correct = (frame[f"pred_{task}"].to_numpy() == frame[task].to_numpy()).astype(float)
+        keyed = frame[list(GROUP_KEYS) + ["gender", "emotion"]].assign(correct=correct)
+        agg = keyed.groupby(list(GROUP_KEYS) + ["gender", "emotion"], observed=True, sort=False)["correct"].agg(["size", "mean"])
+        groups = agg.index.droplevel(["gender", "emotion"]).unique()
+        full = pd.MultiIndex.from_tuples(
+            [(*g, gender, emotion) for g in groups for gender in GENDERS for emotion in DATASET_EMOTIONS],
+            names=list(GROUP_KEYS) + ["gender", "emotion"])
+        agg = agg.reindex(full)
+        pieces.append(pd.DataFrame({"task": task, "n": agg["size"].fillna(0).astype(int).to_numpy(),
+                                    "accuracy": 100.0 * agg["mean"].to_numpy()}, index=full).reset_index())
+    return pd.concat(pieces, ignore_index=True)
+
+
+def summaries_by_group(cells: pd.DataFrame) -> pd.DataFrame:
+    """Macro accuracy, largest and average gap for each (group, task) of :func:`cells_by_group` output."""
+    rows = []
+    for key, group in cells.groupby(list(GROUP_KEYS) + ["task"], observed=True, sort=True):
+        summary = summarize(group.set_index(["gender", "emotion"])[["n", "accuracy"]])
+        rows.append({**dict(zip(list(GROUP_KEYS) + ["task"], key)), **summary.as_dict()})
+    return pd.DataFrame(rows)

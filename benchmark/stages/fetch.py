@@ -1,0 +1,23 @@
+"""Stage ``fetch``: write one outputs table per dataset from the configured source."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from benchmark import outputs, paths, sources
+from benchmark.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR) -> list[Path]:
+    """Load every dataset of ``data.datasets`` from ``data.source`` and write ``data/outputs/<dataset>.parquet``."""
+    written = []
+    tables = [sources.load(settings.data, dataset) for dataset in settings.data.datasets]
+    for dataset, table in zip(settings.data.datasets, tables):
+        target = paths.outputs_table(dataset, outputs_dir)
+        outputs.write(table, target)
+        log.info("fetch: %s: %d images from source %s -> %s", dataset, len(table.frame), settings.data.source, target)
+        written.append(target)
+    return written
