@@ -1,0 +1,35 @@
+"""Deterministic toy outputs tables for tests: the full 2 x 6 design with a known structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmark.labels import DATASET_EMOTIONS, EMONET_EMOTIONS, GENDERS, emotion_column, gender_column
+from benchmark.outputs import OutputsTable
+
+
+def make_toy_table(*, dataset: str = "faces", subjects_per_gender: int = 6, images_per_cell: int = 2,
+                   seed: int = 0, gender_noise: float = 1.0, emotion_noise: float = 1.0) -> OutputsTable:
+    """A valid outputs table: each subject has ``images_per_cell`` images of every dataset emotion.
+
+    Gender probabilities are a logistic of (+2 for male, -2 for female) plus Gaussian noise; emotion logits are 3 on
+    the true class plus Gaussian noise on all 8 EmoNet classes.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for gender in GENDERS:
+        for s in range(subjects_per_gender):
+            subject = f"{gender[0]}{s:02d}"
+            for emotion in DATASET_EMOTIONS:
+                for k in range(images_per_cell):
+                    z = (2.0 if gender == "male" else -2.0) + gender_noise * rng.normal()
+                    p_male = 1.0 / (1.0 + np.exp(-z))
+                    logits = emotion_noise * rng.normal(size=len(EMONET_EMOTIONS))
+                    logits[EMONET_EMOTIONS.index(emotion)] += 3.0
+                    row = {"dataset": dataset, "image_id": f"{subject}_{emotion}_{k}.jpg", "subject": subject,
+                           "gender": gender, "emotion": emotion,
+                           gender_column("male"): p_male, gender_column("female"): 1.0 - p_male}
+                    row.update({emotion_column(c): float(v) for c, v in zip(EMONET_EMOTIONS, logits)})
+                    rows.append(row)
+    return OutputsTable(pd.DataFrame(rows), EMONET_EMOTIONS, {"source": "toy"})
