@@ -134,26 +134,30 @@ def _check_value(where: str, f: dataclasses.Field, value: Any, tp: Any) -> Any:
     return value
 
 
-def build(cls: type, raw: Any, where: str) -> Any:
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def build(cls: type, raw: Any, where: str = "") -> Any:
     """Build dataclass ``cls`` from the mapping ``raw`` (a params section), validating every key."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise BenchmarkError(f"{where}: expected a mapping of keys, got {raw!r}")
+        raise BenchmarkError(f"{where or 'params'}: expected a mapping of keys, got {raw!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:
-            raise BenchmarkError(f"{where}.{key}: unknown key{_closest(str(key), list(fields))}")
+            raise BenchmarkError(f"{_join(where, key)}: unknown key{_closest(str(key), list(fields))}")
     kwargs = {}
     for name, f in fields.items():
         if name not in raw:
             continue
         tp = hints[name]
         if dataclasses.is_dataclass(tp):
-            kwargs[name] = build(tp, raw[name], f"{where}.{name}")
+            kwargs[name] = build(tp, raw[name], _join(where, name))
         else:
-            kwargs[name] = _check_value(f"{where}.{name}", f, raw[name], tp)
+            kwargs[name] = _check_value(_join(where, name), f, raw[name], tp)
     return cls(**kwargs)
 
 
@@ -172,30 +176,33 @@ def load_settings(path: Path | str = paths.PARAMS, overrides: dict[str, Any] | N
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    settings = build(Settings, raw, path.name)
-    _check_cross_field(settings, path.name)
+    try:
+        settings = build(Settings, raw)
+        _check_cross_field(settings)
+    except BenchmarkError as err:
+        raise BenchmarkError(f"{path}: {err}") from None
     return settings
 
 
-def _check_cross_field(settings: Settings, where: str) -> None:
+def _check_cross_field(settings: Settings) -> None:
     """Constraints between keys, each with a sentence saying which key needs what."""
     from benchmark.methods.registry import METHODS
     from benchmark.protocol import SPLITS
     from benchmark.sources import LOADERS
 
     if settings.data.source not in LOADERS:
-        raise BenchmarkError(f"{where}: data.source {settings.data.source!r} is unknown; expected one of {', '.join(LOADERS)}")
+        raise BenchmarkError(f"data.source {settings.data.source!r} is unknown; expected one of {', '.join(LOADERS)}")
     for method in settings.train.methods:
         if method not in METHODS:
-            raise BenchmarkError(f"{where}: train.methods has unknown method {method!r}{_closest(method, list(METHODS))}")
+            raise BenchmarkError(f"train.methods has unknown method {method!r}{_closest(method, list(METHODS))}")
     if settings.evaluate.reference not in settings.train.methods:
-        raise BenchmarkError(f"{where}: evaluate.reference {settings.evaluate.reference!r} must be one of train.methods ({', '.join(settings.train.methods)})")
+        raise BenchmarkError(f"evaluate.reference {settings.evaluate.reference!r} must be one of train.methods ({', '.join(settings.train.methods)})")
     for split in settings.train.splits:
         if split not in SPLITS:
-            raise BenchmarkError(f"{where}: train.splits has unknown split {split!r}; expected some of {', '.join(SPLITS)}")
+            raise BenchmarkError(f"train.splits has unknown split {split!r}; expected some of {', '.join(SPLITS)}")
     unknown = [d for d in settings.data.datasets if d not in DATASETS]
     if unknown:
-        raise BenchmarkError(f"{where}: data.datasets has unknown dataset {unknown[0]!r}; expected some of {', '.join(DATASETS)}")
+        raise BenchmarkError(f"data.datasets has unknown dataset {unknown[0]!r}; expected some of {', '.join(DATASETS)}")
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

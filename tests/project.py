@@ -1,0 +1,62 @@
+"""A throwaway copy of the project for end-to-end runs (dvc repro, CLI in a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SKIP = {".git", ".venv", "mlflow.db", "mlartifacts", "mlruns", "optuna.db", "results", ".pytest_cache", ".benchmarks",
+        "__pycache__", "tmp", "cache"}
+SKIP_UNDER = {"data": {"outputs", "published", "raw", "chips"}, "reports": None}
+
+
+def _ignore(directory: str, entries: list[str]) -> set[str]:
+    rel = Path(directory).resolve().relative_to(REPO)
+    skipped = {e for e in entries if e in SKIP or e.endswith(".egg-info")}
+    if str(rel) == "data":
+        skipped |= {e for e in entries if e in SKIP_UNDER["data"]}
+    if str(rel) == "reports":
+        skipped |= {e for e in entries if e != ".gitkeep"}
+    return skipped
+
+
+def copy_project(target: Path) -> Path:
+    """Copy the working tree (sources, params, dvc files; no outputs, caches or venv) into ``target``; git-init it."""
+    shutil.copytree(REPO, target, ignore=_ignore)
+    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+    return target
+
+
+def set_params(project: Path, updates: dict) -> None:
+    """Set dotted keys in the copy's params.yaml."""
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in updates.items():
+        node = params
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def env() -> dict[str, str]:
+    """Environment whose PATH finds this interpreter's `benchmark` and `dvc` first; MLflow store left to params."""
+    bin_dir = str(Path(sys.executable).parent)
+    out = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    out["PATH"] = bin_dir + os.pathsep + out.get("PATH", "")
+    return out
+
+
+def run(project: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a command in the copy with the project's interpreter on PATH."""
+    result = subprocess.run(list(args), cwd=project, env=env(), capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {result.returncode}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}")
+    return result

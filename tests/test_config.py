@@ -1,0 +1,82 @@
+"""params.yaml validation: every bad key or value is one clear line naming the key, the expectation and the value."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from benchmark.config import load_settings
+from benchmark.errors import BenchmarkError
+from project import REPO
+
+
+def _params(tmp_path, text: str):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_projects_params_file_is_valid():
+    load_settings(REPO / "params.yaml")
+
+
+def test_every_key_in_params_yaml_is_declared_in_the_settings():
+    """Round trip: the loaded settings hold every dotted key of params.yaml with its value."""
+    from benchmark.config import as_dict, flatten
+
+    raw = flatten(yaml.safe_load((REPO / "params.yaml").read_text()))
+    loaded = flatten(as_dict(load_settings(REPO / "params.yaml")))
+    for key, value in raw.items():
+        assert key in loaded, key
+        assert loaded[key] == value, key
+
+
+def test_mistyped_key_suggests_the_closest_one(tmp_path):
+    with pytest.raises(BenchmarkError, match="params.yaml: data.sorce: unknown key; did you mean 'source'\\?"):
+        load_settings(_params(tmp_path, "data:\n  sorce: sim\n"))
+
+
+def test_unknown_section_lists_known_sections(tmp_path):
+    with pytest.raises(BenchmarkError, match="unknown key.*did you mean 'train'"):
+        load_settings(_params(tmp_path, "trian:\n  seed: 1\n"))
+
+
+def test_wrong_type_names_the_key_and_the_value(tmp_path):
+    with pytest.raises(BenchmarkError, match="train.n_seeds: expected an integer, got 'ten'"):
+        load_settings(_params(tmp_path, "train:\n  n_seeds: ten\n"))
+
+
+def test_out_of_range_value_names_the_range(tmp_path):
+    with pytest.raises(BenchmarkError, match="train.n_seeds: 0 is out of range; expected a value in \\[1, inf\\]"):
+        load_settings(_params(tmp_path, "train:\n  n_seeds: 0\n"))
+
+
+def test_unknown_source_lists_the_sources(tmp_path):
+    with pytest.raises(BenchmarkError, match="data.source 'kaggle' is unknown; expected one of .*published"):
+        load_settings(_params(tmp_path, "data:\n  source: kaggle\n"))
+
+
+def test_unknown_method_suggests_the_closest(tmp_path):
+    with pytest.raises(BenchmarkError, match="unknown method 'uncorected'; did you mean 'uncorrected'"):
+        load_settings(_params(tmp_path, "train:\n  methods: [uncorected]\n"))
+
+
+def test_unknown_split_lists_the_splits(tmp_path):
+    with pytest.raises(BenchmarkError, match="unknown split 'faces->ckplus'; expected some of faces->adfes"):
+        load_settings(_params(tmp_path, "train:\n  splits: ['faces->ckplus']\n"))
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    with pytest.raises(BenchmarkError, match="params.yaml: not valid YAML") as info:
+        load_settings(_params(tmp_path, "data: [unclosed\n"))
+    assert "\n" not in str(info.value)
+
+
+def test_missing_params_file_says_where_to_run(tmp_path):
+    with pytest.raises(BenchmarkError, match="params file not found; run from the project root"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_overrides_apply_before_validation(tmp_path):
+    settings = load_settings(_params(tmp_path, "train:\n  n_seeds: 3\n"), overrides={"train.n_seeds": 2})
+    assert settings.train.n_seeds == 2
