@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,8 +52,11 @@ def setup(settings: TrackingSettings) -> Any:
             location = None
             if uri.startswith("sqlite:"):
                 location = (ARTIFACT_ROOT.resolve() / settings.experiment).as_uri()
-            mlflow.create_experiment(settings.experiment, artifact_location=location)
+            # experimentKind opens the experiment in the UI's "Model training" view (runs table), not the GenAI one
+            mlflow.create_experiment(settings.experiment, artifact_location=location,
+                                     tags={"mlflow.experimentKind": "custom_model_development"})
         mlflow.set_experiment(settings.experiment)
+        close_orphaned_runs(mlflow, settings.experiment)
     except Exception as err:  # mlflow raises many types for unreachable or invalid stores
         raise BenchmarkError(
             f"tracking.uri: cannot use MLflow tracking store {uri!r} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
@@ -60,10 +64,48 @@ def setup(settings: TrackingSettings) -> Any:
     return mlflow
 
 
+def process_tags() -> dict[str, str]:
+    """Tags naming the process that owns a run, so a later process can tell a killed owner's runs apart."""
+    return {"benchmark.host": socket.gethostname(), "benchmark.pid": str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_orphaned_runs(mlflow: Any, experiment: str) -> int:
+    """Mark KILLED the RUNNING runs that a process on this host started and that process is gone (e.g. SIGKILL).
+
+    Returns how many runs were closed.
+    """
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return 0
+    host = socket.gethostname()
+    closed = 0
+    for found in client.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000):
+        tags = found.data.tags
+        pid = tags.get("benchmark.pid", "")
+        if tags.get("benchmark.host") == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            client.set_terminated(found.info.run_id, status="KILLED")
+            closed += 1
+    return closed
+
+
 @contextmanager
 def run(mlflow: Any, name: str, *, tags: dict[str, str], nested: bool = False) -> Iterator[Any]:
-    """Start an MLflow run; it ends FINISHED on success and FAILED on any exception (including KeyboardInterrupt)."""
-    active = mlflow.start_run(run_name=name, tags=tags, nested=nested)
+    """Start an MLflow run; it ends FINISHED on success and FAILED on any exception (including KeyboardInterrupt).
+
+    A SIGKILL leaves it RUNNING; the next :func:`setup` on this host marks it KILLED.
+    """
+    active = mlflow.start_run(run_name=name, tags={**tags, **process_tags()}, nested=nested)
     try:
         yield active
     except BaseException:
