@@ -18,6 +18,17 @@ from benchmark.errors import BenchmarkError
 ARTIFACT_ROOT = Path("mlartifacts")
 
 
+def redact_url(url: str) -> str:
+    """A store URL with any password hidden, for messages, logs and tags (``user:***@host``)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL (e.g. a file path or http URI): hide a userinfo part if any
+        scheme, sep, rest = url.partition("://")
+        return f"{scheme}{sep}***@{rest.split('@', 1)[1]}" if "@" in rest else url
+
+
 def tracking_uri(settings: TrackingSettings) -> str:
     """The tracking URI in force: MLFLOW_TRACKING_URI if set, else ``tracking.uri`` from params."""
     return os.environ.get("MLFLOW_TRACKING_URI") or settings.uri
@@ -59,7 +70,7 @@ def setup(settings: TrackingSettings) -> Any:
         close_orphaned_runs(mlflow, settings.experiment)
     except Exception as err:  # mlflow raises many types for unreachable or invalid stores
         raise BenchmarkError(
-            f"tracking.uri: cannot use MLflow tracking store {uri!r} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+            f"tracking.uri: cannot use MLflow tracking store {redact_url(uri)!r} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
             f"fix the URI or unset MLFLOW_TRACKING_URI (default sqlite:///mlflow.db), or set tracking.enabled: false") from err
     return mlflow
 

@@ -1,0 +1,65 @@
+"""MLflow conventions: runs end FAILED on errors, and runs of a killed process do not stay RUNNING."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from benchmark import tracking
+from benchmark.config import TrackingSettings
+from benchmark.errors import BenchmarkError
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return TrackingSettings(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="tracking-test")
+
+
+def test_run_that_raises_ends_failed(store):
+    mlflow = tracking.setup(store)
+    with pytest.raises(ValueError):
+        with tracking.run(mlflow, "boom", tags={}):
+            raise ValueError("boom")
+    runs = mlflow.search_runs(experiment_names=[store.experiment])
+    assert list(runs["status"]) == ["FAILED"]
+
+
+def test_run_of_a_sigkilled_process_is_closed_as_killed_by_the_next_setup(store):
+    child = textwrap.dedent(f"""
+        import os, signal
+        from benchmark import tracking
+        from benchmark.config import TrackingSettings
+        mlflow = tracking.setup(TrackingSettings(uri={store.uri!r}, experiment={store.experiment!r}))
+        with tracking.run(mlflow, "doomed", tags={{}}):
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
+    assert result.returncode == -9
+    mlflow = tracking.setup(store)
+    runs = mlflow.search_runs(experiment_names=[store.experiment])
+    assert list(runs["status"]) == ["KILLED"]
+
+
+def test_unreachable_tracking_store_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    bad = TrackingSettings(uri="postgresql://nobody@127.0.0.1:1/none", experiment="x")
+    with pytest.raises(BenchmarkError, match="tracking.uri: cannot use MLflow tracking store .*127.0.0.1:1"):
+        tracking.setup(bad)
+
+
+def test_tracking_uri_environment_variable_overrides_params(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    assert tracking.tracking_uri(TrackingSettings()) == "sqlite:///elsewhere.db"
+
+
+def test_credentials_never_appear_in_the_error_message(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    bad = TrackingSettings(uri="postgresql://alice:s3cret@127.0.0.1:1/none", experiment="x")
+    with pytest.raises(BenchmarkError) as info:
+        tracking.setup(bad)
+    assert "s3cret" not in str(info.value)
+    assert "alice:***@127.0.0.1:1" in str(info.value)
