@@ -1,19 +1,33 @@
-"""Stage ``evaluate``: the paper's metrics for every (split, method, partition, dataset), seed mean and sd,
--> ``reports/metrics.json`` (DVC metrics) and ``reports/cells.csv`` (DVC plots), one MLflow run per (split, method)."""
+"""Stage ``evaluate``: the paper's metrics and their statistics for every (split, method, partition, dataset).
+
+Writes ``results/stats.parquet`` (every metric with its subject-bootstrap CI, the difference to the reference with its
+CI and p-values; :mod:`benchmark.stats`), ``results/confusion.parquet`` (emotion confusion per gender),
+``reports/metrics.json`` (the headline numbers with CIs and p-values; DVC metrics) and ``reports/cells.csv``
+(per-cell accuracies with CIs; DVC plots), and logs one MLflow run per (split, method).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from benchmark import atomic, metrics, paths, predictions, tracking
+from benchmark import atomic, confusion, metrics, paths, predictions, stats, tracking
 from benchmark.config import Settings, as_dict, flatten
 
 log = logging.getLogger(__name__)
+
+#: stats.parquet columns copied into metrics.json per headline metric, with the suffix they get there.
+HEADLINE_STATS: dict[str, str] = {"ci_low": "_ci_low", "ci_high": "_ci_high", "diff": "_diff",
+                                  "diff_ci_low": "_diff_ci_low", "diff_ci_high": "_diff_ci_high",
+                                  "p_perm": "_p_perm", "p_holm": "_p_holm"}
+STATS_METADATA_KEY = b"benchmark"
 
 
 def seed_aggregate(summaries: pd.DataFrame) -> pd.DataFrame:
@@ -26,22 +40,77 @@ def seed_aggregate(summaries: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([mean, sd, n], axis=1).reset_index()
 
 
-def metrics_document(aggregate: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """The nested metrics.json: results[split][method][<dataset>_<partition>][task] -> numbers (percent, 2 decimals)."""
+def stats_config(settings: Settings) -> stats.StatsConfig:
+    """The statistics' budgets from the ``evaluate`` section."""
+    e = settings.evaluate
+    return stats.StatsConfig(n_resamples=e.n_resamples, ci=e.ci, ci_method=e.ci_method,
+                             n_permutations=e.n_permutations, seed=e.seed)
+
+
+def _rounded(column: str, value: Any) -> float | None:
+    """Percent to 2 decimals, p-values to 4; NaN (not applicable) -> None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), 4 if column.startswith("p_") else 2)
+
+
+def metrics_document(aggregate: pd.DataFrame, table: pd.DataFrame, settings: Settings,
+                     meta: dict[str, Any]) -> dict[str, Any]:
+    """The nested metrics.json: results[split][method][<dataset>_<partition>][task] -> numbers.
+
+    Per headline metric m (macro, largest_gap, average_gap): m (seed mean), m_seed_sd, m_ci_low/high, and for methods
+    compared with the reference m_diff, m_diff_ci_low/high, m_p_perm and m_p_holm; n_seeds. Percent to 2 decimals,
+    p-values to 4; a value that does not apply is null.
+    """
+    headline = table[table["metric"].isin(metrics.SUMMARY_METRICS)].set_index(
+        ["split", "method", "partition", "dataset", "task", "metric"])
     results: dict[str, Any] = {}
     for row in aggregate.to_dict("records"):
         slot = results.setdefault(row["split"], {}).setdefault(row["method"], {}).setdefault(
             f"{row['dataset']}_{row['partition']}", {})
-        slot[row["task"]] = {k: round(float(row[k]), 2) for k in row if k.startswith(metrics.SUMMARY_METRICS)}
-        slot[row["task"]]["n_seeds"] = int(row["n_seeds"])
-    return {"source": settings.data.source, "units": "percent", "results": results}
+        numbers = {k: _rounded(k, row[k]) for k in row if k.startswith(metrics.SUMMARY_METRICS)}
+        for metric in metrics.SUMMARY_METRICS:
+            found = headline.loc[(row["split"], row["method"], row["partition"], row["dataset"], row["task"], metric)]
+            for column, suffix in HEADLINE_STATS.items():
+                if column.startswith("diff") or column.startswith("p_"):
+                    if pd.isna(found["reference"]) or row["method"] == settings.evaluate.reference:
+                        continue
+                numbers[metric + suffix] = _rounded(column, found[column])
+        slot[row["task"]] = {**numbers, "n_seeds": int(row["n_seeds"])}
+    e = settings.evaluate
+    document = {"source": meta.get("source", settings.data.source), "units": "percent", "reference": e.reference,
+                "statistics": {"n_resamples": e.n_resamples, "ci": e.ci, "ci_method": e.ci_method,
+                               "n_permutations": e.n_permutations, "seed": e.seed, "resampling": "subjects, by gender",
+                               "seeds": "held fixed; CI of the seed mean; seed sd separate"},
+                "results": results}
+    if meta.get("scenario") is not None:
+        document["scenario"] = meta["scenario"]
+    return document
 
 
-def _log_runs(settings: Settings, aggregate: pd.DataFrame, cells: pd.DataFrame) -> None:
+def cells_plot_table(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Seed-mean cell accuracies with their CIs, one row per (split, method, partition, dataset, task, cell)."""
+    keys = ["split", "method", "partition", "dataset", "task", "gender", "emotion"]
+    mean = cells.groupby(keys, observed=True, sort=True)["accuracy"].mean().round(4).reset_index()
+    ci = table[table["metric"] == "cell"][keys + ["ci_low", "ci_high"]].round({"ci_low": 4, "ci_high": 4})
+    out = mean.merge(ci, on=keys, how="left", validate="one_to_one")
+    out["cell"] = out["gender"] + "/" + out["emotion"]
+    return out
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, Any]) -> None:
+    arrow = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
+                                           STATS_METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
+    atomic.write_with(path, lambda tmp: pq.write_table(arrow, tmp))
+
+
+def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, cells: pd.DataFrame) -> None:
     mlflow = tracking.setup(settings.tracking)
     params = flatten(as_dict(settings))
     common = {"source": settings.data.source, "git_commit": tracking.git_commit(),
               "params_hash": tracking.params_hash(params), "stage": "evaluate"}
+    headline = table[table["metric"].isin(metrics.SUMMARY_METRICS)]
     for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
         with tracking.run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split, "method": method}):
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -50,23 +119,35 @@ def _log_runs(settings: Settings, aggregate: pd.DataFrame, cells: pd.DataFrame) 
                 for key in row:
                     if key.startswith(metrics.SUMMARY_METRICS) and not math.isnan(row[key]):
                         values[f"{row['dataset']}_{row['partition']}.{row['task']}.{key}"] = float(row[key])
+            for row in headline[(headline["split"] == split) & (headline["method"] == method)].to_dict("records"):
+                for column, suffix in HEADLINE_STATS.items():
+                    if not pd.isna(row[column]):
+                        values[f"{row['dataset']}_{row['partition']}.{row['task']}.{row['metric']}{suffix}"] = float(row[column])
             mlflow.log_metrics(values)
             subset = cells[(cells["split"] == split) & (cells["method"] == method)]
             mlflow.log_table(subset.reset_index(drop=True), artifact_file="cells.json")
 
 
 def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path = paths.METRICS_JSON,
-        cells_path: Path = paths.CELLS_CSV) -> Path:
-    """Score the predictions table and write metrics.json and cells.csv atomically."""
-    frame, _, _ = predictions.read(source)
+        cells_path: Path = paths.CELLS_CSV, stats_path: Path = paths.STATS,
+        confusion_path: Path = paths.CONFUSION) -> list[Path]:
+    """Score the predictions table; write stats.parquet, confusion.parquet, metrics.json and cells.csv atomically.
+
+    Returns the paths written.
+    """
+    frame, classes, meta = predictions.read(source)
     cells = metrics.cells_by_group(frame)
     aggregate = seed_aggregate(metrics.summaries_by_group(cells))
-    seed_mean_cells = (cells.groupby(["split", "method", "partition", "dataset", "task", "gender", "emotion"],
-                                     observed=True, sort=True)["accuracy"].mean().round(4).reset_index())
-    seed_mean_cells["cell"] = seed_mean_cells["gender"] + "/" + seed_mean_cells["emotion"]
-    atomic.write_text(cells_path, seed_mean_cells.to_csv(index=False))
-    atomic.write_json(metrics_path, metrics_document(aggregate, settings))
+    config = stats_config(settings)
+    table = stats.analyse(frame, reference=settings.evaluate.reference, config=config)
+    stats_meta = {"reference": settings.evaluate.reference, "alpha": settings.evaluate.alpha,
+                  **{k: getattr(config, k) for k in ("n_resamples", "ci", "ci_method", "n_permutations", "seed")}}
+    _write_parquet(table, stats_path, {**meta, **stats_meta})
+    _write_parquet(confusion.emotion_confusion(frame, emotion_classes=classes), confusion_path, meta)
+    plot_cells = cells_plot_table(cells, table)
+    atomic.write_text(cells_path, plot_cells.to_csv(index=False))
+    atomic.write_json(metrics_path, metrics_document(aggregate, table, settings, meta))
     if settings.tracking.enabled:
-        _log_runs(settings, aggregate, seed_mean_cells)
-    log.info("evaluate: %d (split, method, partition, task) rows -> %s", len(aggregate), metrics_path)
-    return metrics_path
+        _log_runs(settings, aggregate, table, plot_cells)
+    log.info("evaluate: %d statistics rows over %d group(s)", len(table), table.groupby(list(stats.GROUP_COLUMNS)).ngroups)
+    return [stats_path, confusion_path, metrics_path, cells_path]

@@ -1,54 +1,193 @@
-"""Stage ``report``: reports/report.md and a self-contained reports/report.html from the evaluate stage's results."""
+"""Stage ``report``: ``reports/report.md``, a self-contained ``reports/report.html`` and ``reports/figures/*.png``
+from the evaluate stage's results (metrics.json, stats.parquet, confusion.parquet). It reads results; it computes no
+statistic."""
 
 from __future__ import annotations
 
-import html
 import json
 import logging
+import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from benchmark import atomic, paths
 from benchmark.config import Settings
 from benchmark.errors import BenchmarkError
-from benchmark.report.reproduction import reproduction_rows
+from benchmark.paper import PAPER_METHOD, PAPER_SPLIT
+from benchmark.report import figures, provenance, tables
+from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from benchmark.report.reproduction import OUTSIDE, WITHIN, reproduction_rows
 
 log = logging.getLogger(__name__)
 
+TITLE = "Cross-modal bias correction: benchmark report"
+SOURCE_TEXT = {
+    "published": "the paper authors' published per-image FairFace and EmoNet outputs (source `published`, pinned by "
+                 "commit and sha256)",
+    "images": "our own FairFace and EmoNet outputs on the licensed FACES and ADFES images (source `images`)",
+}
 
-def _fmt(value: float) -> str:
-    return "n/a" if pd.isna(value) else f"{value:.2f}"
+
+def _slug(*parts: str) -> str:
+    return "_".join(re.sub(r"[^a-z0-9]+", "-", p.lower().replace("->", "-to-")).strip("-") for p in parts)
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A DataFrame as a GitHub-flavoured Markdown table (numbers with 2 decimals)."""
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_fmt(v) if isinstance(v, float) else str(v) for v in row) + " |"
-            for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
+def _read_inputs(metrics_path: Path, stats_path: Path, confusion_path: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    for path in (metrics_path, stats_path, confusion_path):
+        if not path.exists():
+            raise BenchmarkError(f"{path}: not found; run `benchmark evaluate` (or `dvc repro evaluate`) first")
+    try:
+        doc = json.loads(metrics_path.read_text())
+        stats, confusion = pd.read_parquet(stats_path), pd.read_parquet(confusion_path)
+    except (ValueError, OSError) as err:
+        raise BenchmarkError(f"unreadable evaluate output ({type(err).__name__}: {str(err)[:200]}); rerun `benchmark evaluate`") from err
+    missing = [k for k in ("source", "reference", "statistics", "results") if k not in doc]
+    if missing:
+        raise BenchmarkError(f"{metrics_path}: no {', '.join(missing)} (written by an older evaluate stage); rerun `benchmark evaluate`")
+    return doc, stats, confusion
+
+
+def source_blocks(doc: dict[str, Any], inputs: list[dict[str, Any]]) -> list[Block]:
+    """What the numbers are computed from; simulated data are announced as such, with the scenario (from metrics.json,
+    else from the outputs tables' metadata ``inputs``, see :func:`benchmark.report.provenance.collect`)."""
+    source = doc.get("source", "unknown")
+    if source == "sim":
+        recorded = sorted({str(i["scenario"]) for i in inputs if i.get("scenario")})
+        scenario = doc.get("scenario") or ", ".join(recorded) or "not recorded"
+        return [Paragraph(f"**Warning: these data are simulated** (source `sim`, scenario `{scenario}`). The numbers test "
+                          "the pipeline and the statistics; they say nothing about the real FairFace and EmoNet models.",
+                          warning=True)]
+    return [Paragraph(f"Per-image outputs: {SOURCE_TEXT.get(source, f'source `{source}`')}.")]
+
+
+def reading_guide(doc: dict[str, Any], alpha: float) -> Paragraph:
+    """How to read the numbers: units, intervals, differences and marks."""
+    s = doc["statistics"]
+    return Paragraph(
+        f"All numbers are percent (differences: percentage points). Brackets are {s['ci']:.0%} confidence intervals "
+        f"from a subject-cluster bootstrap ({s['n_resamples']} resamples of people, stratified by gender; "
+        f"{s['ci_method']} intervals); seeds are held fixed, so an interval is the test-sampling uncertainty of the "
+        f"seed mean, and the seed sd is reported beside it. Δ is method − `{doc['reference']}` on the same resamples; "
+        f"p is a subject-level permutation test ({s['n_permutations']} sign flips), Holm-adjusted over the methods "
+        f"within each dataset x task x metric; `*` marks adjusted p < {alpha:g}. Details: docs/STATISTICS.md.")
+
+
+def reproduction_blocks(doc: dict[str, Any]) -> list[Block]:
+    """The paper's table beside ours, with a one-line verdict per side."""
+    rows = reproduction_rows(doc)
+    verdicts = []
+    for side, method in (("uncorrected", "uncorrected"), ("corrected", PAPER_METHOD)):
+        checks = rows[f"check_{side}"]
+        if (checks == WITHIN).sum() + (checks == OUTSIDE).sum() == 0:
+            verdicts.append(f"{side}: method `{method}` was not run on split {PAPER_SPLIT}.")
+        else:
+            verdicts.append(f"{side} (`{method}`): {int((checks == WITHIN).sum())} of {len(rows)} paper values lie "
+                            f"within our {doc['statistics']['ci']:.0%} CI, {int((checks == OUTSIDE).sum())} outside.")
+    return [Heading("Reproduction of the paper's table"),
+            Paragraph(f"The paper trained on FACES and tested on ADFES (split `{PAPER_SPLIT}`); its FACES rows are "
+                      "in-sample (the corrector was fitted on those images), its ADFES rows are held out. `check` says "
+                      "whether the paper's value lies within our CI; OUTSIDE CI marks a difference beyond sampling "
+                      "uncertainty."),
+            Table(tables.reproduction_table(rows), flags=tables.FLAGS), Bullets(tuple(verdicts))]
+
+
+def _figures_for_group(stats: pd.DataFrame, confusion: pd.DataFrame, *, group: tuple[str, str, str], reference: str,
+                       ci: float, alpha: float, out_dir: Path) -> list[Figure]:
+    split, dataset, partition = group
+    rows = stats[(stats["split"] == split) & (stats["dataset"] == dataset) & (stats["partition"] == partition)]
+    conf = confusion[(confusion["split"] == split) & (confusion["dataset"] == dataset) & (confusion["partition"] == partition)]
+    methods = sorted(rows["method"].unique(), key=lambda m: (m != reference, m))
+    compared = [m for m in methods if m != reference and rows.loc[rows["method"] == m, "diff"].notna().any()]
+    label, slug = tables.group_label(*group), _slug(split, dataset, partition)
+    made = [(f"cells_{slug}.png", "Per-cell accuracy",
+             figures.cell_bars(rows, reference=reference if reference in methods else methods[0], methods=compared,
+                               title=label, ci=ci),
+             f"female beside male, `{reference}` (hatched) beside each method"),
+            (f"gaps_{slug}.png", "Gender gaps", figures.gap_bars(rows, methods=methods, title=label, ci=ci),
+             "per emotion, with their largest and average")]
+    if compared:
+        made.append((f"forest_{slug}.png", f"Differences to {reference}",
+                     figures.forest(rows, reference=reference, methods=compared, title=label, ci=ci, alpha=alpha),
+                     f"paired CIs; filled markers: Holm-adjusted p < {alpha:g}"))
+    made.append((f"confusion_{slug}.png", "Emotion confusion per true gender",
+                 figures.confusion_matrices(conf, methods=methods, title=label), "rows: true emotion, % of its images"))
+    out = []
+    for name, what, fig, detail in made:
+        figures.save_png(fig, out_dir / name)
+        out.append(Figure(name, f"{what}, {label}", f"{what}, {label}: {detail}."))
+    return out
+
+
+def statistics_notes(stats: pd.DataFrame) -> list[Block]:
+    """Where an interval fell back or resamples were left out (the stats table's notes), counted."""
+    notes = stats.loc[stats["note"] != "", "note"].str.split("; ").explode()
+    notes = notes.str.replace(r"^diff: ", "", regex=True).value_counts().sort_index()
+    if notes.empty:
+        return [Paragraph("No interval needed a fallback.")]
+    return [Paragraph("Rows of results/stats.parquet with a note (the row's `note` column says which):"),
+            Bullets(tuple(f"{count} x {note}" for note, count in notes.items()))]
+
+
+def provenance_blocks(prov: dict[str, Any]) -> list[Block]:
+    """Source, checksums, git commit, package versions, seeds, times and params."""
+    dirty = {True: " (with uncommitted changes)", False: "", None: " (status unknown)"}[prov["git_dirty"]]
+    inputs = pd.DataFrame(prov["inputs"]).fillna("").astype(str)
+    results = pd.DataFrame(prov["results"]).astype(str)
+    packages = pd.DataFrame({"package": list(prov["packages"]), "version": list(prov["packages"].values())})
+    return [Heading("Provenance"),
+            Bullets((f"git commit: `{prov['git_commit']}`{dirty}", f"report generated: {prov['generated']}",
+                     f"Python {prov['python']}",
+                     "seeds: " + ", ".join(f"{k} = {v}" for k, v in prov["seeds"].items()))),
+            Table(inputs, caption="Per-image outputs tables (data/outputs): file sha256 and their recorded origin"),
+            Table(results, caption="Result files this report reads"),
+            Table(packages, caption="Package versions"),
+            Paragraph("Settings in force (params.yaml, validated):"), Code(prov["params"])]
+
+
+def _swap_dir(fresh: Path, target: Path) -> None:
+    """Replace folder ``target`` by ``fresh`` (stale figures never survive a rerun)."""
+    backup = target.with_name(f".{target.name}.old")
+    shutil.rmtree(backup, ignore_errors=True)
+    if target.exists():
+        os.replace(target, backup)
+    os.replace(fresh, target)
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Path = paths.REPORT_MD,
-        html_path: Path = paths.REPORT_HTML) -> Path:
-    """Write the Markdown and HTML reports."""
-    if not metrics_path.exists():
-        raise BenchmarkError(f"{metrics_path}: metrics not found; run `benchmark evaluate` first")
-    doc = json.loads(metrics_path.read_text())
-    table = reproduction_rows(doc)
-    md = "\n\n".join([
-        "# Cross-modal bias correction: benchmark report",
-        f"Source of the per-image outputs: **{doc['source']}**. All numbers in percent.",
-        "## Reproduction of the paper's table",
-        markdown_table(table),
-    ]) + "\n"
-    atomic.write_text(md_path, md)
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>Benchmark report</title></head><body>"
-            "<h1>Cross-modal bias correction: benchmark report</h1>"
-            f"<p>Source of the per-image outputs: <b>{html.escape(doc['source'])}</b>. All numbers in percent.</p>"
-            "<h2>Reproduction of the paper's table</h2>" + table.to_html(index=False, float_format="%.2f", na_rep="n/a")
-            + "</body></html>\n")
-    atomic.write_text(html_path, page)
-    log.info("report: %s, %s", md_path, html_path)
-    return md_path
+        html_path: Path = paths.REPORT_HTML, stats_path: Path = paths.STATS, confusion_path: Path = paths.CONFUSION,
+        figures_dir: Path = paths.FIGURES_DIR, outputs_dir: Path = paths.OUTPUTS_DIR,
+        predictions_path: Path = paths.PREDICTIONS) -> list[Path]:
+    """Write the Markdown report, the self-contained HTML report and the figures; returns the paths written."""
+    doc, stats, confusion = _read_inputs(metrics_path, stats_path, confusion_path)
+    alpha, ci, reference = settings.evaluate.alpha, doc["statistics"]["ci"], doc["reference"]
+    groups = tables.ordered_groups(stats)
+    figures_dir.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{figures_dir.name}.", dir=figures_dir.parent))
+    try:
+        prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path))
+        blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), reading_guide(doc, alpha), *reproduction_blocks(doc),
+                               Heading("Methods comparison")]
+        for group in groups:
+            rows = stats[(stats[["split", "dataset", "partition"]] == list(group)).all(axis=1)]
+            blocks += [Heading(tables.group_label(*group), 3),
+                       Table(tables.methods_table(rows, reference=reference, alpha=alpha))]
+        blocks.append(Heading("Figures"))
+        for group in groups:
+            blocks.append(Heading(tables.group_label(*group), 3))
+            blocks += _figures_for_group(stats, confusion, group=group, reference=reference, ci=ci, alpha=alpha,
+                                         out_dir=fresh)
+        blocks += [Heading("Statistical notes"), *statistics_notes(stats)]
+        blocks += provenance_blocks(prov)
+        atomic.write_text(md_path, f"# {TITLE}\n\n" + to_markdown(blocks, figures_rel=os.path.relpath(figures_dir, md_path.parent)))
+        atomic.write_text(html_path, to_html(blocks, title=TITLE, figures_dir=fresh))
+        _swap_dir(fresh, figures_dir)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    log.info("report: %d evaluation group(s), %d figure(s)", len(groups), len(list(figures_dir.glob("*.png"))))
+    return [md_path, html_path, figures_dir]

@@ -1,0 +1,88 @@
+"""Provenance of a report: data source and checksums, params, git commit, package versions, seeds and times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import yaml
+
+from benchmark import paths, tracking
+from benchmark.config import Settings, as_dict
+
+__all__ = ["PACKAGES", "collect"]
+
+PACKAGES: tuple[str, ...] = ("crossmodal-bias-benchmark", "numpy", "pandas", "scipy", "pyarrow", "matplotlib", "torch",
+                             "mlflow", "dvc", "optuna")
+_METADATA_KEY = b"benchmark"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _utc(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _parquet_metadata(path: Path) -> dict[str, Any]:
+    raw = (pq.read_schema(path).metadata or {}).get(_METADATA_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git_dirty() -> bool | None:
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                             timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
+def collect(settings: Settings, *, outputs_dir: Path = paths.OUTPUTS_DIR,
+            result_files: tuple[Path, ...] = (paths.PREDICTIONS, paths.STATS)) -> dict[str, Any]:
+    """Everything the provenance section shows, as plain values.
+
+    Keys: ``inputs`` (per outputs table: path, ``table sha256`` of the parquet file, and its metadata's scalar fields
+    such as source, scenario, input file and ``input sha256``), ``results`` (path, sha256, written at), ``params``
+    (YAML text of the settings in force), ``git_commit``, ``git_dirty``, ``python``, ``packages`` (name -> version), ``seeds``,
+    ``generated`` (UTC; ``SOURCE_DATE_EPOCH`` when set, for reproducible builds).
+    """
+    inputs = []
+    for dataset in settings.data.datasets:
+        path = paths.outputs_table(dataset, outputs_dir)
+        if not path.exists():
+            inputs.append({"path": str(path), "table sha256": "missing"})
+            continue
+        meta = {("input sha256" if k == "sha256" else k): v for k, v in _parquet_metadata(path).items()
+                if isinstance(v, (str, int, float, bool))}
+        inputs.append({"path": str(path), "table sha256": _sha256(path), **meta})
+    results = [{"path": str(p), "sha256": _sha256(p), "written": _utc(p.stat().st_mtime)}
+               for p in result_files if p.exists()]
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    generated = _utc(float(epoch)) if epoch else _utc(dt.datetime.now(dt.timezone.utc).timestamp())
+    seeds = {"data.seed": settings.data.seed, "train.seed": settings.train.seed, "train.n_seeds": settings.train.n_seeds,
+             "evaluate.seed": settings.evaluate.seed}
+    return {"inputs": inputs, "results": results, "params": yaml.safe_dump(as_dict(settings), sort_keys=False),
+            "git_commit": tracking.git_commit(), "git_dirty": _git_dirty(),
+            "python": platform.python_version(), "packages": {p: _version(p) for p in PACKAGES},
+            "seeds": seeds, "generated": generated}
