@@ -99,9 +99,12 @@ def cells_by_group(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def summaries_by_group(cells: pd.DataFrame) -> pd.DataFrame:
-    """Macro accuracy, largest and average gap for each (group, task) of :func:`cells_by_group` output."""
-    rows = []
-    for key, group in cells.groupby(list(GROUP_KEYS) + ["task"], observed=True, sort=True):
-        summary = summarize(group.set_index(["gender", "emotion"])[["n", "accuracy"]])
-        rows.append({**dict(zip(list(GROUP_KEYS) + ["task"], key)), **summary.as_dict()})
-    return pd.DataFrame(rows)
+    """Macro accuracy, largest and average gap for each (group, task) of :func:`cells_by_group` output.
+
+    The same values as :func:`summarize` applied to each group, in a few vectorised operations.
+    """
+    keys = list(GROUP_KEYS) + ["task"]
+    macro = cells.groupby(keys, observed=True)["accuracy"].mean()
+    by_gender = cells.set_index(keys + ["emotion", "gender"])["accuracy"].unstack("gender")
+    gaps = (by_gender["male"] - by_gender["female"]).abs().groupby(level=keys, observed=True)
+    return pd.DataFrame({"macro": macro, "largest_gap": gaps.max(), "average_gap": gaps.mean()}).reset_index()

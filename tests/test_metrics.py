@@ -90,3 +90,25 @@ def test_predicting_a_class_outside_the_design_counts_as_an_error():
     frame = pd.DataFrame({"gender": ["male"] * 2, "emotion": ["happy"] * 2})
     cells = metrics.task_cells(frame, task="emotion", predicted=np.array(["happy", "surprise"]))
     assert cells.loc[("male", "happy"), "accuracy"] == 50.0
+
+
+def test_summaries_by_group_equal_summarize_on_each_group():
+    from benchmark import predictions
+    from toy import make_toy_table
+
+    table = make_toy_table()
+    rng = np.random.default_rng(3)
+    rows = []
+    for seed in range(3):
+        g = rng.dirichlet([1, 1], size=len(table.frame))
+        e = rng.dirichlet(np.ones(len(table.emotion_classes)), size=len(table.frame))
+        rows.append(predictions.make_rows(table, split="s", fold=0, method="m", seed=seed, partition="test",
+                                          gender_probs=g, emotion_probs=e))
+    cells = metrics.cells_by_group(pd.concat(rows, ignore_index=True))
+    fast = metrics.summaries_by_group(cells)
+    for row in fast.to_dict("records"):
+        group = cells[(cells["seed"] == row["seed"]) & (cells["task"] == row["task"])]
+        oracle = metrics.summarize(group.set_index(["gender", "emotion"])[["n", "accuracy"]])
+        assert (row["macro"], row["largest_gap"], row["average_gap"]) == pytest.approx(
+            (oracle.macro, oracle.largest_gap, oracle.average_gap))
+    assert len(fast) == 3 * 2

@@ -45,6 +45,11 @@ class Method(ABC):
         at once (the vectorised corrector) receive all tasks of a split together.
         """
 
+    def fitted_arrays(self) -> list[dict[str, np.ndarray]]:
+        """What the last :meth:`run` fitted, one mapping per task (name -> array), for tracking; empty when nothing
+        is fitted."""
+        return []
+
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax along ``axis``."""

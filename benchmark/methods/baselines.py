@@ -1,8 +1,34 @@
-"""Baselines in the same run matrix as the corrector."""
+"""Baselines in the same run matrix as the corrector.
+
+- ``uncorrected``: the frozen models' outputs as they are.
+- ``label_mask``: the emotion argmax restricted to the emotions present in the training labels (no fitting).
+- ``unimodal``: per task, multinomial logistic regression on that task's own outputs (recalibration without
+  cross-modal information).
+- ``crossmodal_linear``: per task, multinomial logistic regression on both models' outputs (the corrector's inputs).
+
+The logistic regressions (scikit-learn, L-BFGS, L2 penalty ``C`` on standardised inputs) are deterministic, so they
+run once per fold, with seed 0.
+"""
 
 from __future__ import annotations
 
+import logging
+import warnings
+from abc import abstractmethod
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from benchmark.config import LinearSettings
+from benchmark.labels import GENDERS, canonical_emotion
 from benchmark.methods.base import FitTask, Method, Probabilities, softmax
+from benchmark.methods.inputs import emotion_targets, emotion_values, features, gender_targets
+from benchmark.outputs import OutputsTable
+
+log = logging.getLogger(__name__)
 
 
 class Uncorrected(Method):
@@ -15,3 +41,118 @@ class Uncorrected(Method):
     def run(self, tasks: list[FitTask]) -> list[dict[str, Probabilities]]:
         return [{part: Probabilities(t.gender_probs(), softmax(t.emotion_logits())) for part, t in task.evaluate.items()}
                 for task in tasks]
+
+
+class LabelMask(Method):
+    """Softmax of the emotion logits over only the classes that occur in the training labels (the others get
+    probability 0; classes are matched by canonical name); gender as given. Nothing is fitted."""
+
+    name = "label_mask"
+    stochastic = False
+
+    def run(self, tasks: list[FitTask]) -> list[dict[str, Probabilities]]:
+        results = []
+        for task in tasks:
+            labels = set(task.train.frame["emotion"].astype(str))
+            present = np.array([canonical_emotion(c) in labels for c in task.train.emotion_classes])
+            out = {}
+            for part, table in task.evaluate.items():
+                logits = np.where(present, table.emotion_logits(), -np.inf)
+                out[part] = Probabilities(table.gender_probs(), softmax(logits))
+            results.append(out)
+        return results
+
+
+def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: dict[str, np.ndarray], n_classes: int, *,
+                 settings: LinearSettings) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+    """Multinomial logistic regression on standardised inputs.
+
+    Returns (partition -> probabilities of shape (n, n_classes) with 0 for classes absent from ``y_train``,
+    the fitted arrays, the number of convergence warnings). A single training class is predicted with certainty.
+    """
+    classes = np.unique(y_train)
+    if len(classes) == 1:
+        probs = {}
+        for part, x in x_eval.items():
+            p = np.zeros((len(x), n_classes))
+            p[:, classes[0]] = 1.0
+            probs[part] = p
+        return probs, {"classes": classes}, 0
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=settings.C, max_iter=settings.max_iter))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(x_train, y_train)
+    n_warnings = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    probs = {}
+    for part, x in x_eval.items():
+        p = np.zeros((len(x), n_classes))
+        p[:, classes] = model.predict_proba(x)
+        probs[part] = p
+    scaler, lr = model[0], model[-1]
+    fitted = {"classes": classes, "mean": scaler.mean_, "scale": scaler.scale_, "coef": lr.coef_,
+              "intercept": lr.intercept_}
+    return probs, fitted, n_warnings
+
+
+class _LogisticPerTask(Method):
+    """One logistic regression per task; subclasses choose each task's inputs."""
+
+    stochastic = False
+
+    def __init__(self, settings: LinearSettings) -> None:
+        self.settings = settings
+        self.fitted: list[dict[str, np.ndarray]] = []
+
+    @abstractmethod
+    def gender_inputs(self, table: OutputsTable) -> np.ndarray:
+        """Inputs of the gender model, shape (n_images, n_features)."""
+
+    @abstractmethod
+    def emotion_inputs(self, table: OutputsTable) -> np.ndarray:
+        """Inputs of the emotion model, shape (n_images, n_features)."""
+
+    def run(self, tasks: list[FitTask]) -> list[dict[str, Probabilities]]:
+        results, self.fitted, n_warnings = [], [], 0
+        for task in tasks:
+            n_emotion = len(task.train.emotion_classes)
+            gender, g_fit, g_warn = _fit_predict(
+                self.gender_inputs(task.train), gender_targets(task.train),
+                {p: self.gender_inputs(t) for p, t in task.evaluate.items()}, len(GENDERS), settings=self.settings)
+            emotion, e_fit, e_warn = _fit_predict(
+                self.emotion_inputs(task.train), emotion_targets(task.train),
+                {p: self.emotion_inputs(t) for p, t in task.evaluate.items()}, n_emotion, settings=self.settings)
+            n_warnings += g_warn + e_warn
+            results.append({p: Probabilities(gender[p], emotion[p]) for p in task.evaluate})
+            self.fitted.append({**{f"gender.{k}": v for k, v in g_fit.items()},
+                                **{f"emotion.{k}": v for k, v in e_fit.items()}})
+        if n_warnings:
+            log.warning("%s: %d logistic regression(s) did not converge in train.linear.max_iter=%d iterations",
+                        self.name, n_warnings, self.settings.max_iter)
+        return results
+
+    def fitted_arrays(self) -> list[dict[str, np.ndarray]]:
+        return self.fitted
+
+
+class Unimodal(_LogisticPerTask):
+    """Gender from the gender probabilities alone, emotion from the emotion values alone."""
+
+    name = "unimodal"
+
+    def gender_inputs(self, table: OutputsTable) -> np.ndarray:
+        return table.gender_probs()
+
+    def emotion_inputs(self, table: OutputsTable) -> np.ndarray:
+        return emotion_values(table, input=self.settings.input)
+
+
+class CrossmodalLinear(_LogisticPerTask):
+    """Each task from both models' outputs side by side (the corrector's inputs, without hidden layers)."""
+
+    name = "crossmodal_linear"
+
+    def gender_inputs(self, table: OutputsTable) -> np.ndarray:
+        return features(table, input=self.settings.input)
+
+    def emotion_inputs(self, table: OutputsTable) -> np.ndarray:
+        return features(table, input=self.settings.input)

@@ -6,10 +6,53 @@ from collections.abc import Callable
 
 from benchmark.config import Settings
 from benchmark.methods.base import Method
-from benchmark.methods.baselines import Uncorrected
+
+
+# Factories import their modules when called, so validating params.yaml does not load torch or scikit-learn.
+def _uncorrected(settings: Settings) -> Method:
+    from benchmark.methods.baselines import Uncorrected
+
+    return Uncorrected()
+
+
+def _label_mask(settings: Settings) -> Method:
+    from benchmark.methods.baselines import LabelMask
+
+    return LabelMask()
+
+
+def _unimodal(settings: Settings) -> Method:
+    from benchmark.methods.baselines import Unimodal
+
+    return Unimodal(settings.train.linear)
+
+
+def _crossmodal_linear(settings: Settings) -> Method:
+    from benchmark.methods.baselines import CrossmodalLinear
+
+    return CrossmodalLinear(settings.train.linear)
+
+
+def _corrector(settings: Settings) -> Method:
+    from benchmark.methods.corrector import Corrector
+
+    return Corrector(settings.train.corrector)
+
+
+def _corrector_tuned(settings: Settings) -> Method:
+    from benchmark.methods.corrector import Corrector
+    from benchmark.tuning.summary import tuned_corrector_settings
+
+    return Corrector(tuned_corrector_settings(settings.train.corrector, settings.train.tuned_params))
+
 
 METHODS: dict[str, Callable[[Settings], Method]] = {
-    "uncorrected": lambda settings: Uncorrected(),
+    "uncorrected": _uncorrected,
+    "label_mask": _label_mask,
+    "unimodal": _unimodal,
+    "crossmodal_linear": _crossmodal_linear,
+    "corrector": _corrector,
+    "corrector_tuned": _corrector_tuned,
 }
 
 

@@ -1,0 +1,99 @@
+"""The train stage: one predictions row per (split, fold, method, seed, partition, image), byte-identical on rerun,
+and one MLflow run per (split, method) with per-seed metrics and the fitted arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark import outputs, paths, predictions
+from benchmark.config import load_settings
+from benchmark.stages import train
+from toy import make_toy_table
+
+METHODS = ["uncorrected", "label_mask", "unimodal", "crossmodal_linear", "corrector"]
+SPLITS = ["faces->adfes", "adfes->faces", "cv:faces", "cv:adfes"]
+SMALL = {"train.methods": METHODS, "train.splits": SPLITS, "train.n_seeds": 2, "train.seed": 5,
+         "train.corrector.epochs": 3, "train.cv.faces": 3, "train.cv.adfes": 0, "tracking.enabled": False,
+         "data.source": "published", "evaluate.reference": "uncorrected"}
+
+
+@pytest.fixture(scope="module")
+def outputs_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("outputs")
+    outputs.write(make_toy_table(dataset="faces", subjects_per_gender=3, seed=0), paths.outputs_table("faces", folder))
+    outputs.write(make_toy_table(dataset="adfes", subjects_per_gender=2, images_per_cell=1, seed=1),
+                  paths.outputs_table("adfes", folder))
+    return folder
+
+
+def _settings(tmp_path: Path, **overrides):
+    (tmp_path / "params.yaml").write_text("{}\n")
+    return load_settings(tmp_path / "params.yaml", overrides={**SMALL, **overrides})
+
+
+@pytest.fixture(scope="module")
+def trained(outputs_dir, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("train")
+    return train.run(_settings(tmp), outputs_dir, tmp / "predictions.parquet")
+
+
+def test_train_writes_one_row_per_split_fold_method_seed_partition_image(trained, outputs_dir):
+    frame, _, _ = predictions.read(trained)
+    n_faces, n_adfes = 72, 24
+    counts = frame.groupby(["split", "method"]).size()
+    for method in METHODS:
+        seeds = 2 if method == "corrector" else 1
+        assert counts["faces->adfes", method] == seeds * (n_adfes + n_faces)
+        assert counts["adfes->faces", method] == seeds * (n_faces + n_adfes)
+        assert counts["cv:faces", method] == seeds * n_faces
+        assert counts["cv:adfes", method] == seeds * n_adfes
+    assert sorted(frame.loc[frame["method"] == "corrector", "seed"].unique()) == [5, 6]
+    assert sorted(frame.loc[frame["split"] == "cv:adfes", "fold"].unique()) == list(range(4))
+
+
+def test_cv_splits_predict_each_image_once_per_seed_as_test(trained):
+    frame, _, _ = predictions.read(trained)
+    cv = frame[frame["split"].str.startswith("cv:")]
+    assert set(cv["partition"]) == {"test"}
+    assert not cv.duplicated(["split", "method", "seed", "image_id"]).any()
+
+
+def test_train_probabilities_are_distributions(trained):
+    frame, classes, _ = predictions.read(trained)
+    emotion = frame[[predictions.emotion_prob_column(c) for c in classes]].to_numpy()
+    gender = frame[["pg_male", "pg_female"]].to_numpy()
+    np.testing.assert_allclose(emotion.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(gender.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_train_rerun_with_same_params_writes_identical_bytes(trained, outputs_dir, tmp_path):
+    again = train.run(_settings(tmp_path), outputs_dir, tmp_path / "predictions.parquet")
+    assert again.read_bytes() == trained.read_bytes()
+
+
+def test_train_logs_one_mlflow_run_per_split_and_method(outputs_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # MLflow artifacts land under ./mlartifacts
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    settings = _settings(tmp_path, **{"tracking.enabled": True, "train.splits": ["faces->adfes"],
+                                      "train.methods": ["uncorrected", "corrector"]})
+    train.run(settings, outputs_dir, tmp_path / "predictions.parquet")
+
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment])
+    assert sorted(runs["tags.mlflow.runName"]) == ["train:faces->adfes:corrector", "train:faces->adfes:uncorrected"]
+    row = runs[runs["tags.method"] == "corrector"].iloc[0]
+    assert row["tags.split"] == "faces->adfes" and row["tags.source"] == "published" and row["tags.params_hash"]
+    assert row["params.train.corrector.epochs"] == "3"
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(row["run_id"], "adfes_test.emotion.macro")
+    assert sorted(m.step for m in history) == [5, 6]
+    mean = row["metrics.adfes_test.emotion.macro.seed_mean"]
+    assert mean == pytest.approx(np.mean([m.value for m in history]))
+    artifacts = [a.path for a in client.list_artifacts(row["run_id"])]
+    assert artifacts == ["fitted.npz"]
+    fitted = np.load(client.download_artifacts(row["run_id"], "fitted.npz", str(tmp_path)))
+    assert fitted["fold0.seed5.layer0.weight"].shape == (24, 10)
