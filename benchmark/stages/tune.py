@@ -1,0 +1,167 @@
+"""Stage ``tune``: an Optuna study over corrector variants -> reports/tune/ (best_params.yaml, trials, figure).
+
+One MLflow parent run per invocation, one nested child run per finished trial. Several invocations (workers) on one
+study share it through the storage (PostgreSQL for several machines).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from benchmark import outputs, paths, protocol, tracking
+from benchmark.config import Settings, TuneSettings
+from benchmark.methods.corrector import Corrector
+from benchmark.tuning import study as studies
+from benchmark.tuning import summary
+from benchmark.tuning.mlflow_trials import TrialRunLogger
+from benchmark.tuning.objective import Objective, SearchSpace
+
+log = logging.getLogger(__name__)
+
+
+def search_space(tune: TuneSettings) -> SearchSpace:
+    """The search space of ``tune.space`` (ranges as tuples)."""
+    space = tune.space
+    return SearchSpace(depth=tuple(space.depth), width=tuple(space.width), dropout=tuple(space.dropout),
+                       gender_weight=tuple(space.gender_weight), lr=tuple(space.lr), epochs=tuple(space.epochs),
+                       batch_size=tuple(space.batch_size), input=tuple(space.input))
+
+
+def build_objective(settings: Settings, outputs_dir: Path) -> Objective:
+    """The objective over CV folds of the tuned split's training dataset (the test dataset is never read)."""
+    tune = settings.tune
+    train_dataset = protocol.CROSS_DATASET_SPLITS[tune.split][0]
+    table = outputs.read(paths.outputs_table(train_dataset, outputs_dir))
+    folds = protocol.make_folds(f"cv:{train_dataset}", {train_dataset: table}, cv_folds={train_dataset: tune.cv_folds},
+                                cv_seed=tune.seed)
+    base = settings.train.corrector
+
+    def make_method(params: dict[str, Any]) -> Corrector:
+        return Corrector(dataclasses.replace(base, **params))
+
+    return Objective(folds, make_method, space=search_space(tune), seeds=[tune.seed + i for i in range(tune.n_seeds)],
+                     objective=tune.objective, gap_weight=tune.gap_weight)
+
+
+def trial_shares(n_trials: int, jobs: int) -> list[int]:
+    """How many of ``n_trials`` each of ``jobs`` trial processes runs (as even as possible, none empty)."""
+    jobs = max(1, min(jobs, n_trials))
+    return [n_trials // jobs + (1 if i < n_trials % jobs else 0) for i in range(jobs)]
+
+
+def sampler_seed(base: int, *, existing_trials: int, worker: int) -> int:
+    """The sampler's seed for one trial process: ``base`` for the first process of a fresh study (so a single-process
+    study, like the DVC stage's, is reproducible); otherwise distinct per process, so parallel, distributed and
+    resumed workers do not repeat each other's random start-up configurations."""
+    if existing_trials == 0 and worker == 0:
+        return base
+    return (base * 1_000_003 + existing_trials * 7_919 + worker * 104_729 + os.getpid()) % 2**31
+
+
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to SIGKILL this process when its parent dies, so killing `benchmark tune` stops its trial
+    processes too (their running trials are then failed by the heartbeat check and retried)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | None, log_level: int,
+              worker: int = 0) -> None:
+    """Run ``n_trials`` trials of the (existing) study in this process, pinned to one CPU ``core`` when given, so the
+    corrector trains its models in this process only and each trial process keeps one core busy."""
+    if core is not None:  # a trial process of a parallel invocation
+        _die_with_parent()
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {core})
+        logging.basicConfig(level=log_level, format="%(message)s", stream=sys.stderr)
+    tune = settings.tune
+    objective = build_objective(settings, outputs_dir)
+    storage = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
+    existing = len(optuna.load_study(study_name=tune.study, storage=storage).get_trials(deepcopy=False))
+    study = studies.create_or_load(storage, name=tune.study, objective=tune.objective, pruning=tune.pruning,
+                                   sampler_seed=sampler_seed(tune.seed, existing_trials=existing, worker=worker))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(objective, n_trials=n_trials, callbacks=[_progress(n_trials)], gc_after_trial=False)
+
+
+def _run_trials(settings: Settings, outputs_dir: Path) -> None:
+    """All of this invocation's trials: in this process (``jobs`` 1), or in one process per core."""
+    tune = settings.tune
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    shares = trial_shares(tune.n_trials, tune.jobs or len(cores))
+    if len(shares) == 1:
+        _optimize(settings, outputs_dir, shares[0], None, logging.getLogger().level)
+        return
+    level = logging.getLogger().level
+    with ProcessPoolExecutor(max_workers=len(shares), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_optimize, settings, outputs_dir, share, cores[i % len(cores)], level, i)
+                   for i, share in enumerate(shares)]
+        for future in futures:
+            future.result()
+
+
+def run(settings: Settings, *, n_trials: int | None = None, study_name: str | None = None, storage: str | None = None,
+        jobs: int | None = None, outputs_dir: Path = paths.OUTPUTS_DIR, out_dir: Path = paths.TUNE_DIR) -> Path:
+    """Run ``n_trials`` more trials of the study and write its summary; returns best_params.yaml.
+
+    The study is created here once before any trial process starts. MLflow gets one parent run for this invocation
+    and, after the trials, one child run per trial this invocation finished.
+    """
+    overrides = {"n_trials": n_trials, "study": study_name, "storage": storage, "jobs": jobs}
+    tune = dataclasses.replace(settings.tune, **{k: v for k, v in overrides.items() if v is not None})
+    settings = dataclasses.replace(settings, tune=tune)
+    build_objective(settings, outputs_dir)  # validates the inputs before anything is created
+    storage_obj = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
+    study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, sampler_seed=tune.seed,
+                                   pruning=tune.pruning)
+    before = {t.number for t in study.get_trials(deepcopy=False)}
+    tags = {"study": tune.study, "storage": tracking.redact_url(tune.storage), "objective": tune.objective,
+            "split": tune.split, "source": settings.data.source, "git_commit": tracking.git_commit(), "stage": "tune"}
+    started = time.monotonic()
+    if settings.tracking.enabled:
+        mlflow = tracking.setup(settings.tracking)
+        with tracking.run(mlflow, f"tune:{tune.study}", tags=tags) as parent:
+            mlflow.log_params({f"space.{k}": str(v) for k, v in dataclasses.asdict(tune.space).items()})
+            _run_trials(settings, outputs_dir)
+            logger = TrialRunLogger(mlflow, parent_run_id=parent.info.run_id, tags=tags)
+            for trial in study.get_trials(deepcopy=False):
+                if trial.number not in before and trial.state.is_finished():
+                    logger(study, trial)
+            best = studies.best_configuration(study, pareto_pick=tune.pareto_pick)
+            mlflow.log_metrics({"n_complete": len(studies.finished(study)), "best_cv_macro": float(best["cv_macro"]),
+                                "wall_s": time.monotonic() - started})
+    else:
+        _run_trials(settings, outputs_dir)
+        best = studies.best_configuration(study, pareto_pick=tune.pareto_pick)
+    meta = {"study": tune.study, "objective": tune.objective, "split": tune.split, "source": settings.data.source}
+    target = summary.write(study, best, out_dir, meta=meta)
+    log.info("tune: %d trials in %.1f s; best trial %d -> %s", tune.n_trials, time.monotonic() - started,
+             best["trial"], target)
+    return target
+
+
+def _progress(n_trials: int):
+    """A callback that logs one line per finished trial (progress of a long study)."""
+    counter = {"done": 0}
+
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        counter["done"] += 1
+        values = None if trial.values is None else [round(v, 2) for v in trial.values]
+        log.info("tune: trial %d (%d/%d in this process) %s %s", trial.number, counter["done"], n_trials,
+                 trial.state.name, values)
+
+    return report

@@ -1,0 +1,46 @@
+"""MLflow for studies: the stage opens one parent run per invocation; this callback adds one nested child run per
+finished trial (params, CV metrics, intermediate fold scores, state and duration). Optuna's own MLflow callback does
+not create the parent run, so we log the children ourselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+#: trial state -> MLflow run status of its child run
+RUN_STATUS = {
+    optuna.trial.TrialState.COMPLETE: "FINISHED",
+    optuna.trial.TrialState.PRUNED: "KILLED",
+    optuna.trial.TrialState.FAIL: "FAILED",
+}
+
+
+class TrialRunLogger:
+    """Optuna callback: log each finished trial as a child of the active MLflow parent run."""
+
+    def __init__(self, mlflow: Any, *, parent_run_id: str, tags: dict[str, str]) -> None:
+        self.mlflow = mlflow
+        self.parent_run_id = parent_run_id
+        self.tags = tags
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        client = self.mlflow.MlflowClient()
+        experiment_id = client.get_run(self.parent_run_id).info.experiment_id
+        tags = {**self.tags, "mlflow.parentRunId": self.parent_run_id, "trial": str(trial.number),
+                "state": trial.state.name, "mlflow.runName": f"trial-{trial.number:04d}"}
+        run = client.create_run(experiment_id, tags=tags)
+        run_id = run.info.run_id
+        for name, value in trial.params.items():
+            client.log_param(run_id, name, value)
+        metrics = {k: float(v) for k, v in trial.user_attrs.items() if isinstance(v, (int, float))}
+        if trial.values is not None:
+            names = ["value"] if len(trial.values) == 1 else ["cv_macro", "cv_average_gap"]
+            metrics.update(dict(zip(names, map(float, trial.values))))
+        if trial.datetime_start and trial.datetime_complete:
+            metrics["duration_s"] = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        for name, value in metrics.items():
+            client.log_metric(run_id, name, value)
+        for step, value in sorted(trial.intermediate_values.items()):
+            client.log_metric(run_id, "fold_score", float(value), step=step)
+        client.set_terminated(run_id, status=RUN_STATUS.get(trial.state, "FAILED"))

@@ -1,0 +1,115 @@
+"""What a study leaves in reports/tune/: the trials table, parameter importances, the Pareto-front (or history) figure
+and the chosen configuration (best_params.yaml, read by the ``corrector_tuned`` method)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import yaml
+
+from benchmark import atomic
+from benchmark.config import CorrectorSettings, build
+from benchmark.errors import BenchmarkError
+from benchmark.tuning.study import finished
+
+log = logging.getLogger(__name__)
+
+BEST_PARAMS = "best_params.yaml"
+TRIALS_CSV = "trials.csv"
+IMPORTANCES = "importances.json"
+FIGURE = "study.png"
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, value(s), CV macro and gap, duration (s), parameters."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        row: dict[str, Any] = {"trial": t.number, "state": t.state.name}
+        if t.values is not None:
+            if len(t.values) == 1:
+                row["value"] = t.values[0]
+            else:
+                row["cv_macro"], row["cv_average_gap"] = t.values
+        row.setdefault("cv_macro", t.user_attrs.get("cv_macro"))
+        row.setdefault("cv_average_gap", t.user_attrs.get("cv_average_gap"))
+        if t.datetime_start and t.datetime_complete:
+            row["duration_s"] = round((t.datetime_complete - t.datetime_start).total_seconds(), 3)
+        row.update({f"param_{k}": v for k, v in t.params.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def importances(study: optuna.Study) -> dict[str, float]:
+    """fANOVA importances of the parameters for the (first) objective; empty with fewer than 2 completed trials."""
+    if len(finished(study)) < 2:
+        return {}
+    target = None if len(study.directions) == 1 else (lambda t: t.values[0])
+    try:
+        values = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), target=target)
+    except (RuntimeError, ValueError) as err:  # e.g. a parameter that never varied
+        log.warning("tune: parameter importances unavailable (%s)", err)
+        return {}
+    return {k: round(float(v), 4) for k, v in values.items()}
+
+
+def plot(frame: pd.DataFrame, best: dict[str, Any], target: Path, *, multi: bool) -> None:
+    """Pareto front (macro vs average gap) for a multi-objective study, else the optimisation history."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = frame[frame["state"] == "COMPLETE"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    if multi:
+        ax.scatter(done["cv_average_gap"], done["cv_macro"], s=18, color="0.6", label="trials")
+        front = pd.DataFrame(best.get("pareto", []))
+        if not front.empty:
+            front = front.sort_values("cv_average_gap")
+            ax.plot(front["cv_average_gap"], front["cv_macro"], "o-", color="tab:blue", label="Pareto front")
+        ax.scatter([best["cv_average_gap"]], [best["cv_macro"]], marker="*", s=160, color="tab:red", label="chosen")
+        ax.set_xlabel("CV average gap (percentage points, lower is fairer)")
+        ax.set_ylabel("CV macro accuracy (%)")
+        ax.set_title("Accuracy-fairness trade-off of corrector variants")
+    else:
+        ax.scatter(done["trial"], done["value"], s=18, color="0.5", label="completed trial")
+        ax.plot(done["trial"], done["value"].cummax(), color="tab:blue", label="best so far")
+        ax.set_xlabel("trial")
+        ax.set_ylabel("CV objective (%)")
+        ax.set_title("Optimisation history of the corrector study")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic.write_with(target, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def write(study: optuna.Study, best: dict[str, Any], out_dir: Path, *, meta: dict[str, Any]) -> Path:
+    """Write trials.csv, importances.json, study.png and best_params.yaml into ``out_dir``; return the last."""
+    frame = trials_frame(study)
+    atomic.write_text(out_dir / TRIALS_CSV, frame.to_csv(index=False))
+    atomic.write_json(out_dir / IMPORTANCES, importances(study))
+    plot(frame, best, out_dir / FIGURE, multi=len(study.directions) > 1)
+    target = out_dir / BEST_PARAMS
+    atomic.write_text(target, yaml.safe_dump({**meta, **best}, sort_keys=True))
+    return target
+
+
+def tuned_corrector_settings(base: CorrectorSettings, path: Path | str) -> CorrectorSettings:
+    """``base`` with the parameters of the configuration in best_params.yaml at ``path`` (validated like params)."""
+    path = Path(path)
+    if not path.exists():
+        raise BenchmarkError(f"{path}: no tuned configuration; run `benchmark tune` (or `dvc repro tune`) first, "
+                             f"or remove corrector_tuned from train.methods")
+    try:
+        params = (yaml.safe_load(path.read_text()) or {})["params"]
+    except (yaml.YAMLError, KeyError, TypeError) as err:
+        raise BenchmarkError(f"{path}: not a best_params.yaml written by `benchmark tune` (no 'params' mapping)") from err
+    tuned = build(CorrectorSettings, params, f"{path}: params")
+    return dataclasses.replace(base, **{k: getattr(tuned, k) for k in params})

@@ -1,0 +1,253 @@
+"""`benchmark tune`: Optuna studies over corrector variants scored by CV inside the training dataset, each trial an
+MLflow child run under one parent per invocation; resumable, crash-safe, and shared by several workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from benchmark import outputs
+from benchmark.cli import main
+from toy import make_toy_table
+
+TINY_TUNE = {
+    "cv_folds": 2, "n_seeds": 1, "heartbeat_s": 1, "jobs": 1,
+    "space": {"depth": [1, 2], "width": [4, 8], "dropout": [0.0, 0.2], "gender_weight": [0.3, 0.7],
+              "lr": [1.0e-3, 1.0e-2], "epochs": [50, 100], "batch_size": [16, 32], "input": ["logits", "probs"]},
+}
+
+
+def _project(root: Path, *, storage: str | None = None, tracking: bool = False, **tune) -> Path:
+    """A project folder with toy outputs tables and a params.yaml whose study is tiny."""
+    for dataset in ("faces", "adfes"):
+        outputs.write(make_toy_table(dataset=dataset, subjects_per_gender=4, images_per_cell=1, seed=len(dataset)),
+                      root / "data" / "outputs" / f"{dataset}.parquet")
+    params = {
+        "tune": {**TINY_TUNE, "storage": storage or f"sqlite:///{root / 'optuna.db'}", **tune},
+        "tracking": {"enabled": tracking, "uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "tune-test"},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
+    return tmp_path
+
+
+def _study(root: Path, name: str = "corrector", storage: str | None = None) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage or f"sqlite:///{root / 'optuna.db'}")
+
+
+def _states(study: optuna.Study) -> list[str]:
+    return [t.state.name for t in study.get_trials(deepcopy=False)]
+
+
+def test_tune_runs_the_trials_and_writes_the_best_configuration(project):
+    _project(project)
+    assert main(["tune", "--n-trials", "3"]) == 0
+    best = yaml.safe_load((project / "reports" / "tune" / "best_params.yaml").read_text())
+    assert set(best["params"]) == {"depth", "width", "dropout", "gender_weight", "lr", "epochs", "batch_size", "input"}
+    assert 0 <= best["cv_macro"] <= 100
+    assert len(_study(project).get_trials()) == 3
+    for name in ("trials.csv", "importances.json", "study.png"):
+        assert (project / "reports" / "tune" / name).exists(), name
+
+
+def test_tune_never_reads_the_test_dataset(project):
+    _project(project, split="faces->adfes")
+    (project / "data" / "outputs" / "adfes.parquet").unlink()
+    assert main(["tune", "--n-trials", "1"]) == 0
+
+
+def test_resuming_a_study_continues_it(project):
+    _project(project)
+    assert main(["tune", "--n-trials", "2"]) == 0
+    assert main(["tune", "--n-trials", "2"]) == 0
+    assert [t.number for t in _study(project).get_trials()] == [0, 1, 2, 3]
+
+
+def test_each_trial_is_a_child_run_of_one_parent_per_invocation(project):
+    _project(project, tracking=True)
+    assert main(["tune", "--n-trials", "3"]) == 0
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["tune-test"])
+    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
+    children = runs[runs["tags.mlflow.parentRunId"].notna()]
+    assert len(parents) == 1 and len(children) == 3
+    assert set(children["tags.mlflow.parentRunId"]) == {parents["run_id"].iloc[0]}
+    assert set(children["tags.study"]) == {"corrector"}
+    assert children["params.depth"].notna().all() and children["metrics.duration_s"].notna().all()
+    assert list(parents["status"]) == ["FINISHED"]
+
+
+def test_pareto_objective_reports_the_front(project):
+    _project(project, objective="pareto")
+    assert main(["tune", "--n-trials", "4", "--study", "front"]) == 0
+    best = yaml.safe_load((project / "reports" / "tune" / "best_params.yaml").read_text())
+    assert best["objective"] == "pareto"
+    assert len(best["pareto"]) >= 1
+    assert best["trial"] in [p["trial"] for p in best["pareto"]]
+
+
+def test_reusing_a_study_name_with_another_objective_is_refused(project):
+    _project(project)
+    assert main(["tune", "--n-trials", "1"]) == 0
+    assert main(["tune", "--n-trials", "1", "--objective", "pareto"]) == 1
+
+
+def test_unreachable_storage_is_one_clear_line(project, capsys):
+    _project(project)
+    code = main(["tune", "--n-trials", "1", "--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/none"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "tune.storage: cannot open Optuna storage" in err and "secret" not in err
+
+
+WORKER = """
+import sys
+from benchmark.cli import main
+sys.exit(main(["-q", "tune", "--n-trials", sys.argv[1]]))
+"""
+
+
+def _worker(root: Path, n_trials: int, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WORKER, str(n_trials)], cwd=root, env=env or os.environ.copy(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_study_loses_no_completed_trial_and_the_study_continues(project):
+    _project(project, space={**TINY_TUNE["space"], "epochs": [400, 600]})
+    worker = _worker(project, 50)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            done = [t for t in _study(project).get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+        except (KeyError, Exception):
+            done = []
+        if len(done) >= 2:
+            break
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    at_kill = _study(project).get_trials()
+    before = {t.number: t.values for t in at_kill if t.state.name == "COMPLETE"}
+    interrupted = [t.number for t in at_kill if t.state.name == "RUNNING"]
+    assert len(before) >= 2
+    time.sleep(5)  # well past the heartbeat grace period (2 x tune.heartbeat_s; heartbeats are stored to the second)
+    assert main(["-q", "tune", "--n-trials", "1"]) == 0
+    after = {t.number: t for t in _study(project).get_trials()}
+    assert {n: after[n].values for n in before} == before
+    assert "RUNNING" not in [t.state.name for t in after.values()]
+    assert all(after[n].state.name == "FAIL" for n in interrupted)  # the killed worker's trial, failed by heartbeat
+
+
+@pytest.mark.slow
+def test_three_workers_on_postgresql_complete_every_trial_once(project):
+    url = os.environ.get("BENCHMARK_TEST_PG_URL")
+    if not url:
+        if os.environ.get("BENCHMARK_REQUIRE_PG") == "1":
+            pytest.fail("BENCHMARK_TEST_PG_URL is not set; .ci/run starts PostgreSQL (scripts/pg_test_server.sh)")
+        pytest.skip("no PostgreSQL server: eval \"$(scripts/pg_test_server.sh start DIR)\" sets BENCHMARK_TEST_PG_URL")
+    name = f"workers-{os.getpid()}-{time.time_ns()}"
+    _project(project, storage=url, study=name)
+    workers = [_worker(project, 3) for _ in range(3)]
+    for w in workers:
+        out, err = w.communicate(timeout=600)
+        assert w.returncode == 0, err[-2000:]
+    trials = _study(project, name, url).get_trials()
+    assert len(trials) == 9
+    assert sorted(t.number for t in trials) == list(range(9))
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
+    assert sum(t.state.name == "COMPLETE" for t in trials) >= 5
+
+
+def test_report_section_shows_the_tuned_configuration_beside_the_papers(project):
+    from benchmark.config import CorrectorSettings
+    from benchmark.report.document import Figure, Heading, Table
+    from benchmark.report.tuning import tuning_blocks
+
+    _project(project)
+    assert main(["tune", "--n-trials", "3"]) == 0
+    figures = project / "figures"
+    figures.mkdir()
+    blocks = tuning_blocks(project / "reports" / "tune", paper=CorrectorSettings(), figures_dir=figures)
+    assert any(isinstance(b, Heading) and "Tuned corrector" in b.text for b in blocks)
+    table = next(b for b in blocks if isinstance(b, Table)).frame
+    assert list(table["parameter"]) == sorted(["batch_size", "depth", "dropout", "epochs", "gender_weight", "input", "lr", "width"])
+    assert table.set_index("parameter").loc["width", "paper"] == "24"
+    figure = next(b for b in blocks if isinstance(b, Figure))
+    assert (figures / figure.file).exists()
+
+
+def test_report_has_no_tuning_section_without_a_study(tmp_path):
+    from benchmark.config import CorrectorSettings
+    from benchmark.report.tuning import tuning_blocks
+
+    assert tuning_blocks(tmp_path / "none", paper=CorrectorSettings(), figures_dir=tmp_path) == []
+
+
+def test_corrector_tuned_reads_the_chosen_configuration(tmp_path):
+    from benchmark.config import CorrectorSettings
+    from benchmark.errors import BenchmarkError
+    from benchmark.tuning.summary import tuned_corrector_settings
+
+    best = tmp_path / "best_params.yaml"
+    with pytest.raises(BenchmarkError, match="no tuned configuration; run `benchmark tune`"):
+        tuned_corrector_settings(CorrectorSettings(), best)
+    best.write_text(yaml.safe_dump({"params": {"width": 48, "depth": 3, "input": "probs"}}))
+    tuned = tuned_corrector_settings(CorrectorSettings(), best)
+    assert (tuned.width, tuned.depth, tuned.input, tuned.epochs) == (48, 3, "probs", 500)
+    best.write_text(yaml.safe_dump({"params": {"width": -1}}))
+    with pytest.raises(BenchmarkError, match="width: -1 is out of range"):
+        tuned_corrector_settings(CorrectorSettings(), best)
+
+
+def test_trials_are_shared_evenly_between_processes():
+    from benchmark.stages.tune import trial_shares
+
+    assert trial_shares(30, 2) == [15, 15]
+    assert trial_shares(5, 2) == [3, 2]
+    assert trial_shares(1, 4) == [1]
+
+
+@pytest.mark.slow
+def test_two_trial_processes_run_every_trial_of_one_invocation(project):
+    _project(project, tracking=True, jobs=2)
+    assert main(["tune", "--n-trials", "4"]) == 0
+    assert len(_study(project).get_trials()) == 4
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["tune-test"])
+    assert runs["tags.mlflow.parentRunId"].notna().sum() == 4
+
+
+def test_sampler_seed_is_the_params_seed_only_for_the_first_process_of_a_fresh_study():
+    from benchmark.stages.tune import sampler_seed
+
+    assert sampler_seed(7, existing_trials=0, worker=0) == 7
+    assert len({sampler_seed(7, existing_trials=0, worker=w) for w in range(4)}) == 4
+    assert sampler_seed(7, existing_trials=3, worker=0) != 7
+
+
+def test_a_resumed_study_does_not_repeat_its_first_configurations(project):
+    _project(project)
+    assert main(["tune", "--n-trials", "2"]) == 0
+    assert main(["tune", "--n-trials", "2"]) == 0
+    params = [tuple(sorted(t.params.items())) for t in _study(project).get_trials()]
+    assert len(set(params)) == 4
