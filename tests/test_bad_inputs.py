@@ -1,0 +1,159 @@
+"""Bad-input catalogue: each case exits non-zero with one line naming the thing and the fix, prints no traceback
+(unless --debug), and leaves no output file half-written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmark import outputs
+from benchmark.cli import main
+from toy import make_toy_table
+
+BASE_PARAMS = {
+    "data": {"source": "table", "input": "tables", "datasets": ["faces", "adfes"]},
+    "train": {"methods": ["uncorrected"], "splits": ["faces->adfes"]},
+    "evaluate": {"reference": "uncorrected"},
+    "tracking": {"enabled": False},
+}
+
+
+def _write_tables(root: Path, mutate: Callable | None = None, *, dataset: str = "faces", suffix: str = ".csv") -> None:
+    folder = root / "tables"
+    folder.mkdir(exist_ok=True)
+    for name in ("faces", "adfes"):
+        frame = make_toy_table(dataset=name, seed=len(name)).frame.drop(columns=["dataset"])
+        if mutate is not None and name == dataset:
+            frame = mutate(frame)
+        frame.to_csv(folder / f"{name}.csv", index=False)
+
+
+def _params(root: Path, **updates) -> None:
+    params = yaml.safe_load(yaml.safe_dump(BASE_PARAMS))
+    for dotted, value in updates.items():
+        node = params
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def _set(column: str, row: int, value) -> Callable:
+    def mutate(frame):
+        frame = frame.copy()
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+        return frame
+    return mutate
+
+
+@dataclass(frozen=True)
+class Case:
+    """A bad input: how to set it up, the command, what the message must say, which outputs must not appear."""
+
+    id: str
+    setup: Callable[[Path], None]
+    argv: list[str]
+    expected: tuple[str, ...]
+    absent: tuple[str, ...] = ()
+    kept: tuple[str, ...] = field(default=())
+
+
+def _fetched(root: Path) -> None:
+    """A good project whose fetch stage already ran."""
+    _write_tables(root)
+    _params(root)
+    assert main(["-q", "fetch"]) == 0
+
+
+CASES = [
+    Case("unknown_source", lambda r: (_write_tables(r), _params(r, **{"data.source": "kaggle"})), ["fetch"],
+         ("data.source 'kaggle' is unknown", "expected one of", "published"), ("data/outputs",)),
+    Case("mistyped_section_key", lambda r: (_write_tables(r), _params(r, **{"data.sorce": "sim"})), ["fetch"],
+         ("data.sorce: unknown key", "did you mean 'source'"), ("data/outputs",)),
+    Case("mistyped_top_level_section", lambda r: (_write_tables(r), _params(r, **{"trian.seed": 1})), ["fetch"],
+         ("trian: unknown key", "did you mean 'train'"), ("data/outputs",)),
+    Case("out_of_range_seeds", lambda r: (_write_tables(r), _params(r, **{"train.n_seeds": 0})), ["train"],
+         ("train.n_seeds: 0 is out of range", "[1, inf]"), ("results",)),
+    Case("wrong_type", lambda r: (_write_tables(r), _params(r, **{"train.n_seeds": "ten"})), ["train"],
+         ("train.n_seeds: expected an integer, got 'ten'",), ("results",)),
+    Case("unknown_method", lambda r: (_write_tables(r), _params(r, **{"train.methods": ["uncorected"]})), ["train"],
+         ("unknown method 'uncorected'", "did you mean 'uncorrected'"), ("results",)),
+    Case("reference_not_run", lambda r: (_write_tables(r), _params(r, **{"evaluate.reference": "corrector"})), ["evaluate"],
+         ("evaluate.reference 'corrector' must be one of train.methods",), ("reports/metrics.json",)),
+    Case("unknown_dataset", lambda r: (_write_tables(r), _params(r, **{"data.datasets": ["faces", "ckplus"]})), ["fetch"],
+         ("data.datasets has unknown dataset 'ckplus'",), ("data/outputs",)),
+    Case("invalid_yaml", lambda r: (r / "params.yaml").write_text("data: [unclosed\n"), ["fetch"],
+         ("params.yaml: not valid YAML",), ("data/outputs",)),
+    Case("missing_params_file", lambda r: None, ["fetch"],
+         ("params file not found", "run from the project root"), ("data/outputs",)),
+    Case("missing_table_file", lambda r: _params(r), ["fetch"],
+         ("no faces.parquet or faces.csv",), ("data/outputs",)),
+    Case("csv_missing_column", lambda r: (_write_tables(r, lambda f: f.drop(columns=["p_female"])), _params(r)), ["fetch"],
+         ("faces.csv: missing column(s) p_female",), ("data/outputs/faces.parquet",)),
+    Case("csv_non_numeric_logits", lambda r: (_write_tables(r, _set("emo_sad", 4, "high")), _params(r)), ["fetch"],
+         ("faces.csv", "must be numeric logits"), ("data/outputs/faces.parquet",)),
+    Case("nan_probability", lambda r: (_write_tables(r, _set("p_male", 2, np.nan)), _params(r)), ["fetch"],
+         ("faces.csv", "gender probabilities outside [0, 1]"), ("data/outputs/faces.parquet",)),
+    Case("negative_probability", lambda r: (_write_tables(r, lambda f: f.assign(p_male=f["p_male"].where(f.index != 3, -0.2),
+                                                                                  p_female=f["p_female"].where(f.index != 3, 1.2))),
+                                            _params(r)), ["fetch"],
+         ("faces.csv", "outside [0, 1]"), ("data/outputs/faces.parquet",)),
+    Case("probabilities_not_summing_to_one", lambda r: (_write_tables(r, _set("p_male", 0, 0.2)), _params(r)), ["fetch"],
+         ("p_male + p_female", "expected 1 within 0.001"), ("data/outputs/faces.parquet",)),
+    Case("unknown_emotion_label", lambda r: (_write_tables(r, _set("emotion", 0, "bored")), _params(r)), ["fetch"],
+         ("column 'emotion' has unknown label(s) ['bored']",), ("data/outputs/faces.parquet",)),
+    Case("empty_cell", lambda r: (_write_tables(r, lambda f: f[~((f["gender"] == "male") & (f["emotion"] == "sad"))]), _params(r)),
+         ["fetch"], ("no image in cell (male, sad)",), ("data/outputs/faces.parquet",)),
+    Case("duplicate_image_id", lambda r: (_write_tables(r, _set("image_id", 1, "m00_neutral_0.jpg")), _params(r)), ["fetch"],
+         ("duplicate image id",), ("data/outputs/faces.parquet",)),
+    Case("subject_with_two_genders", lambda r: (_write_tables(r, _set("gender", 0, "female")), _params(r)), ["fetch"],
+         ("two genders",), ("data/outputs/faces.parquet",)),
+    Case("corrupt_outputs_parquet", lambda r: (_fetched(r), (r / "data/outputs/faces.parquet").write_bytes(b"PAR1garbage")),
+         ["train"], ("faces.parquet: not a readable parquet file", "rerun `benchmark fetch`"), ("results",)),
+    Case("train_before_fetch", lambda r: (_write_tables(r), _params(r)), ["train"],
+         ("outputs table not found", "run `benchmark fetch`"), ("results",)),
+    Case("evaluate_before_train", lambda r: _fetched(r), ["evaluate"],
+         ("predictions not found", "run `benchmark train`"), ("reports/metrics.json",)),
+    Case("corrupt_predictions", lambda r: (_fetched(r), (r / "results").mkdir(), (r / "results/predictions.parquet").write_bytes(b"x")),
+         ["evaluate"], ("predictions.parquet: not a readable parquet file",), ("reports/metrics.json",)),
+    Case("report_before_evaluate", lambda r: _fetched(r), ["report"],
+         ("metrics.json: not found", "run `benchmark evaluate`"), ("reports/report.md", "reports/report.html")),
+    Case("unreachable_tracking_uri", lambda r: (_fetched(r), _params(r, **{"tracking.enabled": True,
+                                                                         "tracking.uri": "postgresql://u:pw@127.0.0.1:1/x"}),
+                                               main(["-q", "train"])),
+         ["evaluate"], ("tracking.uri: cannot use MLflow tracking store", "u:***@127.0.0.1:1"), ()),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_clear_line_and_nothing_half_written(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    case.setup(tmp_path)
+    capsys.readouterr()
+    code = main(case.argv)
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert "Traceback" not in err
+    for text in case.expected:
+        assert text in err, (text, err)
+    assert ":pw@" not in err  # credentials never printed
+    for path in case.absent:
+        assert not (tmp_path / path).exists(), path
+    leftovers = [p for p in tmp_path.rglob("*.tmp")]
+    assert leftovers == []
+
+
+def test_debug_shows_the_traceback_for_a_bad_input(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _params(tmp_path, **{"data.source": "kaggle"})
+    assert main(["--debug", "fetch"]) == 1
+    assert "Traceback" in capsys.readouterr().err

@@ -1,0 +1,77 @@
+"""SIGKILL during a stage: the results file is the old complete version or the new complete one, never a mixture;
+rerunning restarts cleanly; the killed process's MLflow run does not stay RUNNING."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmark import atomic, outputs
+from benchmark.cli import main
+from toy import make_toy_table
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_killed_writer_leaves_the_old_file_and_its_temporary_is_cleaned_by_the_next_write(tmp_path):
+    target = tmp_path / "metrics.json"
+    atomic.write_text(target, "old\n")
+    child = (f"import os, signal\nfrom benchmark import atomic\n"
+             f"with atomic.atomic_path({str(target)!r}) as tmp:\n"
+             f"    tmp.write_text('half')\n    os.kill(os.getpid(), signal.SIGKILL)\n")
+    assert subprocess.run([sys.executable, "-c", child]).returncode == -9
+    assert target.read_text() == "old\n"
+    assert len(list(tmp_path.glob(".metrics.json.*.tmp"))) == 1
+    atomic.write_text(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert list(tmp_path.glob(".metrics.json.*.tmp")) == []
+
+
+def _project(root: Path) -> None:
+    for dataset in ("faces", "adfes"):
+        outputs.write(make_toy_table(dataset=dataset, subjects_per_gender=10, images_per_cell=2, seed=len(dataset)),
+                      root / "data" / "outputs" / f"{dataset}.parquet")
+    params = {
+        "data": {"source": "table", "input": "tables"},
+        "train": {"methods": ["uncorrected", "corrector"], "splits": ["faces->adfes", "cv:faces"], "n_seeds": 4,
+                  "corrector": {"epochs": 400}},
+        "evaluate": {"reference": "uncorrected", "n_resamples": 200, "n_permutations": 200},
+        "tracking": {"enabled": True, "uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "crash"},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def _kill_midway(root: Path, stage: str, after_s: float) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "benchmark", "-q", stage], cwd=root,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(after_s)
+    assert process.poll() is None, f"{stage} finished before it could be killed; give it more work"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.parametrize("stage, target", [("train", "results/predictions.parquet"),
+                                           ("evaluate", "reports/metrics.json")])
+def test_sigkill_during_a_stage_keeps_the_old_results_and_a_rerun_completes(tmp_path, monkeypatch, stage, target):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    _project(tmp_path)
+    assert main(["-q", "train"]) == 0
+    assert main(["-q", "evaluate"]) == 0
+    old = (tmp_path / target).read_bytes()
+    _kill_midway(tmp_path, stage, after_s=4.0)
+    assert (tmp_path / target).read_bytes() == old
+    assert main(["-q", stage]) == 0
+    assert (tmp_path / target).read_bytes() == old  # same params and seeds: the new complete file is identical
+    assert list((tmp_path / target).parent.glob("*.tmp")) == []
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["crash"])
+    assert "RUNNING" not in set(runs["status"])
