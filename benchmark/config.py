@@ -38,15 +38,48 @@ class PublishedSettings:
 
 
 @dataclass(frozen=True)
+class SimSettings:
+    """How ``data.source: sim`` samples from the scenario file ``data.input`` (with ``data.seed``)."""
+
+    scale: int = _spec(1, low=1, high=1000, help="multiplies the number of subjects of the scenario's design")
+
+
+@dataclass(frozen=True)
+class ImagesSettings:
+    """How ``data.source: images`` turns the raw images under ``data.input`` (``faces/``, ``adfes/``) into outputs.
+
+    Models are names from ``benchmark.frozen.registry`` or ``module:factory`` for a user's own frozen model.
+    """
+
+    gender_model: str = _spec("fairface", help="fairface | agegender (bundled) | module:factory")
+    emotion_model: str = _spec("emonet", help="emonet | fer (bundled) | module:factory")
+    fairface_weights: str = _spec(str(paths.MODELS_DIR / "fairface_alldata_20191111.pt"))
+    emonet_weights: str = _spec(str(paths.MODELS_DIR / "emonet_8.pth"))
+    device: str = _spec("auto", choices=("auto", "cpu", "cuda"), help="auto: cuda when available, else cpu")
+    precision: str = _spec("fp32", choices=("fp32", "tf32", "bf16"),
+                           help="fp32: IEEE float32; tf32 / bf16 (CUDA only): faster, agreement with fp32 is measured")
+    batch_size: int = _spec(64, low=1, high=4096)
+    num_workers: int = _spec(2, low=0, high=64, help="processes that detect faces and decode/resize chips; 0: in-process")
+    detector: str = _spec("cnn", choices=("cnn", "hog"), help="dlib face detector: cnn (MMOD, FairFace's) or hog")
+    upsample: int = _spec(1, low=0, high=3, help="times the detector upsamples the image (FairFace: 1)")
+    max_side: int = _spec(800, low=0, high=10000, help="resize so the longer side is this before detection (0: as is)")
+    chip_size: int = _spec(224, low=32, high=1024, help="aligned face chip side in pixels")
+    padding: float = _spec(0.25, low=0.0, high=2.0, help="dlib face-chip padding around the aligned face")
+    strict: bool = _spec(False, help="every file-level warning (names, reads, counts, faces) becomes an error")
+
+
+@dataclass(frozen=True)
 class DataSettings:
     """The ``data`` section: which source writes the outputs tables, and from where."""
 
-    source: str = _spec("published", help="one of the loaders in benchmark.sources.LOADERS")
-    input: str = _spec(str(paths.PUBLISHED_DIR),
+    source: str = _spec("sim", help="one of the loaders in benchmark.sources.LOADERS")
+    input: str = _spec(str(paths.DEFAULT_SCENARIO),
                        help="the fetch stage's input: sim scenario file, published CSV folder, or raw image folder")
     datasets: list = _spec(list(DATASETS))
     seed: int = _spec(0, low=0)
     published: PublishedSettings = field(default_factory=PublishedSettings)
+    sim: SimSettings = field(default_factory=SimSettings)
+    images: ImagesSettings = field(default_factory=ImagesSettings)
 
 
 @dataclass(frozen=True)
@@ -59,6 +92,39 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class CorrectorSettings:
+    """The ``train.corrector`` section: the correction network and its training (paper defaults)."""
+
+    input: str = _spec("logits", choices=("logits", "probs"),
+                       help="emotion inputs: raw logits (the authors' code) or their softmax (the paper's text)")
+    depth: int = _spec(2, low=1, high=16, help="hidden layers")
+    width: int = _spec(24, low=1, high=4096, help="units per hidden layer")
+    dropout: float = _spec(0.2, low=0.0, high=0.95, help="dropout probability after each hidden ReLU")
+    gender_weight: float = _spec(0.5, low=0.0, high=1.0, help="w in w * CE_gender + (1 - w) * CE_emotion")
+    lr: float = _spec(1e-3, low=1e-7, high=1.0, help="Adam learning rate")
+    batch_size: int = _spec(32, low=1, high=65536)
+    epochs: int = _spec(500, low=1, high=100000, help="training epochs; the last epoch's weights are used")
+
+
+@dataclass(frozen=True)
+class LinearSettings:
+    """The ``train.linear`` section: the logistic-regression baselines (``unimodal``, ``crossmodal_linear``)."""
+
+    input: str = _spec("logits", choices=("logits", "probs"), help="emotion inputs: raw logits or their softmax")
+    C: float = _spec(1.0, low=1e-6, high=1e6, help="inverse L2 strength (scikit-learn's C) on standardised inputs")
+    max_iter: int = _spec(1000, low=10, high=100000, help="L-BFGS iterations")
+
+
+@dataclass(frozen=True)
+class CVSettings:
+    """The ``train.cv`` section: subject-grouped folds of the ``cv:<dataset>`` splits (stratified by gender)."""
+
+    faces: int = _spec(5, low=0, help="folds on FACES; 0 = leave one subject out")
+    adfes: int = _spec(0, low=0, help="folds on ADFES; 0 = leave one subject out")
+    seed: int = _spec(0, low=0, help="seeds the assignment of subjects to folds")
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """The ``train`` section: which methods run on which splits."""
 
@@ -66,13 +132,61 @@ class TrainSettings:
     splits: list = _spec(["faces->adfes", "adfes->faces"])
     seed: int = _spec(0, low=0, help="first seed; stochastic methods run seeds seed, seed+1, ..., seed+n_seeds-1")
     n_seeds: int = _spec(10, low=1)
+    cv: CVSettings = field(default_factory=CVSettings)
+    corrector: CorrectorSettings = field(default_factory=CorrectorSettings)
+    linear: LinearSettings = field(default_factory=LinearSettings)
+    tuned_params: str = _spec(str(paths.TUNE_DIR / "best_params.yaml"),
+                              help="the configuration `benchmark tune` chose; read by the corrector_tuned method")
 
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    """The ``evaluate`` section: the reference method comparisons are made against."""
+    """The ``evaluate`` section: the reference method comparisons are made against, and the statistics' budgets."""
 
     reference: str = _spec("uncorrected")
+    n_resamples: int = _spec(10_000, low=1, help="subject-cluster bootstrap resamples (stratified by gender)")
+    ci: float = _spec(0.95, low=0.5, high=0.999, help="confidence level of every interval")
+    ci_method: str = _spec("percentile", choices=("percentile", "bca"),
+                           help="bootstrap interval; bca falls back to percentile where it degenerates (noted per row)")
+    n_permutations: int = _spec(10_000, low=1, help="subject-level sign flips per permutation test")
+    alpha: float = _spec(0.05, low=0.0001, high=0.5, help="significance level of the report's marks (Holm-adjusted p)")
+    seed: int = _spec(0, low=0, help="seeds every bootstrap and permutation draw")
+
+
+@dataclass(frozen=True)
+class TuneSpaceSettings:
+    """The ``tune.space`` section: inclusive [low, high] ranges of the corrector's tunable parameters."""
+
+    depth: list = _spec([1, 4], low=1, high=8)
+    width: list = _spec([8, 128], low=2, high=1024)
+    dropout: list = _spec([0.0, 0.5], low=0.0, high=0.95)
+    gender_weight: list = _spec([0.1, 0.9], low=0.0, high=1.0)
+    lr: list = _spec([1.0e-4, 1.0e-2], low=1e-6, high=1.0)
+    epochs: list = _spec([100, 1000], low=1, high=10000)
+    batch_size: list = _spec([16, 128], low=1, high=4096)
+    input: list = _spec(["logits", "probs"], choices=("logits", "probs"))
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """The ``tune`` section: an Optuna study over corrector variants, scored by CV inside the training dataset."""
+
+    study: str = _spec("corrector")
+    storage: str = _spec("sqlite:///optuna.db", help="any SQLAlchemy URL; PostgreSQL for several workers")
+    n_trials: int = _spec(30, low=1, help="trials one `benchmark tune` invocation runs")
+    pipeline_trials: int = _spec(10, low=1, help="trials of the DVC stage `tune` (a fresh study each `dvc repro`)")
+    jobs: int = _spec(0, low=0, help="trial processes on this machine, each on one core; 0 = one per core")
+    split: str = _spec("faces->adfes", help="the study tunes on CV folds of this split's training dataset")
+    cv_folds: int = _spec(3, low=2, help="subject-grouped folds inside the training dataset")
+    n_seeds: int = _spec(1, low=1, help="seeds per configuration, trained together")
+    objective: str = _spec("macro", choices=("macro", "macro_minus_gap", "pareto"))
+    gap_weight: float = _spec(0.5, low=0.0)
+    pareto_pick: str = _spec("balanced", choices=("max_macro", "min_gap", "balanced"))
+    pruning: bool = _spec(True)
+    seed: int = _spec(0, low=0)
+    heartbeat_s: int = _spec(10, low=1)
+    max_retry: int = _spec(1, low=0)
+    space: TuneSpaceSettings = field(default_factory=TuneSpaceSettings)
 
 
 @dataclass(frozen=True)
@@ -83,6 +197,7 @@ class Settings:
     train: TrainSettings = field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    tune: TuneSettings = field(default_factory=TuneSettings)
 
 
 def _closest(key: str, known: list[str]) -> str:
@@ -192,6 +307,14 @@ def _check_cross_field(settings: Settings) -> None:
 
     if settings.data.source not in LOADERS:
         raise BenchmarkError(f"data.source {settings.data.source!r} is unknown; expected one of {', '.join(LOADERS)}")
+    for dataset in ("faces", "adfes"):
+        if getattr(settings.train.cv, dataset) == 1:
+            raise BenchmarkError(f"train.cv.{dataset}: 1 fold leaves no training subjects; use 0 (leave one subject out) or >= 2")
+    if settings.data.source == "images":
+        from benchmark.frozen.registry import check_model_name
+
+        check_model_name(settings.data.images.gender_model, task="gender", where="data.images.gender_model")
+        check_model_name(settings.data.images.emotion_model, task="emotion", where="data.images.emotion_model")
     for method in settings.train.methods:
         if method not in METHODS:
             raise BenchmarkError(f"train.methods has unknown method {method!r}{_closest(method, list(METHODS))}")
@@ -200,6 +323,14 @@ def _check_cross_field(settings: Settings) -> None:
     for split in settings.train.splits:
         if split not in SPLITS:
             raise BenchmarkError(f"train.splits has unknown split {split!r}; expected some of {', '.join(SPLITS)}")
+    for f in dataclasses.fields(TuneSpaceSettings):
+        bounds = getattr(settings.tune.space, f.name)
+        if f.name != "input" and (len(bounds) != 2 or bounds[0] > bounds[1]):
+            raise BenchmarkError(f"tune.space.{f.name}: expected [low, high] with low <= high, got {bounds!r}")
+    if not settings.tune.space.input:
+        raise BenchmarkError("tune.space.input: expected a non-empty list of logits and/or probs")
+    if settings.tune.split not in SPLITS:
+        raise BenchmarkError(f"tune.split: unknown split {settings.tune.split!r}; expected one of {', '.join(SPLITS)}")
     unknown = [d for d in settings.data.datasets if d not in DATASETS]
     if unknown:
         raise BenchmarkError(f"data.datasets has unknown dataset {unknown[0]!r}; expected some of {', '.join(DATASETS)}")

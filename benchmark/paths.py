@@ -7,9 +7,14 @@ from pathlib import Path
 PARAMS = Path("params.yaml")
 OUTPUTS_DIR = Path("data/outputs")
 PUBLISHED_DIR = Path("data/published")
+SCENARIOS_DIR = Path("benchmark/scenarios")  # the shipped simulation scenarios (package data)
+DEFAULT_SCENARIO = SCENARIOS_DIR / "paper.yaml"  # the sim source's default input
+CHIPS_DIR = Path("data/chips")  # aligned face chips and the image manifest (a persistent DVC output of fetch)
+MODELS_DIR = Path("models")  # frozen-model weights supplied by the user (never committed)
 RESULTS_DIR = Path("results")
 PREDICTIONS = RESULTS_DIR / "predictions.parquet"
 STATS = RESULTS_DIR / "stats.parquet"
+CONFUSION = RESULTS_DIR / "confusion.parquet"
 REPORTS_DIR = Path("reports")
 METRICS_JSON = REPORTS_DIR / "metrics.json"
 CELLS_CSV = REPORTS_DIR / "cells.csv"

@@ -40,7 +40,7 @@ def git_commit() -> str:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    return out.stdout.strip() or "unknown"
+    return (out.stdout.strip() if out.returncode == 0 else "") or "unknown"  # a repo without commits prints "HEAD"
 
 
 def params_hash(params: dict[str, Any]) -> str:

@@ -20,4 +20,11 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR) -> list[Path]
         outputs.write(table, target)
         log.info("fetch: %s: %d images from source %s -> %s", dataset, len(table.frame), settings.data.source, target)
         written.append(target)
+    paths.CHIPS_DIR.mkdir(parents=True, exist_ok=True)  # a persistent DVC output; only data.source: images fills it
+    if settings.data.source == "images" and settings.tracking.enabled:
+        from benchmark.config import as_dict, flatten
+        from benchmark.sources import images
+
+        images.log_provenance(dict(zip(settings.data.datasets, tables)), settings.tracking,
+                              params=flatten(as_dict(settings.data), "data."))
     return written

@@ -16,12 +16,13 @@ from typing import Any
 import pandas as pd
 
 from benchmark import atomic, paths
-from benchmark.config import Settings
+from benchmark.config import CorrectorSettings, Settings
 from benchmark.errors import BenchmarkError
 from benchmark.paper import PAPER_METHOD, PAPER_SPLIT
 from benchmark.report import figures, provenance, tables
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from benchmark.report.reproduction import OUTSIDE, WITHIN, reproduction_rows
+from benchmark.report.tuning import tuning_blocks
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def _swap_dir(fresh: Path, target: Path) -> None:
 def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Path = paths.REPORT_MD,
         html_path: Path = paths.REPORT_HTML, stats_path: Path = paths.STATS, confusion_path: Path = paths.CONFUSION,
         figures_dir: Path = paths.FIGURES_DIR, outputs_dir: Path = paths.OUTPUTS_DIR,
-        predictions_path: Path = paths.PREDICTIONS) -> list[Path]:
+        predictions_path: Path = paths.PREDICTIONS, tune_dir: Path = paths.TUNE_DIR) -> list[Path]:
     """Write the Markdown report, the self-contained HTML report and the figures; returns the paths written."""
     doc, stats, confusion = _read_inputs(metrics_path, stats_path, confusion_path)
     alpha, ci, reference = settings.evaluate.alpha, doc["statistics"]["ci"], doc["reference"]
@@ -182,6 +183,7 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
             blocks.append(Heading(tables.group_label(*group), 3))
             blocks += _figures_for_group(stats, confusion, group=group, reference=reference, ci=ci, alpha=alpha,
                                          out_dir=fresh)
+        blocks += tuning_blocks(tune_dir, paper=CorrectorSettings(), figures_dir=fresh)
         blocks += [Heading("Statistical notes"), *statistics_notes(stats)]
         blocks += provenance_blocks(prov)
         atomic.write_text(md_path, f"# {TITLE}\n\n" + to_markdown(blocks, figures_rel=os.path.relpath(figures_dir, md_path.parent)))

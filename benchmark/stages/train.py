@@ -62,6 +62,12 @@ def train_all(settings: Settings, tables: dict[str, outputs.OutputsTable]) -> li
     return runs
 
 
+def _scenario(tables: dict[str, outputs.OutputsTable]) -> dict[str, str]:
+    """The simulated scenario the tables were sampled from, if any (carried on so every report can name it)."""
+    names = sorted({str(t.metadata["scenario"]) for t in tables.values() if t.metadata.get("scenario")})
+    return {"scenario": ", ".join(names)} if names else {}
+
+
 def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path = paths.PREDICTIONS) -> Path:
     """Train and predict every (split, method, fold, seed); write the predictions table atomically; track the runs."""
     start = time.perf_counter()
@@ -69,7 +75,7 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path 
     classes = next(iter(tables.values())).emotion_classes
     runs = train_all(settings, tables)
     predictions.write(pd.concat([r.rows for r in runs], ignore_index=True), target, emotion_classes=classes,
-                      metadata={"source": settings.data.source})
+                      metadata={"source": settings.data.source, **_scenario(tables)})
     if settings.tracking.enabled:
         from benchmark import training_log
 

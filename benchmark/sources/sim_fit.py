@@ -1,0 +1,300 @@
+"""Fit a simulation scenario (:mod:`benchmark.sources.sim`) to outputs tables. Deterministic: same tables and
+settings, same scenario file.
+
+Per dataset, in the order they are computed (docs/SIMULATION.md gives the reasons):
+
+1. Moments: the mean and covariance of x = (z, emotion logits) per cell (``observed``), or per true gender for z and
+   per true emotion for the logits with no covariance between them (``none``, the null scenario).
+2. Shrinkage: each cell's correlation matrix is pulled toward the dataset's pooled within-cell correlation with the
+   weight of ``prior_images`` images, which matters only for small cells (ADFES: 10-12 images); sds stay the cell's.
+3. Subject effect: from the standardised residuals, the between-subject covariance ``(n S_means - S) / (n - 1)``
+   (the one-way random-effects moment estimator, n images per subject), projected to positive semidefinite; each
+   cell's image-level part is its correlation matrix minus the subject part, projected likewise.
+4. Calibration: the means are moved (a little: a ridge in units of the cell's sd) so that the Gaussian's gender
+   accuracy and its distribution of the predicted emotion class (argmax over all classes) match the table's; the
+   Gaussian alone gets the tails slightly wrong, and these are exactly what the benchmark's accuracies count.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import optimize, special
+
+from benchmark.errors import BenchmarkError
+from benchmark.labels import DATASET_EMOTIONS, GENDERS
+from benchmark.outputs import OutputsTable
+from benchmark.sources import names
+from benchmark.sources.sim import (
+    DEPENDENCES, FACES_AGE_CODES, FACES_SET_CODES, CellModel, DatasetModel, Design, Scenario, matrix_root, round_parameters,
+)
+
+#: Probabilities are floored here before taking z = log(p_male) - log(p_female), so a stored 0 gives a finite z.
+PROBABILITY_FLOOR = 1e-15
+#: Metadata keys of a table copied into the scenario's ``fitted_from`` (what the table was made from).
+PROVENANCE_KEYS = ("source", "file", "sha256", "repository", "commit", "scenario", "seed")
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Knobs of the fit, recorded in the scenario file.
+
+    prior_images : weight (in images) of the pooled covariance in each cell's covariance.
+    ridge : penalty on the calibration's mean shifts, per squared cell sd; small = match the accuracies closely.
+    draws : Monte Carlo draws per cell for the emotion calibration.
+    temperature : softmax temperature (logit units) that smooths the argmax during the emotion calibration.
+    seed : seed of the calibration's draws.
+    """
+
+    prior_images: float = 20.0
+    ridge: float = 0.03
+    draws: int = 20000
+    temperature: float = 0.3
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"prior_images": self.prior_images, "ridge": self.ridge, "calibration_draws": self.draws,
+                "calibration_temperature": self.temperature, "calibration_seed": self.seed}
+
+
+def gender_logit(table: OutputsTable) -> np.ndarray:
+    """z = log(p_male) - log(p_female) per image, shape (n_images,), probabilities floored at ``PROBABILITY_FLOOR``."""
+    probs = np.clip(table.gender_probs(), PROBABILITY_FLOOR, None)
+    return np.log(probs[:, 0]) - np.log(probs[:, 1])
+
+
+def vectors(table: OutputsTable) -> np.ndarray:
+    """x per image, shape (n_images, 1 + n_classes): z then the raw emotion logits in model order."""
+    return np.column_stack([gender_logit(table), table.emotion_logits()])
+
+
+def nearest_psd(matrix: np.ndarray, *, floor: float = 0.0) -> np.ndarray:
+    """The symmetric matrix with ``matrix``'s eigenvectors and its eigenvalues raised to at least ``floor``."""
+    values, vectors_ = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors_ * np.clip(values, floor, None)) @ vectors_.T
+
+
+def _moments(x: np.ndarray, groups: np.ndarray) -> dict[Any, tuple[int, np.ndarray, np.ndarray]]:
+    """group -> (n, mean of shape (d,), covariance of shape (d, d) with ddof=1; zeros for a single row)."""
+    out = {}
+    for key in sorted(set(groups.tolist())):
+        rows = x[groups == key]
+        cov = np.cov(rows.T, ddof=1).reshape(x.shape[1], x.shape[1]) if len(rows) > 1 else np.zeros((x.shape[1],) * 2)
+        out[key] = (len(rows), rows.mean(axis=0), cov)
+    return out
+
+
+def _correlation(cov: np.ndarray) -> np.ndarray:
+    sd = np.sqrt(np.diag(cov))
+    return cov / np.outer(sd, sd)
+
+
+def _shrink(cov: np.ndarray, n: int, pooled_corr: np.ndarray, prior_images: float) -> np.ndarray:
+    """``cov`` with its correlation matrix pulled toward ``pooled_corr``: ``((n - 1) R + prior_images R_pooled) /
+    (n - 1 + prior_images)``; the variances stay the cell's own (their scale differs between cells by over 10x)."""
+    sd = np.sqrt(np.diag(cov))
+    corr = ((n - 1) * _correlation(cov) + prior_images * pooled_corr) / (n - 1 + prior_images)
+    return corr * np.outer(sd, sd)
+
+
+def _cell_moments(x: np.ndarray, gender: np.ndarray, emotion: np.ndarray, *, dependence: str,
+                  prior_images: float) -> dict[tuple[str, str], tuple[int, np.ndarray, np.ndarray]]:
+    """(gender, emotion) -> (n, mean, shrunk covariance) of x under ``dependence`` (steps 1 and 2)."""
+    cells = np.array([f"{g}/{e}" for g, e in zip(gender, emotion)])
+    by_cell = _moments(x, cells)
+    dof = sum(n - 1 for n, _, _ in by_cell.values())
+    pooled = _correlation(sum((n - 1) * _correlation(cov) for n, _, cov in by_cell.values()) / dof)
+    out = {}
+    if dependence == "observed":
+        for g in GENDERS:
+            for e in DATASET_EMOTIONS:
+                n, mean, cov = by_cell[f"{g}/{e}"]
+                out[(g, e)] = (n, mean, _shrink(cov, n, pooled, prior_images))
+        return out
+    by_gender = _moments(x[:, :1], gender)
+    by_emotion = _moments(x[:, 1:], emotion)
+    for g in GENDERS:
+        n_g, mean_z, var_z = by_gender[g]
+        for e in DATASET_EMOTIONS:
+            n_e, mean_l, cov_l = by_emotion[e]
+            cov = np.zeros_like(pooled)
+            cov[:1, :1] = var_z
+            cov[1:, 1:] = _shrink(cov_l, n_e, _correlation(pooled[1:, 1:]), prior_images)
+            out[(g, e)] = (by_cell[f"{g}/{e}"][0], np.concatenate([mean_z, mean_l]), cov)
+    return out
+
+
+def subject_covariance(x: np.ndarray, *, subjects: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+    """Between-subject covariance of the standardised residuals (step 3), shape (d, d), positive semidefinite.
+
+    ``means`` and ``sds`` are each image's cell mean and sd, shape (n_images, d).
+    """
+    w = (x - means) / sds
+    keys, inverse, counts = np.unique(subjects, return_inverse=True, return_counts=True)
+    if len(keys) < 2 or counts.min() < 2:
+        raise BenchmarkError("simulate fit: a subject effect needs at least 2 subjects with 2 or more images each")
+    subject_means = np.zeros((len(keys), x.shape[1]))
+    np.add.at(subject_means, inverse, w)
+    subject_means /= counts[:, None]
+    n = len(counts) / np.sum(1.0 / counts)  # harmonic mean of images per subject
+    total = w.T @ w / len(w)
+    between = np.cov(subject_means.T, ddof=1)
+    return nearest_psd((n * between - total) / (n - 1))
+
+
+def _image_part(corr: np.ndarray, subject_cov: np.ndarray, *, dependence: str) -> np.ndarray:
+    """The image-level covariance ``PSD(corr - subject_cov)`` (step 3); for ``none`` the z block and the logit block
+    are projected separately and the covariance between them is exactly zero."""
+    if dependence == "observed":
+        return nearest_psd(corr - subject_cov)
+    out = np.zeros_like(corr)
+    out[:1, :1] = nearest_psd(corr[:1, :1] - subject_cov[:1, :1])
+    out[1:, 1:] = nearest_psd(corr[1:, 1:] - subject_cov[1:, 1:])
+    return out
+
+
+def _calibrate_gender(mean: float, sd: float, *, male: bool, accuracy: float, ridge: float) -> float:
+    """Mean of z whose Gaussian accuracy (z > 0 for male, z < 0 for female) is closest to ``accuracy`` (step 4)."""
+    sign = 1.0 if male else -1.0
+
+    def loss(delta: float) -> float:
+        margin = sign * (mean + delta * sd) / sd
+        return -(accuracy * special.log_ndtr(margin) + (1 - accuracy) * special.log_ndtr(-margin)) + ridge * delta ** 2 / 2
+
+    return mean + optimize.minimize_scalar(loss, bounds=(-10.0, 10.0), method="bounded",
+                                           options={"xatol": 1e-8}).x * sd
+
+
+def _calibrate_emotion(mean: np.ndarray, sd: np.ndarray, corr: np.ndarray, *, target: np.ndarray,
+                       settings: FitSettings, stream: int) -> np.ndarray:
+    """Logit means whose Gaussian argmax distribution is closest (cross-entropy) to ``target`` (step 4).
+
+    mean, sd : shape (k,) logit units; corr : shape (k, k); target : class frequencies, shape (k,).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([settings.seed, stream]))
+    noise = sd * (rng.standard_normal((settings.draws, len(mean))) @ matrix_root(corr).T)
+    tau = settings.temperature
+
+    def loss(delta: np.ndarray) -> tuple[float, np.ndarray]:
+        soft = special.softmax((mean + delta * sd + noise) / tau, axis=1)
+        p = np.clip(soft.mean(axis=0), 1e-12, None)
+        a = soft * (target / p)
+        grad_mean = -(a - soft * a.sum(axis=1, keepdims=True)).mean(axis=0) / tau
+        value = -float(target @ np.log(p)) + settings.ridge * float(delta @ delta) / 2
+        return value, grad_mean * sd + settings.ridge * delta
+
+    result = optimize.minimize(loss, np.zeros(len(mean)), jac=True, method="L-BFGS-B")
+    return mean + result.x * sd
+
+
+def _design(table: OutputsTable, dataset: str) -> Design:
+    """Subjects per gender, images per subject and emotion, and the naming scheme: the dataset's own when every image
+    id of the table follows it (FACES: with the subjects' age groups), else ``generic``."""
+    frame = table.frame
+    subjects = frame.drop_duplicates("subject")
+    per_emotion = max(1, int(round(frame.groupby(["subject", "emotion"], observed=True).size().mean())))
+    counts = {g: int((subjects["gender"] == g).sum()) for g in GENDERS}
+    parsed = [names.parse(dataset, i) for i in subjects["image_id"]] if dataset in names.PARSERS else [None]
+    if any(p is None for p in parsed) or (dataset == "faces" and per_emotion > len(FACES_SET_CODES)):
+        return Design(counts, per_emotion, "generic")
+    ages = {}
+    if dataset == "faces":
+        age = np.array([p.extras["age_group"] for p in parsed])
+        ages = {g: {a: int(((subjects["gender"] == g).to_numpy() & (age == a)).sum()) for a in FACES_AGE_CODES} for g in GENDERS}
+    return Design(counts, per_emotion, dataset, ages)
+
+
+def fit_dataset(table: OutputsTable, *, dataset: str, dependence: str, settings: FitSettings) -> DatasetModel:
+    """The generative model of one dataset's table (steps 1-4)."""
+    frame = table.frame
+    x = vectors(table)
+    gender, emotion = frame["gender"].astype(str).to_numpy(), frame["emotion"].astype(str).to_numpy()
+    moments = _cell_moments(x, gender, emotion, dependence=dependence, prior_images=settings.prior_images)
+    sds = {key: np.sqrt(np.diag(cov)) for key, (_, _, cov) in moments.items()}
+    if any((sd <= 0).any() for sd in sds.values()):
+        raise BenchmarkError(f"simulate fit: {dataset}: an output is constant within a cell; it cannot be modelled")
+    index = list(zip(gender, emotion))
+    subject_cov = subject_covariance(x, subjects=frame["subject"].astype(str).to_numpy(),
+                                     means=np.array([moments[k][1] for k in index]), sds=np.array([sds[k] for k in index]))
+    if dependence == "none":
+        subject_cov[0, 1:] = subject_cov[1:, 0] = 0.0
+    # what the table says each cell's (or, for `none`, each group's) classifiers do
+    group_z = {k: k if dependence == "observed" else k[0] for k in moments}
+    group_l = {k: k if dependence == "observed" else k[1] for k in moments}
+    predicted_male = x[:, 0] >= 0  # the uncorrected rule: argmax(p_male, p_female), ties to male
+    predicted = x[:, 1:].argmax(axis=1)
+    n_classes = len(table.emotion_classes)
+    cells, z_means, l_means = {}, {}, {}
+    for key, (n, mean, cov) in moments.items():
+        sd = sds[key]
+        corr = cov / np.outer(sd, sd)
+        noise_corr = _image_part(corr, subject_cov, dependence=dependence)
+        total = subject_cov + noise_corr
+        g, e = key
+        if group_z[key] not in z_means:
+            rows = (gender == g) & ((emotion == e) if dependence == "observed" else True)
+            z_means[group_z[key]] = _calibrate_gender(mean[0], sd[0] * math.sqrt(total[0, 0]), male=g == "male",
+                                                      accuracy=float(np.mean(predicted_male[rows] == (g == "male"))),
+                                                      ridge=settings.ridge)
+        if group_l[key] not in l_means:
+            rows = (emotion == e) & ((gender == g) if dependence == "observed" else True)
+            target = np.bincount(predicted[rows], minlength=n_classes) / rows.sum()
+            l_means[group_l[key]] = _calibrate_emotion(mean[1:], sd[1:], total[1:, 1:], target=target, settings=settings,
+                                                       stream=zlib.crc32(f"{dataset}/{group_l[key]}".encode()))
+        calibrated = np.concatenate([[z_means[group_z[key]]], l_means[group_l[key]]])
+        cells[key] = CellModel(int(n), round_parameters(calibrated), round_parameters(sd), round_parameters(noise_corr))
+    return DatasetModel(_design(table, dataset), round_parameters(subject_cov), cells)
+
+
+def provenance(table: OutputsTable, dataset: str) -> dict[str, Any]:
+    """What a fitted table was made from: dataset, rows and the source's file name and sha256 when known."""
+    return {"dataset": dataset, "rows": len(table.frame),
+            **{k: table.metadata[k] for k in PROVENANCE_KEYS if k in table.metadata}}
+
+
+def fit(tables: dict[str, OutputsTable], *, name: str, dependence: str = "observed", description: str = "",
+        settings: FitSettings | None = None) -> Scenario:
+    """Fit a scenario to outputs tables (dataset -> table; one emotion label space).
+
+    ``dependence="none"`` fits the null scenario: the same marginals with every cross-modal dependence removed.
+    """
+    settings = settings or FitSettings()
+    if dependence not in DEPENDENCES:
+        raise BenchmarkError(f"simulate fit: dependence {dependence!r} is unknown; expected one of {', '.join(DEPENDENCES)}")
+    classes = {t.emotion_classes for t in tables.values()}
+    if len(classes) != 1:
+        raise BenchmarkError(f"simulate fit: the tables use different emotion classes {sorted(classes)}; fit one emotion model")
+    models = {d: fit_dataset(t, dataset=d, dependence=dependence, settings=settings) for d, t in tables.items()}
+    z_max = max(float(np.abs(gender_logit(t)).max()) for t in tables.values())
+    return Scenario(name=name, description=description, dependence=dependence, emotion_classes=next(iter(classes)),
+                    z_clip=float(max(1, math.ceil(z_max))), fitted_from=[provenance(t, d) for d, t in tables.items()],
+                    fit=settings.as_dict(), datasets=models)
+
+
+def read_tables(paths: list[Path]) -> dict[str, OutputsTable]:
+    """Outputs tables (parquet, as ``benchmark fetch`` writes them) keyed by dataset; a file may hold several."""
+    from benchmark import outputs
+
+    tables: dict[str, OutputsTable] = {}
+    for path in paths:
+        table = outputs.read(path)
+        for dataset in sorted(table.frame["dataset"].astype(str).unique()):
+            if dataset in tables:
+                raise BenchmarkError(f"{path}: dataset {dataset!r} appears in more than one input table; give each once")
+            part = table.subset(table.frame["dataset"].astype(str) == dataset)
+            tables[dataset] = OutputsTable(part.frame, part.emotion_classes, table.metadata.get("datasets", {}).get(dataset, table.metadata))
+    return tables
+
+
+def fit_files(paths: list[Path], *, output: Path, name: str, dependence: str = "observed", description: str = "",
+              settings: FitSettings | None = None) -> Path:
+    """Fit a scenario to the outputs tables at ``paths`` and write it to ``output``; returns ``output``."""
+    from benchmark.sources import sim
+
+    scenario = fit(read_tables(paths), name=name, dependence=dependence, description=description, settings=settings)
+    return sim.write(scenario, output)
