@@ -10,22 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from benchmark.processes import pid_alive
 
 
 def remove_stale_temporaries(target: Path) -> None:
     """Delete temporary files of ``target`` left by a writer that was killed (its process no longer exists)."""
     for leftover in target.parent.glob(f".{target.name}.*.tmp"):
         pid = leftover.name[len(target.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             leftover.unlink(missing_ok=True)
 
 

@@ -8,17 +8,14 @@ and checksums travel in the parquet file's metadata, so nothing downstream assum
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from benchmark import atomic
+from benchmark import tables
 from benchmark.errors import BenchmarkError
 from benchmark.labels import (
     DATASET_EMOTIONS, EMONET_EMOTIONS, GENDER_COLUMNS, GENDERS, canonical_emotion, emotion_column,
@@ -26,7 +23,6 @@ from benchmark.labels import (
 
 ID_COLUMNS: tuple[str, ...] = ("dataset", "image_id", "subject", "gender", "emotion")
 PROBABILITY_SUM_TOLERANCE = 1e-3
-METADATA_KEY = b"benchmark"
 
 
 @dataclass
@@ -136,25 +132,10 @@ def validate(table: OutputsTable, *, where: str) -> OutputsTable:
 def write(table: OutputsTable, path: Path | str) -> None:
     """Validate ``table`` and write it as parquet atomically, classes and metadata in the file's metadata."""
     validate(table, where=str(path))
-    arrow = pa.Table.from_pandas(table.frame, preserve_index=False)
-    meta = dict(arrow.schema.metadata or {})
-    meta[METADATA_KEY] = json.dumps({"emotion_classes": list(table.emotion_classes), **table.metadata}, sort_keys=True).encode()
-    arrow = arrow.replace_schema_metadata(meta)
-    atomic.write_with(path, lambda tmp: pq.write_table(arrow, tmp))
+    tables.write_parquet(table.frame, path, emotion_classes=table.emotion_classes, metadata=table.metadata)
 
 
 def read(path: Path | str) -> OutputsTable:
     """Read and validate an outputs table written by :func:`write`."""
-    path = Path(path)
-    if not path.exists():
-        raise BenchmarkError(f"{path}: outputs table not found; run `benchmark fetch` (or `dvc repro fetch`) first")
-    try:
-        arrow = pq.read_table(path)
-    except Exception as err:  # pyarrow raises several types for corrupt files
-        raise BenchmarkError(f"{path}: not a readable parquet file ({type(err).__name__}); delete it and rerun `benchmark fetch`") from err
-    raw_meta = (arrow.schema.metadata or {}).get(METADATA_KEY)
-    if raw_meta is None:
-        raise BenchmarkError(f"{path}: parquet file has no benchmark metadata (emotion classes); write it with benchmark.outputs.write")
-    meta = json.loads(raw_meta)
-    classes = tuple(meta.pop("emotion_classes"))
-    return validate(OutputsTable(arrow.to_pandas(), classes, meta), where=str(path))
+    frame, classes, meta = tables.read_parquet(path, what="outputs table", producer="benchmark fetch")
+    return validate(OutputsTable(frame, classes, meta), where=str(path))

@@ -9,15 +9,12 @@ probabilities ``pg_<gender>`` and ``pe_<class>``. Metrics are always computed fr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from benchmark import atomic
+from benchmark import tables
 from benchmark.errors import BenchmarkError
 from benchmark.labels import GENDERS, canonical_emotion
 from benchmark.outputs import OutputsTable
@@ -25,7 +22,6 @@ from benchmark.outputs import OutputsTable
 KEY_COLUMNS: tuple[str, ...] = ("split", "fold", "method", "seed", "partition", "dataset", "image_id")
 LABEL_COLUMNS: tuple[str, ...] = ("subject", "gender", "emotion", "pred_gender", "pred_emotion")
 PARTITIONS: tuple[str, ...] = ("test", "train")
-METADATA_KEY = b"benchmark"
 
 
 def gender_prob_column(gender: str) -> str:
@@ -71,27 +67,12 @@ def write(frame: pd.DataFrame, path: Path | str, *, emotion_classes: tuple[str, 
     dup = frame.duplicated(list(KEY_COLUMNS))
     assert not dup.any(), frame[dup].head()
     ordered = frame.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
-    arrow = pa.Table.from_pandas(ordered, preserve_index=False)
-    meta = {METADATA_KEY: json.dumps({"emotion_classes": list(emotion_classes), **(metadata or {})}, sort_keys=True).encode()}
-    arrow = arrow.replace_schema_metadata(meta)
-    atomic.write_with(path, lambda tmp: pq.write_table(arrow, tmp))
+    tables.write_parquet(ordered, path, emotion_classes=emotion_classes, metadata=metadata or {})
 
 
 def read(path: Path | str) -> tuple[pd.DataFrame, tuple[str, ...], dict]:
     """Read predictions: (frame, emotion classes, metadata)."""
-    path = Path(path)
-    if not path.exists():
-        raise BenchmarkError(f"{path}: predictions not found; run `benchmark train` (or `dvc repro train`) first")
-    try:
-        arrow = pq.read_table(path)
-    except Exception as err:  # pyarrow raises several types for corrupt files
-        raise BenchmarkError(f"{path}: not a readable parquet file ({type(err).__name__}); delete it and rerun `benchmark train`") from err
-    raw = (arrow.schema.metadata or {}).get(METADATA_KEY)
-    if raw is None:
-        raise BenchmarkError(f"{path}: no benchmark metadata; write predictions with benchmark.predictions.write")
-    meta = json.loads(raw)
-    classes = tuple(meta.pop("emotion_classes"))
-    frame = arrow.to_pandas()
+    frame, classes, meta = tables.read_parquet(path, what="predictions", producer="benchmark train")
     missing = [c for c in KEY_COLUMNS + LABEL_COLUMNS if c not in frame.columns]
     if missing:
         raise BenchmarkError(f"{path}: missing column(s) {', '.join(missing)}; rerun `benchmark train`")

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from benchmark.config import TrackingSettings
 from benchmark.errors import BenchmarkError
+from benchmark.processes import pid_alive
 
 ARTIFACT_ROOT = Path("mlartifacts")
 
@@ -80,16 +81,6 @@ def process_tags() -> dict[str, str]:
     return {"benchmark.host": socket.gethostname(), "benchmark.pid": str(os.getpid())}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def close_orphaned_runs(mlflow: Any, experiment: str) -> int:
     """Mark KILLED the RUNNING runs that a process on this host started and that process is gone (e.g. SIGKILL).
 
@@ -104,7 +95,7 @@ def close_orphaned_runs(mlflow: Any, experiment: str) -> int:
     for found in client.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000):
         tags = found.data.tags
         pid = tags.get("benchmark.pid", "")
-        if tags.get("benchmark.host") == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if tags.get("benchmark.host") == host and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             client.set_terminated(found.info.run_id, status="KILLED")
             closed += 1
     return closed

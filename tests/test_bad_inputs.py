@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmark import outputs
 from benchmark.cli import main
 from toy import make_toy_table
 

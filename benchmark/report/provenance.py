@@ -17,12 +17,12 @@ import yaml
 
 from benchmark import paths, tracking
 from benchmark.config import Settings, as_dict
+from benchmark.tables import METADATA_KEY
 
 __all__ = ["PACKAGES", "collect"]
 
 PACKAGES: tuple[str, ...] = ("crossmodal-bias-benchmark", "numpy", "pandas", "scipy", "pyarrow", "matplotlib", "torch",
                              "mlflow", "dvc", "optuna")
-_METADATA_KEY = b"benchmark"
 
 
 def _sha256(path: Path) -> str:
@@ -38,7 +38,7 @@ def _utc(timestamp: float) -> str:
 
 
 def _parquet_metadata(path: Path) -> dict[str, Any]:
-    raw = (pq.read_schema(path).metadata or {}).get(_METADATA_KEY)
+    raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
     return json.loads(raw) if raw else {}
 
 

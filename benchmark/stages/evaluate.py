@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from benchmark import atomic, confusion, metrics, paths, predictions, stats, tracking
 from benchmark.config import Settings, as_dict, flatten
+from benchmark.tables import METADATA_KEY
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 HEADLINE_STATS: dict[str, str] = {"ci_low": "_ci_low", "ci_high": "_ci_high", "diff": "_diff",
                                   "diff_ci_low": "_diff_ci_low", "diff_ci_high": "_diff_ci_high",
                                   "p_perm": "_p_perm", "p_holm": "_p_holm"}
-STATS_METADATA_KEY = b"benchmark"
 
 
 def seed_aggregate(summaries: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +101,7 @@ def cells_plot_table(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
 def _write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, Any]) -> None:
     arrow = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
-                                           STATS_METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
+                                           METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
     atomic.write_with(path, lambda tmp: pq.write_table(arrow, tmp))
 
 
