@@ -174,7 +174,7 @@ class TuneSettings:
     study: str = _spec("corrector")
     storage: str = _spec("sqlite:///optuna.db", help="any SQLAlchemy URL; PostgreSQL for several workers")
     n_trials: int = _spec(30, low=1, help="trials one `benchmark tune` invocation runs")
-    pipeline_trials: int = _spec(10, low=1, help="trials of the DVC stage `tune` (a fresh study each `dvc repro`)")
+    pipeline_trials: int = _spec(5, low=1, help="trials of the DVC stage `tune` (a fresh study each `dvc repro`)")
     jobs: int = _spec(0, low=0, help="trial processes on this machine, each on one core; 0 = one per core")
     split: str = _spec("faces->adfes", help="the study tunes on CV folds of this split's training dataset")
     cv_folds: int = _spec(3, low=2, help="subject-grouped folds inside the training dataset")

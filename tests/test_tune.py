@@ -251,3 +251,47 @@ def test_a_resumed_study_does_not_repeat_its_first_configurations(project):
     assert main(["tune", "--n-trials", "2"]) == 0
     params = [tuple(sorted(t.params.items())) for t in _study(project).get_trials()]
     assert len(set(params)) == 4
+
+
+class _PruneAtOnce:
+    """A stand-in for optuna.Trial whose pruner stops the trial at its first report."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[int, float]] = []
+        self.params = optuna.trial.FixedTrial({"depth": 1, "width": 4, "dropout": 0.0, "gender_weight": 0.5,
+                                               "lr": 1e-3, "epochs": 50, "batch_size": 16, "input": "logits"})
+
+    def __getattr__(self, name):
+        return getattr(self.params, name)
+
+    def report(self, value: float, step: int) -> None:
+        self.reports.append((step, value))
+
+    def should_prune(self) -> bool:
+        return True
+
+
+def test_a_pruned_trial_stops_after_training_the_first_fold_only():
+    from benchmark.config import CorrectorSettings, TuneSettings
+    from benchmark.methods.corrector import Corrector
+    from benchmark.protocol import make_folds
+    from benchmark.stages.tune import search_space
+    from benchmark.tuning.objective import Objective
+
+    table = make_toy_table(subjects_per_gender=4, images_per_cell=1)
+    folds = make_folds("cv:faces", {"faces": table}, cv_folds={"faces": 3})
+    trained: list[int] = []
+
+    class CountingCorrector(Corrector):
+        def run(self, tasks):
+            trained.append(len(tasks))
+            return super().run(tasks)
+
+    objective = Objective(folds, lambda p: CountingCorrector(CorrectorSettings(**p)),
+                          space=search_space(TuneSettings()), seeds=[0], objective="macro",
+                          gap_weight=0.5)
+    trial = _PruneAtOnce()
+    with pytest.raises(optuna.TrialPruned):
+        objective(trial)
+    assert trained == [1]
+    assert [step for step, _ in trial.reports] == [0]

@@ -59,7 +59,7 @@ def create_or_load(storage: optuna.storages.RDBStorage, *, name: str, objective:
     directions, prunable = OBJECTIVES[objective]
     sampler = (optuna.samplers.TPESampler(seed=sampler_seed) if len(directions) == 1
                else optuna.samplers.NSGAIISampler(seed=sampler_seed))
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
               if pruning and prunable else optuna.pruners.NopPruner())
     for attempt in range(CREATE_ATTEMPTS):
         try:
