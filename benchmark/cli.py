@@ -173,6 +173,18 @@ def images_manifest(params_path: Path, strict: bool) -> None:
         click.echo(f"wrote {path} ({len(scan.entries)} files, {len(scan.usable)} usable, {len(scan.problems)} problems)")
 
 
+@images.command("import")
+@PARAMS_OPTION
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.option("--dataset", type=click.Choice(["faces", "adfes"]), required=True, help="Which dataset the archive holds.")
+def images_import(params_path: Path, archive: Path, dataset: str) -> None:
+    """Unpack a dataset archive (zip/tar) into data.input/<dataset>/, refusing members that escape that folder."""
+    from benchmark.sources import archive as archives
+
+    settings = _settings(params_path)
+    click.echo(f"wrote {archives.extract(archive, Path(settings.data.input) / dataset)}")
+
+
 @cli.command()
 @click.option("--models", "-k", type=click.IntRange(1), default=64, show_default=True,
               help="Networks the vectorised trainer trains at once.")

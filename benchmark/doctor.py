@@ -60,6 +60,25 @@ def check_data(settings: Settings) -> list[Check]:
     return [Check(f"data.input ({source})", False, f"{path} does not exist", fixes.get(source, "fix data.input"))]
 
 
+def check_weights(settings: Settings) -> list[Check]:
+    """FairFace and EmoNet weights for the images source (with their sha256), or that bundled models need none."""
+    from benchmark.frozen.weights import sha256_of
+
+    images = settings.data.images
+    checks = []
+    for model, key, path in (("fairface", "fairface_weights", images.fairface_weights),
+                             ("emonet", "emonet_weights", images.emonet_weights)):
+        used = model in (images.gender_model, images.emotion_model) and settings.data.source == "images"
+        if Path(path).exists():
+            checks.append(Check(f"{model} weights", True, f"{path} (sha256 {sha256_of(path)[:16]}...)"))
+        else:
+            checks.append(Check(f"{model} weights", False if used else None,
+                                f"{path} not found" + ("" if used else " (not needed by the current data.source and models)"),
+                                f"obtain the licensed weights, put them at data.images.{key} and `dvc add models`; "
+                                f"or use the bundled agegender / fer models"))
+    return checks
+
+
 def check_tracking(settings: Settings) -> list[Check]:
     """The MLflow tracking store in force."""
     from benchmark import tracking
@@ -106,7 +125,8 @@ def check_tools(settings: Settings) -> list[Check]:
                   "apt-get install -y chromium")]
 
 
-CHECKS: tuple[Callable[[Settings], list[Check]], ...] = (check_versions, check_gpu, check_data, check_tracking, check_tune_storage,
+CHECKS: tuple[Callable[[Settings], list[Check]], ...] = (check_versions, check_gpu, check_data, check_weights, check_tracking,
+                                                  check_tune_storage,
                                                   check_tools)
 
 

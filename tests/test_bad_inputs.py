@@ -156,3 +156,111 @@ def test_debug_shows_the_traceback_for_a_bad_input(tmp_path, monkeypatch, capsys
     _params(tmp_path, **{"data.source": "kaggle"})
     assert main(["--debug", "fetch"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+# Cases of the images source and dataset archives: the file-by-file warnings come first, then the one error line.
+
+def _images_project(root: Path, **images) -> None:
+    from face_pictures import write_faces
+
+    write_faces(root / "raw" / "faces")
+    settings = {"detector": "hog", "num_workers": 0, **images}
+    params = {"data": {"source": "images", "input": "raw", "datasets": ["faces"], "images": settings},
+              "tracking": {"enabled": False}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def _bad_name(root: Path) -> None:
+    _images_project(root)
+    first = next((root / "raw" / "faces").glob("*.jpg"))
+    (root / "raw" / "faces" / "portrait.jpg").write_bytes(first.read_bytes())
+
+
+def _truncated_jpeg(root: Path) -> None:
+    _images_project(root)
+    victim = sorted((root / "raw" / "faces").glob("*.jpg"))[0]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+
+
+def _wrong_architecture(root: Path) -> None:
+    import torch
+    import torchvision
+
+    _images_project(root, fairface_weights="models/resnet18.pt", emotion_model="fer")
+    (root / "models").mkdir()
+    torch.save(torchvision.models.resnet18().state_dict(), root / "models" / "resnet18.pt")
+
+
+def _escaping_archive(root: Path) -> None:
+    import zipfile
+
+    _params(root)
+    with zipfile.ZipFile(root / "faces.zip", "w") as zf:
+        zf.writestr("faces/001_y_f_a_a.jpg", b"x")
+        zf.writestr("../../evil.txt", b"owned")
+
+
+def _tampered_published(root: Path) -> None:
+    import shutil
+
+    from conftest import PAPER_OUTPUTS
+
+    (root / "mirror").mkdir()
+    for name in ("faces_emonet_fairface.csv", "adfes_emonet_fairface.csv"):
+        shutil.copy(PAPER_OUTPUTS / name, root / "mirror" / name)
+    with open(root / "mirror" / "adfes_emonet_fairface.csv", "a") as fh:
+        fh.write("\n")
+    _params(root, **{"data.source": "published", "data.input": "mirror"})
+
+
+IMAGE_CASES = [
+    Case("image_with_a_bad_name_strict", _bad_name, ["images", "manifest", "--strict"],
+         ("raw/faces", "portrait.jpg", "does not follow the faces scheme"), ()),
+    Case("truncated_jpeg_strict", _truncated_jpeg, ["images", "manifest", "--strict"],
+         ("001_y_f_a_a.jpg", "truncated"), ()),
+    Case("weights_of_the_wrong_architecture", _wrong_architecture, ["fetch"],
+         ("data.images.fairface_weights", "resnet18.pt", "missing keys"), ("data/outputs/faces.parquet",)),
+    Case("unknown_frozen_model", lambda r: _images_project(r, gender_model="clip"), ["fetch"],
+         ("data.images.gender_model", "clip"), ("data/outputs",)),
+    Case("archive_member_escaping_the_target", _escaping_archive, ["images", "import", "faces.zip", "--dataset", "faces"],
+         ("faces.zip: member '../../evil.txt' would be written outside the target folder",), ("tables/faces", "../evil.txt")),
+    Case("not_an_archive", lambda r: (_params(r), (r / "faces.zip").write_text("plain text")),
+         ["images", "import", "faces.zip", "--dataset", "faces"], ("not a zip or tar archive",), ("tables/faces",)),
+]
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES, ids=[c.id for c in IMAGE_CASES])
+def test_bad_image_input_ends_in_one_error_line_naming_the_file(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    case.setup(tmp_path)
+    capsys.readouterr()
+    code = main(case.argv)
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]
+    assert code != 0
+    assert last.startswith("error: "), err
+    assert "Traceback" not in err
+    for text in case.expected:
+        assert text in last, (text, last)
+    for path in case.absent:
+        assert not (tmp_path / path).exists(), path
+
+
+def test_tampered_published_file_is_refused_through_the_cli(tmp_path, monkeypatch, capsys, paper_outputs_dir):
+    monkeypatch.chdir(tmp_path)
+    _tampered_published(tmp_path)
+    assert main(["fetch"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: mirror/adfes_emonet_fairface.csv: sha256") and "\n" not in err
+    assert not (tmp_path / "data" / "outputs").exists()
+
+
+def test_a_clean_archive_is_unpacked_into_the_dataset_folder(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    _params(tmp_path)
+    with zipfile.ZipFile(tmp_path / "faces.zip", "w") as zf:
+        zf.writestr("001_y_f_a_a.jpg", b"x")
+    assert main(["images", "import", "faces.zip", "--dataset", "faces"]) == 0
+    assert (tmp_path / "tables" / "faces" / "001_y_f_a_a.jpg").read_bytes() == b"x"

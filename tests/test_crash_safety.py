@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -47,13 +46,28 @@ def _project(root: Path) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 
-def _kill_midway(root: Path, stage: str, after_s: float) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "benchmark", "-q", stage], cwd=root,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(after_s)
-    assert process.poll() is None, f"{stage} finished before it could be killed; give it more work"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+KILL_AT_RENAME = """
+import os, signal, sys
+from benchmark import atomic
+real_replace = os.replace
+
+def replace_or_die(src, dst):
+    if str(dst).endswith(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)   # the new file is complete in its temporary, the old one untouched
+    return real_replace(src, dst)
+
+atomic.os.replace = replace_or_die
+from benchmark.cli import main
+sys.exit(main(["-q", sys.argv[1]]))
+"""
+
+
+def _kill_at_the_final_rename(root: Path, stage: str, target: str) -> None:
+    """Run ``stage`` in a subprocess that SIGKILLs itself at the worst moment: its result is fully written to a
+    temporary file and about to replace ``target``."""
+    result = subprocess.run([sys.executable, "-c", KILL_AT_RENAME, stage, target], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert result.returncode == -signal.SIGKILL
 
 
 @pytest.mark.parametrize("stage, target", [("train", "results/predictions.parquet"),
@@ -65,8 +79,9 @@ def test_sigkill_during_a_stage_keeps_the_old_results_and_a_rerun_completes(tmp_
     assert main(["-q", "train"]) == 0
     assert main(["-q", "evaluate"]) == 0
     old = (tmp_path / target).read_bytes()
-    _kill_midway(tmp_path, stage, after_s=4.0)
+    _kill_at_the_final_rename(tmp_path, stage, target)
     assert (tmp_path / target).read_bytes() == old
+    assert len(list((tmp_path / target).parent.glob("*.tmp"))) == 1  # the killed writer's complete temporary
     assert main(["-q", stage]) == 0
     assert (tmp_path / target).read_bytes() == old  # same params and seeds: the new complete file is identical
     assert list((tmp_path / target).parent.glob("*.tmp")) == []
