@@ -9,6 +9,16 @@ from benchmark.labels import DATASET_EMOTIONS, EMONET_EMOTIONS, GENDERS, emotion
 from benchmark.outputs import OutputsTable
 
 
+def design(*, subjects_per_gender: int, images_per_cell: int, digits: int = 2):
+    """The full 2 x 6 design in a fixed order: (gender, subject, emotion, k) for every image."""
+    for gender in GENDERS:
+        for s in range(subjects_per_gender):
+            subject = f"{gender[0]}{s:0{digits}d}"
+            for emotion in DATASET_EMOTIONS:
+                for k in range(images_per_cell):
+                    yield gender, subject, emotion, k
+
+
 def make_toy_table(*, dataset: str = "faces", subjects_per_gender: int = 6, images_per_cell: int = 2,
                    seed: int = 0, gender_noise: float = 1.0, emotion_noise: float = 1.0) -> OutputsTable:
     """A valid outputs table: each subject has ``images_per_cell`` images of every dataset emotion.
@@ -18,18 +28,14 @@ def make_toy_table(*, dataset: str = "faces", subjects_per_gender: int = 6, imag
     """
     rng = np.random.default_rng(seed)
     rows = []
-    for gender in GENDERS:
-        for s in range(subjects_per_gender):
-            subject = f"{gender[0]}{s:02d}"
-            for emotion in DATASET_EMOTIONS:
-                for k in range(images_per_cell):
-                    z = (2.0 if gender == "male" else -2.0) + gender_noise * rng.normal()
-                    p_male = 1.0 / (1.0 + np.exp(-z))
-                    logits = emotion_noise * rng.normal(size=len(EMONET_EMOTIONS))
-                    logits[EMONET_EMOTIONS.index(emotion)] += 3.0
-                    row = {"dataset": dataset, "image_id": f"{subject}_{emotion}_{k}.jpg", "subject": subject,
-                           "gender": gender, "emotion": emotion,
-                           gender_column("male"): p_male, gender_column("female"): 1.0 - p_male}
-                    row.update({emotion_column(c): float(v) for c, v in zip(EMONET_EMOTIONS, logits)})
-                    rows.append(row)
+    for gender, subject, emotion, k in design(subjects_per_gender=subjects_per_gender, images_per_cell=images_per_cell):
+        z = (2.0 if gender == "male" else -2.0) + gender_noise * rng.normal()
+        p_male = 1.0 / (1.0 + np.exp(-z))
+        logits = emotion_noise * rng.normal(size=len(EMONET_EMOTIONS))
+        logits[EMONET_EMOTIONS.index(emotion)] += 3.0
+        row = {"dataset": dataset, "image_id": f"{subject}_{emotion}_{k}.jpg", "subject": subject,
+               "gender": gender, "emotion": emotion,
+               gender_column("male"): p_male, gender_column("female"): 1.0 - p_male}
+        row.update({emotion_column(c): float(v) for c, v in zip(EMONET_EMOTIONS, logits)})
+        rows.append(row)
     return OutputsTable(pd.DataFrame(rows), EMONET_EMOTIONS, {"source": "toy"})

@@ -19,7 +19,7 @@ from scipy import special
 from benchmark import predictions
 from benchmark.labels import DATASET_EMOTIONS, EMONET_EMOTIONS, GENDERS
 from benchmark.methods.base import softmax
-from toy import make_toy_table
+from toy import design, make_toy_table
 
 
 def _wrong(true: np.ndarray, labels: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
@@ -41,14 +41,10 @@ def clustered_predictions(*, subjects_per_gender: int = 20, images_per_cell: int
     logits = logits or {"reference": 0.0, "method": 1.0}
     seeds = seeds or {}
     rng = np.random.default_rng(seed)
-    images = []
-    for gender in GENDERS:
-        for s in range(subjects_per_gender):
-            subject = f"{gender[0]}{s:03d}"
-            for emotion in DATASET_EMOTIONS:
-                for k in range(images_per_cell):
-                    images.append({"dataset": dataset, "image_id": f"{subject}_{emotion}_{k}", "subject": subject,
-                                   "gender": gender, "emotion": emotion})
+    images = [{"dataset": dataset, "image_id": f"{subject}_{emotion}_{k}", "subject": subject, "gender": gender,
+               "emotion": emotion}
+              for gender, subject, emotion, k in design(subjects_per_gender=subjects_per_gender,
+                                                        images_per_cell=images_per_cell, digits=3)]
     base = pd.DataFrame(images)
     effect = pd.Series(rng.normal(0.0, subject_sd, base["subject"].nunique()), index=base["subject"].unique())
     u = base["subject"].map(effect).to_numpy()

@@ -63,22 +63,17 @@ def load_models(fairface_weights: Path, emonet_weights: Path) -> tuple[list[Torc
     """FairFace and EmoNet with real weights when the files exist, else seeded random weights."""
     models: list[TorchModel] = []
     used: dict[str, str] = {}
-    if fairface_weights.is_file():
-        models.append(fairface.load(fairface_weights))
-        used["fairface"] = str(fairface_weights)
-    else:
-        network = fairface.build_network()
-        _random_fill(network)
-        models.append(fairface.FairFaceModel(network, weights={"weights": "random"}))
-        used["fairface"] = "random"
-    if emonet_weights.is_file():
-        models.append(emonet.load(emonet_weights))
-        used["emonet"] = str(emonet_weights)
-    else:
-        network = emonet.EmoNet()
-        _random_fill(network)
-        models.append(emonet.EmoNetModel(network, weights={"weights": "random"}))
-        used["emonet"] = "random"
+    recipes = (("fairface", fairface_weights, fairface.load, fairface.build_network, fairface.FairFaceModel),
+               ("emonet", emonet_weights, emonet.load, emonet.EmoNet, emonet.EmoNetModel))
+    for name, weights, load, build, wrap in recipes:
+        if weights.is_file():
+            models.append(load(weights))
+            used[name] = str(weights)
+        else:
+            network = build()
+            _random_fill(network)
+            models.append(wrap(network, weights={"weights": "random"}))
+            used[name] = "random"
     return models, used
 
 
