@@ -183,6 +183,8 @@ class TuneSettings:
     gap_weight: float = _spec(0.5, low=0.0)
     pareto_pick: str = _spec("balanced", choices=("max_macro", "min_gap", "balanced"))
     pruning: bool = _spec(True)
+    prune_epochs: list[int] = _spec([100, 200, 400, 800], low=1,
+                                    help="epochs at which a trial reports its CV score and the pruner may stop it")
     seed: int = _spec(0, low=0)
     heartbeat_s: int = _spec(10, low=1)
     max_retry: int = _spec(1, low=0)
@@ -232,6 +234,10 @@ def _check_value(where: str, f: dataclasses.Field, value: Any, tp: Any) -> Any:
     elif tp is list or typing.get_origin(tp) is list:
         if not isinstance(value, list):
             raise BenchmarkError(f"{where}: expected a list, got {value!r}")
+        item_type = next(iter(typing.get_args(tp)), None)
+        for item in value if item_type is int else []:
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise BenchmarkError(f"{where}: expected a list of integers, got {item!r} in {value!r}")
     elif tp is dict:
         if not isinstance(value, dict):
             raise BenchmarkError(f"{where}: expected a mapping, got {value!r}")

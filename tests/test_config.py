@@ -80,3 +80,13 @@ def test_missing_params_file_says_where_to_run(tmp_path):
 def test_overrides_apply_before_validation(tmp_path):
     settings = load_settings(_params(tmp_path, "train:\n  n_seeds: 3\n"), overrides={"train.n_seeds": 2})
     assert settings.train.n_seeds == 2
+
+
+def test_a_non_integer_in_a_list_of_integers_names_the_key_and_the_item(tmp_path):
+    with pytest.raises(BenchmarkError, match=r"tune.prune_epochs: expected a list of integers, got 'late'"):
+        load_settings(_params(tmp_path, "tune:\n  prune_epochs: [100, late]\n"))
+
+
+def test_a_prune_epoch_below_one_names_the_range(tmp_path):
+    with pytest.raises(BenchmarkError, match=r"tune.prune_epochs: 0 is out of range"):
+        load_settings(_params(tmp_path, "tune:\n  prune_epochs: [0, 100]\n"))

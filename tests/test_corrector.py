@@ -76,6 +76,46 @@ def test_model_result_does_not_depend_on_the_other_models_in_its_stack(toy_data)
         np.testing.assert_array_equal(b_stack, b_alone)
 
 
+def _assert_same_weights(a, b) -> None:
+    for (wa, ba), (wb, bb) in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+        np.testing.assert_array_equal(ba, bb)
+
+
+def test_snapshot_after_epoch_e_equals_a_run_of_e_epochs_for_every_model_of_a_ragged_stack(toy_data):
+    arch = Architecture(8, 2, 24)
+    data = [_subset(toy_data, n) for n in (144, 100, 33)]   # 5, 4 and 2 batches per epoch
+    snapshots: dict[int, list] = {}
+    train_many(data, [0, 1, 2], arch=arch, settings=replace(FEW_EPOCHS, epochs=5), workers=1,
+               snapshot_epochs=[2, 4], on_snapshot=lambda epoch, weights: snapshots.__setitem__(epoch, weights))
+    assert sorted(snapshots) == [2, 4]
+    for epoch, weights in snapshots.items():
+        shorter = train_many(data, [0, 1, 2], arch=arch, settings=replace(FEW_EPOCHS, epochs=epoch), workers=1)
+        for snapshot, trained in zip(weights, shorter, strict=True):
+            _assert_same_weights(snapshot, trained)
+
+
+def test_snapshots_at_or_beyond_the_last_epoch_are_not_taken(toy_data):
+    taken: list[int] = []
+    train_many([toy_data], [0], arch=Architecture(8, 2, 24), settings=FEW_EPOCHS, workers=1,
+               snapshot_epochs=[4, 9], on_snapshot=lambda epoch, weights: taken.append(epoch))
+    assert taken == []
+
+
+def test_an_exception_raised_at_a_snapshot_stops_training(toy_data):
+    class Stop(Exception):
+        pass
+
+    def stop(epoch, weights):
+        raise Stop(epoch)
+
+    corrector = Corrector(FEW_EPOCHS)
+    table = make_toy_table(subjects_per_gender=3)
+    with pytest.raises(Stop, match="1"):
+        corrector.run([FitTask(table, {"test": table}, 0)], snapshot_epochs=[1, 2], on_snapshot=stop)
+    assert corrector.fitted == []
+
+
 def test_worker_processes_do_not_change_results(toy_data):
     arch = Architecture(8, 2, 24)
     data = [_subset(toy_data, n) for n in (144, 100, 60)]

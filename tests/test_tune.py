@@ -217,12 +217,31 @@ def test_corrector_tuned_reads_the_chosen_configuration(tmp_path):
         tuned_corrector_settings(CorrectorSettings(), best)
 
 
-def test_trials_are_shared_evenly_between_processes():
-    from benchmark.stages.tune import trial_shares
+def test_trial_tickets_let_exactly_n_trials_start_across_processes():
+    import multiprocessing
 
-    assert trial_shares(30, 2) == [15, 15]
-    assert trial_shares(5, 2) == [3, 2]
-    assert trial_shares(1, 4) == [1]
+    from benchmark.stages.tune import TrialTickets
+
+    context = multiprocessing.get_context("spawn")
+    tickets = TrialTickets(7, context)
+    with context.Pool(3, initializer=_keep_tickets, initargs=(tickets,)) as pool:
+        claimed = sorted(n for batch in pool.map(_claim_all, range(3)) for n in batch)
+    assert claimed == list(range(1, 8))
+
+
+_pool_tickets = None
+
+
+def _keep_tickets(tickets) -> None:
+    global _pool_tickets
+    _pool_tickets = tickets
+
+
+def _claim_all(_: int) -> list[int]:
+    claimed = []
+    while (n := _pool_tickets.claim()) is not None:
+        claimed.append(n)
+    return claimed
 
 
 @pytest.mark.slow
@@ -258,8 +277,8 @@ class _PruneAtOnce:
 
     def __init__(self) -> None:
         self.reports: list[tuple[int, float]] = []
-        self.params = optuna.trial.FixedTrial({"depth": 1, "width": 4, "dropout": 0.0, "gender_weight": 0.5,
-                                               "lr": 1e-3, "epochs": 50, "batch_size": 16, "input": "logits"})
+        self.params = optuna.trial.FixedTrial({"depth": 1, "width": 8, "dropout": 0.0, "gender_weight": 0.5,
+                                               "lr": 1e-3, "epochs": 100, "batch_size": 16, "input": "logits"})
 
     def __getattr__(self, name):
         return getattr(self.params, name)
@@ -271,7 +290,7 @@ class _PruneAtOnce:
         return True
 
 
-def test_a_pruned_trial_stops_after_training_the_first_fold_only():
+def test_a_pruned_trial_stops_training_at_the_first_prune_epoch():
     from benchmark.config import CorrectorSettings, TuneSettings
     from benchmark.methods.corrector import Corrector
     from benchmark.protocol import make_folds
@@ -280,18 +299,16 @@ def test_a_pruned_trial_stops_after_training_the_first_fold_only():
 
     table = make_toy_table(subjects_per_gender=4, images_per_cell=1)
     folds = make_folds("cv:faces", {"faces": table}, cv_folds={"faces": 3})
-    trained: list[int] = []
+    correctors: list[Corrector] = []
 
-    class CountingCorrector(Corrector):
-        def run(self, tasks):
-            trained.append(len(tasks))
-            return super().run(tasks)
+    def make_method(params):
+        correctors.append(Corrector(CorrectorSettings(**params)))
+        return correctors[-1]
 
-    objective = Objective(folds, lambda p: CountingCorrector(CorrectorSettings(**p)),
-                          space=search_space(TuneSettings()), seeds=[0], objective="macro",
-                          gap_weight=0.5)
+    objective = Objective(folds, make_method, space=search_space(TuneSettings()), seeds=[0], objective="macro",
+                          gap_weight=0.5, prune_epochs=[20, 60])
     trial = _PruneAtOnce()
     with pytest.raises(optuna.TrialPruned):
         objective(trial)
-    assert trained == [1]
-    assert [step for step, _ in trial.reports] == [0]
+    assert [step for step, _ in trial.reports] == [20]
+    assert correctors[0].fitted == []     # training never reached its last epoch

@@ -22,7 +22,9 @@ The vectorised trainer (:func:`train_many`) follows that contract for each of K 
 forward and backward pass with batched matrix products, one fused Adam call per step, batches and dropout masks drawn
 per model ahead of time in chunks, models of different training-set sizes handled by sorting them by their number of
 steps and stepping only the prefix still training, and the stack split across one worker process per core. A model's
-result does not depend on which other models share its stack or its worker.
+result does not depend on which other models share its stack or its worker, nor on its number of epochs: its weights
+after epoch e of a longer run are those of a run of e epochs (the snapshots that pruning reads,
+:func:`train_many`'s ``snapshot_epochs``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -324,16 +326,28 @@ class _Stack:
     def weights(self) -> list[Weights]:
         """Current weights per model, in the caller's order."""
         out: list[Weights] = [Weights([])] * self.K
-        ne, cp, ng = self.arch.n_emotion, self.cp, len(GENDERS)
         for pos, k in enumerate(self.order):
-            layers = []
-            for l, p in enumerate(self.params):
-                q = p[pos].numpy()
-                if l == len(self.params) - 1:
-                    q = np.vstack([q[:ne], q[cp:cp + ng]])
-                layers.append((q[:, :-1].copy(), q[:, -1].copy()))
-            out[k] = Weights(layers)
+            out[k] = self._unpack([p[pos].numpy() for p in self.params])
         return out
+
+    def _unpack(self, params: list[np.ndarray]) -> Weights:
+        """One model's stacked layers (out, in + 1), the last padded to two heads, as plain (W, b) copies."""
+        ne, cp, ng = self.arch.n_emotion, self.cp, len(GENDERS)
+        layers = []
+        for l, q in enumerate(params):
+            if l == len(params) - 1:
+                q = np.vstack([q[:ne], q[cp:cp + ng]])
+            layers.append((q[:, :-1].copy(), q[:, -1].copy()))
+        return Weights(layers)
+
+    def _snapshot_steps(self, epochs: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
+        """Global step count -> (stack position, epoch) of each model that completes one of ``epochs`` there."""
+        due: dict[int, list[tuple[int, int]]] = {}
+        for pos, stream in enumerate(self.streams):
+            for epoch in epochs:
+                if 0 < epoch < self.settings.epochs:
+                    due.setdefault(stream.nb * epoch, []).append((pos, epoch))
+        return due
 
     def _buffers(self, S: int) -> dict[str, np.ndarray]:
         K, B = self.K, self.B
@@ -398,11 +412,18 @@ class _Stack:
                            beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], weight_decay=0.0, eps=ADAM_EPS, amsgrad=False,
                            maximize=False)
 
-    def train(self) -> None:
-        """Run every model's steps, chunk by chunk."""
+    def train(self, snapshot_epochs: Sequence[int] = (),
+              on_snapshot: Callable[[int, list[Weights]], None] | None = None) -> None:
+        """Run every model's steps, chunk by chunk.
+
+        For each epoch e in ``snapshot_epochs`` (below the configured epochs), once every model has completed e epochs,
+        ``on_snapshot(e, weights after e epochs, in the caller's order)`` is called; whatever it raises stops training.
+        """
         total, width = int(self.steps[0]), self.arch.width
         t, one = torch.zeros((), dtype=torch.float32), torch.ones((), dtype=torch.float32)
         buffers = self._buffers(min(self.chunk, total))
+        due = self._snapshot_steps(snapshot_epochs) if on_snapshot is not None else {}
+        taken: dict[int, dict[int, list[np.ndarray]]] = {}
         with torch.no_grad(), _flush_denormals():
             for start in range(0, total, self.chunk):
                 stop = min(start + self.chunk, total)
@@ -419,6 +440,20 @@ class _Stack:
                     t.add_(one)
                     self.step(self.views(k), xs[c][sub], None if keeps is None else [kp[c][sub] for kp in keeps],
                               neg_targets[c][sub], coefs[c][sub], t)
+                    if start + c + 1 in due:
+                        self._take_snapshots(due.pop(start + c + 1), taken, on_snapshot)
+
+    def _take_snapshots(self, models: list[tuple[int, int]], taken: dict[int, dict[int, list[np.ndarray]]],
+                        on_snapshot: Callable[[int, list[Weights]], None]) -> None:
+        """Copy the weights of the models that just completed an epoch; hand an epoch over once all K have it."""
+        for pos, epoch in models:
+            taken.setdefault(epoch, {})[pos] = [p[pos].numpy().copy() for p in self.params]
+            if len(taken[epoch]) == self.K:
+                snapshot = taken.pop(epoch)
+                out: list[Weights] = [Weights([])] * self.K
+                for stack_pos, k in enumerate(self.order):
+                    out[k] = self._unpack(snapshot[stack_pos])
+                on_snapshot(epoch, out)
 
 
 class _Views:
@@ -443,12 +478,13 @@ class _Views:
         self.dz_heads = self.dz.view(k, 2, stack.cp, stack.B)
 
 
-def _train_group(data: list[TrainingData], seeds: list[int], arch: Architecture,
-                 settings: CorrectorSettings) -> list[Weights]:
+def _train_group(data: list[TrainingData], seeds: list[int], arch: Architecture, settings: CorrectorSettings,
+                 snapshot_epochs: Sequence[int] = (),
+                 on_snapshot: Callable[[int, list[Weights]], None] | None = None) -> list[Weights]:
     """Train one stack (in this process, with single-threaded torch ops)."""
     with _intraop_threads(1):
         stack = _Stack(data, seeds, arch, settings)
-        stack.train()
+        stack.train(snapshot_epochs, on_snapshot)
         return stack.weights()
 
 
@@ -471,13 +507,18 @@ def _train_groups(groups: list[list[int]], data: list[TrainingData], seeds: list
 
 
 def train_many(data: list[TrainingData], seeds: list[int], *, arch: Architecture, settings: CorrectorSettings,
-               workers: int | None = None) -> list[Weights]:
+               workers: int | None = None, snapshot_epochs: Sequence[int] = (),
+               on_snapshot: Callable[[int, list[Weights]], None] | None = None) -> list[Weights]:
     """Train one network per (training rows, seed) pair; returns the weights in input order.
 
     The models are split into ``workers`` stacks of similar work, each trained by one vectorised loop with
     single-threaded torch ops in its own process. ``workers=None`` uses one per available core when the work is
     large enough to repay starting processes (:data:`PARALLEL_MIN_STEPS` model-steps), else one. Results do not depend
     on the split.
+
+    ``on_snapshot(e, weights)`` is called for each epoch e of ``snapshot_epochs`` below ``settings.epochs`` with every
+    model's weights after e epochs (input order); an exception it raises stops training (how a pruned trial stops).
+    Snapshots need the models in this process, so they train as one stack here.
     """
     assert len(data) == len(seeds)
     if not data:
@@ -485,11 +526,11 @@ def train_many(data: list[TrainingData], seeds: list[int], *, arch: Architecture
     steps = [n_batches(len(d), settings.batch_size) * settings.epochs for d in data]
     if workers is None:
         workers = default_workers() if sum(steps) >= PARALLEL_MIN_STEPS else 1
-    if "forkserver" not in multiprocessing.get_all_start_methods():   # e.g. Windows: same results, one core
-        workers = 1
+    if "forkserver" not in multiprocessing.get_all_start_methods() or on_snapshot is not None:
+        workers = 1   # no fork server (e.g. Windows): same results, one core; snapshots: see above
     groups = _balanced_groups(steps, max(1, min(workers, len(data))))
     if len(groups) == 1:
-        trained = [_train_group(data, seeds, arch, settings)]
+        trained = [_train_group(data, seeds, arch, settings, snapshot_epochs, on_snapshot)]
     else:
         trained = _train_groups(groups, data, seeds, arch, settings)
     out: list[Weights] = [Weights([])] * len(data)
@@ -509,21 +550,29 @@ class Corrector(Method):
         self.settings = settings
         self.fitted: list[Weights] = []
 
-    def run(self, tasks: list[FitTask]) -> list[dict[str, Probabilities]]:
+    def run(self, tasks: list[FitTask], *, snapshot_epochs: Sequence[int] = (),
+            on_snapshot: Callable[[int, list[dict[str, Probabilities]]], None] | None = None,
+            ) -> list[dict[str, Probabilities]]:
+        """Train one network per task and predict its evaluation tables.
+
+        ``on_snapshot(e, results)``: for each epoch e of ``snapshot_epochs`` below the configured epochs, the tasks'
+        predictions by the networks after e epochs (the tuning objective prunes with them; what it raises stops
+        training).
+        """
         if not tasks:
             return []
         n_emotion = len(tasks[0].train.emotion_classes)
         arch = Architecture(n_emotion, self.settings.depth, self.settings.width)
         data = [TrainingData.from_table(t.train, input=self.settings.input) for t in tasks]
-        self.fitted = train_many(data, [t.seed for t in tasks], arch=arch, settings=self.settings)
-        results = []
-        for task, weights in zip(tasks, self.fitted):
-            out = {}
-            for part, table in task.evaluate.items():
-                gender, emotion = predict(weights, features(table, input=self.settings.input), n_emotion=n_emotion)
-                out[part] = Probabilities(gender, emotion)
-            results.append(out)
-        return results
+
+        def predict_all(weights: list[Weights]) -> list[dict[str, Probabilities]]:
+            return [{part: Probabilities(*predict(w, features(table, input=self.settings.input), n_emotion=n_emotion))
+                     for part, table in task.evaluate.items()} for task, w in zip(tasks, weights)]
+
+        relay = None if on_snapshot is None else (lambda epoch, weights: on_snapshot(epoch, predict_all(weights)))
+        self.fitted = train_many(data, [t.seed for t in tasks], arch=arch, settings=self.settings,
+                                 snapshot_epochs=snapshot_epochs, on_snapshot=relay)
+        return predict_all(self.fitted)
 
     def fitted_arrays(self) -> list[dict[str, np.ndarray]]:
         return [{f"layer{l}.{name}": arr for l, (w, b) in enumerate(weights.layers)

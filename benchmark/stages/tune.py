@@ -51,13 +51,25 @@ def build_objective(settings: Settings, outputs_dir: Path) -> Objective:
         return Corrector(dataclasses.replace(base, **params))
 
     return Objective(folds, make_method, space=search_space(tune), seeds=[tune.seed + i for i in range(tune.n_seeds)],
-                     objective=tune.objective, gap_weight=tune.gap_weight)
+                     objective=tune.objective, gap_weight=tune.gap_weight,
+                     prune_epochs=sorted(set(tune.prune_epochs)) if tune.pruning else ())
 
 
-def trial_shares(n_trials: int, jobs: int) -> list[int]:
-    """How many of ``n_trials`` each of ``jobs`` trial processes runs (as even as possible, none empty)."""
-    jobs = max(1, min(jobs, n_trials))
-    return [n_trials // jobs + (1 if i < n_trials % jobs else 0) for i in range(jobs)]
+class TrialTickets:
+    """The trials one invocation may start, shared by its trial processes: each takes a ticket before each trial, so
+    a process that drew quick trials goes on while another is busy with a long one, and exactly ``n_trials`` start."""
+
+    def __init__(self, n_trials: int, context: Any) -> None:
+        self.n_trials = n_trials
+        self._taken = context.Value("i", 0)
+
+    def claim(self) -> int | None:
+        """The number (1-based) of the trial this process may start now, or None when all are taken."""
+        with self._taken.get_lock():
+            if self._taken.value >= self.n_trials:
+                return None
+            self._taken.value += 1
+            return self._taken.value
 
 
 def sampler_seed(base: int, *, existing_trials: int, worker: int) -> int:
@@ -79,10 +91,20 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+#: the invocation's tickets, in a trial process (set by the pool's initializer; see TrialTickets)
+_tickets: TrialTickets | None = None
+
+
+def _receive_tickets(tickets: TrialTickets) -> None:
+    global _tickets
+    _tickets = tickets
+
+
 def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | None, log_level: int,
               worker: int = 0) -> None:
-    """Run ``n_trials`` trials of the (existing) study in this process, pinned to one CPU ``core`` when given, so the
-    corrector trains its models in this process only and each trial process keeps one core busy."""
+    """Run trials of the (existing) study in this process: ``n_trials`` of them, or, in a trial process of a parallel
+    invocation, one per ticket it claims. A trial process is pinned to one CPU ``core``, so the corrector trains its
+    models in this process only and each trial process keeps one core busy."""
     if core is not None:  # a trial process of a parallel invocation
         _die_with_parent()
         if hasattr(os, "sched_setaffinity"):
@@ -95,21 +117,28 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
     study = studies.create_or_load(storage, name=tune.study, objective=tune.objective, pruning=tune.pruning,
                                    sampler_seed=sampler_seed(tune.seed, existing_trials=existing, worker=worker))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study.optimize(objective, n_trials=n_trials, callbacks=[_progress(n_trials)], gc_after_trial=False)
+    if _tickets is None:
+        study.optimize(objective, n_trials=n_trials, callbacks=[_progress(n_trials)], gc_after_trial=False)
+        return
+    while (ticket := _tickets.claim()) is not None:
+        study.optimize(objective, n_trials=1, callbacks=[_progress(n_trials, ticket)], gc_after_trial=False)
 
 
 def _run_trials(settings: Settings, outputs_dir: Path) -> None:
     """All of this invocation's trials: in this process (``jobs`` 1), or in one process per core."""
     tune = settings.tune
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    shares = trial_shares(tune.n_trials, tune.jobs or len(cores))
-    if len(shares) == 1:
-        _optimize(settings, outputs_dir, shares[0], None, logging.getLogger().level)
-        return
+    processes = max(1, min(tune.jobs or len(cores), tune.n_trials))
     level = logging.getLogger().level
-    with ProcessPoolExecutor(max_workers=len(shares), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_optimize, settings, outputs_dir, share, cores[i % len(cores)], level, i)
-                   for i, share in enumerate(shares)]
+    if processes == 1:
+        _optimize(settings, outputs_dir, tune.n_trials, None, level)
+        return
+    context = multiprocessing.get_context("spawn")
+    tickets = TrialTickets(tune.n_trials, context)
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_receive_tickets,
+                             initargs=(tickets,)) as pool:
+        futures = [pool.submit(_optimize, settings, outputs_dir, tune.n_trials, cores[i % len(cores)], level, i)
+                   for i in range(processes)]
         for future in futures:
             future.result()
 
@@ -154,14 +183,15 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     return target
 
 
-def _progress(n_trials: int):
-    """A callback that logs one line per finished trial (progress of a long study)."""
+def _progress(n_trials: int, ticket: int | None = None):
+    """A callback that logs one line per finished trial (progress of a long study): the trial's place among this
+    invocation's ``n_trials`` (its ticket, or its count in this process), state and value."""
     counter = {"done": 0}
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         counter["done"] += 1
         values = None if trial.values is None else [round(v, 2) for v in trial.values]
-        log.info("tune: trial %d (%d/%d in this process) %s %s", trial.number, counter["done"], n_trials,
+        log.info("tune: trial %d (%d/%d of this invocation) %s %s", trial.number, ticket or counter["done"], n_trials,
                  trial.state.name, values)
 
     return report

@@ -1,5 +1,5 @@
 """MLflow for studies: the stage opens one parent run per invocation; this callback adds one nested child run per
-finished trial (params, CV metrics, intermediate fold scores, state and duration). Optuna's own MLflow callback does
+finished trial (params, CV metrics, the CV score at each pruning epoch, state and duration). Optuna's own MLflow callback does
 not create the parent run, so we log the children ourselves."""
 
 from __future__ import annotations
@@ -42,5 +42,5 @@ class TrialRunLogger:
         for name, value in metrics.items():
             client.log_metric(run_id, name, value)
         for step, value in sorted(trial.intermediate_values.items()):
-            client.log_metric(run_id, "fold_score", float(value), step=step)
+            client.log_metric(run_id, "cv_score", float(value), step=step)   # step = epoch
         client.set_terminated(run_id, status=RUN_STATUS.get(trial.state, "FAILED"))

@@ -5,16 +5,16 @@ It never sees the test dataset of the split: the folds it receives are built fro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import optuna
 import pandas as pd
 
 from benchmark import metrics, predictions
-from benchmark.methods.base import FitTask, Method
+from benchmark.methods.base import FitTask, Probabilities
+from benchmark.methods.corrector import Corrector
 from benchmark.protocol import Fold
 
 #: objective name -> (directions, pruning allowed)
@@ -52,26 +52,28 @@ class SearchSpace:
         }
 
 
-def fold_scores(method: Method, folds: list[Fold], seeds: list[int]) -> list[tuple[float, float]]:
-    """Train ``method`` on every fold with each seed, all as one batch of models; return (macro, average gap) per
-    fold on its held-out subjects. Both are means over the two tasks (gender, emotion) and the seeds, in percent."""
-    jobs = [(fold, seed) for fold in folds for seed in seeds]
-    results = method.run([FitTask(fold.train, {"test": fold.evaluate["test"]}, seed) for fold, seed in jobs])
+def cv_scores(results: list[dict[str, Probabilities]], jobs: list[tuple[Fold, int]]) -> tuple[float, float]:
+    """CV (macro, average gap) of one configuration: per fold on its held-out subjects, then the mean over folds.
+
+    ``results[i]`` holds the predictions for the held-out ("test") table of ``jobs[i] = (fold, seed)``. Macro and gap
+    are means over the two tasks (gender, emotion) and the seeds, in percent.
+    """
     rows = [predictions.make_rows(fold.evaluate["test"], split="cv", fold=fold.fold, method="trial", seed=seed,
                                   partition="test", gender_probs=r["test"].gender, emotion_probs=r["test"].emotion)
             .assign(split=f"fold{fold.fold}") for (fold, seed), r in zip(jobs, results)]
     summaries = metrics.summaries_by_group(metrics.cells_by_group(pd.concat(rows, ignore_index=True)))
     per_fold = summaries.groupby("split", sort=False)[["macro", "average_gap"]].mean()
-    return [(float(per_fold.loc[f"fold{fold.fold}", "macro"]), float(per_fold.loc[f"fold{fold.fold}", "average_gap"]))
-            for fold in folds]
+    return float(per_fold["macro"].mean()), float(per_fold["average_gap"].mean())
 
 
 class Objective:
     """Callable Optuna objective: suggest a configuration, train it on the CV folds, report, prune, return the score.
 
-    Pruning across folds: the first fold is trained alone and reported; a trial the pruner stops there costs one
-    fold's training. The remaining folds are trained together (one stack of models: per-step overhead, not
-    arithmetic, dominates the corrector's training, so more models per stack are almost free).
+    Every fold and seed of a configuration trains as one stack of models (per-step overhead dominates the corrector's
+    training, so a stack of several costs little more than one). Pruning (single objective, when ``prune_epochs`` is
+    not empty): after each epoch in ``prune_epochs`` below the trial's own epochs, the CV score of the networks at that
+    epoch is reported at step = epoch and the pruner may stop the trial there. Steps are absolute epochs, so the pruner
+    compares trials after equal training (a network's weights after epoch e do not depend on its total epochs).
 
     Parameters
     ----------
@@ -80,35 +82,39 @@ class Objective:
     space : the search space.
     seeds : seeds per configuration (trained together).
     objective : ``macro``, ``macro_minus_gap`` (macro - gap_weight * average gap) or ``pareto`` (macro, average gap).
+    prune_epochs : the epochs at which a single-objective trial reports and may be pruned.
     """
 
-    def __init__(self, folds: list[Fold], make_method: Callable[[dict[str, Any]], Method], *, space: SearchSpace,
-                 seeds: list[int], objective: str, gap_weight: float) -> None:
+    def __init__(self, folds: list[Fold], make_method: Callable[[dict[str, Any]], Corrector], *, space: SearchSpace,
+                 seeds: list[int], objective: str, gap_weight: float, prune_epochs: Sequence[int] = ()) -> None:
         self.folds = folds
         self.make_method = make_method
         self.space = space
         self.seeds = seeds
         self.objective = objective
         self.gap_weight = gap_weight
+        self.prune_epochs = tuple(prune_epochs) if OBJECTIVES[objective][1] else ()
 
     def _score(self, macro: float, gap: float) -> float:
         return macro if self.objective == "macro" else macro - self.gap_weight * gap
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        """Train the first fold alone (a cheap look that may prune the trial), then the other folds together."""
-        method = self.make_method(self.space.suggest(trial))
-        macros: list[float] = []
-        gaps: list[float] = []
-        for group in (self.folds[:1], self.folds[1:]):
-            for macro, gap in fold_scores(method, group, self.seeds):
-                macros.append(macro)
-                gaps.append(gap)
-            if self.objective != "pareto":
-                trial.report(self._score(float(np.mean(macros)), float(np.mean(gaps))), len(macros) - 1)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
-        trial.set_user_attr("cv_macro", float(np.mean(macros)))
-        trial.set_user_attr("cv_average_gap", float(np.mean(gaps)))
+        params = self.space.suggest(trial)
+        jobs = [(fold, seed) for fold in self.folds for seed in self.seeds]
+        tasks = [FitTask(fold.train, {"test": fold.evaluate["test"]}, seed) for fold, seed in jobs]
+
+        def at_epoch(epoch: int, results: list[dict[str, Probabilities]]) -> None:
+            trial.report(self._score(*cv_scores(results, jobs)), epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+
+        results = self.make_method(params).run(tasks, snapshot_epochs=self.prune_epochs,
+                                               on_snapshot=at_epoch if self.prune_epochs else None)
+        macro, gap = cv_scores(results, jobs)
+        trial.set_user_attr("cv_macro", macro)
+        trial.set_user_attr("cv_average_gap", gap)
         if self.objective == "pareto":
-            return float(np.mean(macros)), float(np.mean(gaps))
-        return self._score(float(np.mean(macros)), float(np.mean(gaps)))
+            return macro, gap
+        if self.prune_epochs:
+            trial.report(self._score(macro, gap), params["epochs"])
+        return self._score(macro, gap)
