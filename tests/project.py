@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SKIP = {".git", ".venv", "mlflow.db", "mlartifacts", "mlruns", "optuna.db", "results", ".pytest_cache", ".benchmarks",
+SKIP = {".git", ".venv", "dvc.lock", "mlflow.db", "mlartifacts", "mlruns", "optuna.db", "results", ".pytest_cache", ".benchmarks",
         "__pycache__", "tmp", "cache"}
 SKIP_UNDER = {"data": {"outputs", "published", "raw", "chips"}, "reports": None}
 
