@@ -138,6 +138,15 @@ def test_report_takes_the_scenario_from_the_outputs_tables_when_predictions_lack
     assert "(source `sim`, scenario `null`)" in paths["md"].read_text()
 
 
+def test_report_names_the_frozen_models_of_an_images_run(tmp_path):
+    paths = build_report(tmp_path, source="images", methods={"uncorrected": (1, 0.0)},
+                         outputs_metadata={"source": "images", "gender_model": {"name": "agegender", "sha256": "ab"},
+                                           "emotion_model": {"name": "fer", "classes": ["angry"]}})
+    markdown = paths["md"].read_text()
+    assert "gender by `agegender`, emotions by `fer`" in markdown
+    assert "FairFace" not in markdown.split("## ")[0]   # the opening paragraphs name no model that was not run
+
+
 def test_report_replaces_stale_figures(tmp_path):
     paths = build_report(tmp_path)
     stale = paths["figures"] / "cells_old-split_faces_test.png"

@@ -25,6 +25,10 @@ PACKAGES: tuple[str, ...] = ("crossmodal-bias-benchmark", "numpy", "pandas", "sc
                              "mlflow", "dvc", "optuna")
 
 
+#: outputs-table metadata keys that describe the frozen models (source ``images``)
+MODEL_ROLES: tuple[str, ...] = ("gender_model", "emotion_model")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -63,7 +67,8 @@ def collect(settings: Settings, *, outputs_dir: Path = paths.OUTPUTS_DIR,
     """Everything the provenance section shows, as plain values.
 
     Keys: ``inputs`` (per outputs table: path, ``table sha256`` of the parquet file, and its metadata's scalar fields
-    such as source, scenario, input file and ``input sha256``), ``results`` (path, sha256, written at), ``params``
+    such as source, scenario, input file and ``input sha256``, plus the frozen models' names as ``gender_model`` and
+    ``emotion_model`` where the table records them), ``results`` (path, sha256, written at), ``params``
     (YAML text of the settings in force), ``git_commit``, ``git_dirty``, ``python``, ``packages`` (name -> version), ``seeds``,
     ``generated`` (UTC; ``SOURCE_DATE_EPOCH`` when set, for reproducible builds).
     """
@@ -73,8 +78,12 @@ def collect(settings: Settings, *, outputs_dir: Path = paths.OUTPUTS_DIR,
         if not path.exists():
             inputs.append({"path": str(path), "table sha256": "missing"})
             continue
-        meta = {("input sha256" if k == "sha256" else k): v for k, v in _parquet_metadata(path).items()
+        raw = _parquet_metadata(path)
+        meta = {("input sha256" if k == "sha256" else k): v for k, v in raw.items()
                 if isinstance(v, (str, int, float, bool))}
+        for role in MODEL_ROLES:   # the images source records each frozen model's metadata; keep its name
+            if isinstance(raw.get(role), dict) and "name" in raw[role]:
+                meta[role] = str(raw[role]["name"])
         inputs.append({"path": str(path), "table sha256": _sha256(path), **meta})
     results = [{"path": str(p), "sha256": _sha256(p), "written": _utc(p.stat().st_mtime)}
                for p in result_files if p.exists()]

@@ -30,7 +30,6 @@ TITLE = "Cross-modal bias correction: benchmark report"
 SOURCE_TEXT = {
     "published": "the paper authors' published per-image FairFace and EmoNet outputs (source `published`, pinned by "
                  "commit and sha256)",
-    "images": "our own FairFace and EmoNet outputs on the licensed FACES and ADFES images (source `images`)",
 }
 
 
@@ -63,6 +62,12 @@ def source_blocks(doc: dict[str, Any], inputs: list[dict[str, Any]]) -> list[Blo
         return [Paragraph(f"**Warning: these data are simulated** (source `sim`, scenario `{scenario}`). The numbers test "
                           "the pipeline and the statistics; they say nothing about the real FairFace and EmoNet models.",
                           warning=True)]
+    if source == "images":
+        gender, emotion = (", ".join(f"`{n}`" for n in sorted({str(i[role]) for i in inputs if i.get(role)}))
+                           or "not recorded" for role in ("gender_model", "emotion_model"))
+        return [Paragraph(f"Per-image outputs: computed by this benchmark from the images (source `images`): gender "
+                          f"by {gender}, emotions by {emotion}; the models' weights and checksums are in the "
+                          "provenance below.")]
     return [Paragraph(f"Per-image outputs: {SOURCE_TEXT.get(source, f'source `{source}`')}.")]
 
 
