@@ -46,3 +46,13 @@ def test_accelerator_path_runs_end_to_end_on_the_cpu_at_fp32(tmp_path):
     assert {m: r["argmax_agreement"] for m, r in result["cpu_vs_device_fp32"].items()} == {"fairface": 1.0, "emonet": 1.0}
     assert set(result["images_per_s"]["fp32"]) == {"fairface", "emonet", "both"}
     assert result["pipeline_images_per_s"]["fp32"] > 0
+
+
+def test_cpu_pipeline_timing_reports_chips_rate_and_seconds(tmp_path):
+    from benchmark.frozen.gpu_check import check
+
+    result = check(batch=2, iters=1, cpu_images=1, pipeline_chips=0, fairface_weights=tmp_path / "none.pt",
+                   emonet_weights=tmp_path / "none.pth", cpu_pipeline_chips=2)
+    timing = result["cpu_pipeline"]
+    assert timing["chips"] == 2 and timing["images_per_s"] > 0
+    assert timing["seconds"] == pytest.approx(2 / timing["images_per_s"], rel=0.05, abs=0.05)

@@ -55,11 +55,13 @@ class ConvBlock(nn.Module):
                                             _conv1x1(in_channels, out_channels, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a1 = self.conv1(F.relu(self.bn1(x)))
-        a2 = self.conv2(F.relu(self.bn2(a1)))
-        a3 = self.conv3(F.relu(self.bn3(a2)))
+        # in-place ReLU and sum on fresh intermediates: the same values with fewer large allocations (about 10 %
+        # faster on the CPU; docs/PERFORMANCE.md), and autograd-safe
+        a1 = self.conv1(torch.relu_(self.bn1(x)))
+        a2 = self.conv2(torch.relu_(self.bn2(a1)))
+        a3 = self.conv3(torch.relu_(self.bn3(a2)))
         shortcut = x if self.downsample is None else self.downsample(x)
-        return torch.cat((a1, a2, a3), dim=1) + shortcut
+        return torch.cat((a1, a2, a3), dim=1).add_(shortcut)
 
 
 class Hourglass(nn.Module):
@@ -81,7 +83,7 @@ class Hourglass(nn.Module):
         lower = getattr(self, f"b2_{level}")(F.max_pool2d(x, 2, stride=2))
         lower = self._level(level - 1, lower) if level > 1 else self.b2_plus_1(lower)
         lower = getattr(self, f"b3_{level}")(lower)
-        return upper + F.interpolate(lower, scale_factor=2, mode="nearest")
+        return upper.add_(F.interpolate(lower, scale_factor=2, mode="nearest"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._level(self.depth, x)
