@@ -28,6 +28,11 @@ SPLITS: tuple[str, ...] = tuple(CROSS_DATASET_SPLITS) + tuple(CV_SPLITS)
 DEFAULT_CV_FOLDS: dict[str, int] = {"faces": 5, "adfes": 0}
 
 
+def test_dataset(split: str) -> str:
+    """The dataset whose images a split tests on: Y for ``X->Y``, X for ``cv:X``."""
+    return CROSS_DATASET_SPLITS[split][1] if split in CROSS_DATASET_SPLITS else CV_SPLITS[split]
+
+
 @dataclass(frozen=True)
 class Fold:
     """One train/evaluate assignment of a split. ``evaluate`` maps partition (test, train) -> rows."""

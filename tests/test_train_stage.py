@@ -97,3 +97,16 @@ def test_train_logs_one_mlflow_run_per_split_and_method(outputs_dir, tmp_path, m
     assert artifacts == ["fitted.npz"]
     fitted = np.load(client.download_artifacts(row["run_id"], "fitted.npz", str(tmp_path)))
     assert fitted["fold0.seed5.layer0.weight"].shape == (24, 10)
+
+
+def test_corrector_tuned_runs_only_on_the_split_its_configuration_was_tuned_for(outputs_dir, tmp_path):
+    import yaml
+
+    best = tmp_path / "best_params.yaml"
+    best.write_text(yaml.safe_dump({"split": "faces->adfes", "params": {"width": 8, "epochs": 2}}))
+    settings = _settings(tmp_path, **{"train.methods": ["uncorrected", "corrector_tuned"],
+                                      "train.tuned_params": str(best), "train.n_seeds": 1})
+    frame, _, _ = predictions.read(train.run(settings, outputs_dir, tmp_path / "predictions.parquet"))
+    tuned_splits = set(frame.loc[frame["method"] == "corrector_tuned", "split"])
+    assert tuned_splits == {"faces->adfes"}
+    assert set(frame.loc[frame["method"] == "uncorrected", "split"]) == set(SPLITS)

@@ -194,6 +194,33 @@ def test_report_section_shows_the_tuned_configuration_beside_the_papers(project)
     assert (figures / figure.file).exists()
 
 
+def _metrics_results(split: str, partition: str) -> dict:
+    def summary(macro: float) -> dict:
+        return {f"{m}{suffix}": macro + offset for m in ("macro", "average_gap", "largest_gap")
+                for suffix, offset in (("", 0.0), ("_ci_low", -1.0), ("_ci_high", 1.0))}
+    return {split: {"corrector": {partition: {"gender": summary(90.0), "emotion": summary(80.0)}},
+                    "corrector_tuned": {partition: {"gender": summary(92.0), "emotion": summary(85.0)}}}}
+
+
+def test_held_out_table_puts_the_tuned_network_beside_the_paper_configuration_on_the_test_dataset():
+    from benchmark.report.tuning import held_out_table
+
+    table = held_out_table(_metrics_results("faces->adfes", "adfes_test"), "faces->adfes")
+    macro = table.set_index(["task", "metric"]).loc[("emotion", "macro")]
+    assert macro["paper configuration [CI]"] == "80.00 [79.00, 81.00]"
+    assert macro["tuned [CI]"] == "85.00 [84.00, 86.00]"
+    assert len(table) == 6   # 2 tasks x (macro, largest gap, average gap)
+
+
+def test_held_out_table_is_absent_unless_both_configurations_ran_on_the_tuned_split():
+    from benchmark.report.tuning import held_out_table
+
+    results = _metrics_results("faces->adfes", "adfes_test")
+    del results["faces->adfes"]["corrector_tuned"]
+    assert held_out_table(results, "faces->adfes") is None
+    assert held_out_table({}, "faces->adfes") is None
+
+
 def test_report_has_no_tuning_section_without_a_study(tmp_path):
     from benchmark.config import CorrectorSettings
     from benchmark.report.tuning import tuning_blocks

@@ -45,6 +45,11 @@ class Method(ABC):
         at once (the vectorised corrector) receive all tasks of a split together.
         """
 
+    def skip_reason(self, split: str) -> str | None:
+        """Why this method must not run on ``split`` (e.g. its configuration was chosen on that split's test data),
+        or None when it may."""
+        return None
+
     def fitted_arrays(self) -> list[dict[str, np.ndarray]]:
         """What the last :meth:`run` fitted, one mapping per task (name -> array), for tracking; empty when nothing
         is fitted."""

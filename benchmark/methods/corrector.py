@@ -45,6 +45,7 @@ from benchmark.labels import GENDERS
 from benchmark.methods.base import FitTask, Method, Probabilities
 from benchmark.methods.inputs import emotion_targets, features, gender_targets
 from benchmark.outputs import OutputsTable
+from benchmark.protocol import CROSS_DATASET_SPLITS, test_dataset
 
 ADAM_BETAS: tuple[float, float] = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -577,3 +578,22 @@ class Corrector(Method):
     def fitted_arrays(self) -> list[dict[str, np.ndarray]]:
         return [{f"layer{l}.{name}": arr for l, (w, b) in enumerate(weights.layers)
                  for name, arr in (("weight", w), ("bias", b))} for weights in self.fitted]
+
+
+class TunedCorrector(Corrector):
+    """The corrector with the configuration a study chose for split ``tuned_for`` (``corrector_tuned``), run on that
+    split only. The study scored configurations by CV inside the split's training dataset: a split that tests on that
+    dataset would report on the data that chose the configuration (optimistic), and another transfer is not what it
+    was tuned for."""
+
+    name = "corrector_tuned"
+
+    def __init__(self, settings: CorrectorSettings, *, tuned_for: str) -> None:
+        super().__init__(settings)
+        self.tuned_for = tuned_for
+
+    def skip_reason(self, split: str) -> str | None:
+        if split == self.tuned_for:
+            return None
+        seen = " and this split tests on it" if test_dataset(split) == CROSS_DATASET_SPLITS[self.tuned_for][0] else ""
+        return f"its configuration was tuned for {self.tuned_for} by CV inside {CROSS_DATASET_SPLITS[self.tuned_for][0]}{seen}"

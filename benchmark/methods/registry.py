@@ -40,10 +40,11 @@ def _corrector(settings: Settings) -> Method:
 
 
 def _corrector_tuned(settings: Settings) -> Method:
-    from benchmark.methods.corrector import Corrector
-    from benchmark.tuning.summary import tuned_corrector_settings
+    from benchmark.methods.corrector import TunedCorrector
+    from benchmark.tuning.summary import tuned_corrector_settings, tuned_for
 
-    return Corrector(tuned_corrector_settings(settings.train.corrector, settings.train.tuned_params))
+    path = settings.train.tuned_params
+    return TunedCorrector(tuned_corrector_settings(settings.train.corrector, path), tuned_for=tuned_for(path))
 
 
 METHODS: dict[str, Callable[[Settings], Method]] = {

@@ -188,7 +188,7 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
             blocks.append(Heading(tables.group_label(*group), 3))
             blocks += _figures_for_group(stats, confusion, group=group, reference=reference, ci=ci, alpha=alpha,
                                          out_dir=fresh)
-        blocks += tuning_blocks(tune_dir, paper=CorrectorSettings(), figures_dir=fresh)
+        blocks += tuning_blocks(tune_dir, paper=CorrectorSettings(), figures_dir=fresh, results=doc["results"])
         blocks += [Heading("Statistical notes"), *statistics_notes(stats)]
         blocks += provenance_blocks(prov)
         atomic.write_text(md_path, f"# {TITLE}\n\n" + to_markdown(blocks, figures_rel=os.path.relpath(figures_dir, md_path.parent)))

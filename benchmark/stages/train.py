@@ -47,6 +47,9 @@ def train_all(settings: Settings, tables: dict[str, outputs.OutputsTable]) -> li
         folds = make_folds(split, tables, cv_folds={"faces": cv.faces, "adfes": cv.adfes}, cv_seed=cv.seed)
         for name in settings.train.methods:
             method = build_method(name, settings)
+            if (reason := method.skip_reason(split)) is not None:
+                log.info("train: %s: %s skipped: %s", split, name, reason)
+                continue
             jobs = [(fold, seed) for fold in folds for seed in seeds_for(settings, method.stochastic)]
             start = time.perf_counter()
             results = method.run([FitTask(fold.train, fold.evaluate, seed) for fold, seed in jobs])

@@ -15,6 +15,7 @@ import yaml
 from benchmark import atomic
 from benchmark.config import CorrectorSettings, build
 from benchmark.errors import BenchmarkError
+from benchmark.protocol import CROSS_DATASET_SPLITS
 from benchmark.tuning.study import finished
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,16 @@ def write(study: optuna.Study, best: dict[str, Any], out_dir: Path, *, meta: dic
     target = out_dir / BEST_PARAMS
     atomic.write_text(target, yaml.safe_dump({**meta, **best}, sort_keys=True))
     return target
+
+
+def tuned_for(path: Path | str) -> str:
+    """The split the study tuned for (its CV ran inside that split's training dataset), as recorded in the
+    best_params.yaml at ``path``."""
+    split = (yaml.safe_load(Path(path).read_text()) or {}).get("split")
+    if split not in CROSS_DATASET_SPLITS:
+        raise BenchmarkError(f"{path}: split {split!r} is not one of {', '.join(CROSS_DATASET_SPLITS)}; "
+                             "rerun `benchmark tune`")
+    return split
 
 
 def tuned_corrector_settings(base: CorrectorSettings, path: Path | str) -> CorrectorSettings:
