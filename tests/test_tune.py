@@ -339,3 +339,23 @@ def test_a_pruned_trial_stops_training_at_the_first_prune_epoch():
         objective(trial)
     assert [step for step, _ in trial.reports] == [20]
     assert correctors[0].fitted == []     # training never reached its last epoch
+
+
+def test_study_figure_shows_each_trials_objective_at_the_pruning_epochs_beside_the_history(tmp_path):
+    import matplotlib.image
+
+    from benchmark.tuning import summary
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"width": optuna.distributions.IntDistribution(8, 128)}
+    study.add_trial(optuna.trial.create_trial(params={"width": 8}, distributions=dist, value=91.0,
+                                              intermediate_values={100: 90.0, 200: 91.0}))
+    study.add_trial(optuna.trial.create_trial(params={"width": 64}, distributions=dist, value=None,
+                                              state=optuna.trial.TrialState.PRUNED, intermediate_values={100: 70.0}))
+    curves = summary.curves(study)
+    assert curves == {0: ("COMPLETE", {100: 90.0, 200: 91.0}), 1: ("PRUNED", {100: 70.0})}
+    best = {"trial": 0, "value": 91.0}
+    summary.plot(summary.trials_frame(study), best, tmp_path / "with.png", multi=False, trial_curves=curves)
+    summary.plot(summary.trials_frame(study), best, tmp_path / "without.png", multi=False)
+    wide, narrow = (matplotlib.image.imread(tmp_path / name).shape[1] for name in ("with.png", "without.png"))
+    assert wide > 1.5 * narrow   # a second panel

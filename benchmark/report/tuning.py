@@ -81,6 +81,6 @@ def tuning_blocks(tune_dir: Path, *, paper: CorrectorSettings, figures_dir: Path
     if figure.exists():
         shutil.copyfile(figure, figures_dir / FIGURE_NAME)
         title = "Pareto front: CV macro accuracy against CV average gap" if best["objective"] == "pareto" \
-            else "Optimisation history: CV objective by trial"
+            else "Optimisation history: CV objective by trial, and each trial's CV objective at the pruning epochs"
         blocks.append(Figure(FIGURE_NAME, title))
     return blocks

@@ -59,15 +59,39 @@ def importances(study: optuna.Study) -> dict[str, float]:
     return {k: round(float(v), 4) for k, v in values.items()}
 
 
-def plot(frame: pd.DataFrame, best: dict[str, Any], target: Path, *, multi: bool) -> None:
-    """Pareto front (macro vs average gap) for a multi-objective study, else the optimisation history."""
+def curves(study: optuna.Study) -> dict[int, tuple[str, dict[int, float]]]:
+    """Trial number -> (state, CV objective reported at each pruning epoch, plus the final epoch)."""
+    return {t.number: (t.state.name, dict(sorted(t.intermediate_values.items())))
+            for t in study.get_trials(deepcopy=False) if t.intermediate_values}
+
+
+def _plot_curves(ax: Any, trial_curves: dict[int, tuple[str, dict[int, float]]]) -> None:
+    """CV objective against epoch per trial: completed trials grey, pruned ones red, ending where they stopped."""
+    labelled: set[str] = set()
+    for state, values in trial_curves.values():
+        pruned = state == "PRUNED"
+        label = "pruned trial" if pruned else "completed trial"
+        ax.plot(list(values), list(values.values()), "-", marker="x" if pruned else ".", lw=0.9,
+                color="tab:red" if pruned else "0.55", alpha=0.8, label=None if label in labelled else label)
+        labelled.add(label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("CV objective (%)")
+    ax.set_title("Pruning: CV objective at each pruning epoch")
+
+
+def plot(frame: pd.DataFrame, best: dict[str, Any], target: Path, *, multi: bool,
+         trial_curves: dict[int, tuple[str, dict[int, float]]] | None = None) -> None:
+    """Pareto front (macro vs average gap) for a multi-objective study, else the optimisation history, beside the
+    trials' CV objective by epoch when ``trial_curves`` (see :func:`curves`) has any."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     done = frame[frame["state"] == "COMPLETE"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    with_curves = not multi and bool(trial_curves)
+    fig, axes = plt.subplots(1, 2 if with_curves else 1, figsize=(11.5 if with_curves else 6.4, 4.4), squeeze=False)
+    ax = axes[0, 0]
     if multi:
         ax.scatter(done["cv_average_gap"], done["cv_macro"], s=18, color="0.6", label="trials")
         front = pd.DataFrame(best.get("pareto", []))
@@ -84,8 +108,11 @@ def plot(frame: pd.DataFrame, best: dict[str, Any], target: Path, *, multi: bool
         ax.set_xlabel("trial")
         ax.set_ylabel("CV objective (%)")
         ax.set_title("Optimisation history of the corrector study")
-    ax.legend()
-    ax.grid(alpha=0.3)
+    if with_curves:
+        _plot_curves(axes[0, 1], trial_curves)
+    for a in axes.flat:
+        a.legend()
+        a.grid(alpha=0.3)
     fig.tight_layout()
     atomic.write_with(target, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
@@ -96,7 +123,7 @@ def write(study: optuna.Study, best: dict[str, Any], out_dir: Path, *, meta: dic
     frame = trials_frame(study)
     atomic.write_text(out_dir / TRIALS_CSV, frame.to_csv(index=False))
     atomic.write_json(out_dir / IMPORTANCES, importances(study))
-    plot(frame, best, out_dir / FIGURE, multi=len(study.directions) > 1)
+    plot(frame, best, out_dir / FIGURE, multi=len(study.directions) > 1, trial_curves=curves(study))
     target = out_dir / BEST_PARAMS
     atomic.write_text(target, yaml.safe_dump({**meta, **best}, sort_keys=True))
     return target
