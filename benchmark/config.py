@@ -146,7 +146,7 @@ class EvaluateSettings:
     reference: str = _spec("uncorrected")
     n_resamples: int = _spec(10_000, low=1, help="subject-cluster bootstrap resamples (stratified by gender)")
     ci: float = _spec(0.95, low=0.5, high=0.999, help="confidence level of every interval")
-    ci_method: str = _spec("percentile", choices=("percentile", "bca"),
+    ci_method: str = _spec("bca", choices=("percentile", "bca"),
                            help="bootstrap interval; bca falls back to percentile where it degenerates (noted per row)")
     n_permutations: int = _spec(10_000, low=1, help="subject-level sign flips per permutation test")
     alpha: float = _spec(0.05, low=0.0001, high=0.5, help="significance level of the report's marks (Holm-adjusted p)")

@@ -112,6 +112,29 @@ def test_reproduction_rows_flag_a_paper_value_outside_our_ci():
     assert faces_gender.loc["macro", "check_corrected"] == "not run"
 
 
+def test_one_run_interval_is_the_t_prediction_interval_from_the_seeds():
+    from benchmark.report.reproduction import one_run_interval
+
+    low, high = one_run_interval(20.0, 2.0, 10, level=0.95)
+    half = 2.2621571628 * 2.0 * (1 + 1 / 10) ** 0.5      # t(0.975, 9) x sd x sqrt(1 + 1/n)
+    assert (low, high) == pytest.approx((20.0 - half, 20.0 + half))
+    assert one_run_interval(3.0, 11.9, 10, level=0.95)[0] == 0.0           # a gap cannot be negative
+    assert all(v != v for v in one_run_interval(20.0, 0.0, 1, level=0.95))   # one seed: undefined (NaN)
+
+
+def test_a_single_run_paper_value_outside_our_seed_mean_ci_can_lie_within_one_runs_spread():
+    from benchmark.report.reproduction import RUN_WITHIN
+
+    # the paper's corrected ADFES emotion largest gap is 40.00; our seed mean 21.5 [9.5, 36.3], seed sd 11.9 over 10
+    slot = {"largest_gap": 21.5, "largest_gap_ci_low": 9.5, "largest_gap_ci_high": 36.3, "largest_gap_seed_sd": 11.9,
+            "n_seeds": 10}
+    doc = {"statistics": {"ci": 0.95}, "results": {"faces->adfes": {"corrector": {"adfes_test": {"emotion": slot}}}}}
+    rows = reproduction_rows(doc).set_index(["dataset", "task", "metric"])
+    row = rows.loc[("adfes", "emotion", "largest gap")]
+    assert row["check_corrected"] == OUTSIDE
+    assert row["check_corrected_run"] == RUN_WITHIN
+
+
 def test_methods_comparison_marks_the_significant_emotion_gain(built):
     rows = _table_rows(built["md"].read_text(), "| task | method | seeds | macro | Δ macro")
     corrector = [r for r in rows if r[0] == "emotion" and r[1] == "corrector"]

@@ -21,7 +21,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.paper import PAPER_METHOD, PAPER_SPLIT
 from benchmark.report import figures, provenance, tables
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from benchmark.report.reproduction import OUTSIDE, WITHIN, reproduction_rows
+from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
 from benchmark.report.tuning import tuning_blocks
 
 log = logging.getLogger(__name__)
@@ -92,13 +92,22 @@ def reproduction_blocks(doc: dict[str, Any]) -> list[Block]:
         if (checks == WITHIN).sum() + (checks == OUTSIDE).sum() == 0:
             verdicts.append(f"{side}: method `{method}` was not run on split {PAPER_SPLIT}.")
         else:
-            verdicts.append(f"{side} (`{method}`): {int((checks == WITHIN).sum())} of {len(rows)} paper values lie "
-                            f"within our {doc['statistics']['ci']:.0%} CI, {int((checks == OUTSIDE).sum())} outside.")
+            verdict = (f"{side} (`{method}`): {int((checks == WITHIN).sum())} of {len(rows)} paper values lie "
+                       f"within our {doc['statistics']['ci']:.0%} CI, {int((checks == OUTSIDE).sum())} outside")
+            if side == "corrected":
+                runs = rows["check_corrected_run"]
+                verdict += (f"; {int((runs == RUN_WITHIN).sum())} within the {doc['statistics']['ci']:.0%} prediction "
+                            f"interval of one run, {int((runs == RUN_OUTSIDE).sum())} outside")
+            verdicts.append(verdict + ".")
     return [Heading("Reproduction of the paper's table"),
             Paragraph(f"The paper trained on FACES and tested on ADFES (split `{PAPER_SPLIT}`); its FACES rows are "
                       "in-sample (the corrector was fitted on those images), its ADFES rows are held out. `check` says "
-                      "whether the paper's value lies within our CI; OUTSIDE CI marks a difference beyond sampling "
-                      "uncertainty."),
+                      "whether the paper's value lies within our CI (subject bootstrap; for the corrector, of the mean "
+                      "over our seeds); OUTSIDE CI marks a difference beyond sampling uncertainty. The paper's "
+                      "corrected values are single training runs, and on the same images a single run differs from a "
+                      "seed mean by seed variation, which that CI leaves out: `corrected run check` asks whether the "
+                      "paper's value lies within the prediction interval of one more run of ours (seed mean +- "
+                      "t(n-1) x seed sd x sqrt(1 + 1/n)). Details: docs/STATISTICS.md."),
             Table(tables.reproduction_table(rows), flags=tables.FLAGS), Bullets(tuple(verdicts))]
 
 
