@@ -31,39 +31,34 @@ def test_every_key_in_params_yaml_is_declared_in_the_settings():
         assert loaded[key] == value, key
 
 
-def test_mistyped_key_suggests_the_closest_one(tmp_path):
-    with pytest.raises(BenchmarkError, match="params.yaml: data.sorce: unknown key; did you mean 'source'\\?"):
-        load_settings(_params(tmp_path, "data:\n  sorce: sim\n"))
+#: (params.yaml text, the one line it must give), one per kind of mistake; the id names the behaviour
+BAD_PARAMS = {
+    "mistyped_key_suggests_the_closest_one":
+        ("data:\n  sorce: sim\n", r"params.yaml: data.sorce: unknown key; did you mean 'source'\?"),
+    "unknown_section_suggests_the_closest_section":
+        ("trian:\n  seed: 1\n", r"unknown key.*did you mean 'train'"),
+    "wrong_type_names_the_key_and_the_value":
+        ("train:\n  n_seeds: ten\n", r"train.n_seeds: expected an integer, got 'ten'"),
+    "out_of_range_value_names_the_range":
+        ("train:\n  n_seeds: 0\n", r"train.n_seeds: 0 is out of range; expected a value in \[1, inf\]"),
+    "unknown_source_lists_the_sources":
+        ("data:\n  source: kaggle\n", r"data.source 'kaggle' is unknown; expected one of .*published"),
+    "unknown_method_suggests_the_closest":
+        ("train:\n  methods: [uncorected]\n", r"unknown method 'uncorected'; did you mean 'uncorrected'"),
+    "unknown_split_lists_the_splits":
+        ("train:\n  splits: ['faces->ckplus']\n", r"unknown split 'faces->ckplus'; expected some of faces->adfes"),
+    "non_integer_in_a_list_of_integers_names_the_key_and_the_item":
+        ("tune:\n  prune_epochs: [100, late]\n", r"tune.prune_epochs: expected a list of integers, got 'late'"),
+    "prune_epoch_below_one_names_the_range":
+        ("tune:\n  prune_epochs: [0, 100]\n", r"tune.prune_epochs: 0 is out of range"),
+}
 
 
-def test_unknown_section_lists_known_sections(tmp_path):
-    with pytest.raises(BenchmarkError, match="unknown key.*did you mean 'train'"):
-        load_settings(_params(tmp_path, "trian:\n  seed: 1\n"))
-
-
-def test_wrong_type_names_the_key_and_the_value(tmp_path):
-    with pytest.raises(BenchmarkError, match="train.n_seeds: expected an integer, got 'ten'"):
-        load_settings(_params(tmp_path, "train:\n  n_seeds: ten\n"))
-
-
-def test_out_of_range_value_names_the_range(tmp_path):
-    with pytest.raises(BenchmarkError, match="train.n_seeds: 0 is out of range; expected a value in \\[1, inf\\]"):
-        load_settings(_params(tmp_path, "train:\n  n_seeds: 0\n"))
-
-
-def test_unknown_source_lists_the_sources(tmp_path):
-    with pytest.raises(BenchmarkError, match="data.source 'kaggle' is unknown; expected one of .*published"):
-        load_settings(_params(tmp_path, "data:\n  source: kaggle\n"))
-
-
-def test_unknown_method_suggests_the_closest(tmp_path):
-    with pytest.raises(BenchmarkError, match="unknown method 'uncorected'; did you mean 'uncorrected'"):
-        load_settings(_params(tmp_path, "train:\n  methods: [uncorected]\n"))
-
-
-def test_unknown_split_lists_the_splits(tmp_path):
-    with pytest.raises(BenchmarkError, match="unknown split 'faces->ckplus'; expected some of faces->adfes"):
-        load_settings(_params(tmp_path, "train:\n  splits: ['faces->ckplus']\n"))
+@pytest.mark.parametrize(("text", "message"), BAD_PARAMS.values(), ids=BAD_PARAMS.keys())
+def test_a_bad_value_is_one_line_naming_the_key_and_what_is_expected(tmp_path, text, message):
+    with pytest.raises(BenchmarkError, match=message) as info:
+        load_settings(_params(tmp_path, text))
+    assert "\n" not in str(info.value)
 
 
 def test_invalid_yaml_is_one_line(tmp_path):
@@ -81,12 +76,3 @@ def test_overrides_apply_before_validation(tmp_path):
     settings = load_settings(_params(tmp_path, "train:\n  n_seeds: 3\n"), overrides={"train.n_seeds": 2})
     assert settings.train.n_seeds == 2
 
-
-def test_a_non_integer_in_a_list_of_integers_names_the_key_and_the_item(tmp_path):
-    with pytest.raises(BenchmarkError, match=r"tune.prune_epochs: expected a list of integers, got 'late'"):
-        load_settings(_params(tmp_path, "tune:\n  prune_epochs: [100, late]\n"))
-
-
-def test_a_prune_epoch_below_one_names_the_range(tmp_path):
-    with pytest.raises(BenchmarkError, match=r"tune.prune_epochs: 0 is out of range"):
-        load_settings(_params(tmp_path, "tune:\n  prune_epochs: [0, 100]\n"))
