@@ -22,7 +22,8 @@ import torch
 
 from benchmark.config import CorrectorSettings
 from benchmark.labels import EMONET_EMOTIONS, GENDERS
-from benchmark.methods.corrector import Architecture, TrainingData, default_workers, predict, train_many
+from benchmark.methods.network import Architecture, TrainingData, predict
+from benchmark.methods.trainer import default_workers, train_many
 from benchmark.methods.reference import train_reference
 
 FACES_ROWS = 2052
@@ -73,10 +74,11 @@ def run_bench(*, models: int = 64, reference_models: int = 1, epochs: int | None
     """Time ``reference_models`` reference runs and one vectorised run of ``models`` networks."""
     settings = CorrectorSettings() if epochs is None else replace(CorrectorSettings(), epochs=epochs)
     data = synthetic_data(rows)
-    arch = Architecture(len(EMONET_EMOTIONS), settings.depth, settings.width)
+    arch = Architecture(len(EMONET_EMOTIONS), settings.depth, settings.width, n_attribute_inputs=len(GENDERS),
+                        n_groups=len(GENDERS))
     n_workers = max(1, min(workers or default_workers(), models))
     # warm-up, not timed: first-call imports, and starting the worker processes (timed separately)
-    warm, one_epoch = TrainingData(data.x[:64], data.gender[:64], data.emotion[:64]), replace(settings, epochs=1)
+    warm, one_epoch = TrainingData(data.x[:64], data.attribute[:64], data.emotion[:64]), replace(settings, epochs=1)
     train_reference(warm, 0, arch=arch, settings=one_epoch)
     start = time.perf_counter()
     train_many([warm] * n_workers, list(range(n_workers)), arch=arch, settings=one_epoch, workers=n_workers)

@@ -21,7 +21,7 @@ PARAMS_OPTION = click.option("--params", "params_path", type=click.Path(path_typ
 
 
 def _settings(params_path: Path, overrides: dict | None = None):
-    from benchmark.config import load_settings
+    from benchmark.params import load_settings
 
     return load_settings(params_path, overrides)
 
@@ -134,11 +134,14 @@ def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: 
               help="Folder for <dataset>.parquet outputs tables.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--scale", type=click.IntRange(min=1), default=1, show_default=True, help="Multiplies the number of subjects.")
-def simulate_sample(scenario: str, output_dir: Path, seed: int, scale: int) -> None:
-    """Sample outputs tables from SCENARIO (a scenario YAML, or a shipped name: paper, null)."""
+@PARAMS_OPTION
+def simulate_sample(scenario: str, output_dir: Path, seed: int, scale: int, params_path: Path) -> None:
+    """Sample outputs tables from SCENARIO (a scenario YAML, or a shipped name: paper, null) for data.datasets."""
+    from benchmark import params
     from benchmark.sources import sim
 
-    for path in sim.write_sample(scenario, output_dir, seed=seed, scale=scale):
+    designs = params.run_designs(_settings(params_path))
+    for path in sim.write_sample(scenario, output_dir, designs, seed=seed, scale=scale):
         click.echo(f"wrote {path}")
 
 
@@ -167,21 +170,28 @@ def images_manifest(params_path: Path, strict: bool) -> None:
     """Check every image of data.datasets under data.input and write data/chips/manifest_<dataset>.csv."""
     from benchmark.sources import images as source
 
+    from benchmark import params
+
     settings = _settings(params_path)
-    for dataset in settings.data.datasets:
-        scan, path = source.scan_and_report(dataset, settings.data, strict=strict or settings.data.images.strict)
+    for design in params.run_designs(settings).values():
+        scan, path = source.scan_and_report(design, settings.data, strict=strict or settings.data.images.strict)
         click.echo(f"wrote {path} ({len(scan.entries)} files, {len(scan.usable)} usable, {len(scan.problems)} problems)")
 
 
 @images.command("import")
 @PARAMS_OPTION
 @click.argument("archive", type=click.Path(path_type=Path))
-@click.option("--dataset", type=click.Choice(["faces", "adfes"]), required=True, help="Which dataset the archive holds.")
+@click.option("--dataset", required=True, help="Which declared dataset the archive holds (faces, adfes, yours).")
 def images_import(params_path: Path, archive: Path, dataset: str) -> None:
     """Unpack a dataset archive (zip/tar) into data.input/<dataset>/, refusing members that escape that folder."""
     from benchmark.sources import archive as archives
 
+    from benchmark import params
+
     settings = _settings(params_path)
+    declared = params.catalogue(settings)
+    if dataset not in declared:
+        raise BenchmarkError(f"--dataset: {dataset!r} is not declared; declared: {', '.join(declared)}")
     click.echo(f"wrote {archives.extract(archive, Path(settings.data.input) / dataset)}")
 
 

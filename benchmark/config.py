@@ -1,8 +1,9 @@
-"""params.yaml -> typed, validated settings.
+"""The settings types: params.yaml's sections as frozen dataclasses, and building them from a mapping.
 
 Each stage reads one section. Every key is declared here once, as a dataclass field with its default and,
-where it matters, its allowed range or choices. Loading checks everything before any stage work starts:
-unknown keys (with the closest known key suggested), wrong types, out-of-range values, unknown choices.
+where it matters, its allowed range or choices; :func:`build` checks keys, types, ranges and choices. This module
+is at the bottom of the package: it imports no registry. Names that registries and dataset declarations define
+(sources, methods, frozen models, datasets, splits) are checked where both are visible, in :mod:`benchmark.params`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,10 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from benchmark import paths
 from benchmark.errors import BenchmarkError
-from benchmark.labels import DATASETS
 
 def _spec(default: Any, *, choices: tuple | None = None, low: float | None = None,
           high: float | None = None, help: str = "") -> Any:
@@ -75,7 +72,11 @@ class DataSettings:
     source: str = _spec("sim", help="one of the loaders in benchmark.sources.LOADERS")
     input: str = _spec(str(paths.DEFAULT_SCENARIO),
                        help="the fetch stage's input: sim scenario file, published CSV folder, or raw image folder")
-    datasets: list = _spec(list(DATASETS))
+    datasets: list = _spec(["faces", "adfes"], help="declared datasets to fetch (benchmark/declarations, or yours)")
+    attribute: str = _spec("gender", help="the protected attribute: a declared attribute or an intersection a*b; "
+                                          "cells are its groups x the emotions")
+    declarations: list = _spec([], help="YAML files declaring more datasets (docs/DATASETS.md)")
+    declare: dict = _spec({}, help="datasets declared inline: name -> declaration (docs/DATASETS.md)")
     seed: int = _spec(0, low=0)
     published: PublishedSettings = field(default_factory=PublishedSettings)
     sim: SimSettings = field(default_factory=SimSettings)
@@ -100,7 +101,8 @@ class CorrectorSettings:
     depth: int = _spec(2, low=1, high=16, help="hidden layers")
     width: int = _spec(24, low=1, high=4096, help="units per hidden layer")
     dropout: float = _spec(0.2, low=0.0, high=0.95, help="dropout probability after each hidden ReLU")
-    gender_weight: float = _spec(0.5, low=0.0, high=1.0, help="w in w * CE_gender + (1 - w) * CE_emotion")
+    attribute_weight: float = _spec(0.5, low=0.0, high=1.0,
+                                    help="w in w * CE_attribute + (1 - w) * CE_emotion (the paper: gender, w = 0.5)")
     lr: float = _spec(1e-3, low=1e-7, high=1.0, help="Adam learning rate")
     batch_size: int = _spec(32, low=1, high=65536)
     epochs: int = _spec(500, low=1, high=100000, help="training epochs; the last epoch's weights are used")
@@ -117,18 +119,24 @@ class LinearSettings:
 
 @dataclass(frozen=True)
 class CVSettings:
-    """The ``train.cv`` section: subject-grouped folds of the ``cv:<dataset>`` splits (stratified by gender)."""
+    """The ``train.cv`` section: subject-grouped folds of the ``cv:<dataset>`` splits (balanced by attribute group)."""
 
-    faces: int = _spec(5, low=0, help="folds on FACES; 0 = leave one subject out")
-    adfes: int = _spec(0, low=0, help="folds on ADFES; 0 = leave one subject out")
+    folds: dict = _spec({"faces": 5, "adfes": 0},
+                        help="dataset -> folds; 0 = leave one subject out; datasets not listed get default_folds")
+    default_folds: int = _spec(5, low=0, help="folds of a cv:<dataset> split whose dataset is not in folds")
     seed: int = _spec(0, low=0, help="seeds the assignment of subjects to folds")
+
+    def folds_of(self, dataset: str) -> int:
+        """Folds of ``cv:<dataset>`` (0 = leave one subject out)."""
+        return int(self.folds.get(dataset, self.default_folds))
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """The ``train`` section: which methods run on which splits."""
 
-    methods: list = _spec(["uncorrected"])
+    methods: list = _spec(["uncorrected"], help="built-in method names or module:factory plug-ins")
+    method_params: dict = _spec({}, help="plug-in spec -> keyword arguments its factory receives")
     splits: list = _spec(["faces->adfes", "adfes->faces"])
     seed: int = _spec(0, low=0, help="first seed; stochastic methods run seeds seed, seed+1, ..., seed+n_seeds-1")
     n_seeds: int = _spec(10, low=1)
@@ -160,7 +168,7 @@ class TuneSpaceSettings:
     depth: list = _spec([1, 4], low=1, high=8)
     width: list = _spec([8, 128], low=2, high=1024)
     dropout: list = _spec([0.0, 0.5], low=0.0, high=0.95)
-    gender_weight: list = _spec([0.1, 0.9], low=0.0, high=1.0)
+    attribute_weight: list = _spec([0.1, 0.9], low=0.0, high=1.0)
     lr: list = _spec([1.0e-4, 1.0e-2], low=1e-6, high=1.0)
     epochs: list = _spec([100, 1000], low=1, high=10000)
     batch_size: list = _spec([16, 128], low=1, high=4096)
@@ -280,66 +288,6 @@ def build(cls: type, raw: Any, where: str = "") -> Any:
         else:
             kwargs[name] = _check_value(_join(where, name), f, raw[name], tp)
     return cls(**kwargs)
-
-
-def load_settings(path: Path | str = paths.PARAMS, overrides: dict[str, Any] | None = None) -> Settings:
-    """Read and validate params.yaml; ``overrides`` maps dotted keys to values (applied before validation)."""
-    path = Path(path)
-    if not path.exists():
-        raise BenchmarkError(f"{path}: params file not found; run from the project root or pass --params PATH")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise BenchmarkError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
-    for dotted, value in (overrides or {}).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    try:
-        settings = build(Settings, raw)
-        _check_cross_field(settings)
-    except BenchmarkError as err:
-        raise BenchmarkError(f"{path}: {err}") from None
-    return settings
-
-
-def _check_cross_field(settings: Settings) -> None:
-    """Constraints between keys, each with a sentence saying which key needs what."""
-    from benchmark.methods.registry import METHODS
-    from benchmark.protocol import SPLITS
-    from benchmark.sources import LOADERS
-
-    if settings.data.source not in LOADERS:
-        raise BenchmarkError(f"data.source {settings.data.source!r} is unknown; expected one of {', '.join(LOADERS)}")
-    for dataset in ("faces", "adfes"):
-        if getattr(settings.train.cv, dataset) == 1:
-            raise BenchmarkError(f"train.cv.{dataset}: 1 fold leaves no training subjects; use 0 (leave one subject out) or >= 2")
-    if settings.data.source == "images":
-        from benchmark.frozen.registry import check_model_name
-
-        check_model_name(settings.data.images.gender_model, task="gender", where="data.images.gender_model")
-        check_model_name(settings.data.images.emotion_model, task="emotion", where="data.images.emotion_model")
-    for method in settings.train.methods:
-        if method not in METHODS:
-            raise BenchmarkError(f"train.methods has unknown method {method!r}{_closest(method, list(METHODS))}")
-    if settings.evaluate.reference not in settings.train.methods:
-        raise BenchmarkError(f"evaluate.reference {settings.evaluate.reference!r} must be one of train.methods ({', '.join(settings.train.methods)})")
-    for split in settings.train.splits:
-        if split not in SPLITS:
-            raise BenchmarkError(f"train.splits has unknown split {split!r}; expected some of {', '.join(SPLITS)}")
-    for f in dataclasses.fields(TuneSpaceSettings):
-        bounds = getattr(settings.tune.space, f.name)
-        if f.name != "input" and (len(bounds) != 2 or bounds[0] > bounds[1]):
-            raise BenchmarkError(f"tune.space.{f.name}: expected [low, high] with low <= high, got {bounds!r}")
-    if not settings.tune.space.input:
-        raise BenchmarkError("tune.space.input: expected a non-empty list of logits and/or probs")
-    if settings.tune.split not in SPLITS:
-        raise BenchmarkError(f"tune.split: unknown split {settings.tune.split!r}; expected one of {', '.join(SPLITS)}")
-    unknown = [d for d in settings.data.datasets if d not in DATASETS]
-    if unknown:
-        raise BenchmarkError(f"data.datasets has unknown dataset {unknown[0]!r}; expected some of {', '.join(DATASETS)}")
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

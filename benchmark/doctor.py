@@ -62,7 +62,7 @@ def check_data(settings: Settings) -> list[Check]:
 
 def check_weights(settings: Settings) -> list[Check]:
     """FairFace and EmoNet weights for the images source (with their sha256), or that bundled models need none."""
-    from benchmark.frozen.weights import sha256_of
+    from benchmark.hashing import sha256_file
 
     images = settings.data.images
     checks = []
@@ -70,7 +70,7 @@ def check_weights(settings: Settings) -> list[Check]:
                              ("emonet", "emonet_weights", images.emonet_weights)):
         used = model in (images.gender_model, images.emotion_model) and settings.data.source == "images"
         if Path(path).exists():
-            checks.append(Check(f"{model} weights", True, f"{path} (sha256 {sha256_of(path)[:16]}...)"))
+            checks.append(Check(f"{model} weights", True, f"{path} (sha256 {sha256_file(path)[:16]}...)"))
         else:
             checks.append(Check(f"{model} weights", False if used else None,
                                 f"{path} not found" + ("" if used else " (not needed by the current data.source and models)"),

@@ -1,9 +1,11 @@
-"""Label spaces and orders: the only place they are spelled out.
+"""Label spellings and the frozen models' class orders: the only place they are spelled out.
 
-- ``GENDERS``: the gender model's output order (FairFace: male, female).
-- ``EMONET_EMOTIONS``: EmoNet's 8 classes in model order.
-- ``DATASET_EMOTIONS``: the 6 emotions that FACES and ADFES share, the rows of the 2 x 6 design.
-- Per-dataset maps from the datasets' own spellings to the canonical names.
+What a dataset's labels are (its emotions, its protected attributes and their groups, in report order) is declared
+as data (:mod:`benchmark.design`, ``benchmark/declarations/*.yaml``); this module holds what is not a dataset's choice:
+
+- ``GENDERS``: the canonical gender labels, in the gender models' output order (FairFace: male, female).
+- ``EMONET_EMOTIONS``: EmoNet's 8 classes in model order; FairFace's races and age bins; the bundled models' classes.
+- Maps from the spellings seen in datasets, the authors' CSVs and other models to canonical labels.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ GENDERS: tuple[str, ...] = ("male", "female")
 EMONET_EMOTIONS: tuple[str, ...] = (
     "neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt",
 )
-DATASET_EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "fear", "disgust", "anger")
-DATASETS: tuple[str, ...] = ("faces", "adfes")
 
 #: FairFace's 18 outputs in model order: race logits [0:7], gender logits [7:9] (``GENDERS`` order), age logits [9:18].
 FAIRFACE_RACES: tuple[str, ...] = (
@@ -41,6 +41,14 @@ EMOTION_ALIASES: dict[str, str] = {
 
 #: Spellings of gender seen in the datasets and CSVs -> canonical gender name.
 GENDER_ALIASES: dict[str, str] = {"male": "male", "female": "female", "m": "male", "f": "female"}
+#: Spellings of FACES' age groups (file-name codes, the authors' CSV) -> the declared group names.
+AGE_GROUP_ALIASES: dict[str, str] = {
+    "young": "young", "middle": "middle", "older": "older",
+    "y": "young", "m": "middle", "o": "older",
+    "middle-age": "middle", "middle-aged": "middle", "old": "older",
+}
+#: attribute -> its spellings; labels of other attributes are taken as written
+ATTRIBUTE_ALIASES: dict[str, dict[str, str]] = {"gender": GENDER_ALIASES, "age_group": AGE_GROUP_ALIASES}
 
 
 def canonical_emotion(name: str) -> str | None:
@@ -53,6 +61,14 @@ def canonical_gender(name: str) -> str | None:
     return GENDER_ALIASES.get(str(name).strip().lower())
 
 
+def canonical_group(attribute: str, name: str) -> str:
+    """The declared group name for a spelling of ``attribute``'s label (case-insensitive for known attributes);
+    unknown spellings are returned stripped, for the validator to name."""
+    aliases = ATTRIBUTE_ALIASES.get(attribute)
+    text = str(name).strip()
+    return aliases.get(text.lower(), text) if aliases else text
+
+
 def emotion_column(emotion_class: str) -> str:
     """Outputs-table column holding the emotion model's raw logit for ``emotion_class``."""
     return f"emo_{emotion_class}"
@@ -63,4 +79,10 @@ def gender_column(gender: str) -> str:
     return f"p_{gender}"
 
 
+def age_column(age_bin: str) -> str:
+    """Outputs-table column holding FairFace's probability of age bin ``age_bin`` (``p_age_20-29``)."""
+    return f"p_age_{age_bin}"
+
+
 GENDER_COLUMNS: tuple[str, ...] = tuple(gender_column(g) for g in GENDERS)
+AGE_COLUMNS: tuple[str, ...] = tuple(age_column(a) for a in FAIRFACE_AGES)

@@ -13,3 +13,5 @@ PAPER_TABLE: dict[tuple[str, str], dict[str, tuple[float, float, float]]] = {
 PAPER_SPLIT = "faces->adfes"
 PAPER_PARTITION = {"faces": "train", "adfes": "test"}
 PAPER_METHOD = "corrector"
+#: The paper's protected attribute (its cells: 2 genders x 6 emotions).
+PAPER_ATTRIBUTE = "gender"

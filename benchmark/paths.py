@@ -22,6 +22,11 @@ REPORT_MD = REPORTS_DIR / "report.md"
 REPORT_HTML = REPORTS_DIR / "report.html"
 FIGURES_DIR = REPORTS_DIR / "figures"
 TUNE_DIR = REPORTS_DIR / "tune"
+#: the files a study leaves in its folder (TUNE_DIR by default)
+TUNE_BEST_PARAMS = "best_params.yaml"
+TUNE_TRIALS = "trials.csv"
+TUNE_IMPORTANCES = "importances.json"
+TUNE_FIGURE = "study.png"
 
 
 def outputs_table(dataset: str, outputs_dir: Path = OUTPUTS_DIR) -> Path:

@@ -44,6 +44,11 @@ def git_commit() -> str:
     return (out.stdout.strip() if out.returncode == 0 else "") or "unknown"  # a repo without commits prints "HEAD"
 
 
+def metric_name(name: str) -> str:
+    """``name`` as MLflow accepts a metric key: an intersection's ``*`` (``gender*age_group``) becomes ``_x_``."""
+    return name.replace("*", "_x_")
+
+
 def params_hash(params: dict[str, Any]) -> str:
     """Short stable hash of a params mapping."""
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]

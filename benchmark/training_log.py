@@ -16,26 +16,29 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from benchmark import metrics, tracking
+from benchmark import metrics, predictions, tracking
 from benchmark.config import Settings, as_dict, flatten
+from benchmark.design import CellLayout
 
 if TYPE_CHECKING:
-    from benchmark.stages.train import MethodRun
+    from benchmark.run_matrix import MethodRun
 
 _PARAMS_PER_BATCH = 100   # MLflow's log_batch limits
 _METRICS_PER_BATCH = 1000
 
 
-def metric_values(runs: list["MethodRun"]) -> dict[tuple[str, str], dict[str, list[tuple[int, float]]]]:
+def metric_values(runs: list["MethodRun"], *, attribute: str,
+                  layouts: dict[str, CellLayout]) -> dict[tuple[str, str], dict[str, list[tuple[int, float]]]]:
     """(split, method) -> metric name -> [(seed, value)]: macro, largest and average gap per
     ``<dataset>_<partition>.<task>``, computed once over all runs' prediction rows."""
-    table = metrics.summaries_by_group(metrics.cells_by_group(pd.concat([r.rows for r in runs], ignore_index=True)))
+    rows = pd.concat([r.rows for r in runs], ignore_index=True)
+    table = metrics.summaries_by_group(metrics.cells_by_group(rows, tasks=predictions.tasks(attribute), layouts=layouts))
     out: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = {}
     for row in table.to_dict("records"):
         slot = out.setdefault((row["split"], row["method"]), {})
         for name in metrics.SUMMARY_METRICS:
             if not np.isnan(row[name]):
-                key = f"{row['dataset']}_{row['partition']}.{row['task']}.{name}"
+                key = tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{name}")
                 slot.setdefault(key, []).append((int(row["seed"]), float(row[name])))
     return out
 
@@ -44,17 +47,18 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
 
 
-def log_runs(settings: Settings, runs: list["MethodRun"]) -> None:
-    """Log one MLflow run per (split, method) of the train stage."""
+def log_runs(settings: Settings, runs: list["MethodRun"], *, source: str, attribute: str,
+             layouts: dict[str, CellLayout]) -> None:
+    """Log one MLflow run per (split, method) of the train stage; ``source`` is the data's (from its metadata)."""
     mlflow = tracking.setup(settings.tracking)
     from mlflow.entities import Metric, Param
 
     client = mlflow.MlflowClient()
     flat = flatten(as_dict(settings))
     params = [Param(k, str(v)[:500]) for k, v in sorted(flat.items())]
-    common = {"source": settings.data.source, "git_commit": tracking.git_commit(),
+    common = {"source": source, "attribute": attribute, "git_commit": tracking.git_commit(),
               "params_hash": tracking.params_hash(flat), "stage": "train"}
-    values = metric_values(runs)
+    values = metric_values(runs, attribute=attribute, layouts=layouts)
     for run in runs:
         tags = {**common, "split": run.split, "method": run.method}
         with tracking.run(mlflow, f"train:{run.split}:{run.method}", tags=tags) as active:

@@ -37,9 +37,10 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def published_tables(paper_outputs_dir):
     """The published outputs as validated tables: {'faces': OutputsTable, 'adfes': OutputsTable}."""
+    from benchmark.design import shipped
     from benchmark.sources import published
 
-    return {d: published.load(d, paper_outputs_dir) for d in ("faces", "adfes")}
+    return {name: published.load(design, paper_outputs_dir) for name, design in shipped().items()}
 
 
 @pytest.fixture

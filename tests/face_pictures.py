@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark.labels import DATASET_EMOTIONS
+from toy import EMOTIONS
 
 HOG_MISSES = (4, 9, 13, 28, 59, 67, 68, 82, 83)
 NO_FACE_INDEX = 9
@@ -62,7 +62,7 @@ def write_faces(folder: Path, *, subjects: tuple[tuple[int, str, str], ...] = ((
     picture is the astronaut)."""
     written, faces = [], iter(DETECTABLE)
     for subject, age, gender in subjects:
-        for emotion in DATASET_EMOTIONS:
+        for emotion in EMOTIONS:
             for picture_set in sets:
                 picture = astronaut() if not written else lfw_photo(next(faces))
                 written.append(save(picture, folder / faces_name(subject, age, gender, emotion, picture_set)))
@@ -73,6 +73,6 @@ def write_adfes(folder: Path, *, subjects: tuple[str, ...] = ("F01", "M01"), ext
     """An ADFES-style folder: every subject x six shared emotions (+ ``extra`` emotions to be ignored)."""
     written, faces = [], iter(reversed(DETECTABLE))
     for subject in subjects:
-        for emotion in (*DATASET_EMOTIONS, *extra):
+        for emotion in (*EMOTIONS, *extra):
             written.append(save(lfw_photo(next(faces)), folder / adfes_name(subject, emotion)))
     return written

@@ -87,7 +87,7 @@ CASES = [
     Case("reference_not_run", lambda r: (_write_tables(r), _params(r, **{"evaluate.reference": "corrector"})), ["evaluate"],
          ("evaluate.reference 'corrector' must be one of train.methods",), ("reports/metrics.json",)),
     Case("unknown_dataset", lambda r: (_write_tables(r), _params(r, **{"data.datasets": ["faces", "ckplus"]})), ["fetch"],
-         ("data.datasets has unknown dataset 'ckplus'",), ("data/outputs",)),
+         ("data.datasets has undeclared dataset 'ckplus'; declared: adfes, faces",), ("data/outputs",)),
     Case("invalid_yaml", lambda r: (r / "params.yaml").write_text("data: [unclosed\n"), ["fetch"],
          ("params.yaml: not valid YAML",), ("data/outputs",)),
     Case("missing_params_file", lambda r: None, ["fetch"],

@@ -8,7 +8,7 @@ import numpy as np
 
 from benchmark.frozen import chips
 from benchmark.frozen.chips import Aligner, ChipSettings
-from benchmark.frozen.weights import sha256_of
+from benchmark.hashing import sha256_file
 from face_pictures import DETECTABLE, NO_FACE_INDEX, astronaut, lfw_photo, save
 
 FAST = ChipSettings(detector="hog", upsample=0, max_side=0)
@@ -47,7 +47,7 @@ def _images(tmp_path, pictures):
     out = {}
     for name, picture in pictures.items():
         path = save(picture, tmp_path / "raw" / name)
-        out[name] = (path, sha256_of(path))
+        out[name] = (path, sha256_file(path))
     return out
 
 

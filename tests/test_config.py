@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from benchmark.config import load_settings
+from benchmark.params import load_settings
 from benchmark.errors import BenchmarkError
 from project import REPO
 

@@ -11,24 +11,31 @@ import pytest
 from benchmark.config import CorrectorSettings
 from benchmark.labels import EMONET_EMOTIONS
 from benchmark.methods.base import FitTask
-from benchmark.methods.corrector import (
-    Architecture, Corrector, ModelRandomness, TrainingData, dropout_keep, initial_weights, predict, train_many,
+from benchmark.methods.corrector import Corrector
+from benchmark.methods.network import (
+    Architecture, ModelRandomness, TrainingData, dropout_keep, initial_weights, predict,
 )
 from benchmark.methods.reference import train_reference
+from benchmark.methods.trainer import train_many
 from benchmark.outputs import OutputsTable
-from toy import make_toy_table
+from toy import GENDER, make_toy_table
 
 FEW_EPOCHS = CorrectorSettings(epochs=4)
+
+
+def paper_arch(depth: int = 2, width: int = 24) -> Architecture:
+    """EmoNet's 8 emotions and the two gender probabilities in; 8 emotions and 2 genders out."""
+    return Architecture(8, depth, width, n_attribute_inputs=2, n_groups=2)
 
 
 @pytest.fixture(scope="module")
 def toy_data() -> TrainingData:
     # 144 rows: four full batches of 32 and a short last batch of 16
-    return TrainingData.from_table(make_toy_table(subjects_per_gender=6), input="logits")
+    return TrainingData.from_table(make_toy_table(subjects_per_gender=6), GENDER, input="logits")
 
 
 def _subset(data: TrainingData, n: int) -> TrainingData:
-    return TrainingData(data.x[:n], data.gender[:n], data.emotion[:n])
+    return TrainingData(data.x[:n], data.attribute[:n], data.emotion[:n])
 
 
 def _probs(weights, data: TrainingData) -> np.ndarray:
@@ -46,11 +53,11 @@ def _assert_equivalent(reference, vectorised, data: TrainingData) -> None:
 @pytest.mark.parametrize("settings", [
     FEW_EPOCHS,
     replace(FEW_EPOCHS, dropout=0.0),
-    replace(FEW_EPOCHS, depth=1, width=7, gender_weight=0.8, lr=3e-3, batch_size=20),
+    replace(FEW_EPOCHS, depth=1, width=7, attribute_weight=0.8, lr=3e-3, batch_size=20),
     replace(FEW_EPOCHS, depth=3, width=16, batch_size=144),
 ], ids=["paper", "no_dropout", "one_layer", "three_layers_full_batch"])
 def test_vectorised_trainer_matches_reference_loop_with_one_model(toy_data, settings):
-    arch = Architecture(8, settings.depth, settings.width)
+    arch = paper_arch(settings.depth, settings.width)
     reference = train_reference(toy_data, 7, arch=arch, settings=settings)
     vectorised = train_many([toy_data], [7], arch=arch, settings=settings, workers=1)[0]
     _assert_equivalent(reference, vectorised, toy_data)
@@ -58,7 +65,7 @@ def test_vectorised_trainer_matches_reference_loop_with_one_model(toy_data, sett
 
 def test_vectorised_trainer_matches_reference_loop_for_a_short_training_set(toy_data):
     small = _subset(toy_data, 45)     # one full batch and one of 13 rows
-    arch = Architecture(8, 2, 24)
+    arch = paper_arch()
     reference = train_reference(small, 3, arch=arch, settings=FEW_EPOCHS)
     vectorised = train_many([toy_data, small, _subset(toy_data, 100)], [1, 3, 5], arch=arch, settings=FEW_EPOCHS,
                             workers=1)[1]
@@ -66,7 +73,7 @@ def test_vectorised_trainer_matches_reference_loop_for_a_short_training_set(toy_
 
 
 def test_model_result_does_not_depend_on_the_other_models_in_its_stack(toy_data):
-    arch = Architecture(8, 2, 24)
+    arch = paper_arch()
     sizes = [144, 100, 33, 100, 70]   # ragged: 5, 4, 2, 4 and 3 batches per epoch
     stacked = train_many([_subset(toy_data, n) for n in sizes], [0, 1, 2, 3, 4], arch=arch, settings=FEW_EPOCHS,
                          workers=1)
@@ -83,7 +90,7 @@ def _assert_same_weights(a, b) -> None:
 
 
 def test_snapshot_after_epoch_e_equals_a_run_of_e_epochs_for_every_model_of_a_ragged_stack(toy_data):
-    arch = Architecture(8, 2, 24)
+    arch = paper_arch()
     data = [_subset(toy_data, n) for n in (144, 100, 33)]   # 5, 4 and 2 batches per epoch
     snapshots: dict[int, list] = {}
     train_many(data, [0, 1, 2], arch=arch, settings=replace(FEW_EPOCHS, epochs=5), workers=1,
@@ -97,7 +104,7 @@ def test_snapshot_after_epoch_e_equals_a_run_of_e_epochs_for_every_model_of_a_ra
 
 def test_snapshots_at_or_beyond_the_last_epoch_are_not_taken(toy_data):
     taken: list[int] = []
-    train_many([toy_data], [0], arch=Architecture(8, 2, 24), settings=FEW_EPOCHS, workers=1,
+    train_many([toy_data], [0], arch=paper_arch(), settings=FEW_EPOCHS, workers=1,
                snapshot_epochs=[4, 9], on_snapshot=lambda epoch, weights: taken.append(epoch))
     assert taken == []
 
@@ -112,12 +119,12 @@ def test_an_exception_raised_at_a_snapshot_stops_training(toy_data):
     corrector = Corrector(FEW_EPOCHS)
     table = make_toy_table(subjects_per_gender=3)
     with pytest.raises(Stop, match="1"):
-        corrector.run([FitTask(table, {"test": table}, 0)], snapshot_epochs=[1, 2], on_snapshot=stop)
+        corrector.run([FitTask(table, {"test": table}, 0, GENDER)], snapshot_epochs=[1, 2], on_snapshot=stop)
     assert corrector.fitted == []
 
 
 def test_worker_processes_do_not_change_results(toy_data):
-    arch = Architecture(8, 2, 24)
+    arch = paper_arch()
     data = [_subset(toy_data, n) for n in (144, 100, 60)]
     one = train_many(data, [0, 1, 2], arch=arch, settings=FEW_EPOCHS, workers=1)
     two = train_many(data, [0, 1, 2], arch=arch, settings=FEW_EPOCHS, workers=2)
@@ -128,14 +135,14 @@ def test_worker_processes_do_not_change_results(toy_data):
 
 
 def test_same_seed_gives_identical_weights_and_another_seed_different_ones(toy_data):
-    arch = Architecture(8, 2, 24)
+    arch = paper_arch()
     a, b, c = train_many([toy_data] * 3, [5, 5, 6], arch=arch, settings=FEW_EPOCHS, workers=1)
     np.testing.assert_array_equal(a.layers[0][0], b.layers[0][0])
     assert not np.array_equal(a.layers[0][0], c.layers[0][0])
 
 
 def test_initial_weights_follow_torch_linear_bounds():
-    arch = Architecture(8, 2, 24)
+    arch = paper_arch()
     weights = initial_weights(arch, ModelRandomness(0).init)
     assert [w.shape for w, _ in weights.layers] == [(24, 10), (24, 24), (10, 24)]
     for (w, b), (_, fan_in) in zip(weights.layers, arch.layer_shapes()):
@@ -153,16 +160,16 @@ def test_dropout_keeps_units_at_rate_one_minus_p():
 def test_corrector_emotion_head_covers_the_emotion_models_classes():
     classes = ("anger", "disgust", "fear", "happy", "sad", "surprise", "neutral")   # a 7-class model
     frame = make_toy_table(subjects_per_gender=2, images_per_cell=1).frame.drop(columns=["emo_contempt"])
-    seven = OutputsTable(frame, classes, {})
-    result = Corrector(FEW_EPOCHS).run([FitTask(seven, {"test": seven}, 0)])[0]["test"]
-    assert result.emotion.shape == (len(frame), 7) and result.gender.shape == (len(frame), 2)
+    seven = OutputsTable(frame, make_toy_table().design, classes, {})
+    result = Corrector(FEW_EPOCHS).run([FitTask(seven, {"test": seven}, 0, GENDER)])[0]["test"]
+    assert result.emotion.shape == (len(frame), 7) and result.attribute.shape == (len(frame), 2)
     np.testing.assert_allclose(result.emotion.sum(axis=1), 1.0, atol=1e-6)
 
 
 def test_corrector_input_probs_changes_what_the_network_sees():
     table = make_toy_table(subjects_per_gender=2, images_per_cell=1)
-    logits = TrainingData.from_table(table, input="logits").x
-    probs = TrainingData.from_table(table, input="probs").x
+    logits = TrainingData.from_table(table, GENDER, input="logits").x
+    probs = TrainingData.from_table(table, GENDER, input="probs").x
     np.testing.assert_allclose(probs[:, :8].sum(axis=1), 1.0, atol=1e-6)
     np.testing.assert_array_equal(logits[:, 8:], probs[:, 8:])
     assert not np.allclose(logits[:, :8], probs[:, :8])
@@ -173,17 +180,21 @@ def test_corrector_input_probs_changes_what_the_network_sees():
 @pytest.mark.needs_shared
 def test_paper_configuration_on_published_outputs_lands_near_the_papers_corrected_adfes_rows(published_tables):
     from benchmark import metrics
+    from benchmark.design import layout
 
     faces, adfes = published_tables["faces"], published_tables["adfes"]
-    results = Corrector(CorrectorSettings()).run([FitTask(faces, {"test": adfes}, seed) for seed in range(3)])
+    results = Corrector(CorrectorSettings()).run([FitTask(faces, {"test": adfes}, seed, GENDER) for seed in range(3)])
     canonical = np.array(EMONET_EMOTIONS, dtype=object)
+    cells = layout(adfes.design, GENDER)
+    truth = adfes.frame[["gender", "emotion"]].to_numpy().T
     emotion_macro, gender_gap = [], []
     for result in results:
         probs = result["test"]
-        emotion = metrics.summarize(metrics.task_cells(adfes.frame, task="emotion",
-                                                       predicted=canonical[probs.emotion.argmax(1)]))
-        gender = metrics.summarize(metrics.task_cells(adfes.frame, task="gender",
-                                                      predicted=np.array(["male", "female"])[probs.gender.argmax(1)]))
+        emotion = metrics.summarize(metrics.cell_accuracies(
+            group=truth[0], emotion=truth[1], correct=canonical[probs.emotion.argmax(1)] == truth[1], layout=cells), cells)
+        gender = metrics.summarize(metrics.cell_accuracies(
+            group=truth[0], emotion=truth[1], correct=np.array(GENDER.groups)[probs.attribute.argmax(1)] == truth[0],
+            layout=cells), cells)
         emotion_macro.append(emotion.macro)
         gender_gap.append(gender.average_gap)
     # paper, corrected ADFES: emotion macro 92.92, gender average gap 10.28 (uncorrected: 80.69 and 16.67)

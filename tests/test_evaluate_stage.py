@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 
 from benchmark import predictions
-from benchmark.config import load_settings
-from benchmark.metrics import SUMMARY_METRICS, TASKS
+from benchmark.params import load_settings
+from benchmark.metrics import SUMMARY_METRICS
 from benchmark.methods.base import FitTask
 from benchmark.methods.baselines import Uncorrected
 from benchmark.paper import PAPER_PARTITION, PAPER_SPLIT, PAPER_TABLE
 from benchmark.stages import evaluate
 from conftest import REPO
+from toy import GENDER
 from toy_predictions import write_pipeline_predictions
 
 METHODS = {"uncorrected": (1, 0.0), "corrector": (3, 3.0), "label_mask": (1, 1.0)}
@@ -101,17 +102,17 @@ def test_evaluate_records_the_scenario_of_simulated_predictions(tmp_path):
 
 def test_cells_csv_has_an_interval_for_every_cell(evaluated):
     cells = pd.read_csv(evaluated["cells"])
-    assert len(cells) == len(METHODS) * 2 * len(TASKS) * 12
+    assert len(cells) == len(METHODS) * 2 * len(predictions.tasks("gender")) * 12
     assert cells[["accuracy", "ci_low", "ci_high"]].notna().all().all()
     assert (cells["ci_low"] <= cells["ci_high"]).all()
 
 
 def test_confusion_rows_sum_to_the_images_of_each_gender(evaluated, toy_predictions):
     confusion = pd.read_parquet(evaluated["confusion"])
-    frame, _, _ = predictions.read(toy_predictions)
-    one_seed = frame[frame["seed"] == 0]
-    expected = one_seed.groupby(["split", "partition", "dataset", "method", "gender"]).size()
-    got = confusion.groupby(["split", "partition", "dataset", "method", "gender"])["count"].sum()
+    frame = predictions.read(toy_predictions).frame
+    one_seed = frame[frame["seed"] == 0].rename(columns={"gender": "group"})
+    expected = one_seed.groupby(["split", "partition", "dataset", "method", "group"]).size()
+    got = confusion.groupby(["split", "partition", "dataset", "method", "group"])["count"].sum()
     pd.testing.assert_series_equal(got.sort_index(), expected.sort_index().astype(float), check_names=False)
 
 
@@ -131,12 +132,13 @@ def test_evaluate_logs_intervals_to_mlflow(tmp_path, toy_predictions, monkeypatc
 def _published_uncorrected_predictions(tables, path: Path) -> Path:
     """The uncorrected method on split faces->adfes (ADFES test, FACES train partition), as the train stage writes it."""
     partitions = {PAPER_PARTITION[d]: tables[d] for d in ("faces", "adfes")}
-    probs = Uncorrected().run([FitTask(tables["faces"], partitions, 0)])[0]
-    frame = pd.concat([predictions.make_rows(table, split=PAPER_SPLIT, fold=0, method="uncorrected", seed=0,
-                                             partition=partition, gender_probs=probs[partition].gender,
+    probs = Uncorrected().run([FitTask(tables["faces"], partitions, 0, GENDER)])[0]
+    frame = pd.concat([predictions.make_rows(table, attribute=GENDER, split=PAPER_SPLIT, fold=0, method="uncorrected",
+                                             seed=0, partition=partition, group_probs=probs[partition].attribute,
                                              emotion_probs=probs[partition].emotion)
                        for partition, table in partitions.items()], ignore_index=True)
-    predictions.write(frame, path, emotion_classes=tables["faces"].emotion_classes, metadata={"source": "published"})
+    meta = predictions.metadata("gender", {d: tables[d].design for d in ("faces", "adfes")}, source="published")
+    predictions.write(frame, path, emotion_classes=tables["faces"].emotion_classes, metadata=meta)
     return path
 
 

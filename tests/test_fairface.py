@@ -11,7 +11,7 @@ from torchvision import transforms
 from benchmark.errors import BenchmarkError
 from benchmark.frozen import fairface
 from benchmark.frozen.extract import prepare_chip
-from benchmark.frozen.weights import sha256_of
+from benchmark.hashing import sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_fairface_network_matches_torchvision_resnet34_with_18_outputs():
 
 def test_fairface_load_records_path_and_sha256(weights_file):
     model = fairface.load(weights_file)
-    assert model.metadata()["weights_sha256"] == sha256_of(weights_file)
+    assert model.metadata()["weights_sha256"] == sha256_file(weights_file)
     assert model.metadata()["classes"] == ["male", "female"]
 
 

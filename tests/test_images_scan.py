@@ -12,7 +12,7 @@ from PIL import Image
 
 from benchmark.config import DataSettings, ImagesSettings
 from benchmark.errors import BenchmarkError
-from benchmark.labels import DATASET_EMOTIONS
+from toy import EMOTIONS
 from benchmark.sources import images, names
 from face_pictures import adfes_name, faces_name
 
@@ -26,14 +26,14 @@ def _picture(path: Path, seed: int) -> Path:
 
 
 def _faces_subject(folder: Path, subject: int, gender: str, *, seed: int, skip: tuple[str, ...] = ()) -> None:
-    for i, emotion in enumerate(DATASET_EMOTIONS):
+    for i, emotion in enumerate(EMOTIONS):
         for j, picture_set in enumerate("ab"):
             if f"{emotion}_{picture_set}" not in skip:
                 _picture(folder / faces_name(subject, "m", gender, emotion, picture_set), seed * 100 + i * 2 + j)
 
 
 def _adfes_subject(folder: Path, subject: str, *, seed: int, extra: tuple[str, ...] = ()) -> None:
-    for i, emotion in enumerate((*DATASET_EMOTIONS, *extra)):
+    for i, emotion in enumerate((*EMOTIONS, *extra)):
         _picture(folder / adfes_name(subject, emotion), seed * 100 + i)
 
 

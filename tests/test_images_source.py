@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from benchmark import outputs
-from benchmark.config import DataSettings, ImagesSettings, load_settings
+from benchmark.config import DataSettings, ImagesSettings
+from benchmark.params import load_settings
 from benchmark.errors import BenchmarkError
 from benchmark.frozen import emonet, fairface, registry
 from benchmark.frozen.base import FrozenModel, InputSpec
-from benchmark.frozen.weights import sha256_of
+from benchmark.hashing import sha256_file
 from benchmark.labels import EMONET_EMOTIONS, FER2013_EMOTIONS, emotion_column
 from benchmark.sources import images
 from face_pictures import NO_FACE_INDEX, adfes_name, lfw_photo, save, write_adfes, write_faces
@@ -62,7 +63,7 @@ def test_fairface_and_emonet_with_random_weights_from_files_run_end_to_end(raw, 
     assert back.emotion_classes == EMONET_EMOTIONS and len(back.frame) == 12
     assert {"valence", "arousal", emotion_column("contempt")} <= set(back.frame.columns)
     meta = back.metadata
-    assert (meta["gender_model"]["weights_sha256"], meta["emotion_model"]["weights_sha256"]) == (sha256_of(ff_path), sha256_of(emo_path))
+    assert (meta["gender_model"]["weights_sha256"], meta["emotion_model"]["weights_sha256"]) == (sha256_file(ff_path), sha256_file(emo_path))
     assert (meta["device"], meta["precision"]) == ("cpu", "fp32")
 
 
@@ -122,7 +123,7 @@ def test_params_with_an_unknown_model_fail_at_load_time(tmp_path):
     with pytest.raises(BenchmarkError, match=r"data.images.emotion_model: unknown emotion model 'emonett'; expected one of emonet, fer"):
         load_settings(params)
     params.write_text("data:\n  source: images\n  images:\n    gender_model: no_such_module:factory\n")
-    with pytest.raises(BenchmarkError, match=r"data.images.gender_model: cannot import module 'no_such_module'"):
+    with pytest.raises(BenchmarkError, match=r"data.images.gender_model: 'no_such_module:factory': cannot import module 'no_such_module'"):
         load_settings(params)
 
 

@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 
 from benchmark import metrics
-from benchmark.labels import DATASET_EMOTIONS, GENDERS
+from benchmark.labels import GENDERS
+from toy import EMOTIONS
 
 
 def _design(n_per_cell: int = 4):
     genders, emotions = [], []
     for g in GENDERS:
-        for e in DATASET_EMOTIONS:
+        for e in EMOTIONS:
             genders += [g] * n_per_cell
             emotions += [e] * n_per_cell
     return np.array(genders), np.array(emotions)

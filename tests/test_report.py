@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from benchmark import outputs
-from benchmark.config import load_settings
+from benchmark.params import load_settings
 from benchmark.errors import BenchmarkError
 from benchmark.paper import PAPER_TABLE
 from benchmark.report import figures

@@ -13,9 +13,10 @@ from click.testing import CliRunner
 
 from benchmark import outputs
 from benchmark.cli import cli, main
-from benchmark.config import load_settings
+from benchmark.params import load_settings
 from benchmark.errors import BenchmarkError
-from benchmark.labels import DATASET_EMOTIONS, GENDERS
+from benchmark.labels import GENDERS
+from toy import EMOTIONS
 from benchmark.sources import load as load_source
 from benchmark.sources import names, sim, sim_check, sim_fit
 
@@ -135,7 +136,7 @@ def test_shipped_scenario_holds_only_summary_parameters(name):
     assert "jpg" not in sim.resolve(name).read_text()
     for model in raw["datasets"].values():
         assert set(model) == {"design", "subject_cov", "cells"}
-        assert len(model["cells"]) == len(GENDERS) * len(DATASET_EMOTIONS)
+        assert len(model["cells"]) == len(GENDERS) * len(EMOTIONS)
         assert all(set(cell) == {"n", "mean", "sd", "noise_corr"} for cell in model["cells"].values())
 
 
@@ -258,11 +259,11 @@ def _dependence(table) -> dict[str, float]:
     emotion (largest mean differences, in sd units), and z on the emotion logits within a cell (largest |corr|)."""
     frame, x = table.frame, sim_fit.vectors(table)
     gender, emotion = frame["gender"].to_numpy(), frame["emotion"].to_numpy()
-    z_on_emotion = max(np.ptp([x[(gender == g) & (emotion == e), 0].mean() for e in DATASET_EMOTIONS]) / x[gender == g, 0].std()
+    z_on_emotion = max(np.ptp([x[(gender == g) & (emotion == e), 0].mean() for e in EMOTIONS]) / x[gender == g, 0].std()
                        for g in GENDERS)
     logits_on_gender = max(np.abs((x[(gender == "male") & (emotion == e), 1:].mean(0) - x[(gender == "female") & (emotion == e), 1:].mean(0))
-                                  / x[emotion == e, 1:].std(0)).max() for e in DATASET_EMOTIONS)
-    within = max(np.abs(np.corrcoef(x[(gender == g) & (emotion == e)].T)[0, 1:]).max() for g in GENDERS for e in DATASET_EMOTIONS)
+                                  / x[emotion == e, 1:].std(0)).max() for e in EMOTIONS)
+    within = max(np.abs(np.corrcoef(x[(gender == g) & (emotion == e)].T)[0, 1:]).max() for g in GENDERS for e in EMOTIONS)
     return {"z_on_emotion": z_on_emotion, "logits_on_gender": logits_on_gender, "within_cell": within}
 
 
@@ -271,7 +272,7 @@ def test_null_scenario_parameters_have_no_cross_modal_dependence(null):
         assert not model.subject_cov[0, 1:].any()
         for (g, e), cell in model.cells.items():
             assert not cell.noise_corr[0, 1:].any()
-            same_gender = model.cells[(g, DATASET_EMOTIONS[0])]
+            same_gender = model.cells[(g, EMOTIONS[0])]
             same_emotion = model.cells[(GENDERS[0], e)]
             assert (cell.mean[0], cell.sd[0], cell.noise_corr[0, 0]) == (same_gender.mean[0], same_gender.sd[0], same_gender.noise_corr[0, 0])
             assert np.array_equal(cell.mean[1:], same_emotion.mean[1:]) and np.array_equal(cell.sd[1:], same_emotion.sd[1:])

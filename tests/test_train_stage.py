@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmark import outputs, paths, predictions
-from benchmark.config import load_settings
+from benchmark.params import load_settings
 from benchmark.stages import train
 from toy import make_toy_table
 

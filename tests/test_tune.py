@@ -20,7 +20,7 @@ from toy import make_toy_table
 
 TINY_TUNE = {
     "cv_folds": 2, "n_seeds": 1, "heartbeat_s": 1, "jobs": 1,
-    "space": {"depth": [1, 2], "width": [4, 8], "dropout": [0.0, 0.2], "gender_weight": [0.3, 0.7],
+    "space": {"depth": [1, 2], "width": [4, 8], "dropout": [0.0, 0.2], "attribute_weight": [0.3, 0.7],
               "lr": [1.0e-3, 1.0e-2], "epochs": [50, 100], "batch_size": [16, 32], "input": ["logits", "probs"]},
 }
 
@@ -58,7 +58,7 @@ def test_tune_runs_the_trials_and_writes_the_best_configuration(project):
     _project(project)
     assert main(["tune", "--n-trials", "3"]) == 0
     best = yaml.safe_load((project / "reports" / "tune" / "best_params.yaml").read_text())
-    assert set(best["params"]) == {"depth", "width", "dropout", "gender_weight", "lr", "epochs", "batch_size", "input"}
+    assert set(best["params"]) == {"depth", "width", "dropout", "attribute_weight", "lr", "epochs", "batch_size", "input"}
     assert 0 <= best["cv_macro"] <= 100
     assert len(_study(project).get_trials()) == 3
     for name in ("trials.csv", "importances.json", "study.png"):
@@ -188,7 +188,7 @@ def test_report_section_shows_the_tuned_configuration_beside_the_papers(project)
     blocks = tuning_blocks(project / "reports" / "tune", paper=CorrectorSettings(), figures_dir=figures)
     assert any(isinstance(b, Heading) and "Tuned corrector" in b.text for b in blocks)
     table = next(b for b in blocks if isinstance(b, Table)).frame
-    assert list(table["parameter"]) == sorted(["batch_size", "depth", "dropout", "epochs", "gender_weight", "input", "lr", "width"])
+    assert list(table["parameter"]) == sorted(["batch_size", "depth", "dropout", "epochs", "attribute_weight", "input", "lr", "width"])
     assert table.set_index("parameter").loc["width", "paper"] == "24"
     figure = next(b for b in blocks if isinstance(b, Figure))
     assert (figures / figure.file).exists()
@@ -304,7 +304,7 @@ class _PruneAtOnce:
 
     def __init__(self) -> None:
         self.reports: list[tuple[int, float]] = []
-        self.params = optuna.trial.FixedTrial({"depth": 1, "width": 8, "dropout": 0.0, "gender_weight": 0.5,
+        self.params = optuna.trial.FixedTrial({"depth": 1, "width": 8, "dropout": 0.0, "attribute_weight": 0.5,
                                                "lr": 1e-3, "epochs": 100, "batch_size": 16, "input": "logits"})
 
     def __getattr__(self, name):

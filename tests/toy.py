@@ -1,12 +1,27 @@
-"""Deterministic toy outputs tables for tests: the full 2 x 6 design with a known structure."""
+"""Deterministic toy outputs tables for tests: the full 2 x 6 (gender x emotion) design with a known structure."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from benchmark.labels import DATASET_EMOTIONS, EMONET_EMOTIONS, GENDERS, emotion_column, gender_column
+from benchmark import design as designs
+from benchmark.design import DatasetDesign
+from benchmark.labels import EMONET_EMOTIONS, GENDERS, emotion_column, gender_column
 from benchmark.outputs import OutputsTable
+
+#: the paper's emotions, as FACES and ADFES declare them
+EMOTIONS: tuple[str, ...] = designs.shipped()["faces"].emotions
+GENDER = designs.attribute_of(designs.shipped()["faces"], "gender")
+
+
+def toy_design(dataset: str) -> DatasetDesign:
+    """The shipped declaration of ``dataset`` (faces, adfes), else a gender x 6 emotions declaration of that name."""
+    shipped = designs.shipped()
+    if dataset in shipped:
+        return shipped[dataset]
+    return designs.dataset_from_dict(dataset, {"emotions": list(EMOTIONS),
+                                               "attributes": {"gender": {"groups": list(GENDERS)}}}, where="toy")
 
 
 def design(*, subjects_per_gender: int, images_per_cell: int, digits: int = 2):
@@ -14,7 +29,7 @@ def design(*, subjects_per_gender: int, images_per_cell: int, digits: int = 2):
     for gender in GENDERS:
         for s in range(subjects_per_gender):
             subject = f"{gender[0]}{s:0{digits}d}"
-            for emotion in DATASET_EMOTIONS:
+            for emotion in EMOTIONS:
                 for k in range(images_per_cell):
                     yield gender, subject, emotion, k
 
@@ -38,4 +53,4 @@ def make_toy_table(*, dataset: str = "faces", subjects_per_gender: int = 6, imag
                gender_column("male"): p_male, gender_column("female"): 1.0 - p_male}
         row.update({emotion_column(c): float(v) for c, v in zip(EMONET_EMOTIONS, logits)})
         rows.append(row)
-    return OutputsTable(pd.DataFrame(rows), EMONET_EMOTIONS, {"source": "toy"})
+    return OutputsTable(pd.DataFrame(rows), toy_design(dataset), EMONET_EMOTIONS, {"source": "toy"})

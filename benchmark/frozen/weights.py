@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,18 +9,10 @@ from typing import Any
 import torch
 
 from benchmark.errors import BenchmarkError
+from benchmark.hashing import sha256_file
 
 NUM_BATCHES_TRACKED = "num_batches_tracked"
 SHOWN_KEYS = 5
-
-
-def sha256_of(path: Path | str) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_state_dict(path: Path | str, *, param: str, hint: str) -> dict[str, torch.Tensor]:
@@ -78,4 +69,4 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], *, path
 
 def provenance(path: Path | str) -> dict[str, Any]:
     """``weights`` path and ``weights_sha256`` of a weights file, for metadata."""
-    return {"weights": str(path), "weights_sha256": sha256_of(path)}
+    return {"weights": str(path), "weights_sha256": sha256_file(path)}

@@ -1,6 +1,7 @@
 """Baselines in the same run matrix as the corrector.
 
-- ``uncorrected``: the frozen models' outputs as they are.
+- ``uncorrected``: the frozen models' outputs as they are (the attribute's through its declared rule, e.g. FairFace's
+  age bins summed into the dataset's age groups).
 - ``label_mask``: the emotion argmax restricted to the emotions present in the training labels (no fitting).
 - ``unimodal``: per task, multinomial logistic regression on that task's own outputs (recalibration without
   cross-modal information).
@@ -23,29 +24,31 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from benchmark.config import LinearSettings
-from benchmark.labels import GENDERS, canonical_emotion
+from benchmark.design import Attribute
+from benchmark.labels import canonical_emotion
 from benchmark.methods.base import FitTask, Method, Probabilities, softmax
-from benchmark.methods.inputs import emotion_targets, emotion_values, features, gender_targets
+from benchmark.methods.inputs import attribute_targets, emotion_targets, emotion_values, features
 from benchmark.outputs import OutputsTable
 
 log = logging.getLogger(__name__)
 
 
 class Uncorrected(Method):
-    """The frozen models as they are: gender probabilities as given, softmax of the emotion logits (argmax over all
-    the emotion model's classes, the paper's rule)."""
+    """The frozen models as they are: the attribute's group probabilities by its declared rule (the gender
+    probabilities as given), softmax of the emotion logits (argmax over all the emotion model's classes, the paper's
+    rule)."""
 
     name = "uncorrected"
     stochastic = False
 
     def run(self, tasks: list[FitTask]) -> list[dict[str, Probabilities]]:
-        return [{part: Probabilities(t.gender_probs(), softmax(t.emotion_logits())) for part, t in task.evaluate.items()}
-                for task in tasks]
+        return [{part: Probabilities(task.attribute.group_probabilities(t.frame), softmax(t.emotion_logits()))
+                 for part, t in task.evaluate.items()} for task in tasks]
 
 
 class LabelMask(Method):
     """Softmax of the emotion logits over only the classes that occur in the training labels (the others get
-    probability 0; classes are matched by canonical name); gender as given. Nothing is fitted."""
+    probability 0; classes are matched by canonical name); the attribute as uncorrected. Nothing is fitted."""
 
     name = "label_mask"
     stochastic = False
@@ -58,7 +61,7 @@ class LabelMask(Method):
             out = {}
             for part, table in task.evaluate.items():
                 logits = np.where(present, table.emotion_logits(), -np.inf)
-                out[part] = Probabilities(table.gender_probs(), softmax(logits))
+                out[part] = Probabilities(task.attribute.group_probabilities(table.frame), softmax(logits))
             results.append(out)
         return results
 
@@ -104,26 +107,27 @@ class _LogisticPerTask(Method):
         self.fitted: list[dict[str, np.ndarray]] = []
 
     @abstractmethod
-    def gender_inputs(self, table: OutputsTable) -> np.ndarray:
-        """Inputs of the gender model, shape (n_images, n_features)."""
+    def attribute_inputs(self, table: OutputsTable, attribute: Attribute) -> np.ndarray:
+        """Inputs of the attribute model, shape (n_images, n_features)."""
 
     @abstractmethod
-    def emotion_inputs(self, table: OutputsTable) -> np.ndarray:
+    def emotion_inputs(self, table: OutputsTable, attribute: Attribute) -> np.ndarray:
         """Inputs of the emotion model, shape (n_images, n_features)."""
 
     def run(self, tasks: list[FitTask]) -> list[dict[str, Probabilities]]:
         results, self.fitted, n_warnings = [], [], 0
         for task in tasks:
-            n_emotion = len(task.train.emotion_classes)
-            gender, g_fit, g_warn = _fit_predict(
-                self.gender_inputs(task.train), gender_targets(task.train),
-                {p: self.gender_inputs(t) for p, t in task.evaluate.items()}, len(GENDERS), settings=self.settings)
+            attr, n_emotion = task.attribute, len(task.train.emotion_classes)
+            groups, a_fit, a_warn = _fit_predict(
+                self.attribute_inputs(task.train, attr), attribute_targets(task.train, attr),
+                {p: self.attribute_inputs(t, attr) for p, t in task.evaluate.items()}, len(attr.groups),
+                settings=self.settings)
             emotion, e_fit, e_warn = _fit_predict(
-                self.emotion_inputs(task.train), emotion_targets(task.train),
-                {p: self.emotion_inputs(t) for p, t in task.evaluate.items()}, n_emotion, settings=self.settings)
-            n_warnings += g_warn + e_warn
-            results.append({p: Probabilities(gender[p], emotion[p]) for p in task.evaluate})
-            self.fitted.append({**{f"gender.{k}": v for k, v in g_fit.items()},
+                self.emotion_inputs(task.train, attr), emotion_targets(task.train),
+                {p: self.emotion_inputs(t, attr) for p, t in task.evaluate.items()}, n_emotion, settings=self.settings)
+            n_warnings += a_warn + e_warn
+            results.append({p: Probabilities(groups[p], emotion[p]) for p in task.evaluate})
+            self.fitted.append({**{f"attribute.{k}": v for k, v in a_fit.items()},
                                 **{f"emotion.{k}": v for k, v in e_fit.items()}})
         if n_warnings:
             log.warning("%s: %d logistic regression(s) did not converge in train.linear.max_iter=%d iterations",
@@ -135,14 +139,14 @@ class _LogisticPerTask(Method):
 
 
 class Unimodal(_LogisticPerTask):
-    """Gender from the gender probabilities alone, emotion from the emotion values alone."""
+    """The attribute from its model's outputs alone, emotion from the emotion values alone."""
 
     name = "unimodal"
 
-    def gender_inputs(self, table: OutputsTable) -> np.ndarray:
-        return table.gender_probs()
+    def attribute_inputs(self, table: OutputsTable, attribute: Attribute) -> np.ndarray:
+        return attribute.model_outputs(table.frame)
 
-    def emotion_inputs(self, table: OutputsTable) -> np.ndarray:
+    def emotion_inputs(self, table: OutputsTable, attribute: Attribute) -> np.ndarray:
         return emotion_values(table, input=self.settings.input)
 
 
@@ -151,8 +155,8 @@ class CrossmodalLinear(_LogisticPerTask):
 
     name = "crossmodal_linear"
 
-    def gender_inputs(self, table: OutputsTable) -> np.ndarray:
-        return features(table, input=self.settings.input)
+    def attribute_inputs(self, table: OutputsTable, attribute: Attribute) -> np.ndarray:
+        return features(table, attribute, input=self.settings.input)
 
-    def emotion_inputs(self, table: OutputsTable) -> np.ndarray:
-        return features(table, input=self.settings.input)
+    def emotion_inputs(self, table: OutputsTable, attribute: Attribute) -> np.ndarray:
+        return features(table, attribute, input=self.settings.input)

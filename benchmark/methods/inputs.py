@@ -1,16 +1,18 @@
 """What the trained methods see and predict: input features and class targets built from an outputs table.
 
-Feature order (the authors' code): the emotion model's values first (raw logits, or their softmax), then the gender
-model's probabilities (``GENDERS`` order). Emotion targets index the emotion model's classes, gender targets
-``GENDERS``.
+Feature order (the authors' code): the emotion model's values first (raw logits, or their softmax), then the protected
+attribute model's probabilities (its declared output columns: the paper's two gender probabilities, FairFace's 9 age
+bins, or both side by side for an intersection). Emotion targets index the emotion model's classes, attribute targets
+the attribute's groups.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from benchmark.design import Attribute
 from benchmark.errors import BenchmarkError
-from benchmark.labels import GENDERS, canonical_emotion
+from benchmark.labels import canonical_emotion
 from benchmark.methods.base import softmax
 from benchmark.outputs import OutputsTable
 
@@ -24,14 +26,14 @@ def emotion_values(table: OutputsTable, *, input: str) -> np.ndarray:
     return logits if input == "logits" else softmax(logits)
 
 
-def features(table: OutputsTable, *, input: str) -> np.ndarray:
-    """Both models' outputs side by side, shape (n_images, n_emotion_classes + 2), float64."""
-    return np.hstack([emotion_values(table, input=input), table.gender_probs()])
+def features(table: OutputsTable, attribute: Attribute, *, input: str) -> np.ndarray:
+    """Both models' outputs side by side, shape (n_images, n_emotion_classes + n_attribute_outputs), float64."""
+    return np.hstack([emotion_values(table, input=input), attribute.model_outputs(table.frame)])
 
 
-def gender_targets(table: OutputsTable) -> np.ndarray:
-    """True gender as an index into ``GENDERS``, shape (n_images,), int64."""
-    return _index(table.frame["gender"].to_numpy(), GENDERS, what="gender")
+def attribute_targets(table: OutputsTable, attribute: Attribute) -> np.ndarray:
+    """True group as an index into ``attribute.groups``, shape (n_images,), int64."""
+    return _index(attribute.truth(table.frame), attribute.groups, what=attribute.name)
 
 
 def emotion_targets(table: OutputsTable) -> np.ndarray:

@@ -1,10 +1,10 @@
 """The reference trainer: one correction network trained the way the paper's authors did (an ``nn.Module``, a
 ``DataLoader``, autograd and ``torch.optim.Adam`` in a plain loop).
 
-It is the correctness oracle and the speed baseline of the vectorised trainer (:func:`corrector.train_many`). The only
-departure from the authors' loop is where its randomness comes from: initial weights, each epoch's shuffle and each
-epoch's dropout masks are drawn from the seed's generators as the contract in :mod:`benchmark.methods.corrector`
-states, so both trainers see the same batches and masks.
+It is the correctness oracle and the speed baseline of the vectorised trainer
+(:func:`benchmark.methods.trainer.train_many`). The only departure from the authors' loop is where its randomness comes
+from: initial weights, each epoch's shuffle and each epoch's dropout masks are drawn from the seed's generators as the
+contract in :mod:`benchmark.methods.network` states, so both trainers see the same batches and masks.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from benchmark.config import CorrectorSettings
-from benchmark.methods.corrector import (
+from benchmark.methods.network import (
     ADAM_BETAS, ADAM_EPS, Architecture, ModelRandomness, TrainingData, Weights, dropout_keep, initial_weights,
     n_batches,
 )
@@ -54,7 +54,7 @@ class _GivenDropout(nn.Module):
 
 
 class CorrectionNet(nn.Module):
-    """Linear -> ReLU -> Dropout (``depth`` times) -> Linear; returns (emotion logits, gender logits)."""
+    """Linear -> ReLU -> Dropout (``depth`` times) -> Linear; returns (emotion logits, attribute logits)."""
 
     def __init__(self, arch: Architecture, dropout: float) -> None:
         super().__init__()
@@ -84,11 +84,11 @@ def train_reference(data: TrainingData, seed: int, *, arch: Architecture, settin
     rng = ModelRandomness(seed)
     model = CorrectionNet(arch, settings.dropout)
     model.load(initial_weights(arch, rng.init))
-    dataset = TensorDataset(torch.from_numpy(data.x), torch.from_numpy(data.gender), torch.from_numpy(data.emotion))
+    dataset = TensorDataset(torch.from_numpy(data.x), torch.from_numpy(data.attribute), torch.from_numpy(data.emotion))
     loader = DataLoader(dataset, batch_sampler=_EpochBatches(len(data), settings.batch_size, rng.shuffle))
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=ADAM_BETAS, eps=ADAM_EPS)
-    w = settings.gender_weight
+    w = settings.attribute_weight
     width = arch.width
     model.train()
     for _ in range(settings.epochs):
@@ -96,13 +96,13 @@ def train_reference(data: TrainingData, seed: int, *, arch: Architecture, settin
         if settings.dropout > 0:
             keep = torch.from_numpy(dropout_keep(rng.dropout, n_batches=len(loader), batch_size=settings.batch_size,
                                                  n_units=arch.depth * width, p=settings.dropout))
-        for b, (x, gender, emotion) in enumerate(loader):
+        for b, (x, group, emotion) in enumerate(loader):
             if keep is not None:
                 for l, dropout in enumerate(model.dropouts):
                     dropout.mask = keep[b, l * width:(l + 1) * width, : len(x)].T
             optimizer.zero_grad()
-            emotion_out, gender_out = model(x)
-            loss = w * criterion(gender_out, gender) + (1.0 - w) * criterion(emotion_out, emotion)
+            emotion_out, group_out = model(x)
+            loss = w * criterion(group_out, group) + (1.0 - w) * criterion(emotion_out, emotion)
             loss.backward()
             optimizer.step()
     return model.weights()

@@ -13,12 +13,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from benchmark.labels import DATASET_EMOTIONS, GENDERS  # noqa: E402
-from benchmark.metrics import TASKS  # noqa: E402
+__all__ = ["cell_bars", "confusion_matrices", "forest", "gap_bars", "save_png", "task_order"]
 
-__all__ = ["cell_bars", "confusion_matrices", "forest", "gap_bars", "save_png"]
-
-GENDER_COLOURS = {"female": "#c2185b", "male": "#1565c0"}
+#: the paper's gender colours; other attributes' groups take the palette in declared order
+GROUP_COLOURS = {"female": "#c2185b", "male": "#1565c0"}
+_GROUP_CMAP = plt.get_cmap("Dark2")
 HEADLINE = (("macro", "macro accuracy"), ("largest_gap", "largest gap"), ("average_gap", "average gap"))
 _METHOD_CMAP = plt.get_cmap("tab10")
 
@@ -36,14 +35,33 @@ def _draw_ci(ax, position: np.ndarray, low: pd.Series, high: pd.Series, *, horiz
         ax.plot(np.r_[position, position], np.r_[low, high], "_", color="black", markersize=3, zorder=3)
 
 
-def _cells(stats: pd.DataFrame, method: str, task: str, gender: str) -> pd.DataFrame:
+def task_order(stats: pd.DataFrame) -> list[str]:
+    """The tasks of stats rows: the protected attribute's first, then emotion."""
+    tasks = list(dict.fromkeys(stats["task"]))
+    return sorted(tasks, key=lambda t: t == "emotion")
+
+
+def _layout(stats: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(groups, emotions) of one evaluation group's cells, in declared order (the order of the cell rows)."""
+    cells = stats[stats["metric"] == "cell"]
+    return list(dict.fromkeys(cells["group"])), list(dict.fromkeys(cells["emotion"]))
+
+
+def _group_colours(groups: list[str]) -> dict[str, object]:
+    if set(groups) <= set(GROUP_COLOURS):
+        return {g: GROUP_COLOURS[g] for g in groups}
+    return {g: _GROUP_CMAP(i % _GROUP_CMAP.N) for i, g in enumerate(groups)}
+
+
+def _cells(stats: pd.DataFrame, method: str, task: str, group: str, emotions: list[str]) -> pd.DataFrame:
     rows = stats[(stats["method"] == method) & (stats["task"] == task) & (stats["metric"] == "cell")
-                 & (stats["gender"] == gender)]
-    return rows.set_index("emotion").reindex(list(DATASET_EMOTIONS))
+                 & (stats["group"] == group)]
+    return rows.set_index("emotion").reindex(emotions)
 
 
 def cell_bars(stats: pd.DataFrame, *, reference: str, methods: list[str], title: str, ci: float) -> Figure:
-    """Per-cell accuracy bars: rows tasks, one column per method; per emotion female then male, reference beside method.
+    """Per-cell accuracy bars: rows tasks, one column per method; per emotion each group in turn (for gender: female
+    then male), the reference beside the method.
 
     Parameters
     ----------
@@ -51,27 +69,32 @@ def cell_bars(stats: pd.DataFrame, *, reference: str, methods: list[str], title:
     reference : the method drawn light and hatched beside each other method (alone when ``methods`` is empty).
     methods : the compared methods, one column each.
     """
-    columns = methods or [reference]
-    fig, axes = plt.subplots(len(TASKS), len(columns), figsize=(5.2 * len(columns), 3.9 * len(TASKS) + 0.6),
+    columns, tasks = methods or [reference], task_order(stats)
+    groups, emotions = _layout(stats)
+    shown_groups = sorted(groups, key=lambda g: g != "female") if set(groups) == {"female", "male"} else groups
+    colours = _group_colours(groups)
+    fig, axes = plt.subplots(len(tasks), len(columns),
+                             figsize=(max(5.2, 0.9 * len(emotions) * max(1, len(groups) / 2)) * len(columns),
+                                      3.9 * len(tasks) + 0.6),
                              squeeze=False, sharey=True, layout="constrained")
-    x = np.arange(len(DATASET_EMOTIONS))
+    x = np.arange(len(emotions))
     for col, method in enumerate(columns):
         shown = [reference] if method == reference else [reference, method]
-        width = 0.8 / (len(GENDERS) * len(shown))
-        for row, task in enumerate(TASKS):
+        width = 0.8 / (len(groups) * len(shown))
+        for row, task in enumerate(tasks):
             ax = axes[row, col]
             k = 0
-            for gender in ("female", "male"):
+            for group in shown_groups:
                 for name in shown:
-                    cells = _cells(stats, name, task, gender)
+                    cells = _cells(stats, name, task, group, emotions)
                     is_ref = name == reference and len(shown) > 1
                     where = x - 0.4 + width * (k + 0.5)
-                    ax.bar(where, cells["estimate"], width, color=GENDER_COLOURS[gender], alpha=0.35 if is_ref else 0.9,
+                    ax.bar(where, cells["estimate"], width, color=colours[group], alpha=0.35 if is_ref else 0.9,
                            hatch="//" if is_ref else None, edgecolor="black", linewidth=0.4,
-                           label=f"{gender}, {name}" if name == reference else f"{gender}, method of the panel")
+                           label=f"{group}, {name}" if name == reference else f"{group}, method of the panel")
                     _draw_ci(ax, where, cells["ci_low"], cells["ci_high"])
                     k += 1
-            ax.set_xticks(x, DATASET_EMOTIONS)
+            ax.set_xticks(x, emotions)
             ax.set_ylim(0, 105)
             ax.set_title(f"{task} task: {method}" + ("" if method == reference else f" vs {reference}"), fontsize=10)
             ax.set_xlabel("true emotion")
@@ -80,46 +103,52 @@ def cell_bars(stats: pd.DataFrame, *, reference: str, methods: list[str], title:
             ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8,
-               title="bars: true gender, method (hatched: reference); lines: CI")
-    fig.suptitle(f"{title}: accuracy per true gender x true emotion cell, {ci:.0%} CI (subject bootstrap)")
+               title=f"bars: true {tasks[0]}, method (hatched: reference); lines: CI")
+    fig.suptitle(f"{title}: accuracy per true {tasks[0]} x true emotion cell, {ci:.0%} CI (subject bootstrap)")
     return fig
 
 
 def gap_bars(stats: pd.DataFrame, *, methods: list[str], title: str, ci: float) -> Figure:
-    """Per-emotion gender gaps |male - female| and the largest and average gap, one bar per method, with CIs."""
-    labels = list(DATASET_EMOTIONS) + ["largest", "average"]
-    fig, axes = plt.subplots(1, len(TASKS), figsize=(7.0 * len(TASKS), 3.9), squeeze=False, sharey=True)
+    """Per-emotion gaps (max - min over the groups; for gender |male - female|) and the largest and average gap, one
+    bar per method, with CIs."""
+    tasks = task_order(stats)
+    groups, emotions = _layout(stats)
+    labels = emotions + ["largest", "average"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(max(7.0, 0.9 * len(labels)) * len(tasks), 3.9), squeeze=False,
+                             sharey=True)
     x = np.arange(len(labels))
     width = 0.8 / len(methods)
-    for col, task in enumerate(TASKS):
+    for col, task in enumerate(tasks):
         ax = axes[0, col]
         for k, method in enumerate(methods):
             rows = stats[(stats["method"] == method) & (stats["task"] == task)]
-            gaps = rows[rows["metric"] == "gap"].set_index("emotion").reindex(list(DATASET_EMOTIONS))
+            gaps = rows[rows["metric"] == "gap"].set_index("emotion").reindex(emotions)
             summary = rows[rows["metric"].isin(["largest_gap", "average_gap"])].set_index("metric").reindex(
                 ["largest_gap", "average_gap"])
             values = pd.concat([gaps[["estimate", "ci_low", "ci_high"]], summary[["estimate", "ci_low", "ci_high"]]])
             where = x - 0.4 + width * (k + 0.5)
             ax.bar(where, values["estimate"], width, color=_METHOD_CMAP(k), edgecolor="black", linewidth=0.4, label=method)
             _draw_ci(ax, where, values["ci_low"], values["ci_high"])
-        ax.axvline(len(DATASET_EMOTIONS) - 0.5, color="grey", linewidth=0.8)
+        ax.axvline(len(emotions) - 0.5, color="grey", linewidth=0.8)
         ax.set_xticks(x, labels)
         ax.set_xlabel("true emotion (per-emotion gap) | summary")
         ax.set_title(f"{task} task", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    axes[0, 0].set_ylabel("|male - female| accuracy gap (pp)")
+    spread = " - ".join(groups) if len(groups) == 2 else f"max - min over {len(groups)} groups"
+    axes[0, 0].set_ylabel(f"|{spread}| accuracy gap (pp)" if len(groups) == 2 else f"{spread} (pp)")
     axes[0, 0].legend(fontsize=8, title="method")
-    fig.suptitle(f"{title}: gender gaps per emotion, {ci:.0%} CI (subject bootstrap; lower is fairer)")
+    fig.suptitle(f"{title}: {tasks[0]} gaps per emotion, {ci:.0%} CI (subject bootstrap; lower is fairer)")
     fig.tight_layout()
     return fig
 
 
 def forest(stats: pd.DataFrame, *, reference: str, methods: list[str], title: str, ci: float, alpha: float) -> Figure:
     """Differences method - reference of the headline metrics with CIs; filled marker: Holm-adjusted p < alpha."""
-    fig, axes = plt.subplots(len(TASKS), len(HEADLINE), figsize=(4.2 * len(HEADLINE), 0.55 * len(methods) * 2 + 2.4),
+    tasks = task_order(stats)
+    fig, axes = plt.subplots(len(tasks), len(HEADLINE), figsize=(4.2 * len(HEADLINE), 0.55 * len(methods) * 2 + 2.4),
                              squeeze=False)
     y = np.arange(len(methods))[::-1]
-    for row, task in enumerate(TASKS):
+    for row, task in enumerate(tasks):
         for col, (metric, label) in enumerate(HEADLINE):
             ax = axes[row, col]
             rows = stats[(stats["task"] == task) & (stats["metric"] == metric)].set_index("method").reindex(methods)
@@ -146,17 +175,22 @@ def forest(stats: pd.DataFrame, *, reference: str, methods: list[str], title: st
 
 
 def confusion_matrices(confusion: pd.DataFrame, *, methods: list[str], title: str) -> Figure:
-    """Row-normalised emotion confusion matrices (% of each true emotion), rows methods, columns female and male."""
+    """Row-normalised emotion confusion matrices (% of each true emotion), rows methods, one column per true group
+    (for gender: female, male)."""
     predicted = list(dict.fromkeys(confusion["predicted"]))
-    fig, axes = plt.subplots(len(methods), 2, figsize=(11.0, 3.6 * len(methods) + 1.0), squeeze=False,
-                             layout="constrained")
+    emotions = list(dict.fromkeys(confusion["true"]))
+    groups = list(dict.fromkeys(confusion["group"]))
+    if set(groups) == {"female", "male"}:
+        groups = ["female", "male"]
+    fig, axes = plt.subplots(len(methods), len(groups), figsize=(5.5 * len(groups), 3.6 * len(methods) + 1.0),
+                             squeeze=False, layout="constrained")
     image = None
     for row, method in enumerate(methods):
-        for col, gender in enumerate(("female", "male")):
+        for col, group in enumerate(groups):
             ax = axes[row, col]
-            rows = confusion[(confusion["method"] == method) & (confusion["gender"] == gender)]
+            rows = confusion[(confusion["method"] == method) & (confusion["group"] == group)]
             matrix = rows.pivot(index="true", columns="predicted", values="count").reindex(
-                index=list(DATASET_EMOTIONS), columns=predicted).to_numpy(dtype=float)
+                index=emotions, columns=predicted).to_numpy(dtype=float)
             totals = matrix.sum(axis=1, keepdims=True)
             percent = np.divide(100.0 * matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
             image = ax.imshow(percent, cmap="Blues", vmin=0, vmax=100, aspect="auto")
@@ -165,15 +199,15 @@ def confusion_matrices(confusion: pd.DataFrame, *, methods: list[str], title: st
                         color="white" if value > 60 else "black")
             ax.set_xticks(np.arange(len(predicted)), predicted if row == len(methods) - 1 else [],
                           rotation=45, ha="right")
-            ax.set_yticks(np.arange(len(DATASET_EMOTIONS)), DATASET_EMOTIONS if col == 0 else [])
+            ax.set_yticks(np.arange(len(emotions)), emotions if col == 0 else [])
             if row == len(methods) - 1:
                 ax.set_xlabel("predicted emotion")
             if col == 0:
                 ax.set_ylabel("true emotion")
-            ax.set_title(f"{method}, {gender} subjects (n = {int(round(totals.sum()))} images)", fontsize=10)
+            ax.set_title(f"{method}, {group} subjects (n = {int(round(totals.sum()))} images)", fontsize=10)
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.6, label="% of the true emotion's images (seed mean)")
-    fig.suptitle(f"{title}: emotion confusion per true gender")
+    fig.suptitle(f"{title}: emotion confusion per true group")
     return fig
 
 

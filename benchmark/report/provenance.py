@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -17,6 +16,7 @@ import yaml
 
 from benchmark import paths, tracking
 from benchmark.config import Settings, as_dict
+from benchmark.hashing import sha256_file
 from benchmark.tables import METADATA_KEY
 
 __all__ = ["PACKAGES", "collect"]
@@ -27,14 +27,6 @@ PACKAGES: tuple[str, ...] = ("crossmodal-bias-benchmark", "numpy", "pandas", "sc
 
 #: outputs-table metadata keys that describe the frozen models (source ``images``)
 MODEL_ROLES: tuple[str, ...] = ("gender_model", "emotion_model")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _utc(timestamp: float) -> str:
@@ -84,8 +76,8 @@ def collect(settings: Settings, *, outputs_dir: Path = paths.OUTPUTS_DIR,
         for role in MODEL_ROLES:   # the images source records each frozen model's metadata; keep its name
             if isinstance(raw.get(role), dict) and "name" in raw[role]:
                 meta[role] = str(raw[role]["name"])
-        inputs.append({"path": str(path), "table sha256": _sha256(path), **meta})
-    results = [{"path": str(p), "sha256": _sha256(p), "written": _utc(p.stat().st_mtime)}
+        inputs.append({"path": str(path), "table sha256": sha256_file(path), **meta})
+    results = [{"path": str(p), "sha256": sha256_file(p), "written": _utc(p.stat().st_mtime)}
                for p in result_files if p.exists()]
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     generated = _utc(float(epoch)) if epoch else _utc(dt.datetime.now(dt.timezone.utc).timestamp())

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from benchmark.metrics import SUMMARY_METRICS, TASKS
+from benchmark.metrics import SUMMARY_METRICS
 from benchmark.paper import PAPER_METHOD, PAPER_SPLIT
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE
 
@@ -76,8 +76,9 @@ def methods_table(stats: pd.DataFrame, *, reference: str, alpha: float) -> pd.Da
     Holm-adjusted p (``*`` below alpha), seeds and seed sd. One row per (task, method); reference first."""
     headline = stats[stats["metric"].isin(SUMMARY_METRICS)]
     methods = sorted(headline["method"].unique(), key=lambda m: (m != reference, m))
+    tasks = sorted(dict.fromkeys(headline["task"]), key=lambda t: t == "emotion")
     rows = []
-    for task in TASKS:
+    for task in tasks:
         for method in methods:
             by_metric = headline[(headline["task"] == task) & (headline["method"] == method)].set_index("metric")
             row = {"task": task, "method": method, "seeds": str(int(by_metric["n_seeds"].iloc[0]))}

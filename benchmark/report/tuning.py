@@ -12,12 +12,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from benchmark import paths
 from benchmark.config import CorrectorSettings
-from benchmark.metrics import TASKS
 from benchmark.protocol import test_dataset
 from benchmark.report.document import Block, Figure, Heading, Paragraph, Table
 from benchmark.report.tables import METRIC_LABELS, fmt_ci
-from benchmark.tuning import summary
 
 FIGURE_NAME = "tune_study.png"
 
@@ -34,7 +33,8 @@ def held_out_table(results: dict[str, Any], split: str) -> pd.DataFrame | None:
         return None
     partition = f"{test_dataset(split)}_test"
     rows = []
-    for task in TASKS:
+    tasks = sorted(by_method["corrector"][partition], key=lambda t: t == "emotion")
+    for task in tasks:
         for metric, label in METRIC_LABELS.items():
             row = {"task": task, "metric": label}
             for method, column in (("corrector", "paper configuration [CI]"), ("corrector_tuned", "tuned [CI]")):
@@ -48,11 +48,11 @@ def tuning_blocks(tune_dir: Path, *, paper: CorrectorSettings, figures_dir: Path
                   results: dict[str, Any] | None = None) -> list[Block]:
     """Blocks for the tuning section; empty when no study has been run (no best_params.yaml). ``results`` (the
     ``results`` of metrics.json) adds the tuned network's held-out results beside the paper configuration's."""
-    best_path = tune_dir / summary.BEST_PARAMS
+    best_path = tune_dir / paths.TUNE_BEST_PARAMS
     if not best_path.exists():
         return []
     best = yaml.safe_load(best_path.read_text())
-    trials = pd.read_csv(tune_dir / summary.TRIALS_CSV)
+    trials = pd.read_csv(tune_dir / paths.TUNE_TRIALS)
     states = trials["state"].value_counts().to_dict()
     paper_params = asdict(paper)
     rows = [{"parameter": k, "paper": _fmt(paper_params.get(k)), "tuned": _fmt(v)} for k, v in sorted(best["params"].items())]
@@ -73,11 +73,11 @@ def tuning_blocks(tune_dir: Path, *, paper: CorrectorSettings, figures_dir: Path
         blocks.append(Table(held_out, caption=f"Held out: {test_dataset(best['split'])} under {best['split']}, the paper "
                                               "configuration beside the tuned one (percent; seed means, CIs "
                                               "from the subject bootstrap)"))
-    importances = json.loads((tune_dir / summary.IMPORTANCES).read_text())
+    importances = json.loads((tune_dir / paths.TUNE_IMPORTANCES).read_text())
     if importances:
         frame = pd.DataFrame({"parameter": list(importances), "importance (fANOVA)": [f"{v:.3f}" for v in importances.values()]})
         blocks.append(Table(frame, caption="Which parameters mattered (fANOVA importance of the first objective)"))
-    figure = tune_dir / summary.FIGURE
+    figure = tune_dir / paths.TUNE_FIGURE
     if figure.exists():
         shutil.copyfile(figure, figures_dir / FIGURE_NAME)
         title = "Pareto front: CV macro accuracy against CV average gap" if best["objective"] == "pareto" \

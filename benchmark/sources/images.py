@@ -1,17 +1,19 @@
-"""The ``images`` source: the user's licensed FACES / ADFES images -> face chips -> frozen models -> outputs tables.
+"""The ``images`` source: the user's licensed images (FACES, ADFES, or any declared dataset) -> face chips -> frozen
+models -> outputs tables.
 
 Layout: ``data.input`` (default ``data/raw``, tracked with ``dvc add data/raw``, never committed) holds one folder per
-dataset, ``faces/`` and ``adfes/``, searched recursively for .jpg, .jpeg and .png files named in the dataset's scheme
-(``benchmark.sources.names``). A scan checks every file (name, readability, truncation, duplicates, and the number of
-images per subject and emotion) and reports problems file by file as warnings, or as one error when
-``data.images.strict`` is true. ADFES stills of emotions outside the six shared ones are ignored and counted.
-The manifest (``data/chips/manifest_<dataset>.csv``) lists every file with what its name says and its status.
+dataset (``faces/``, ``adfes/`` ...), searched recursively for .jpg, .jpeg and .png files named in the dataset's
+declared scheme (``images.naming`` of its declaration; :mod:`benchmark.sources.names`). A scan checks every file
+(name, readability, truncation, duplicates, and, where the declaration gives them, the number of images per subject
+and emotion and the totals) and reports problems file by file as warnings, or as one error when
+``data.images.strict`` is true. Pictures of emotions outside the declared ones (ADFES: contempt, embarrassment ...)
+are ignored and counted. The manifest (``data/chips/manifest_<dataset>.csv``) lists every file with what its name
+says and its status.
 """
 
 from __future__ import annotations
 
 import collections
-import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,33 +23,21 @@ import pandas as pd
 from PIL import Image
 
 from benchmark import atomic, paths
+from benchmark.design import DatasetDesign, ImagesDeclaration
 from benchmark.errors import BenchmarkError
-from benchmark.labels import DATASET_EMOTIONS, GENDER_COLUMNS, GENDERS, canonical_gender, emotion_column
+from benchmark.hashing import sha256_bytes
+from benchmark.labels import GENDER_COLUMNS, GENDERS, canonical_gender, emotion_column
 from benchmark.outputs import OutputsTable
 from benchmark.sources import names
 
 if TYPE_CHECKING:
-    from benchmark.config import DataSettings, ImagesSettings, TrackingSettings
+    from benchmark.config import DataSettings, ImagesSettings
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 SHOWN_PROBLEMS = 3
 
-
-@dataclass(frozen=True)
-class Expected:
-    """What a complete copy of a dataset holds."""
-
-    images: int
-    subjects: int
-    per_subject_emotion: int  # images of each subject for each of the six shared emotions
-
-
-EXPECTED: dict[str, Expected] = {
-    "faces": Expected(images=2052, subjects=171, per_subject_emotion=2),  # two picture sets (a, b)
-    "adfes": Expected(images=132, subjects=22, per_subject_emotion=1),
-}
 
 # statuses of a file in the manifest
 OK, IGNORED, UNPARSEABLE, UNREADABLE, TRUNCATED, DUPLICATE = "ok", "ignored_emotion", "unparseable_name", "unreadable", "truncated", "duplicate"
@@ -62,10 +52,9 @@ class Entry:
     path: str
     status: str
     subject: str | None = None
-    gender: str | None = None
     emotion: str | None = None
     raw_emotion: str | None = None
-    age_group: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
     picture_set: str | None = None
     sha256: str | None = None
     problem: str = ""
@@ -86,7 +75,7 @@ class Problem:
 class Scan:
     """Everything found under one dataset folder."""
 
-    dataset: str
+    design: DatasetDesign
     folder: Path
     entries: list[Entry] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -101,7 +90,7 @@ class Scan:
 def _hash_and_check(path: Path) -> tuple[str | None, str | None, str]:
     """(sha256, failure status, message): decode the whole image (JPEG at reduced scale) to catch truncation."""
     data = path.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256_bytes(data)
     try:
         with Image.open(path) as image:
             image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
@@ -114,17 +103,17 @@ def _hash_and_check(path: Path) -> tuple[str | None, str | None, str]:
     return sha, None, ""
 
 
-def _entry(dataset: str, path: Path, folder: Path) -> Entry:
-    parsed = names.parse(dataset, path.name)
+def _entry(design: DatasetDesign, naming: ImagesDeclaration, path: Path, folder: Path) -> Entry:
+    parsed = names.parse(naming, path.name)
     relative = str(path.relative_to(folder))
     if parsed is None:
-        return Entry(dataset, path.name, relative, UNPARSEABLE,
-                     problem=f"file name does not follow the {dataset} scheme {names.SCHEMES[dataset]}")
-    entry = Entry(dataset, path.name, relative, OK, subject=parsed.subject, gender=parsed.gender, emotion=parsed.emotion,
-                  raw_emotion=parsed.raw_emotion, age_group=parsed.extras.get("age_group"),
+        return Entry(design.name, path.name, relative, UNPARSEABLE,
+                     problem=f"file name does not follow the {design.name} scheme {names.scheme(naming)}")
+    entry = Entry(design.name, path.name, relative, OK, subject=parsed.subject, emotion=parsed.emotion,
+                  raw_emotion=parsed.raw_emotion, labels=dict(parsed.labels),
                   picture_set=parsed.extras.get("picture_set"))
-    if parsed.emotion is None:
-        entry.status = IGNORED
+    if parsed.emotion not in design.emotions:
+        entry.status, entry.emotion = IGNORED, None
     return entry
 
 
@@ -133,44 +122,49 @@ def _identity(entry: Entry) -> tuple:
 
 
 def _check_counts(scan: Scan) -> None:
-    """Per subject and emotion, the expected number of images; per subject, one gender and age group; totals."""
-    expected = EXPECTED[scan.dataset]
+    """Per subject, one group of each attribute; where declared, the images per subject and emotion and the totals."""
+    expected = scan.design.images
     usable = scan.usable
     by_subject: dict[str, list[Entry]] = collections.defaultdict(list)
     for entry in usable:
         by_subject[entry.subject].append(entry)
     where = str(scan.folder)
     for subject, entries in sorted(by_subject.items()):
-        for attribute in ("gender", "age_group"):
-            values = sorted({getattr(e, attribute) for e in entries if getattr(e, attribute)})
+        for attribute in scan.design.attributes:
+            values = sorted({e.labels[attribute] for e in entries if e.labels.get(attribute)})
             if len(values) > 1:
                 scan.problems.append(Problem(f"{where} subject {subject}", f"file names give {attribute} {' and '.join(values)}; a subject has one"))
-        counts = collections.Counter(e.emotion for e in entries)
-        for emotion in DATASET_EMOTIONS:
-            if counts[emotion] != expected.per_subject_emotion:
-                scan.problems.append(Problem(f"{where} subject {subject}",
-                                             f"{counts[emotion]} {emotion} image(s); expected {expected.per_subject_emotion}"))
-    if len(usable) != expected.images or len(by_subject) != expected.subjects:
+        if expected.per_subject_emotion is not None:
+            counts = collections.Counter(e.emotion for e in entries)
+            for emotion in scan.design.emotions:
+                if counts[emotion] != expected.per_subject_emotion:
+                    scan.problems.append(Problem(f"{where} subject {subject}",
+                                                 f"{counts[emotion]} {emotion} image(s); expected {expected.per_subject_emotion}"))
+    if ((expected.expected_images is not None and len(usable) != expected.expected_images)
+            or (expected.expected_subjects is not None and len(by_subject) != expected.expected_subjects)):
         scan.problems.append(Problem(where, f"{len(usable)} usable images of {len(by_subject)} subjects; the full "
-                                            f"{scan.dataset.upper()} set has {expected.images} images of {expected.subjects} subjects"))
+                                            f"{scan.design.name.upper()} set has {expected.expected_images} images of "
+                                            f"{expected.expected_subjects} subjects"))
 
 
-def scan(dataset: str, folder: Path | str) -> Scan:
-    """Scan ``folder`` (recursively) for ``dataset``'s images; see the module docstring for the checks."""
-    folder = Path(folder)
-    if dataset not in EXPECTED:
-        raise BenchmarkError(f"data.datasets: the images source knows {', '.join(EXPECTED)}, not {dataset!r}")
+def scan(design: DatasetDesign, folder: Path | str) -> Scan:
+    """Scan ``folder`` (recursively) for the images of the dataset ``design`` declares; see the module docstring for
+    the checks."""
+    folder, dataset, naming = Path(folder), design.name, design.images
+    if naming is None:
+        raise BenchmarkError(f"data.datasets: dataset {dataset!r} declares no images (file-name scheme); the images "
+                             "source needs one (images.naming in its declaration, docs/DATASETS.md)")
     if not folder.is_dir():
         raise BenchmarkError(f"{folder}: image folder not found; put the {dataset.upper()} images in data.input/{dataset}/ "
                              f"(see docs/IMAGES.md)")
-    result = Scan(dataset, folder)
+    result = Scan(design, folder)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not files:
-        raise BenchmarkError(f"{folder}: no .jpg/.jpeg/.png files; expected {dataset.upper()} images named {names.SCHEMES[dataset]}")
+        raise BenchmarkError(f"{folder}: no .jpg/.jpeg/.png files; expected {dataset.upper()} images named {names.scheme(naming)}")
     seen_identity: dict[tuple, str] = {}
     seen_content: dict[str, str] = {}
     for path in files:
-        entry = _entry(dataset, path, folder)
+        entry = _entry(design, naming, path, folder)
         result.entries.append(entry)
         if entry.status == UNPARSEABLE:
             result.problems.append(Problem(str(path), entry.problem))
@@ -204,8 +198,11 @@ def report(problems: list[Problem], *, strict: bool, what: str) -> None:
 
 
 def manifest_frame(result: Scan) -> pd.DataFrame:
-    """The manifest: one row per file, in path order."""
-    return pd.DataFrame([asdict(e) for e in result.entries], columns=list(Entry.__dataclass_fields__))
+    """The manifest: one row per file, in path order; one column per attribute of the declaration."""
+    fields = [f for f in Entry.__dataclass_fields__ if f != "labels"]
+    columns = fields[:fields.index("raw_emotion") + 1] + list(result.design.attributes) + fields[fields.index("raw_emotion") + 1:]
+    rows = [{**{k: v for k, v in asdict(e).items() if k != "labels"}, **e.labels} for e in result.entries]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def manifest_path(dataset: str, chips_dir: Path = paths.CHIPS_DIR) -> Path:
@@ -219,15 +216,15 @@ def write_manifest(result: Scan, path: Path) -> None:
     atomic.write_with(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
 
 
-def scan_and_report(dataset: str, settings: "DataSettings", *, strict: bool | None = None,
+def scan_and_report(design: DatasetDesign, settings: "DataSettings", *, strict: bool | None = None,
                     chips_dir: Path = paths.CHIPS_DIR) -> tuple[Scan, Path]:
     """Scan one dataset folder, write its manifest, report its problems; returns the scan and the manifest path."""
     strict = settings.images.strict if strict is None else strict
-    result = scan(dataset, Path(settings.input) / dataset)
-    target = manifest_path(dataset, chips_dir)
+    result = scan(design, Path(settings.input) / design.name)
+    target = manifest_path(design.name, chips_dir)
     write_manifest(result, target)
     if result.ignored:
-        log.info("%s: ignored %d image(s) of emotions outside the six shared ones: %s", result.folder,
+        log.info("%s: ignored %d image(s) of emotions outside the declared ones: %s", result.folder,
                  sum(result.ignored.values()), ", ".join(f"{k} {v}" for k, v in sorted(result.ignored.items())))
     report(result.problems, strict=strict, what=str(result.folder))
     return result, target
@@ -240,33 +237,39 @@ def _chip_settings(images: "ImagesSettings"):
                         size=images.chip_size, padding=images.padding)
 
 
-def _table(dataset: str, entries: list[Entry], records: dict, extraction: Any, gender_model: Any,
+def _table(design: DatasetDesign, entries: list[Entry], records: dict, extraction: Any, gender_model: Any,
            emotion_model: Any) -> pd.DataFrame:
-    gender_scores, emotion_out = extraction.outputs
+    """The outputs table's rows: what the file names say (subject, emotion, every attribute they carry) and the
+    models' outputs (gender probabilities, the gender model's extras such as FairFace's age bins, emotion logits)."""
+    gender_out, emotion_out = extraction.outputs
     model_column = {canonical_gender(c): i for i, c in enumerate(gender_model.classes)}
-    frame = pd.DataFrame({"dataset": dataset, "image_id": [e.image_id for e in entries],
-                          "subject": [e.subject for e in entries], "gender": [e.gender for e in entries],
-                          "emotion": [e.emotion for e in entries]})
-    probs = gender_scores["scores"]
+    frame = pd.DataFrame({"dataset": design.name, "image_id": [e.image_id for e in entries],
+                          "subject": [e.subject for e in entries], "emotion": [e.emotion for e in entries]})
+    for attribute in sorted({a for e in entries for a in e.labels}):
+        frame[attribute] = [e.labels.get(attribute) for e in entries]
+    probs = gender_out["scores"]
     for column, gender in zip(GENDER_COLUMNS, GENDERS):
         frame[column] = probs[:, model_column[gender]]
+    for extra in gender_model.extras:
+        frame[extra] = gender_out[extra]
     for i, cls in enumerate(emotion_model.classes):
         frame[emotion_column(cls)] = emotion_out["scores"][:, i]
     for extra in emotion_model.extras:
         frame[extra] = emotion_out[extra]
-    if dataset == "faces":
-        frame["age_group"] = [e.age_group for e in entries]
+    if any(e.picture_set for e in entries):
         frame["picture_set"] = [e.picture_set for e in entries]
     frame["n_faces"] = [records[e.image_id].n_faces for e in entries]
     return frame
 
 
-def load(dataset: str, settings: "DataSettings", *, chips_dir: Path = paths.CHIPS_DIR, progress: bool = True) -> OutputsTable:
-    """The outputs table of ``dataset`` from its raw images: scan, chips (cached), both frozen models."""
+def load(design: DatasetDesign, settings: "DataSettings", *, chips_dir: Path = paths.CHIPS_DIR,
+         progress: bool = True) -> OutputsTable:
+    """The outputs table of the dataset ``design`` declares from its raw images: scan, chips (cached), both frozen
+    models."""
     from benchmark.frozen import chips, extract, registry
 
-    images = settings.images
-    result, manifest = scan_and_report(dataset, settings, chips_dir=chips_dir)
+    images, dataset = settings.images, design.name
+    result, manifest = scan_and_report(design, settings, chips_dir=chips_dir)
     usable = result.usable
     # models, device and precision are checked before face detection, the slow step
     device = extract.resolve_device(images.device)
@@ -289,7 +292,7 @@ def load(dataset: str, settings: "DataSettings", *, chips_dir: Path = paths.CHIP
                                  chip_padding=images.padding, device=device, precision=images.precision,
                                  batch_size=images.batch_size, num_workers=images.num_workers, progress=progress,
                                  desc=f"{dataset}: extract")
-    frame = _table(dataset, kept, records, extraction, gender_model, emotion_model)
+    frame = _table(design, kept, records, extraction, gender_model, emotion_model)
     kept_ids = {e.image_id for e in kept}
     metadata = {"source": "images", "input": str(result.folder), "manifest": str(manifest),
                 "files": len(result.entries), "usable": len(usable), "rows": len(kept),
@@ -300,24 +303,4 @@ def load(dataset: str, settings: "DataSettings", *, chips_dir: Path = paths.CHIP
                 "gender_model": gender_model.metadata(), "emotion_model": emotion_model.metadata(),
                 "device": extraction.device, "precision": extraction.precision,
                 "precision_check": extraction.precision_check}
-    return OutputsTable(frame, tuple(emotion_model.classes), metadata)
-
-
-def log_provenance(tables: dict[str, OutputsTable], tracking: "TrackingSettings", *, params: dict[str, Any]) -> None:
-    """One MLflow run ``fetch:images`` with the data params, the models' weights sha256 and the device as tags."""
-    from benchmark import tracking as tracking_module
-
-    mlflow = tracking_module.setup(tracking)
-    first = next(iter(tables.values())).metadata
-    tags = {"stage": "fetch", "source": "images", "device": first["device"], "precision": first["precision"],
-            "git_commit": tracking_module.git_commit()}
-    for role in ("gender_model", "emotion_model"):
-        model = first[role]
-        tags[role] = model["name"]
-        if "weights_sha256" in model:
-            tags[f"{role}_sha256"] = model["weights_sha256"]
-    with tracking_module.run(mlflow, "fetch:images", tags=tags):
-        mlflow.log_params({k: str(v)[:250] for k, v in params.items()})
-        for dataset, table in tables.items():
-            mlflow.log_metric(f"{dataset}_rows", len(table.frame))
-            mlflow.log_metric(f"{dataset}_problems", table.metadata["problems"])
+    return OutputsTable(frame, design, tuple(emotion_model.classes), metadata)

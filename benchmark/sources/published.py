@@ -2,13 +2,14 @@
 
 The authors' CSV format: array columns are numpy reprs (``[0.05 0.95]``, with spaces and line breaks inside quotes);
 ``fairface_logits`` holds the two softmax probabilities (male, female) despite its name; ``emonet_logits`` holds the 8
-raw EmoNet logits; ``label`` is the true emotion (angry/disgust/fear/happy/neutral/sad); ``original_gender`` the true
-gender; ``img_path`` the dataset's own file name.
+raw EmoNet logits; ``age_scores_fair`` FairFace's 9 age-bin probabilities; ``label`` is the true emotion
+(angry/disgust/fear/happy/neutral/sad); ``original_gender`` the true gender; ``original_agegroup`` (FACES only) the true
+age group (young/middle-age/old), which must agree with the age code of the file name; ``img_path`` the dataset's own
+file name.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import urllib.error
 import urllib.request
@@ -18,8 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.design import DatasetDesign, ImagesDeclaration
 from benchmark.errors import BenchmarkError
-from benchmark.labels import EMONET_EMOTIONS, GENDERS, canonical_emotion, canonical_gender, emotion_column, gender_column
+from benchmark.hashing import sha256_file
+from benchmark.labels import (
+    AGE_COLUMNS, EMONET_EMOTIONS, GENDER_COLUMNS, canonical_emotion, canonical_gender, canonical_group, emotion_column,
+)
 from benchmark.outputs import OutputsTable
 from benchmark.sources import names
 
@@ -53,16 +58,12 @@ PINNED: dict[str, PinnedFile] = {
                         "09a2b8dddd28e59aacac0c2e4ca3e294400e4a7b1ca038b5898da37ef2ef77df", 132),
 }
 
-REQUIRED_CSV_COLUMNS = ("img_path", "label", "subject", "original_gender", "emonet_logits", "fairface_logits")
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+REQUIRED_CSV_COLUMNS = ("img_path", "label", "subject", "original_gender", "emonet_logits", "fairface_logits",
+                        "age_scores_fair")
+#: the authors' column of FACES' true age group, checked against the file name's age code
+AGE_GROUP_CSV_COLUMN = "original_agegroup"
+#: each published file follows its dataset's own naming scheme
+NAMING: dict[str, ImagesDeclaration] = {d: ImagesDeclaration(naming=d) for d in PINNED}
 
 
 def _download(pin: PinnedFile, target: Path) -> None:
@@ -92,7 +93,7 @@ def locate(dataset: str, folder: Path, *, download: bool) -> Path:
                 f"{path}: published outputs file not found; set data.input to a local mirror folder holding "
                 f"{pin.filename}, or set data.published.download: true to fetch it from {REPOSITORY}@{pin.commit[:7]}")
         _download(pin, path)
-    actual = sha256_of(path)
+    actual = sha256_file(path)
     if actual != pin.sha256:
         raise BenchmarkError(
             f"{path}: sha256 {actual} does not match the pinned {pin.sha256} ({REPOSITORY}@{pin.commit[:7]}:{pin.repo_path}); "
@@ -114,8 +115,9 @@ def _parse_array(text: str, *, where: str, length: int) -> np.ndarray:
     return values
 
 
-def parse_csv(path: Path, dataset: str) -> OutputsTable:
-    """Parse one authors' CSV into an outputs table (not yet validated)."""
+def parse_csv(path: Path, design: DatasetDesign) -> OutputsTable:
+    """Parse one authors' CSV into an outputs table of the dataset ``design`` declares (not yet validated)."""
+    dataset = design.name
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
@@ -126,27 +128,38 @@ def parse_csv(path: Path, dataset: str) -> OutputsTable:
     rows = []
     for i, rec in enumerate(raw.to_dict("records")):
         where = f"{path} row {i + 2}"
-        parsed = names.parse(dataset, rec["img_path"])
+        parsed = names.parse(NAMING[dataset], rec["img_path"])
         if parsed is None:
-            raise BenchmarkError(f"{where}: img_path {rec['img_path']!r} does not follow the {dataset} naming scheme ({names.SCHEMES[dataset]})")
+            raise BenchmarkError(f"{where}: img_path {rec['img_path']!r} does not follow the {dataset} naming scheme "
+                                 f"({names.SCHEMES[dataset]})")
         gender = canonical_gender(rec["original_gender"])
         emotion = canonical_emotion(rec["label"])
         if gender is None or emotion is None:
             raise BenchmarkError(f"{where}: unknown label original_gender={rec['original_gender']!r} label={rec['label']!r}")
-        probs = _parse_array(rec["fairface_logits"], where=f"{where} column fairface_logits", length=len(GENDERS))
+        labels = {**parsed.labels, "gender": gender}
+        if AGE_GROUP_CSV_COLUMN in rec and "age_group" in labels:
+            stated = canonical_group("age_group", rec[AGE_GROUP_CSV_COLUMN])
+            if stated != labels["age_group"]:
+                raise BenchmarkError(f"{where}: {AGE_GROUP_CSV_COLUMN}={rec[AGE_GROUP_CSV_COLUMN]!r} disagrees with the "
+                                     f"age code of img_path {rec['img_path']!r} ({labels['age_group']})")
+        probs = _parse_array(rec["fairface_logits"], where=f"{where} column fairface_logits", length=len(GENDER_COLUMNS))
+        ages = _parse_array(rec["age_scores_fair"], where=f"{where} column age_scores_fair", length=len(AGE_COLUMNS))
         logits = _parse_array(rec["emonet_logits"], where=f"{where} column emonet_logits", length=len(EMONET_EMOTIONS))
-        row = {"dataset": dataset, "image_id": rec["img_path"], "subject": parsed.subject, "gender": gender, "emotion": emotion}
-        row.update({gender_column(g): p for g, p in zip(GENDERS, probs)})
+        row = {"dataset": dataset, "image_id": rec["img_path"], "subject": parsed.subject, "emotion": emotion, **labels}
+        row.update(zip(GENDER_COLUMNS, probs))
+        row.update(zip(AGE_COLUMNS, ages))
         row.update({emotion_column(c): v for c, v in zip(EMONET_EMOTIONS, logits)})
         row.update(parsed.extras)
         rows.append(row)
     frame = pd.DataFrame(rows)
-    return OutputsTable(frame, EMONET_EMOTIONS, {"source": "published", "file": path.name, "sha256": sha256_of(path),
-                                                  "repository": REPOSITORY, "commit": PINNED[dataset].commit})
+    return OutputsTable(frame, design, EMONET_EMOTIONS, {"source": "published", "file": path.name,
+                                                          "sha256": sha256_file(path), "repository": REPOSITORY,
+                                                          "commit": PINNED[dataset].commit})
 
 
-def load(dataset: str, folder: Path | str, *, download: bool = False) -> OutputsTable:
-    """The outputs table of ``dataset`` from the pinned published CSV in ``folder``."""
-    if dataset not in PINNED:
-        raise BenchmarkError(f"data.datasets: the published source has no dataset {dataset!r}; it has {', '.join(PINNED)}")
-    return parse_csv(locate(dataset, Path(folder), download=download), dataset)
+def load(design: DatasetDesign, folder: Path | str, *, download: bool = False) -> OutputsTable:
+    """The outputs table of the dataset ``design`` declares from the pinned published CSV in ``folder``."""
+    if design.name not in PINNED:
+        raise BenchmarkError(f"data.datasets: the published source has no dataset {design.name!r}; it has "
+                             f"{', '.join(PINNED)}")
+    return parse_csv(locate(design.name, Path(folder), download=download), design)

@@ -15,7 +15,6 @@ holds only these summary parameters and the design, never per-image rows.
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,8 +26,10 @@ import pandas as pd
 import yaml
 
 from benchmark import atomic, outputs, paths
+from benchmark.design import DatasetDesign
 from benchmark.errors import BenchmarkError
-from benchmark.labels import DATASET_EMOTIONS, GENDERS, emotion_column, gender_column
+from benchmark.hashing import sha256_file
+from benchmark.labels import GENDERS, emotion_column, gender_column
 from benchmark.outputs import OutputsTable
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class Design:
 
 @dataclass(frozen=True)
 class DatasetModel:
-    """The generative model of one dataset: its design, subject effect and 12 cells keyed by (gender, emotion)."""
+    """The generative model of one dataset: its design, subject effect and cells keyed by (gender, emotion)."""
 
     design: Design
     subject_cov: np.ndarray
@@ -219,17 +220,21 @@ def _read_dataset(r: _Reader, name: str, raw: Any, n_dims: int) -> DatasetModel:
             if not groups or set(groups) - set(FACES_AGE_CODES) or sum(groups.values()) < 1:
                 raise r.fail(f"{path}.design.age_groups.{g}", f"subject counts for some of {', '.join(FACES_AGE_CODES)}", groups)
     raw_cells = r.get(raw, "cells", path)
+    if not isinstance(raw_cells, dict) or not raw_cells:
+        raise r.fail(f"{path}.cells", "a mapping gender/emotion -> cell model", raw_cells)
     cells = {}
-    for g in GENDERS:
-        for e in DATASET_EMOTIONS:
-            key = f"{path}.cells.{cell_key(g, e)}"
-            c = r.get(raw_cells, cell_key(g, e), f"{path}.cells")
-            sd = r.matrix(r.get(c, "sd", key), f"{key}.sd", (n_dims,))
-            if (sd < 0).any():
-                raise r.fail(f"{key}.sd", "non-negative standard deviations", sd.tolist())
-            cells[(g, e)] = CellModel(r.count(r.get(c, "n", key), f"{key}.n", 0),
-                                      r.matrix(r.get(c, "mean", key), f"{key}.mean", (n_dims,)), sd,
-                                      r.covariance(r.get(c, "noise_corr", key), f"{key}.noise_corr", n_dims))
+    for name in raw_cells:
+        g, _, e = str(name).partition("/")
+        if g not in GENDERS or not e:
+            raise r.fail(f"{path}.cells.{name}", f"a key <gender>/<emotion> with gender one of {', '.join(GENDERS)}", name)
+        key = f"{path}.cells.{cell_key(g, e)}"
+        c = raw_cells[name]
+        sd = r.matrix(r.get(c, "sd", key), f"{key}.sd", (n_dims,))
+        if (sd < 0).any():
+            raise r.fail(f"{key}.sd", "non-negative standard deviations", sd.tolist())
+        cells[(g, e)] = CellModel(r.count(r.get(c, "n", key), f"{key}.n", 0),
+                                  r.matrix(r.get(c, "mean", key), f"{key}.mean", (n_dims,)), sd,
+                                  r.covariance(r.get(c, "noise_corr", key), f"{key}.noise_corr", n_dims))
     subject_cov = r.covariance(r.get(raw, "subject_cov", path), f"{path}.subject_cov", n_dims)
     return DatasetModel(design, subject_cov, cells)
 
@@ -284,7 +289,7 @@ def read(name_or_path: str | Path) -> Scenario:
 
 def sha256_of(name_or_path: str | Path) -> str:
     """Hex sha256 of a scenario file's bytes (recorded in every sampled table's metadata)."""
-    return hashlib.sha256(resolve(name_or_path).read_bytes()).hexdigest()
+    return sha256_file(resolve(name_or_path))
 
 
 # ------------------------------------------------------------------------------------------------------- sampling
@@ -327,8 +332,9 @@ def image_name(naming: str, *, subject: str, gender: str, emotion: str, repeat: 
     return f"{subject}_{emotion}_{repeat}.jpg"
 
 
-def sample_vectors(model: DatasetModel, *, rng: np.random.Generator, scale: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
-    """Draw every image of the scaled design.
+def sample_vectors(model: DatasetModel, *, emotions: tuple[str, ...], rng: np.random.Generator,
+                   scale: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
+    """Draw every image of the scaled design, for each of ``emotions`` (the dataset's declared emotions, in order).
 
     Returns
     -------
@@ -344,7 +350,7 @@ def sample_vectors(model: DatasetModel, *, rng: np.random.Generator, scale: int 
     rows, blocks = [], []
     for gender in GENDERS:
         members = [i for i, s in enumerate(subjects) if s[1] == gender]
-        for emotion in DATASET_EMOTIONS:
+        for emotion in emotions:
             cell = model.cells[(gender, emotion)]
             who = np.repeat(members, reps)
             noise = rng.standard_normal((len(who), n_dims)) @ matrix_root(cell.noise_corr).T
@@ -354,18 +360,24 @@ def sample_vectors(model: DatasetModel, *, rng: np.random.Generator, scale: int 
     index["image_id"] = [image_name(model.design.naming, subject=s, gender=g, emotion=e, repeat=k, age=a)
                          for s, g, e, k, a in zip(index["subject"], index["gender"], index["emotion"],
                                                   index["repeat"], index["age_group"])]
-    order = np.lexsort((index["repeat"], index["emotion"].map(DATASET_EMOTIONS.index), index["order"]))
+    order = np.lexsort((index["repeat"], index["emotion"].map(emotions.index), index["order"]))
     return index.iloc[order].drop(columns="order").reset_index(drop=True), np.vstack(blocks)[order]
 
 
-def sample_table(scenario: Scenario, dataset: str, *, seed: int, scale: int = 1,
+def sample_table(scenario: Scenario, design: DatasetDesign, *, seed: int, scale: int = 1,
                  metadata: dict[str, Any] | None = None) -> OutputsTable:
-    """One dataset's outputs table drawn from ``scenario`` (``scale`` multiplies the number of subjects)."""
+    """One dataset's outputs table drawn from ``scenario`` (``scale`` multiplies the number of subjects), for the
+    emotions its declaration ``design`` names."""
+    dataset = design.name
     if dataset not in scenario.datasets:
         raise BenchmarkError(f"data.datasets: scenario {scenario.name!r} has no dataset {dataset!r}; "
                              f"it has {', '.join(scenario.datasets)}")
     model = scenario.datasets[dataset]
-    index, x = sample_vectors(model, rng=dataset_rng(seed, dataset), scale=scale)
+    missing = [f"{g}/{e}" for g in GENDERS for e in design.emotions if (g, e) not in model.cells]
+    if missing:
+        raise BenchmarkError(f"data.input: scenario {scenario.name!r} has no cell {missing[0]} of dataset {dataset!r}; "
+                             f"its declaration has emotions {', '.join(design.emotions)}")
+    index, x = sample_vectors(model, emotions=design.emotions, rng=dataset_rng(seed, dataset), scale=scale)
     z = np.clip(x[:, 0], -scenario.z_clip, scenario.z_clip)
     frame = pd.DataFrame({"dataset": dataset, "image_id": index["image_id"], "subject": index["subject"],
                           "gender": index["gender"], "emotion": index["emotion"],
@@ -376,30 +388,31 @@ def sample_table(scenario: Scenario, dataset: str, *, seed: int, scale: int = 1,
         frame["age_group"] = index["age_group"]
         frame["picture_set"] = [FACES_SET_CODES[k] for k in index["repeat"]]
     meta = {"source": "sim", "scenario": scenario.name, "seed": seed, "scale": scale, **(metadata or {})}
-    return OutputsTable(frame, scenario.emotion_classes, meta)
+    return OutputsTable(frame, design, scenario.emotion_classes, meta)
 
 
-def sample(scenario: Scenario, *, seed: int, scale: int = 1, datasets: list[str] | None = None,
+def sample(scenario: Scenario, designs: dict[str, DatasetDesign], *, seed: int, scale: int = 1,
            metadata: dict[str, Any] | None = None) -> dict[str, OutputsTable]:
-    """Outputs tables of ``datasets`` (default: all of the scenario's) drawn with ``seed``; dataset -> table."""
-    return {d: sample_table(scenario, d, seed=seed, scale=scale, metadata=metadata)
-            for d in (datasets or list(scenario.datasets))}
+    """Outputs tables of the datasets of ``designs`` (name -> declaration) drawn with ``seed``; dataset -> table."""
+    return {name: sample_table(scenario, d, seed=seed, scale=scale, metadata=metadata) for name, d in designs.items()}
 
 
-def load(settings: "DataSettings", dataset: str) -> OutputsTable:
-    """The ``sim`` source: sample ``dataset`` from the scenario file ``data.input`` with ``data.seed``."""
+def load(settings: "DataSettings", design: DatasetDesign) -> OutputsTable:
+    """The ``sim`` source: sample the dataset ``design`` declares from the scenario file ``data.input`` with
+    ``data.seed``."""
     scenario = read(settings.input)
-    return sample_table(scenario, dataset, seed=settings.seed, scale=settings.sim.scale,
+    return sample_table(scenario, design, seed=settings.seed, scale=settings.sim.scale,
                         metadata={"scenario_file": str(settings.input), "scenario_sha256": sha256_of(settings.input)})
 
 
-def write_sample(name_or_path: str | Path, output_dir: Path, *, seed: int, scale: int = 1,
-                 datasets: list[str] | None = None) -> list[Path]:
-    """Sample a scenario and write ``<output_dir>/<dataset>.parquet`` per dataset; returns the paths written."""
+def write_sample(name_or_path: str | Path, output_dir: Path, designs: dict[str, DatasetDesign], *, seed: int,
+                 scale: int = 1) -> list[Path]:
+    """Sample a scenario for the datasets of ``designs`` and write ``<output_dir>/<dataset>.parquet`` per dataset;
+    returns the paths written."""
     scenario = read(name_or_path)
     meta = {"scenario_file": str(name_or_path), "scenario_sha256": sha256_of(name_or_path)}
     written = []
-    for dataset, table in sample(scenario, seed=seed, scale=scale, datasets=datasets, metadata=meta).items():
+    for dataset, table in sample(scenario, designs, seed=seed, scale=scale, metadata=meta).items():
         target = paths.outputs_table(dataset, Path(output_dir))
         outputs.write(table, target)
         written.append(target)

@@ -16,7 +16,8 @@ import pandas as pd
 
 from benchmark import metrics
 from benchmark.errors import BenchmarkError
-from benchmark.labels import DATASET_EMOTIONS, GENDERS
+from benchmark.design import CellLayout
+from benchmark.labels import GENDER_COLUMNS, GENDERS
 from benchmark.methods.base import softmax
 from benchmark.outputs import OutputsTable
 from benchmark.sources import sim
@@ -46,9 +47,14 @@ class Fidelity:
     calibration: pd.DataFrame
 
 
+def _gender_probs(table: OutputsTable) -> np.ndarray:
+    """(n_images, 2) gender probabilities, ``GENDERS`` order."""
+    return table.frame[list(GENDER_COLUMNS)].to_numpy(dtype=np.float64)
+
+
 def predictions(table: OutputsTable) -> dict[str, np.ndarray]:
     """The frozen models' own predictions (argmax), task -> labels of shape (n_images,)."""
-    gender = np.asarray(GENDERS)[table.gender_probs().argmax(axis=1)]
+    gender = np.asarray(GENDERS)[_gender_probs(table).argmax(axis=1)]
     emotion = np.asarray(table.emotion_classes)[table.emotion_logits().argmax(axis=1)]
     return {"gender": gender, "emotion": emotion}
 
@@ -63,7 +69,8 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, b
 
 def _cell_rows(table: OutputsTable) -> dict[tuple[str, str], np.ndarray]:
     frame = table.frame
-    return {(g, e): ((frame["gender"] == g) & (frame["emotion"] == e)).to_numpy() for g in GENDERS for e in DATASET_EMOTIONS}
+    return {(g, e): ((frame["gender"] == g) & (frame["emotion"] == e)).to_numpy()
+            for g in GENDERS for e in table.design.emotions}
 
 
 def _describe(table: OutputsTable) -> dict[str, pd.Series]:
@@ -71,15 +78,17 @@ def _describe(table: OutputsTable) -> dict[str, pd.Series]:
     preds = predictions(table)
     frame = table.frame
     summary, cells, calibration = {}, {}, {}
+    layout = CellLayout(GENDERS, table.design.emotions)
     for task, predicted in preds.items():
-        cell = metrics.task_cells(frame, task=task, predicted=predicted)
-        summary.update({(task, k): v for k, v in metrics.summarize(cell).as_dict().items()})
+        cell = metrics.cell_accuracies(group=frame["gender"].to_numpy(), emotion=frame["emotion"].to_numpy(),
+                                       correct=predicted == frame[task].to_numpy(), layout=layout)
+        summary.update({(task, k): v for k, v in metrics.summarize(cell, layout).as_dict().items()})
         cells.update({(task, g, e): cell.loc[(g, e), "accuracy"] for g, e in cell.index})
-        probs = table.gender_probs() if task == "gender" else softmax(table.emotion_logits())
+        probs = _gender_probs(table) if task == "gender" else softmax(table.emotion_logits())
         calibration[task] = expected_calibration_error(probs.max(axis=1), predicted == frame[task].to_numpy())
     x = vectors(table)
     sign = np.where(frame["gender"].to_numpy() == "male", 1.0, -1.0)
-    p_true = np.where(sign > 0, table.gender_probs()[:, 0], table.gender_probs()[:, 1])
+    p_true = np.where(sign > 0, _gender_probs(table)[:, 0], _gender_probs(table)[:, 1])
     classes = list(table.emotion_classes)
     confusion, per_cell = {}, []
     residuals = np.zeros_like(x)
@@ -106,7 +115,7 @@ def _pair(real: pd.Series, simulated: pd.Series, names: list[str]) -> pd.DataFra
 
 def compare(tables: dict[str, OutputsTable], scenario: sim.Scenario, *, scale: int = 50, seed: int = 0) -> Fidelity:
     """Sample ``scale`` times each dataset's design from ``scenario`` and compare it with ``tables`` (dataset -> table)."""
-    simulated = sim.sample(scenario, seed=seed, scale=scale, datasets=list(tables))
+    simulated = sim.sample(scenario, {d: t.design for d, t in tables.items()}, seed=seed, scale=scale)
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("summary", "cells", "confusion", "outputs", "calibration")}
     for dataset, table in tables.items():
         real, fake = _describe(table), _describe(simulated[dataset])

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import optimize, special
 
 from benchmark.errors import BenchmarkError
-from benchmark.labels import DATASET_EMOTIONS, GENDERS
+from benchmark.labels import GENDER_COLUMNS, GENDERS
 from benchmark.outputs import OutputsTable
 from benchmark.sources import names
 from benchmark.sources.sim import (
@@ -64,7 +64,7 @@ class FitSettings:
 
 def gender_logit(table: OutputsTable) -> np.ndarray:
     """z = log(p_male) - log(p_female) per image, shape (n_images,), probabilities floored at ``PROBABILITY_FLOOR``."""
-    probs = np.clip(table.gender_probs(), PROBABILITY_FLOOR, None)
+    probs = np.clip(table.frame[list(GENDER_COLUMNS)].to_numpy(dtype=np.float64), PROBABILITY_FLOOR, None)
     return np.log(probs[:, 0]) - np.log(probs[:, 1])
 
 
@@ -102,9 +102,10 @@ def _shrink(cov: np.ndarray, n: int, pooled_corr: np.ndarray, prior_images: floa
     return corr * np.outer(sd, sd)
 
 
-def _cell_moments(x: np.ndarray, gender: np.ndarray, emotion: np.ndarray, *, dependence: str,
-                  prior_images: float) -> dict[tuple[str, str], tuple[int, np.ndarray, np.ndarray]]:
-    """(gender, emotion) -> (n, mean, shrunk covariance) of x under ``dependence`` (steps 1 and 2)."""
+def _cell_moments(x: np.ndarray, gender: np.ndarray, emotion: np.ndarray, *, emotions: tuple[str, ...],
+                  dependence: str, prior_images: float) -> dict[tuple[str, str], tuple[int, np.ndarray, np.ndarray]]:
+    """(gender, emotion) -> (n, mean, shrunk covariance) of x under ``dependence`` (steps 1 and 2), for every gender
+    and each of ``emotions``."""
     cells = np.array([f"{g}/{e}" for g, e in zip(gender, emotion)])
     by_cell = _moments(x, cells)
     dof = sum(n - 1 for n, _, _ in by_cell.values())
@@ -112,7 +113,7 @@ def _cell_moments(x: np.ndarray, gender: np.ndarray, emotion: np.ndarray, *, dep
     out = {}
     if dependence == "observed":
         for g in GENDERS:
-            for e in DATASET_EMOTIONS:
+            for e in emotions:
                 n, mean, cov = by_cell[f"{g}/{e}"]
                 out[(g, e)] = (n, mean, _shrink(cov, n, pooled, prior_images))
         return out
@@ -120,7 +121,7 @@ def _cell_moments(x: np.ndarray, gender: np.ndarray, emotion: np.ndarray, *, dep
     by_emotion = _moments(x[:, 1:], emotion)
     for g in GENDERS:
         n_g, mean_z, var_z = by_gender[g]
-        for e in DATASET_EMOTIONS:
+        for e in emotions:
             n_e, mean_l, cov_l = by_emotion[e]
             cov = np.zeros_like(pooled)
             cov[:1, :1] = var_z
@@ -199,12 +200,14 @@ def _design(table: OutputsTable, dataset: str) -> Design:
     subjects = frame.drop_duplicates("subject")
     per_emotion = max(1, int(round(frame.groupby(["subject", "emotion"], observed=True).size().mean())))
     counts = {g: int((subjects["gender"] == g).sum()) for g in GENDERS}
-    parsed = [names.parse(dataset, i) for i in subjects["image_id"]] if dataset in names.PARSERS else [None]
+    naming = table.design.images
+    parsed = ([names.parse(naming, i) for i in subjects["image_id"]]
+              if naming is not None and naming.naming in names.PARSERS else [None])
     if any(p is None for p in parsed) or (dataset == "faces" and per_emotion > len(FACES_SET_CODES)):
         return Design(counts, per_emotion, "generic")
     ages = {}
     if dataset == "faces":
-        age = np.array([p.extras["age_group"] for p in parsed])
+        age = np.array([p.labels["age_group"] for p in parsed])
         ages = {g: {a: int(((subjects["gender"] == g).to_numpy() & (age == a)).sum()) for a in FACES_AGE_CODES} for g in GENDERS}
     return Design(counts, per_emotion, dataset, ages)
 
@@ -214,7 +217,8 @@ def fit_dataset(table: OutputsTable, *, dataset: str, dependence: str, settings:
     frame = table.frame
     x = vectors(table)
     gender, emotion = frame["gender"].astype(str).to_numpy(), frame["emotion"].astype(str).to_numpy()
-    moments = _cell_moments(x, gender, emotion, dependence=dependence, prior_images=settings.prior_images)
+    moments = _cell_moments(x, gender, emotion, emotions=table.design.emotions, dependence=dependence,
+                            prior_images=settings.prior_images)
     sds = {key: np.sqrt(np.diag(cov)) for key, (_, _, cov) in moments.items()}
     if any((sd <= 0).any() for sd in sds.values()):
         raise BenchmarkError(f"simulate fit: {dataset}: an output is constant within a cell; it cannot be modelled")
@@ -277,17 +281,16 @@ def fit(tables: dict[str, OutputsTable], *, name: str, dependence: str = "observ
 
 
 def read_tables(paths: list[Path]) -> dict[str, OutputsTable]:
-    """Outputs tables (parquet, as ``benchmark fetch`` writes them) keyed by dataset; a file may hold several."""
+    """Outputs tables (parquet, as ``benchmark fetch`` writes them, one dataset each) keyed by dataset."""
     from benchmark import outputs
 
     tables: dict[str, OutputsTable] = {}
     for path in paths:
-        table = outputs.read(path)
-        for dataset in sorted(table.frame["dataset"].astype(str).unique()):
-            if dataset in tables:
-                raise BenchmarkError(f"{path}: dataset {dataset!r} appears in more than one input table; give each once")
-            part = table.subset(table.frame["dataset"].astype(str) == dataset)
-            tables[dataset] = OutputsTable(part.frame, part.emotion_classes, table.metadata.get("datasets", {}).get(dataset, table.metadata))
+        table = outputs.read(path, attribute="gender")
+        if table.design.name in tables:
+            raise BenchmarkError(f"{path}: dataset {table.design.name!r} appears in more than one input table; give "
+                                 "each once")
+        tables[table.design.name] = table
     return tables
 
 

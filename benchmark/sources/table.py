@@ -1,9 +1,12 @@
-"""The ``table`` source: a user's own per-image outputs, one CSV or parquet file per dataset, in our column layout.
+"""The ``table`` source: a user's own per-image outputs, one CSV or parquet file per declared dataset.
 
-``data.input`` is a folder holding ``<dataset>.csv`` (or ``<dataset>.parquet``) with the columns ``image_id``,
-``subject``, ``gender``, ``emotion``, ``p_male``, ``p_female`` and one ``emo_<class>`` column per class of the user's
-emotion model (raw logits, in the model's order; any label space), plus optional extras. ``dataset`` may be omitted
-(it is the file's name). This is how other frozen models' outputs enter the benchmark without writing code.
+``data.input`` is a folder holding ``<dataset>.csv`` (or ``<dataset>.parquet``) in the layout of the dataset's
+declaration: ``image_id``, the subject column the declaration names (none for a dataset without person ids: every
+image is its own subject), ``emotion``, one column per declared attribute with the true group (``gender`` ...), the
+attribute model's probabilities in the declared output columns (``p_male``, ``p_female`` ...), and one ``emo_<class>``
+column per class of the user's emotion model (raw logits, in the model's order; any label space), plus optional
+extras. ``dataset`` may be omitted (it is the file's name). This is how other frozen models' outputs, and other
+datasets, enter the benchmark without writing code.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.design import DatasetDesign
 from benchmark.errors import BenchmarkError
-from benchmark.labels import canonical_emotion, canonical_gender
-from benchmark.outputs import OutputsTable, validate
+from benchmark.labels import canonical_emotion, canonical_group
+from benchmark.outputs import OutputsTable
 
 EMOTION_PREFIX = "emo_"
 SUFFIXES = (".parquet", ".csv")
@@ -27,7 +31,7 @@ def locate(folder: Path, dataset: str) -> Path:
         if path.exists():
             return path
     raise BenchmarkError(f"{folder}: no {dataset}.parquet or {dataset}.csv; data.input must be a folder holding one "
-                         f"table per dataset in the outputs-table layout (see docs/ARCHITECTURE.md)")
+                         f"table per dataset in the outputs-table layout (see docs/DATASETS.md)")
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -38,16 +42,32 @@ def _read(path: Path) -> pd.DataFrame:
                              f"{str(err).splitlines()[0][:120]})") from err
 
 
-def load(folder: Path | str, dataset: str) -> OutputsTable:
-    """Read and validate the user's table of ``dataset``; labels may use the datasets' spellings (angry, joy, F ...)."""
-    path = locate(Path(folder), dataset)
+def _subjects(frame: pd.DataFrame, design: DatasetDesign, path: Path) -> pd.Series:
+    """Person ids: the declared subject column, or each image's own id when the dataset declares none."""
+    if design.subject is None:
+        return frame["image_id"].astype(str)
+    if design.subject not in frame.columns:
+        raise BenchmarkError(f"{path}: missing column {design.subject!r} (the subject column that dataset "
+                             f"{design.name!r} declares); declare subject: null if it has no person ids")
+    return frame[design.subject].astype(str)
+
+
+def load(folder: Path | str, design: DatasetDesign) -> OutputsTable:
+    """Read the user's table of the dataset ``design`` declares; labels may use the datasets' spellings (angry,
+    joy, F ...). The fetch stage validates it."""
+    path = locate(Path(folder), design.name)
     frame = _read(path)
     classes = tuple(c[len(EMOTION_PREFIX):] for c in frame.columns if c.startswith(EMOTION_PREFIX))
     if "dataset" not in frame.columns:
-        frame.insert(0, "dataset", dataset)
-    for column, canonical in (("gender", canonical_gender), ("emotion", canonical_emotion)):
-        if column in frame.columns:
-            frame[column] = [canonical(v) or v for v in frame[column].astype(str)]
-    if "subject" in frame.columns:
-        frame["subject"] = frame["subject"].astype(str)
-    return validate(OutputsTable(frame, classes, {"source": "table", "file": path.name}), where=str(path))
+        frame.insert(0, "dataset", design.name)
+    if "image_id" in frame.columns:
+        frame["subject"] = _subjects(frame, design, path)
+    if "emotion" in frame.columns:
+        frame["emotion"] = [canonical_emotion(v) or str(v).strip() for v in frame["emotion"].astype(str)]
+    for attribute in design.attributes:
+        if attribute in frame.columns:
+            frame[attribute] = [canonical_group(attribute, v) for v in frame[attribute].astype(str)]
+    meta = {"source": "table", "file": path.name}
+    if design.subject is None:
+        meta["subjects"] = "none declared: every image is its own subject"
+    return OutputsTable(frame, design, classes, meta)

@@ -1,9 +1,10 @@
 """Stage ``evaluate``: the paper's metrics and their statistics for every (split, method, partition, dataset).
 
 Writes ``results/stats.parquet`` (every metric with its subject-bootstrap CI, the difference to the reference with its
-CI and p-values; :mod:`benchmark.stats`), ``results/confusion.parquet`` (emotion confusion per gender),
+CI and p-values; :mod:`benchmark.stats`), ``results/confusion.parquet`` (emotion confusion per attribute group),
 ``reports/metrics.json`` (the headline numbers with CIs and p-values; DVC metrics) and ``reports/cells.csv``
-(per-cell accuracies with CIs; DVC plots), and logs one MLflow run per (split, method).
+(per-cell accuracies with CIs; DVC plots), and logs one MLflow run per (split, method). The cells (attribute groups x
+declared emotions), the attribute and the data's source come from the predictions table's metadata, not from params.
 """
 
 from __future__ import annotations
@@ -54,8 +55,15 @@ def _rounded(column: str, value: Any) -> float | None:
     return round(float(value), 4 if column.startswith("p_") else 2)
 
 
-def metrics_document(aggregate: pd.DataFrame, table: pd.DataFrame, settings: Settings,
-                     meta: dict[str, Any]) -> dict[str, Any]:
+def design_summary(read: predictions.Predictions) -> dict[str, Any]:
+    """Per dataset: its cells (attribute groups x emotions) and how people are identified, for metrics.json."""
+    return {name: {"groups": list(read.layouts[name].groups), "emotions": list(d.emotions),
+                   "subjects": "declared" if d.subject is not None else "none: every image is its own subject"}
+            for name, d in read.designs.items()}
+
+
+def metrics_document(aggregate: pd.DataFrame, table: pd.DataFrame, settings: Settings, meta: dict[str, Any], *,
+                     attribute: str, design: dict[str, Any]) -> dict[str, Any]:
     """The nested metrics.json: results[split][method][<dataset>_<partition>][task] -> numbers.
 
     Per headline metric m (macro, largest_gap, average_gap): m (seed mean), m_seed_sd, m_ci_low/high, and for methods
@@ -78,7 +86,8 @@ def metrics_document(aggregate: pd.DataFrame, table: pd.DataFrame, settings: Set
                 numbers[metric + suffix] = _rounded(column, found[column])
         slot[row["task"]] = {**numbers, "n_seeds": int(row["n_seeds"])}
     e = settings.evaluate
-    document = {"source": meta.get("source", settings.data.source), "units": "percent", "reference": e.reference,
+    document = {"source": meta.get("source", "unknown"), "attribute": attribute, "design": design, "units": "percent",
+                "reference": e.reference,
                 "statistics": {"n_resamples": e.n_resamples, "ci": e.ci, "ci_method": e.ci_method,
                                "n_permutations": e.n_permutations, "seed": e.seed, "resampling": "subjects, by gender",
                                "seeds": "held fixed; CI of the seed mean; seed sd separate"},
@@ -90,11 +99,11 @@ def metrics_document(aggregate: pd.DataFrame, table: pd.DataFrame, settings: Set
 
 def cells_plot_table(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Seed-mean cell accuracies with their CIs, one row per (split, method, partition, dataset, task, cell)."""
-    keys = ["split", "method", "partition", "dataset", "task", "gender", "emotion"]
+    keys = ["split", "method", "partition", "dataset", "task", "group", "emotion"]
     mean = cells.groupby(keys, observed=True, sort=True)["accuracy"].mean().round(4).reset_index()
     ci = table[table["metric"] == "cell"][keys + ["ci_low", "ci_high"]].round({"ci_low": 4, "ci_high": 4})
     out = mean.merge(ci, on=keys, how="left", validate="one_to_one")
-    out["cell"] = out["gender"] + "/" + out["emotion"]
+    out["cell"] = out["group"] + "/" + out["emotion"]
     return out
 
 
@@ -105,10 +114,11 @@ def _write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, Any]) ->
     atomic.write_with(path, lambda tmp: pq.write_table(arrow, tmp))
 
 
-def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, cells: pd.DataFrame) -> None:
+def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, cells: pd.DataFrame, *,
+              source: str, attribute: str) -> None:
     mlflow = tracking.setup(settings.tracking)
     params = flatten(as_dict(settings))
-    common = {"source": settings.data.source, "git_commit": tracking.git_commit(),
+    common = {"source": source, "attribute": attribute, "git_commit": tracking.git_commit(),
               "params_hash": tracking.params_hash(params), "stage": "evaluate"}
     headline = table[table["metric"].isin(metrics.SUMMARY_METRICS)]
     for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
@@ -118,11 +128,11 @@ def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, 
             for row in rows.to_dict("records"):
                 for key in row:
                     if key.startswith(metrics.SUMMARY_METRICS) and not math.isnan(row[key]):
-                        values[f"{row['dataset']}_{row['partition']}.{row['task']}.{key}"] = float(row[key])
+                        values[tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{key}")] = float(row[key])
             for row in headline[(headline["split"] == split) & (headline["method"] == method)].to_dict("records"):
                 for column, suffix in HEADLINE_STATS.items():
                     if not pd.isna(row[column]):
-                        values[f"{row['dataset']}_{row['partition']}.{row['task']}.{row['metric']}{suffix}"] = float(row[column])
+                        values[tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{row['metric']}{suffix}")] = float(row[column])
             mlflow.log_metrics(values)
             subset = cells[(cells["split"] == split) & (cells["method"] == method)]
             mlflow.log_table(subset.reset_index(drop=True), artifact_file="cells.json")
@@ -135,19 +145,24 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
 
     Returns the paths written.
     """
-    frame, classes, meta = predictions.read(source)
-    cells = metrics.cells_by_group(frame)
+    read = predictions.read(source)
+    frame, attribute, layouts = read.frame, read.attribute, read.layouts
+    cells = metrics.cells_by_group(frame, tasks=read.tasks, layouts=layouts)
     aggregate = seed_aggregate(metrics.summaries_by_group(cells))
     config = stats_config(settings)
-    table = stats.analyse(frame, reference=settings.evaluate.reference, config=config)
+    table = stats.analyse(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
+                          config=config)
+    meta = {**read.metadata, "attribute": attribute}
     stats_meta = {"reference": settings.evaluate.reference, "alpha": settings.evaluate.alpha,
                   **{k: getattr(config, k) for k in ("n_resamples", "ci", "ci_method", "n_permutations", "seed")}}
     _write_parquet(table, stats_path, {**meta, **stats_meta})
-    _write_parquet(confusion.emotion_confusion(frame, emotion_classes=classes), confusion_path, meta)
+    _write_parquet(confusion.emotion_confusion(frame, emotion_classes=read.emotion_classes, attribute=attribute,
+                                               layouts=layouts), confusion_path, meta)
     plot_cells = cells_plot_table(cells, table)
     atomic.write_text(cells_path, plot_cells.to_csv(index=False))
-    atomic.write_json(metrics_path, metrics_document(aggregate, table, settings, meta))
+    atomic.write_json(metrics_path, metrics_document(aggregate, table, settings, meta, attribute=attribute,
+                                                     design=design_summary(read)))
     if settings.tracking.enabled:
-        _log_runs(settings, aggregate, table, plot_cells)
+        _log_runs(settings, aggregate, table, plot_cells, source=meta.get("source", "unknown"), attribute=attribute)
     log.info("evaluate: %d statistics rows over %d group(s)", len(table), table.groupby(list(stats.GROUP_COLUMNS)).ngroups)
     return [stats_path, confusion_path, metrics_path, cells_path]

@@ -18,7 +18,7 @@ import pandas as pd
 from benchmark import atomic, paths
 from benchmark.config import CorrectorSettings, Settings
 from benchmark.errors import BenchmarkError
-from benchmark.paper import PAPER_METHOD, PAPER_SPLIT
+from benchmark.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
 from benchmark.report import figures, provenance, tables
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
@@ -71,12 +71,33 @@ def source_blocks(doc: dict[str, Any], inputs: list[dict[str, Any]]) -> list[Blo
     return [Paragraph(f"Per-image outputs: {SOURCE_TEXT.get(source, f'source `{source}`')}.")]
 
 
+def design_blocks(doc: dict[str, Any]) -> list[Block]:
+    """What the cells are: the protected attribute, each dataset's groups x emotions, and where a dataset has no person
+    ids (every image its own subject)."""
+    attribute = doc.get("attribute", "gender")
+    lines = []
+    for name, d in sorted(doc.get("design", {}).items()):
+        line = (f"{name.upper()}: {len(d['groups'])} {attribute} groups ({', '.join(d['groups'])}) x "
+                f"{len(d['emotions'])} emotions ({', '.join(d['emotions'])}) = {len(d['groups']) * len(d['emotions'])} "
+                "cells")
+        if not d["subjects"].startswith("declared"):
+            line += "; **no person ids declared: every image is its own subject**, so intervals treat images as "                     "independent"
+        lines.append(line)
+    gap = ("the per-emotion gap is |A(" + ") - A(".join(doc["design"][next(iter(doc["design"]))]["groups"]) + ")|"
+           if doc.get("design") and all(len(d["groups"]) == 2 for d in doc["design"].values())
+           else "the per-emotion gap is the spread max - min of the groups' accuracies (every pairwise gap is in "
+                "results/stats.parquet, metric pair_gap)")
+    return [Paragraph(f"Protected attribute: **{attribute}**. Cells are its true groups x the true emotions; macro "
+                      f"accuracy is their mean; {gap}."), Bullets(tuple(lines))] if lines else []
+
+
 def reading_guide(doc: dict[str, Any], alpha: float) -> Paragraph:
     """How to read the numbers: units, intervals, differences and marks."""
     s = doc["statistics"]
     return Paragraph(
         f"All numbers are percent (differences: percentage points). Brackets are {s['ci']:.0%} confidence intervals "
-        f"from a subject-cluster bootstrap ({s['n_resamples']} resamples of people, stratified by gender; "
+        f"from a subject-cluster bootstrap ({s['n_resamples']} resamples of people, stratified by "
+        f"{doc.get('attribute', 'gender')} group; "
         f"{s['ci_method']} intervals); seeds are held fixed, so an interval is the test-sampling uncertainty of the "
         f"seed mean, and the seed sd is reported beside it. Δ is method − `{doc['reference']}` on the same resamples; "
         f"p is a subject-level permutation test ({s['n_permutations']} sign flips), Holm-adjusted over the methods "
@@ -84,7 +105,11 @@ def reading_guide(doc: dict[str, Any], alpha: float) -> Paragraph:
 
 
 def reproduction_blocks(doc: dict[str, Any]) -> list[Block]:
-    """The paper's table beside ours, with a one-line verdict per side."""
+    """The paper's table beside ours, with a one-line verdict per side; only for the paper's attribute (gender)."""
+    if doc.get("attribute", "gender") != PAPER_ATTRIBUTE:
+        return [Heading("Reproduction of the paper's table"),
+                Paragraph(f"The paper's table concerns {PAPER_ATTRIBUTE}; this run's protected attribute is "
+                          f"{doc['attribute']}, so there is nothing of the paper's to compare with.")]
     rows = reproduction_rows(doc)
     verdicts = []
     for side, method in (("uncorrected", "uncorrected"), ("corrected", PAPER_METHOD)):
@@ -186,7 +211,8 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
     fresh = Path(tempfile.mkdtemp(prefix=f".{figures_dir.name}.", dir=figures_dir.parent))
     try:
         prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path))
-        blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), reading_guide(doc, alpha), *reproduction_blocks(doc),
+        blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *design_blocks(doc), reading_guide(doc, alpha),
+                               *reproduction_blocks(doc),
                                Heading("Methods comparison")]
         for group in groups:
             rows = stats[(stats[["split", "dataset", "partition"]] == list(group)).all(axis=1)]

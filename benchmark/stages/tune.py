@@ -19,6 +19,7 @@ from typing import Any
 
 import optuna
 
+from benchmark import design as designs
 from benchmark import outputs, paths, protocol, tracking
 from benchmark.config import Settings, TuneSettings
 from benchmark.methods.corrector import Corrector
@@ -34,23 +35,25 @@ def search_space(tune: TuneSettings) -> SearchSpace:
     """The search space of ``tune.space`` (ranges as tuples)."""
     space = tune.space
     return SearchSpace(depth=tuple(space.depth), width=tuple(space.width), dropout=tuple(space.dropout),
-                       gender_weight=tuple(space.gender_weight), lr=tuple(space.lr), epochs=tuple(space.epochs),
+                       attribute_weight=tuple(space.attribute_weight), lr=tuple(space.lr), epochs=tuple(space.epochs),
                        batch_size=tuple(space.batch_size), input=tuple(space.input))
 
 
 def build_objective(settings: Settings, outputs_dir: Path) -> Objective:
     """The objective over CV folds of the tuned split's training dataset (the test dataset is never read)."""
     tune = settings.tune
-    train_dataset = protocol.CROSS_DATASET_SPLITS[tune.split][0]
-    table = outputs.read(paths.outputs_table(train_dataset, outputs_dir))
-    folds = protocol.make_folds(f"cv:{train_dataset}", {train_dataset: table}, cv_folds={train_dataset: tune.cv_folds},
-                                cv_seed=tune.seed)
+    train_dataset = protocol.parse_split(tune.split, where="tune.split").train
+    table = outputs.read(paths.outputs_table(train_dataset, outputs_dir), attribute=settings.data.attribute)
+    attribute = designs.attribute_of(table.design, settings.data.attribute)
+    folds = protocol.make_folds(f"cv:{train_dataset}", {train_dataset: table}, attribute=attribute,
+                                cv_folds=tune.cv_folds, cv_seed=tune.seed)
     base = settings.train.corrector
 
     def make_method(params: dict[str, Any]) -> Corrector:
         return Corrector(dataclasses.replace(base, **params))
 
-    return Objective(folds, make_method, space=search_space(tune), seeds=[tune.seed + i for i in range(tune.n_seeds)],
+    return Objective(folds, make_method, attribute=attribute, space=search_space(tune),
+                     seeds=[tune.seed + i for i in range(tune.n_seeds)],
                      objective=tune.objective, gap_weight=tune.gap_weight,
                      prune_epochs=sorted(set(tune.prune_epochs)) if tune.pruning else ())
 
@@ -153,13 +156,13 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     overrides = {"n_trials": n_trials, "study": study_name, "storage": storage, "jobs": jobs}
     tune = dataclasses.replace(settings.tune, **{k: v for k, v in overrides.items() if v is not None})
     settings = dataclasses.replace(settings, tune=tune)
-    build_objective(settings, outputs_dir)  # validates the inputs before anything is created
+    source = build_objective(settings, outputs_dir).folds[0].train.metadata.get("source", "unknown")  # validates inputs
     storage_obj = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
     study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, sampler_seed=tune.seed,
                                    pruning=tune.pruning)
     before = {t.number for t in study.get_trials(deepcopy=False)}
     tags = {"study": tune.study, "storage": tracking.redact_url(tune.storage), "objective": tune.objective,
-            "split": tune.split, "source": settings.data.source, "git_commit": tracking.git_commit(), "stage": "tune"}
+            "split": tune.split, "source": source, "attribute": settings.data.attribute, "git_commit": tracking.git_commit(), "stage": "tune"}
     started = time.monotonic()
     if settings.tracking.enabled:
         mlflow = tracking.setup(settings.tracking)
@@ -176,7 +179,8 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     else:
         _run_trials(settings, outputs_dir)
         best = studies.best_configuration(study, pareto_pick=tune.pareto_pick)
-    meta = {"study": tune.study, "objective": tune.objective, "split": tune.split, "source": settings.data.source}
+    meta = {"study": tune.study, "objective": tune.objective, "split": tune.split, "source": source,
+            "attribute": settings.data.attribute}
     target = summary.write(study, best, out_dir, meta=meta)
     log.info("tune: %d trials in %.1f s; best trial %d -> %s", tune.n_trials, time.monotonic() - started,
              best["trial"], target)

@@ -12,7 +12,9 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from benchmark import design as designs
 from benchmark import metrics, predictions
+from benchmark.design import Attribute
 from benchmark.methods.base import FitTask, Probabilities
 from benchmark.methods.corrector import Corrector
 from benchmark.protocol import Fold
@@ -32,7 +34,7 @@ class SearchSpace:
     depth: tuple[int, int]
     width: tuple[int, int]
     dropout: tuple[float, float]
-    gender_weight: tuple[float, float]
+    attribute_weight: tuple[float, float]
     lr: tuple[float, float]
     epochs: tuple[int, int]
     batch_size: tuple[int, int]
@@ -44,7 +46,7 @@ class SearchSpace:
             "depth": trial.suggest_int("depth", *self.depth),
             "width": trial.suggest_int("width", *self.width, log=True),
             "dropout": trial.suggest_float("dropout", *self.dropout),
-            "gender_weight": trial.suggest_float("gender_weight", *self.gender_weight),
+            "attribute_weight": trial.suggest_float("attribute_weight", *self.attribute_weight),
             "lr": trial.suggest_float("lr", *self.lr, log=True),
             "epochs": trial.suggest_int("epochs", *self.epochs, step=50),
             "batch_size": trial.suggest_int("batch_size", *self.batch_size, log=True),
@@ -52,16 +54,22 @@ class SearchSpace:
         }
 
 
-def cv_scores(results: list[dict[str, Probabilities]], jobs: list[tuple[Fold, int]]) -> tuple[float, float]:
+def cv_scores(results: list[dict[str, Probabilities]], jobs: list[tuple[Fold, int]],
+              attribute: Attribute) -> tuple[float, float]:
     """CV (macro, average gap) of one configuration: per fold on its held-out subjects, then the mean over folds.
 
     ``results[i]`` holds the predictions for the held-out ("test") table of ``jobs[i] = (fold, seed)``. Macro and gap
-    are means over the two tasks (gender, emotion) and the seeds, in percent.
+    are means over the two tasks (the attribute's, emotion) and the seeds, in percent.
     """
-    rows = [predictions.make_rows(fold.evaluate["test"], split="cv", fold=fold.fold, method="trial", seed=seed,
-                                  partition="test", gender_probs=r["test"].gender, emotion_probs=r["test"].emotion)
+    rows = [predictions.make_rows(fold.evaluate["test"], attribute=attribute, split="cv", fold=fold.fold,
+                                  method="trial", seed=seed, partition="test", group_probs=r["test"].attribute,
+                                  emotion_probs=r["test"].emotion)
             .assign(split=f"fold{fold.fold}") for (fold, seed), r in zip(jobs, results)]
-    summaries = metrics.summaries_by_group(metrics.cells_by_group(pd.concat(rows, ignore_index=True)))
+    design = jobs[0][0].train.design
+    layouts = {design.name: designs.layout(design, attribute)}
+    cells = metrics.cells_by_group(pd.concat(rows, ignore_index=True), tasks=predictions.tasks(attribute.name),
+                                   layouts=layouts)
+    summaries = metrics.summaries_by_group(cells)
     per_fold = summaries.groupby("split", sort=False)[["macro", "average_gap"]].mean()
     return float(per_fold["macro"].mean()), float(per_fold["average_gap"].mean())
 
@@ -78,6 +86,7 @@ class Objective:
     Parameters
     ----------
     folds : subject-grouped CV folds of the training dataset.
+    attribute : the protected attribute.
     make_method : builds the corrector from a suggested configuration.
     space : the search space.
     seeds : seeds per configuration (trained together).
@@ -85,9 +94,11 @@ class Objective:
     prune_epochs : the epochs at which a single-objective trial reports and may be pruned.
     """
 
-    def __init__(self, folds: list[Fold], make_method: Callable[[dict[str, Any]], Corrector], *, space: SearchSpace,
-                 seeds: list[int], objective: str, gap_weight: float, prune_epochs: Sequence[int] = ()) -> None:
+    def __init__(self, folds: list[Fold], make_method: Callable[[dict[str, Any]], Corrector], *, attribute: Attribute,
+                 space: SearchSpace, seeds: list[int], objective: str, gap_weight: float,
+                 prune_epochs: Sequence[int] = ()) -> None:
         self.folds = folds
+        self.attribute = attribute
         self.make_method = make_method
         self.space = space
         self.seeds = seeds
@@ -101,16 +112,16 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         params = self.space.suggest(trial)
         jobs = [(fold, seed) for fold in self.folds for seed in self.seeds]
-        tasks = [FitTask(fold.train, {"test": fold.evaluate["test"]}, seed) for fold, seed in jobs]
+        tasks = [FitTask(fold.train, {"test": fold.evaluate["test"]}, seed, self.attribute) for fold, seed in jobs]
 
         def at_epoch(epoch: int, results: list[dict[str, Probabilities]]) -> None:
-            trial.report(self._score(*cv_scores(results, jobs)), epoch)
+            trial.report(self._score(*cv_scores(results, jobs, self.attribute)), epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
         results = self.make_method(params).run(tasks, snapshot_epochs=self.prune_epochs,
                                                on_snapshot=at_epoch if self.prune_epochs else None)
-        macro, gap = cv_scores(results, jobs)
+        macro, gap = cv_scores(results, jobs, self.attribute)
         trial.set_user_attr("cv_macro", macro)
         trial.set_user_attr("cv_average_gap", gap)
         if self.objective == "pareto":

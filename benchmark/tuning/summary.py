@@ -1,9 +1,9 @@
 """What a study leaves in reports/tune/: the trials table, parameter importances, the Pareto-front (or history) figure
-and the chosen configuration (best_params.yaml, read by the ``corrector_tuned`` method)."""
+and the chosen configuration (best_params.yaml, read by the ``corrector_tuned`` method through
+:mod:`benchmark.methods.tuned`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,18 +12,10 @@ import optuna
 import pandas as pd
 import yaml
 
-from benchmark import atomic
-from benchmark.config import CorrectorSettings, build
-from benchmark.errors import BenchmarkError
-from benchmark.protocol import CROSS_DATASET_SPLITS
+from benchmark import atomic, paths
 from benchmark.tuning.study import finished
 
 log = logging.getLogger(__name__)
-
-BEST_PARAMS = "best_params.yaml"
-TRIALS_CSV = "trials.csv"
-IMPORTANCES = "importances.json"
-FIGURE = "study.png"
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -121,33 +113,9 @@ def plot(frame: pd.DataFrame, best: dict[str, Any], target: Path, *, multi: bool
 def write(study: optuna.Study, best: dict[str, Any], out_dir: Path, *, meta: dict[str, Any]) -> Path:
     """Write trials.csv, importances.json, study.png and best_params.yaml into ``out_dir``; return the last."""
     frame = trials_frame(study)
-    atomic.write_text(out_dir / TRIALS_CSV, frame.to_csv(index=False))
-    atomic.write_json(out_dir / IMPORTANCES, importances(study))
-    plot(frame, best, out_dir / FIGURE, multi=len(study.directions) > 1, trial_curves=curves(study))
-    target = out_dir / BEST_PARAMS
+    atomic.write_text(out_dir / paths.TUNE_TRIALS, frame.to_csv(index=False))
+    atomic.write_json(out_dir / paths.TUNE_IMPORTANCES, importances(study))
+    plot(frame, best, out_dir / paths.TUNE_FIGURE, multi=len(study.directions) > 1, trial_curves=curves(study))
+    target = out_dir / paths.TUNE_BEST_PARAMS
     atomic.write_text(target, yaml.safe_dump({**meta, **best}, sort_keys=True))
     return target
-
-
-def tuned_for(path: Path | str) -> str:
-    """The split the study tuned for (its CV ran inside that split's training dataset), as recorded in the
-    best_params.yaml at ``path``."""
-    split = (yaml.safe_load(Path(path).read_text()) or {}).get("split")
-    if split not in CROSS_DATASET_SPLITS:
-        raise BenchmarkError(f"{path}: split {split!r} is not one of {', '.join(CROSS_DATASET_SPLITS)}; "
-                             "rerun `benchmark tune`")
-    return split
-
-
-def tuned_corrector_settings(base: CorrectorSettings, path: Path | str) -> CorrectorSettings:
-    """``base`` with the parameters of the configuration in best_params.yaml at ``path`` (validated like params)."""
-    path = Path(path)
-    if not path.exists():
-        raise BenchmarkError(f"{path}: no tuned configuration; run `benchmark tune` (or `dvc repro tune`) first, "
-                             f"or remove corrector_tuned from train.methods")
-    try:
-        params = (yaml.safe_load(path.read_text()) or {})["params"]
-    except (yaml.YAMLError, KeyError, TypeError) as err:
-        raise BenchmarkError(f"{path}: not a best_params.yaml written by `benchmark tune` (no 'params' mapping)") from err
-    tuned = build(CorrectorSettings, params, f"{path}: params")
-    return dataclasses.replace(base, **{k: getattr(tuned, k) for k in params})
