@@ -136,12 +136,13 @@ def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: 
 @click.option("--scale", type=click.IntRange(min=1), default=1, show_default=True, help="Multiplies the number of subjects.")
 @PARAMS_OPTION
 def simulate_sample(scenario: str, output_dir: Path, seed: int, scale: int, params_path: Path) -> None:
-    """Sample outputs tables from SCENARIO (a scenario YAML, or a shipped name: paper, null) for data.datasets."""
+    """Sample outputs tables of every dataset of SCENARIO (a scenario YAML, or a shipped name: paper, null), each as
+    its declaration (shipped, or in the params' data.declarations) names its emotions."""
     from benchmark import params
     from benchmark.sources import sim
 
-    designs = params.run_designs(_settings(params_path))
-    for path in sim.write_sample(scenario, output_dir, designs, seed=seed, scale=scale):
+    declared = params.catalogue(_settings(params_path))
+    for path in sim.write_sample(scenario, output_dir, declared, seed=seed, scale=scale):
         click.echo(f"wrote {path}")
 
 

@@ -129,7 +129,7 @@ def _check_train(settings: Settings, chosen: dict[str, DatasetDesign]) -> None:
         split_attribute(split, chosen, settings.data.attribute)
 
 
-def _check_tune(settings: Settings, chosen: dict[str, DatasetDesign]) -> None:
+def _check_tune(settings: Settings) -> None:
     tune = settings.tune
     for f in dataclasses.fields(TuneSpaceSettings):
         bounds = getattr(tune.space, f.name)
@@ -140,9 +140,10 @@ def _check_tune(settings: Settings, chosen: dict[str, DatasetDesign]) -> None:
     split = parse_split(tune.split, where="tune.split")
     if split.is_cv:
         raise BenchmarkError(f"tune.split: {tune.split!r}; expected a split A->B (the study runs CV inside A)")
-    if split.train not in chosen:
-        raise BenchmarkError(f"tune.split: {tune.split!r} tunes by CV inside {split.train!r}, which is not in "
-                             f"data.datasets ({', '.join(chosen)})")
+    declared = catalogue(settings)
+    if split.train not in declared:
+        raise BenchmarkError(f"tune.split: {tune.split!r} tunes by CV inside {split.train!r}, which is not declared "
+                             f"({', '.join(declared)})")
 
 
 def check(settings: Settings) -> None:
@@ -152,4 +153,4 @@ def check(settings: Settings) -> None:
     if settings.evaluate.reference not in settings.train.methods:
         raise BenchmarkError(f"evaluate.reference {settings.evaluate.reference!r} must be one of train.methods "
                              f"({', '.join(settings.train.methods)})")
-    _check_tune(settings, chosen)
+    _check_tune(settings)

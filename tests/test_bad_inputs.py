@@ -99,7 +99,7 @@ CASES = [
     Case("csv_non_numeric_logits", lambda r: (_write_tables(r, _set("emo_sad", 4, "high")), _params(r)), ["fetch"],
          ("faces.csv", "must be numeric logits"), ("data/outputs/faces.parquet",)),
     Case("nan_probability", lambda r: (_write_tables(r, _set("p_male", 2, np.nan)), _params(r)), ["fetch"],
-         ("faces.csv", "gender probabilities outside [0, 1]"), ("data/outputs/faces.parquet",)),
+         ("faces.csv", "p_male, p_female outside [0, 1]"), ("data/outputs/faces.parquet",)),
     Case("negative_probability", lambda r: (_write_tables(r, lambda f: f.assign(p_male=f["p_male"].where(f.index != 3, -0.2),
                                                                                   p_female=f["p_female"].where(f.index != 3, 1.2))),
                                             _params(r)), ["fetch"],
@@ -107,13 +107,13 @@ CASES = [
     Case("probabilities_not_summing_to_one", lambda r: (_write_tables(r, _set("p_male", 0, 0.2)), _params(r)), ["fetch"],
          ("p_male + p_female", "expected 1 within 0.001"), ("data/outputs/faces.parquet",)),
     Case("unknown_emotion_label", lambda r: (_write_tables(r, _set("emotion", 0, "bored")), _params(r)), ["fetch"],
-         ("column 'emotion' has unknown label(s) ['bored']",), ("data/outputs/faces.parquet",)),
+         ("column 'emotion' has label(s) ['bored'] outside the declared emotions of faces",), ("data/outputs/faces.parquet",)),
     Case("empty_cell", lambda r: (_write_tables(r, lambda f: f[~((f["gender"] == "male") & (f["emotion"] == "sad"))]), _params(r)),
          ["fetch"], ("no image in cell (male, sad)",), ("data/outputs/faces.parquet",)),
     Case("duplicate_image_id", lambda r: (_write_tables(r, _set("image_id", 1, "m00_neutral_0.jpg")), _params(r)), ["fetch"],
          ("duplicate image id",), ("data/outputs/faces.parquet",)),
     Case("subject_with_two_genders", lambda r: (_write_tables(r, _set("gender", 0, "female")), _params(r)), ["fetch"],
-         ("two genders",), ("data/outputs/faces.parquet",)),
+         ("has images in two gender groups",), ("data/outputs/faces.parquet",)),
     Case("corrupt_outputs_parquet", lambda r: (_fetched(r), (r / "data/outputs/faces.parquet").write_bytes(b"PAR1garbage")),
          ["train"], ("faces.parquet: not a readable parquet file", "rerun `benchmark fetch`"), ("results",)),
     Case("train_before_fetch", lambda r: (_write_tables(r), _params(r)), ["train"],
@@ -166,7 +166,7 @@ def _images_project(root: Path, **images) -> None:
     write_faces(root / "raw" / "faces")
     settings = {"detector": "hog", "num_workers": 0, **images}
     params = {"data": {"source": "images", "input": "raw", "datasets": ["faces"], "images": settings},
-              "tracking": {"enabled": False}}
+              "train": {"splits": ["cv:faces"]}, "tracking": {"enabled": False}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 

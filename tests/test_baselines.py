@@ -13,7 +13,8 @@ from benchmark.methods.base import FitTask
 from benchmark.methods.baselines import CrossmodalLinear, LabelMask, Uncorrected, Unimodal
 from benchmark.methods.corrector import Corrector
 from benchmark.outputs import OutputsTable
-from toy import make_toy_table
+from benchmark.design import layout
+from toy import GENDER, make_toy_table
 
 
 def biased_table(seed: int) -> OutputsTable:
@@ -30,7 +31,7 @@ def biased_table(seed: int) -> OutputsTable:
     log_odds += 3.0 * ((frame["gender"] == "female") & (frame["emotion"] == "anger"))
     frame["p_male"] = 1.0 / (1.0 + np.exp(-log_odds))
     frame["p_female"] = 1.0 - frame["p_male"]
-    return OutputsTable(frame, table.emotion_classes, {"source": "toy"})
+    return OutputsTable(frame, table.design, table.emotion_classes, {"source": "toy"})
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +42,15 @@ def scores():
                Corrector(CorrectorSettings(epochs=60))]
     out = {}
     for method in methods:
-        probs = method.run([FitTask(train, {"test": test}, 0)])[0]["test"]
+        probs = method.run([FitTask(train, {"test": test}, 0, GENDER)])[0]["test"]
         canonical = np.array(EMONET_EMOTIONS, dtype=object)
-        for task, predicted in (("gender", np.array(["male", "female"])[probs.gender.argmax(1)]),
+        cells = layout(test.design, GENDER)
+        for task, predicted in (("gender", np.array(GENDER.groups)[probs.attribute.argmax(1)]),
                                 ("emotion", canonical[probs.emotion.argmax(1)])):
-            out[method.name, task] = metrics.summarize(metrics.task_cells(test.frame, task=task, predicted=predicted))
+            correct = predicted == test.frame[task].to_numpy()
+            out[method.name, task] = metrics.summarize(metrics.cell_accuracies(
+                group=test.frame["gender"].to_numpy(), emotion=test.frame["emotion"].to_numpy(), correct=correct,
+                layout=cells), cells)
     return out
 
 
@@ -70,16 +75,16 @@ def test_crossmodal_linear_fixes_what_unimodal_cannot_see(scores):
 
 def test_label_mask_gives_absent_emotions_probability_zero():
     train = make_toy_table(seed=0)
-    probs = LabelMask().run([FitTask(train, {"test": train}, 0)])[0]["test"]
+    probs = LabelMask().run([FitTask(train, {"test": train}, 0, GENDER)])[0]["test"]
     absent = [EMONET_EMOTIONS.index("surprise"), EMONET_EMOTIONS.index("contempt")]
     assert (probs.emotion[:, absent] == 0).all()
     np.testing.assert_allclose(probs.emotion.sum(axis=1), 1.0)
-    np.testing.assert_array_equal(probs.gender, train.gender_probs())
+    np.testing.assert_array_equal(probs.attribute, train.frame[["p_male", "p_female"]].to_numpy())
 
 
 def test_logistic_baselines_give_classes_absent_from_training_probability_zero():
     train = make_toy_table(seed=0)
-    probs = CrossmodalLinear(LinearSettings()).run([FitTask(train, {"test": train}, 0)])[0]["test"]
+    probs = CrossmodalLinear(LinearSettings()).run([FitTask(train, {"test": train}, 0, GENDER)])[0]["test"]
     assert probs.emotion.shape == (len(train.frame), len(EMONET_EMOTIONS))
     assert (probs.emotion[:, EMONET_EMOTIONS.index("contempt")] == 0).all()
     np.testing.assert_allclose(probs.emotion.sum(axis=1), 1.0)
@@ -87,7 +92,7 @@ def test_logistic_baselines_give_classes_absent_from_training_probability_zero()
 
 def test_logistic_baselines_are_deterministic():
     train, test = make_toy_table(seed=0), make_toy_table(seed=1)
-    a = Unimodal(LinearSettings()).run([FitTask(train, {"test": test}, 0)])[0]["test"]
-    b = Unimodal(LinearSettings()).run([FitTask(train, {"test": test}, 3)])[0]["test"]
+    a = Unimodal(LinearSettings()).run([FitTask(train, {"test": test}, 0, GENDER)])[0]["test"]
+    b = Unimodal(LinearSettings()).run([FitTask(train, {"test": test}, 3, GENDER)])[0]["test"]
     np.testing.assert_array_equal(a.emotion, b.emotion)
-    np.testing.assert_array_equal(a.gender, b.gender)
+    np.testing.assert_array_equal(a.attribute, b.attribute)

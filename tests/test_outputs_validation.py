@@ -11,10 +11,10 @@ from benchmark.errors import BenchmarkError
 from benchmark.outputs import OutputsTable
 
 
-def _write_expecting(table: OutputsTable, tmp_path, match: str) -> None:
+def _write_expecting(table: OutputsTable, tmp_path, match: str, attribute: str = "gender") -> None:
     target = tmp_path / "out" / "faces.parquet"
     with pytest.raises(BenchmarkError, match=match) as info:
-        outputs.write(table, target)
+        outputs.write(table, target, attribute=attribute)
     message = str(info.value)
     assert "\n" not in message
     assert str(target) in message
@@ -26,16 +26,17 @@ def _write_expecting(table: OutputsTable, tmp_path, match: str) -> None:
 def _mutate(table: OutputsTable, fn) -> OutputsTable:
     frame = table.frame.copy()
     fn(frame)
-    return OutputsTable(frame, table.emotion_classes, table.metadata)
+    return OutputsTable(frame, table.design, table.emotion_classes, table.metadata)
 
 
 def test_valid_table_round_trips_with_classes_and_metadata(toy_table, tmp_path):
     target = tmp_path / "faces.parquet"
     outputs.write(toy_table, target)
-    back = outputs.read(target)
+    back = outputs.read(target, attribute="gender")
     pd.testing.assert_frame_equal(back.frame, toy_table.frame)
     assert back.emotion_classes == toy_table.emotion_classes
     assert back.metadata == toy_table.metadata
+    assert back.design == toy_table.design
 
 
 def test_missing_column_is_rejected(toy_table, tmp_path):
@@ -45,13 +46,13 @@ def test_missing_column_is_rejected(toy_table, tmp_path):
 def test_unknown_emotion_label_is_rejected(toy_table, tmp_path):
     def bad(f):
         f.loc[0, "emotion"] = "joy"
-    _write_expecting(_mutate(toy_table, bad), tmp_path, "column 'emotion' has unknown label.*'joy'.*expected one of neutral")
+    _write_expecting(_mutate(toy_table, bad), tmp_path, "column 'emotion' has label.*'joy'.* outside the declared emotions of faces \\(neutral")
 
 
 def test_unknown_gender_label_is_rejected(toy_table, tmp_path):
     def bad(f):
         f.loc[0, "gender"] = "other"
-    _write_expecting(_mutate(toy_table, bad), tmp_path, "column 'gender' has unknown label.*'other'")
+    _write_expecting(_mutate(toy_table, bad), tmp_path, "column 'gender' has label.*'other'.* outside the declared gender groups of faces \\(male, female\\)")
 
 
 @pytest.mark.parametrize("p_male", [-0.1, 1.2, np.nan])
@@ -92,7 +93,7 @@ def test_duplicate_image_id_is_rejected(toy_table, tmp_path):
 def test_subject_with_two_genders_is_rejected(toy_table, tmp_path):
     def bad(f):
         f.loc[0, "gender"] = "female" if f.loc[0, "gender"] == "male" else "male"
-    _write_expecting(_mutate(toy_table, bad), tmp_path, "has images labelled with two genders")
+    _write_expecting(_mutate(toy_table, bad), tmp_path, "subject .* of faces has images in two gender groups")
 
 
 def test_empty_design_cell_is_rejected(toy_table, tmp_path):
@@ -115,7 +116,7 @@ def test_emotion_columns_follow_the_models_own_classes(toy_table, tmp_path):
     for c in fer:
         frame[f"emo_{c}"] = rng.normal(size=len(frame))
     target = tmp_path / "fer.parquet"
-    outputs.write(OutputsTable(frame, fer, {}), target)
+    outputs.write(OutputsTable(frame, toy_table.design, fer, {}), target)
     assert outputs.read(target).emotion_classes == fer
 
 
@@ -131,5 +132,10 @@ def test_a_failed_write_keeps_the_previous_complete_file(toy_table, tmp_path):
     outputs.write(toy_table, target)
     before = target.read_bytes()
     with pytest.raises(BenchmarkError):
-        outputs.write(_mutate(toy_table, lambda f: f.pop("subject")), target)
+        outputs.write(_mutate(toy_table, lambda f: f.pop("subject")), target, attribute="gender")
     assert target.read_bytes() == before
+
+
+def test_an_attribute_the_table_does_not_carry_names_its_columns(toy_table, tmp_path):
+    _write_expecting(toy_table, tmp_path, "missing column.*age_group.*p_age_0-2.*that data.attribute 'age_group' needs",
+                     attribute="age_group")

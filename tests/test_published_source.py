@@ -9,6 +9,7 @@ import pytest
 
 from benchmark.errors import BenchmarkError
 from benchmark.labels import EMONET_EMOTIONS
+from benchmark.design import shipped
 from benchmark.sources import published
 
 
@@ -55,12 +56,12 @@ def test_checksum_mismatch_names_the_file_and_both_remedies(paper_outputs_dir, t
     with open(target, "a") as fh:
         fh.write("\n")
     with pytest.raises(BenchmarkError, match="adfes_emonet_fairface.csv: sha256 .* does not match the pinned .*local mirror via data.input"):
-        published.load("adfes", tmp_path)
+        published.load(shipped()["adfes"], tmp_path)
 
 
 def test_missing_file_without_download_says_how_to_get_it(tmp_path):
     with pytest.raises(BenchmarkError, match="not found; set data.input to a local mirror .* data.published.download: true"):
-        published.load("faces", tmp_path)
+        published.load(shipped()["faces"], tmp_path)
 
 
 def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
@@ -68,7 +69,7 @@ def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
         raise OSError("network is unreachable")
     monkeypatch.setattr(published.urllib.request, "urlopen", refuse)
     with pytest.raises(BenchmarkError, match="download failed .*network is unreachable.*local mirror"):
-        published.load("faces", tmp_path, download=True)
+        published.load(shipped()["faces"], tmp_path, download=True)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -78,7 +79,7 @@ def test_csv_missing_a_column_is_rejected(paper_outputs_dir, tmp_path):
     path = tmp_path / "adfes.csv"
     raw.drop(columns=["emonet_logits"]).to_csv(path, index=False)
     with pytest.raises(BenchmarkError, match="missing column\\(s\\) emonet_logits"):
-        published.parse_csv(path, "adfes")
+        published.parse_csv(path, shipped()["adfes"])
 
 
 def test_csv_with_non_numeric_logits_is_rejected(paper_outputs_dir, tmp_path):
@@ -88,7 +89,7 @@ def test_csv_with_non_numeric_logits_is_rejected(paper_outputs_dir, tmp_path):
     path = tmp_path / "adfes.csv"
     raw.to_csv(path, index=False)
     with pytest.raises(BenchmarkError, match="row 5 column emonet_logits: non-numeric value"):
-        published.parse_csv(path, "adfes")
+        published.parse_csv(path, shipped()["adfes"])
 
 
 def test_logits_are_stored_in_emonet_order(published_tables):

@@ -13,12 +13,16 @@ from click.testing import CliRunner
 
 from benchmark import outputs
 from benchmark.cli import cli, main
+from benchmark.design import shipped
 from benchmark.params import load_settings
 from benchmark.errors import BenchmarkError
 from benchmark.labels import GENDERS
 from toy import EMOTIONS
 from benchmark.sources import load as load_source
 from benchmark.sources import names, sim, sim_check, sim_fit
+
+SHIPPED = shipped()
+PAPER_DESIGNS = {d: SHIPPED[d] for d in ("faces", "adfes")}
 
 #: Published tolerances of the fidelity requirement (percentage points): FACES 2, ADFES 5.
 FIDELITY_TOLERANCE = {"faces": 2.0, "adfes": 5.0}
@@ -36,7 +40,7 @@ def null():
 
 @pytest.fixture(scope="module")
 def paper_sample(paper):
-    return sim.sample(paper, seed=0)
+    return sim.sample(paper, PAPER_DESIGNS, seed=0)
 
 
 def _parameters(scenario: sim.Scenario) -> dict:
@@ -68,45 +72,48 @@ def test_sample_has_the_real_designs(paper_sample):
 def test_sample_names_follow_the_dataset_schemes(paper_sample):
     for dataset, table in paper_sample.items():
         for row in table.frame.itertuples():
-            parsed = names.parse(dataset, row.image_id)
+            parsed = names.parse(SHIPPED[dataset].images, row.image_id)
             assert parsed is not None, row.image_id
-            assert (parsed.subject, parsed.gender, parsed.emotion) == (row.subject, row.gender, row.emotion)
+            assert (parsed.subject, parsed.labels["gender"], parsed.emotion) == (row.subject, row.gender, row.emotion)
 
 
 def test_sample_scale_multiplies_the_subjects(paper):
-    table = sim.sample_table(paper, "adfes", seed=0, scale=3)
+    table = sim.sample_table(paper, SHIPPED["adfes"], seed=0, scale=3)
     assert table.frame.groupby("gender")["subject"].nunique().to_dict() == {"female": 30, "male": 36}
     outputs.validate(table, where="scaled")
 
 
 def test_sample_is_identical_for_the_same_seed_and_differs_for_another(paper):
-    a = sim.sample_table(paper, "adfes", seed=5).frame
-    assert a.equals(sim.sample_table(paper, "adfes", seed=5).frame)
-    assert not np.allclose(a["emo_anger"], sim.sample_table(paper, "adfes", seed=6).frame["emo_anger"])
+    a = sim.sample_table(paper, SHIPPED["adfes"], seed=5).frame
+    assert a.equals(sim.sample_table(paper, SHIPPED["adfes"], seed=5).frame)
+    assert not np.allclose(a["emo_anger"], sim.sample_table(paper, SHIPPED["adfes"], seed=6).frame["emo_anger"])
 
 
 def test_sample_of_one_dataset_does_not_depend_on_the_others(paper):
-    alone = sim.sample(paper, seed=1, datasets=["adfes"])["adfes"].frame
-    assert alone.equals(sim.sample(paper, seed=1)["adfes"].frame)
+    alone = sim.sample(paper, {"adfes": SHIPPED["adfes"]}, seed=1)["adfes"].frame
+    assert alone.equals(sim.sample(paper, PAPER_DESIGNS, seed=1)["adfes"].frame)
 
 
 def test_sample_gender_probabilities_stay_within_the_clip(paper):
-    table = sim.sample_table(paper, "faces", seed=0, scale=5)
+    table = sim.sample_table(paper, SHIPPED["faces"], seed=0, scale=5)
     z = sim_fit.gender_logit(table)
     assert np.abs(z).max() <= paper.z_clip + 1e-6
-    assert np.allclose(table.gender_probs().sum(axis=1), 1.0)
+    assert np.allclose(table.frame[["p_male", "p_female"]].sum(axis=1), 1.0)
 
 
 def test_sample_unknown_dataset_names_the_scenario_datasets(paper):
+    import dataclasses
+
+    rafdb = dataclasses.replace(SHIPPED["adfes"], name="rafdb")
     with pytest.raises(BenchmarkError, match="has no dataset 'rafdb'; it has faces, adfes"):
-        sim.sample_table(paper, "rafdb", seed=0)
+        sim.sample_table(paper, rafdb, seed=0)
 
 
 def test_sim_source_is_the_default_and_records_the_scenario(tmp_path):
-    (tmp_path / "params.yaml").write_text("data:\n  datasets: [adfes]\n")
+    (tmp_path / "params.yaml").write_text("data:\n  datasets: [adfes]\ntrain:\n  splits: ['cv:adfes']\n")
     settings = load_settings(tmp_path / "params.yaml", overrides={"data.input": str(sim.resolve("paper"))})
     assert settings.data.source == "sim"
-    table = load_source(settings.data, "adfes")
+    table = load_source(settings.data, SHIPPED["adfes"])
     assert table.metadata["source"] == "sim" and table.metadata["scenario"] == "paper"
     assert table.metadata["scenario_sha256"] == sim.sha256_of("paper") and table.metadata["seed"] == 0
 
@@ -140,11 +147,19 @@ def test_shipped_scenario_holds_only_summary_parameters(name):
         assert all(set(cell) == {"n", "mean", "sd", "noise_corr"} for cell in model["cells"].values())
 
 
-def test_read_names_a_missing_cell(tmp_path):
+def test_sampling_names_a_cell_the_scenario_lacks(tmp_path):
     raw = yaml.safe_load(sim.resolve("paper").read_text())
     del raw["datasets"]["adfes"]["cells"]["male/fear"]
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
-    with pytest.raises(BenchmarkError, match=r"bad.yaml: missing key datasets.adfes.cells.male/fear"):
+    with pytest.raises(BenchmarkError, match=r"scenario 'paper' has no cell male/fear of dataset 'adfes'"):
+        sim.sample_table(sim.read(tmp_path / "bad.yaml"), SHIPPED["adfes"], seed=0)
+
+
+def test_read_names_a_cell_key_that_is_not_gender_slash_emotion(tmp_path):
+    raw = yaml.safe_load(sim.resolve("paper").read_text())
+    raw["datasets"]["adfes"]["cells"]["other/fear"] = raw["datasets"]["adfes"]["cells"].pop("male/fear")
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(BenchmarkError, match=r"bad.yaml: datasets.adfes.cells.other/fear: expected a key"):
         sim.read(tmp_path / "bad.yaml")
 
 
@@ -187,7 +202,7 @@ def test_fit_recovers_the_parameters_of_a_simulated_table(paper):
     """A large sample of a known scenario, refitted, gives back its cells and subject effect. The means may differ by
     sampling noise plus the calibration, which matches the sample's own accuracies (measured: at most 0.2 sd)."""
     truth = paper.datasets["adfes"]
-    table = sim.sample_table(paper, "adfes", seed=3, scale=100)
+    table = sim.sample_table(paper, SHIPPED["adfes"], seed=3, scale=100)
     refit = sim_fit.fit_dataset(table, dataset="adfes", dependence="observed",
                                 settings=sim_fit.FitSettings(draws=5000, prior_images=0.0))
     for key, cell in truth.cells.items():
@@ -281,8 +296,8 @@ def test_null_scenario_parameters_have_no_cross_modal_dependence(null):
 
 @pytest.mark.parametrize("dataset", ["faces", "adfes"])
 def test_null_sample_shows_no_cross_modal_dependence_where_paper_shows_it(paper, null, dataset):
-    in_null = _dependence(sim.sample_table(null, dataset, seed=0, scale=50))
-    in_paper = _dependence(sim.sample_table(paper, dataset, seed=0, scale=50))
+    in_null = _dependence(sim.sample_table(null, SHIPPED[dataset], seed=0, scale=50))
+    in_paper = _dependence(sim.sample_table(paper, SHIPPED[dataset], seed=0, scale=50))
     assert all(value < 0.2 for value in in_null.values()), in_null
     assert all(value > 0.3 for value in in_paper.values()), in_paper
 

@@ -16,7 +16,7 @@ from toy import make_toy_table
 METHODS = ["uncorrected", "label_mask", "unimodal", "crossmodal_linear", "corrector"]
 SPLITS = ["faces->adfes", "adfes->faces", "cv:faces", "cv:adfes"]
 SMALL = {"train.methods": METHODS, "train.splits": SPLITS, "train.n_seeds": 2, "train.seed": 5,
-         "train.corrector.epochs": 3, "train.cv.faces": 3, "train.cv.adfes": 0, "tracking.enabled": False,
+         "train.corrector.epochs": 3, "train.cv.folds": {"faces": 3, "adfes": 0}, "tracking.enabled": False,
          "data.source": "published", "evaluate.reference": "uncorrected"}
 
 
@@ -41,7 +41,7 @@ def trained(outputs_dir, tmp_path_factory) -> Path:
 
 
 def test_train_writes_one_row_per_split_fold_method_seed_partition_image(trained, outputs_dir):
-    frame, _, _ = predictions.read(trained)
+    frame = predictions.read(trained).frame
     n_faces, n_adfes = 72, 24
     counts = frame.groupby(["split", "method"]).size()
     for method in METHODS:
@@ -55,14 +55,15 @@ def test_train_writes_one_row_per_split_fold_method_seed_partition_image(trained
 
 
 def test_cv_splits_predict_each_image_once_per_seed_as_test(trained):
-    frame, _, _ = predictions.read(trained)
+    frame = predictions.read(trained).frame
     cv = frame[frame["split"].str.startswith("cv:")]
     assert set(cv["partition"]) == {"test"}
     assert not cv.duplicated(["split", "method", "seed", "image_id"]).any()
 
 
 def test_train_probabilities_are_distributions(trained):
-    frame, classes, _ = predictions.read(trained)
+    read = predictions.read(trained)
+    frame, classes = read.frame, read.emotion_classes
     emotion = frame[[predictions.emotion_prob_column(c) for c in classes]].to_numpy()
     gender = frame[["pg_male", "pg_female"]].to_numpy()
     np.testing.assert_allclose(emotion.sum(axis=1), 1.0, atol=1e-5)
@@ -86,7 +87,8 @@ def test_train_logs_one_mlflow_run_per_split_and_method(outputs_dir, tmp_path, m
     runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment])
     assert sorted(runs["tags.mlflow.runName"]) == ["train:faces->adfes:corrector", "train:faces->adfes:uncorrected"]
     row = runs[runs["tags.method"] == "corrector"].iloc[0]
-    assert row["tags.split"] == "faces->adfes" and row["tags.source"] == "published" and row["tags.params_hash"]
+    # the source is the one recorded with the data (the toy tables), not params.yaml's data.source
+    assert row["tags.split"] == "faces->adfes" and row["tags.source"] == "toy" and row["tags.params_hash"]
     assert row["params.train.corrector.epochs"] == "3"
     client = mlflow.MlflowClient()
     history = client.get_metric_history(row["run_id"], "adfes_test.emotion.macro")
@@ -106,7 +108,7 @@ def test_corrector_tuned_runs_only_on_the_split_its_configuration_was_tuned_for(
     best.write_text(yaml.safe_dump({"split": "faces->adfes", "params": {"width": 8, "epochs": 2}}))
     settings = _settings(tmp_path, **{"train.methods": ["uncorrected", "corrector_tuned"],
                                       "train.tuned_params": str(best), "train.n_seeds": 1})
-    frame, _, _ = predictions.read(train.run(settings, outputs_dir, tmp_path / "predictions.parquet"))
+    frame = predictions.read(train.run(settings, outputs_dir, tmp_path / "predictions.parquet")).frame
     tuned_splits = set(frame.loc[frame["method"] == "corrector_tuned", "split"])
     assert tuned_splits == {"faces->adfes"}
     assert set(frame.loc[frame["method"] == "uncorrected", "split"]) == set(SPLITS)

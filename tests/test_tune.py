@@ -16,7 +16,7 @@ import yaml
 
 from benchmark import outputs
 from benchmark.cli import main
-from toy import make_toy_table
+from toy import GENDER, make_toy_table
 
 TINY_TUNE = {
     "cv_folds": 2, "n_seeds": 1, "heartbeat_s": 1, "jobs": 1,
@@ -231,7 +231,7 @@ def test_report_has_no_tuning_section_without_a_study(tmp_path):
 def test_corrector_tuned_reads_the_chosen_configuration(tmp_path):
     from benchmark.config import CorrectorSettings
     from benchmark.errors import BenchmarkError
-    from benchmark.tuning.summary import tuned_corrector_settings
+    from benchmark.methods.tuned import tuned_corrector_settings
 
     best = tmp_path / "best_params.yaml"
     with pytest.raises(BenchmarkError, match="no tuned configuration; run `benchmark tune`"):
@@ -325,14 +325,14 @@ def test_a_pruned_trial_stops_training_at_the_first_prune_epoch():
     from benchmark.tuning.objective import Objective
 
     table = make_toy_table(subjects_per_gender=4, images_per_cell=1)
-    folds = make_folds("cv:faces", {"faces": table}, cv_folds={"faces": 3})
+    folds = make_folds("cv:faces", {"faces": table}, attribute=GENDER, cv_folds=3)
     correctors: list[Corrector] = []
 
     def make_method(params):
         correctors.append(Corrector(CorrectorSettings(**params)))
         return correctors[-1]
 
-    objective = Objective(folds, make_method, space=search_space(TuneSettings()), seeds=[0], objective="macro",
+    objective = Objective(folds, make_method, attribute=GENDER, space=search_space(TuneSettings()), seeds=[0], objective="macro",
                           gap_weight=0.5, prune_epochs=[20, 60])
     trial = _PruneAtOnce()
     with pytest.raises(optuna.TrialPruned):

@@ -45,7 +45,7 @@ def _images(settings: "DataSettings", design: "DatasetDesign") -> "OutputsTable"
 def _table(settings: "DataSettings", design: "DatasetDesign") -> "OutputsTable":
     from benchmark.sources import table
 
-    return table.load(Path(settings.input), design)
+    return table.load(Path(settings.input), design, attribute=settings.attribute)
 
 
 #: source name -> loader(data settings, dataset declaration) -> outputs table

@@ -405,11 +405,16 @@ def load(settings: "DataSettings", design: DatasetDesign) -> OutputsTable:
                         metadata={"scenario_file": str(settings.input), "scenario_sha256": sha256_of(settings.input)})
 
 
-def write_sample(name_or_path: str | Path, output_dir: Path, designs: dict[str, DatasetDesign], *, seed: int,
+def write_sample(name_or_path: str | Path, output_dir: Path, declared: dict[str, DatasetDesign], *, seed: int,
                  scale: int = 1) -> list[Path]:
-    """Sample a scenario for the datasets of ``designs`` and write ``<output_dir>/<dataset>.parquet`` per dataset;
-    returns the paths written."""
+    """Sample every dataset of a scenario, as its declaration in ``declared`` names it, and write
+    ``<output_dir>/<dataset>.parquet`` per dataset; returns the paths written."""
     scenario = read(name_or_path)
+    missing = [d for d in scenario.datasets if d not in declared]
+    if missing:
+        raise BenchmarkError(f"{name_or_path}: dataset {missing[0]!r} of scenario {scenario.name!r} is not declared; "
+                             "declare it in data.declarations (docs/DATASETS.md)")
+    designs = {d: declared[d] for d in scenario.datasets}
     meta = {"scenario_file": str(name_or_path), "scenario_sha256": sha256_of(name_or_path)}
     written = []
     for dataset, table in sample(scenario, designs, seed=seed, scale=scale, metadata=meta).items():

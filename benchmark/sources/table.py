@@ -18,7 +18,7 @@ import pandas as pd
 from benchmark.design import DatasetDesign
 from benchmark.errors import BenchmarkError
 from benchmark.labels import canonical_emotion, canonical_group
-from benchmark.outputs import OutputsTable
+from benchmark.outputs import OutputsTable, validate
 
 EMOTION_PREFIX = "emo_"
 SUFFIXES = (".parquet", ".csv")
@@ -52,9 +52,9 @@ def _subjects(frame: pd.DataFrame, design: DatasetDesign, path: Path) -> pd.Seri
     return frame[design.subject].astype(str)
 
 
-def load(folder: Path | str, design: DatasetDesign) -> OutputsTable:
-    """Read the user's table of the dataset ``design`` declares; labels may use the datasets' spellings (angry,
-    joy, F ...). The fetch stage validates it."""
+def load(folder: Path | str, design: DatasetDesign, *, attribute: str) -> OutputsTable:
+    """Read and validate (for ``attribute``, with errors naming the user's file) the user's table of the dataset
+    ``design`` declares; labels may use the datasets' spellings (angry, joy, F ...)."""
     path = locate(Path(folder), design.name)
     frame = _read(path)
     classes = tuple(c[len(EMOTION_PREFIX):] for c in frame.columns if c.startswith(EMOTION_PREFIX))
@@ -64,10 +64,10 @@ def load(folder: Path | str, design: DatasetDesign) -> OutputsTable:
         frame["subject"] = _subjects(frame, design, path)
     if "emotion" in frame.columns:
         frame["emotion"] = [canonical_emotion(v) or str(v).strip() for v in frame["emotion"].astype(str)]
-    for attribute in design.attributes:
-        if attribute in frame.columns:
-            frame[attribute] = [canonical_group(attribute, v) for v in frame[attribute].astype(str)]
+    for declared in design.attributes:
+        if declared in frame.columns:
+            frame[declared] = [canonical_group(declared, v) for v in frame[declared].astype(str)]
     meta = {"source": "table", "file": path.name}
     if design.subject is None:
         meta["subjects"] = "none declared: every image is its own subject"
-    return OutputsTable(frame, design, classes, meta)
+    return validate(OutputsTable(frame, design, classes, meta), where=str(path), attribute=attribute)

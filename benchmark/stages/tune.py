@@ -22,6 +22,7 @@ import optuna
 from benchmark import design as designs
 from benchmark import outputs, paths, protocol, tracking
 from benchmark.config import Settings, TuneSettings
+from benchmark.errors import BenchmarkError
 from benchmark.methods.corrector import Corrector
 from benchmark.tuning import study as studies
 from benchmark.tuning import summary
@@ -43,6 +44,9 @@ def build_objective(settings: Settings, outputs_dir: Path) -> Objective:
     """The objective over CV folds of the tuned split's training dataset (the test dataset is never read)."""
     tune = settings.tune
     train_dataset = protocol.parse_split(tune.split, where="tune.split").train
+    if train_dataset not in settings.data.datasets:
+        raise BenchmarkError(f"tune.split: {tune.split!r} tunes by CV inside {train_dataset!r}, which is not in "
+                             f"data.datasets ({', '.join(settings.data.datasets)}); fetch it or set tune.split")
     table = outputs.read(paths.outputs_table(train_dataset, outputs_dir), attribute=settings.data.attribute)
     attribute = designs.attribute_of(table.design, settings.data.attribute)
     folds = protocol.make_folds(f"cv:{train_dataset}", {train_dataset: table}, attribute=attribute,
