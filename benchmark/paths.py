@@ -18,6 +18,9 @@ CONFUSION = RESULTS_DIR / "confusion.parquet"
 REPORTS_DIR = Path("reports")
 METRICS_JSON = REPORTS_DIR / "metrics.json"
 CELLS_CSV = REPORTS_DIR / "cells.csv"
+# git-tracked paths (not ignored), so DVC experiments carry them: the headline metrics and their per-cell plots
+HEADLINE_JSON = REPORTS_DIR / "headline.json"
+PLOTS_DIR = REPORTS_DIR / "plots"
 REPORT_MD = REPORTS_DIR / "report.md"
 REPORT_HTML = REPORTS_DIR / "report.html"
 FIGURES_DIR = REPORTS_DIR / "figures"

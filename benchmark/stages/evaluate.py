@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmark import atomic, confusion, metrics, paths, predictions, stats, tracking
+from benchmark import atomic, confusion, headline, metrics, paths, predictions, stats, tracking
 from benchmark.config import Settings, as_dict, flatten
 from benchmark.tables import METADATA_KEY
 
@@ -147,6 +147,7 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     plot_cells = cells_plot_table(cells, table)
     atomic.write_text(cells_path, plot_cells.to_csv(index=False))
     atomic.write_json(metrics_path, metrics_document(aggregate, table, settings, meta))
+    headline.write(table, reference=settings.evaluate.reference, reports_dir=metrics_path.parent)
     if settings.tracking.enabled:
         _log_runs(settings, aggregate, table, plot_cells)
     log.info("evaluate: %d statistics rows over %d group(s)", len(table), table.groupby(list(stats.GROUP_COLUMNS)).ngroups)
