@@ -28,6 +28,11 @@ SPLITS: tuple[str, ...] = tuple(CROSS_DATASET_SPLITS) + tuple(CV_SPLITS)
 DEFAULT_CV_FOLDS: dict[str, int] = {"faces": 5, "adfes": 0}
 
 
+def split_datasets(split: str) -> tuple[str, ...]:
+    """The datasets a split reads: (X, Y) for ``X->Y``, (X,) for ``cv:X``."""
+    return CROSS_DATASET_SPLITS.get(split) or (CV_SPLITS[split],)
+
+
 def test_dataset(split: str) -> str:
     """The dataset whose images a split tests on: Y for ``X->Y``, X for ``cv:X``."""
     return CROSS_DATASET_SPLITS[split][1] if split in CROSS_DATASET_SPLITS else CV_SPLITS[split]
@@ -74,7 +79,7 @@ def make_folds(split: str, tables: dict[str, OutputsTable], *, cv_folds: Mapping
     """
     if split not in SPLITS:
         raise BenchmarkError(f"train.splits: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    needed = CROSS_DATASET_SPLITS.get(split) or (CV_SPLITS[split],)
+    needed = split_datasets(split)
     for name in needed:
         if name not in tables:
             raise BenchmarkError(f"train.splits: split {split!r} needs dataset {name!r}; add it to data.datasets")

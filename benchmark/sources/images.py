@@ -317,6 +317,8 @@ def log_provenance(tables: dict[str, OutputsTable], tracking: "TrackingSettings"
         if "weights_sha256" in model:
             tags[f"{role}_sha256"] = model["weights_sha256"]
     with tracking_module.run(mlflow, "fetch:images", tags=tags):
+        tracking_module.log_inputs(mlflow, tracking_module.table_inputs(
+            {f"{d}-images": Path(t.metadata["manifest"]) for d, t in tables.items()}, context="source").values())
         mlflow.log_params({k: str(v)[:250] for k, v in params.items()})
         for dataset, table in tables.items():
             mlflow.log_metric(f"{dataset}_rows", len(table.frame))

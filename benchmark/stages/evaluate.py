@@ -105,15 +105,17 @@ def _write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, Any]) ->
     atomic.write_with(path, lambda tmp: pq.write_table(arrow, tmp))
 
 
-def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, cells: pd.DataFrame) -> None:
+def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, cells: pd.DataFrame, source: Path) -> None:
     mlflow = tracking.setup(settings.tracking)
     params = flatten(as_dict(settings))
     common = {"source": settings.data.source, "git_commit": tracking.git_commit(),
               "params_hash": tracking.params_hash(params), "stage": "evaluate"}
     headline = table[table["metric"].isin(metrics.SUMMARY_METRICS)]
+    inputs = tracking.table_inputs({"predictions": source}, context="evaluation")
     for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
         with tracking.run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split, "method": method}):
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            tracking.log_inputs(mlflow, inputs.values())
             values = {}
             for row in rows.to_dict("records"):
                 for key in row:
@@ -149,6 +151,6 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     atomic.write_json(metrics_path, metrics_document(aggregate, table, settings, meta))
     headline.write(table, reference=settings.evaluate.reference, reports_dir=metrics_path.parent)
     if settings.tracking.enabled:
-        _log_runs(settings, aggregate, table, plot_cells)
+        _log_runs(settings, aggregate, table, plot_cells, source)
     log.info("evaluate: %d statistics rows over %d group(s)", len(table), table.groupby(list(stats.GROUP_COLUMNS)).ngroups)
     return [stats_path, confusion_path, metrics_path, cells_path]

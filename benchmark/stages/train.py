@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark import outputs, paths, predictions
+from benchmark import outputs, paths, predictions, tracking
 from benchmark.config import Settings
 from benchmark.methods.base import FitTask
 from benchmark.methods.registry import build_method
@@ -83,7 +83,8 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path 
         from benchmark import training_log
 
         logged = time.perf_counter()
-        training_log.log_runs(settings, runs)
+        training_log.log_runs(settings, runs, inputs=tracking.table_inputs(
+            {d: paths.outputs_table(d, outputs_dir) for d in settings.data.datasets}, context="training"))
         now = time.perf_counter()
         log.info("train: MLflow logging took %.1f s of the stage's %.1f s", now - logged, now - start)
     return target
