@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PARAMS = Path("params.yaml")
+LOCK = Path("constraints.txt")  # exact package versions (pip constraints); benchmark/lockfile.py
 OUTPUTS_DIR = Path("data/outputs")
 PUBLISHED_DIR = Path("data/published")
 SCENARIOS_DIR = Path("benchmark/scenarios")  # the shipped simulation scenarios (package data)

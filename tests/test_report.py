@@ -196,6 +196,7 @@ def test_provenance_lists_checksums_commit_versions_and_seeds(built):
     assert "git commit: `" in section and "train.seed = 0" in section and "evaluate.seed = 0" in section
     assert "| numpy |" in section and "| matplotlib |" in section
     assert "n_resamples: 300" in section  # the settings in force
+    assert re.search(r"package versions: the environment (matches|differs from) the lock constraints\.txt", section)
 
 
 def _labelled(fig) -> list[str]:
