@@ -50,6 +50,18 @@ def test_train_runs_list_the_outputs_tables_of_their_split(project):
                                 "train:cv:faces:uncorrected": {("faces", faces, "training")}}
 
 
+def test_runs_can_be_found_by_the_digest_of_a_table_they_read(project):
+    import mlflow
+
+    settings = load_settings(project / "params.yaml", overrides={
+        "train.splits": ["faces->adfes", "cv:faces"], "train.methods": ["uncorrected"], "train.cv.faces": 2})
+    train.run(settings)
+    adfes = _digest(paths.outputs_table("adfes"))
+    found = mlflow.search_runs(experiment_names=["crossmodal-bias"],
+                               filter_string=f"dataset.name = 'adfes' AND dataset.digest = '{adfes}'")
+    assert list(found["tags.mlflow.runName"]) == ["train:faces->adfes:uncorrected"]
+
+
 def test_evaluate_runs_list_the_predictions_table(project):
     source = write_pipeline_predictions(project / "elsewhere.parquet", methods={"uncorrected": (1, 0.0), "corrector": (2, 2.0)})
     settings = load_settings(project / "params.yaml", overrides={"evaluate.n_resamples": 100, "evaluate.n_permutations": 100})
