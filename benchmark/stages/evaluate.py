@@ -2,8 +2,8 @@
 
 Writes ``results/stats.parquet`` (every metric with its subject-bootstrap CI, the difference to the reference with its
 CI and p-values; :mod:`benchmark.stats`), ``results/confusion.parquet`` (emotion confusion per gender),
-``reports/metrics.json`` (the headline numbers with CIs and p-values; DVC metrics) and ``reports/cells.csv``
-(per-cell accuracies with CIs; DVC plots), and logs one MLflow run per (split, method).
+``reports/metrics.json`` (the headline numbers with CIs and p-values), ``reports/cells.csv`` (per-cell accuracies
+with CIs), the DVC metrics and plots (:mod:`benchmark.headline`), and logs one MLflow run per (split, method).
 """
 
 from __future__ import annotations
