@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PARAMS = Path("params.yaml")
+LOCK = Path("constraints.txt")  # exact package versions (pip constraints); benchmark/lockfile.py
 OUTPUTS_DIR = Path("data/outputs")
 PUBLISHED_DIR = Path("data/published")
 SCENARIOS_DIR = Path("benchmark/scenarios")  # the shipped simulation scenarios (package data)
@@ -18,6 +19,9 @@ CONFUSION = RESULTS_DIR / "confusion.parquet"
 REPORTS_DIR = Path("reports")
 METRICS_JSON = REPORTS_DIR / "metrics.json"
 CELLS_CSV = REPORTS_DIR / "cells.csv"
+# git-tracked paths (not ignored), so DVC experiments carry them: the headline metrics and their per-cell plots
+HEADLINE_JSON = REPORTS_DIR / "headline.json"
+PLOTS_DIR = REPORTS_DIR / "plots"
 REPORT_MD = REPORTS_DIR / "report.md"
 REPORT_HTML = REPORTS_DIR / "report.html"
 FIGURES_DIR = REPORTS_DIR / "figures"

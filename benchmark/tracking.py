@@ -1,22 +1,25 @@
 """MLflow conventions: one tracking URI (params, overridden by MLFLOW_TRACKING_URI), one experiment, run names
-``<stage>:<split>:<method>``, and tags that identify source, split, method, git commit and params hash."""
+``<stage>:<split>:<method>``, tags that identify source, split, method, git commit and params hash, and the tables a
+run read as MLflow dataset inputs (name, digest from the file's sha256, source path), so runs can be filtered by data."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from benchmark.config import TrackingSettings
 from benchmark.errors import BenchmarkError
+from benchmark.hashing import sha256_bytes, sha256_file
 from benchmark.processes import pid_alive
 
 ARTIFACT_ROOT = Path("mlartifacts")
+#: characters of a table's sha256 (hex) used as its MLflow dataset digest: MLflow stores at most 36
+DIGEST_CHARS = 36
 
 
 def redact_url(url: str) -> str:
@@ -51,7 +54,7 @@ def metric_name(name: str) -> str:
 
 def params_hash(params: dict[str, Any]) -> str:
     """Short stable hash of a params mapping."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return sha256_bytes(json.dumps(params, sort_keys=True, default=str).encode())[:12]
 
 
 def setup(settings: TrackingSettings) -> Any:
@@ -64,14 +67,8 @@ def setup(settings: TrackingSettings) -> Any:
     uri = tracking_uri(settings)
     try:
         mlflow.set_tracking_uri(uri)
-        experiment = mlflow.get_experiment_by_name(settings.experiment)
-        if experiment is None:
-            location = None
-            if uri.startswith("sqlite:"):
-                location = (ARTIFACT_ROOT.resolve() / settings.experiment).as_uri()
-            # experimentKind opens the experiment in the UI's "Model training" view (runs table), not the GenAI one
-            mlflow.create_experiment(settings.experiment, artifact_location=location,
-                                     tags={"mlflow.experimentKind": "custom_model_development"})
+        if mlflow.get_experiment_by_name(settings.experiment) is None:
+            _create_experiment(mlflow, settings.experiment, uri)
         mlflow.set_experiment(settings.experiment)
         close_orphaned_runs(mlflow, settings.experiment)
     except Exception as err:  # mlflow raises many types for unreachable or invalid stores
@@ -79,6 +76,18 @@ def setup(settings: TrackingSettings) -> Any:
             f"tracking.uri: cannot use MLflow tracking store {redact_url(uri)!r} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
             f"fix the URI or unset MLFLOW_TRACKING_URI (default sqlite:///mlflow.db), or set tracking.enabled: false") from err
     return mlflow
+
+
+def _create_experiment(mlflow: Any, name: str, uri: str) -> None:
+    """Create the experiment. On a shared server another process may create it at the same moment: losing that race
+    (the experiment then exists) is fine; any other failure is raised."""
+    location = (ARTIFACT_ROOT.resolve() / name).as_uri() if uri.startswith("sqlite:") else None
+    try:
+        # experimentKind opens the experiment in the UI's "Model training" view (runs table), not the GenAI one
+        mlflow.create_experiment(name, artifact_location=location, tags={"mlflow.experimentKind": "custom_model_development"})
+    except Exception:
+        if mlflow.get_experiment_by_name(name) is None:
+            raise
 
 
 def process_tags() -> dict[str, str]:
@@ -119,3 +128,31 @@ def run(mlflow: Any, name: str, *, tags: dict[str, str], nested: bool = False) -
         mlflow.end_run(status="FAILED")
         raise
     mlflow.end_run(status="FINISHED")
+
+
+def table_inputs(tables: Mapping[str, Path], *, context: str) -> dict[str, Any]:
+    """MLflow dataset inputs for table files read by a stage, keyed like ``tables`` (name -> path).
+
+    Each is an ``mlflow.entities.DatasetInput``: dataset ``name``; ``digest`` = the first 36 hex digits of the file's
+    sha256 (MLflow's limit; the full sha256 and the size in bytes are in the dataset's ``profile``); source type
+    ``local`` with the file's absolute ``file://`` URI (``mlflow.data.get_source`` resolves it); input tag
+    ``mlflow.data.context`` = ``context`` (``training``, ``evaluation``, ``tuning``, ``source`` ...). Hash once per
+    stage, then log to every run that read the tables (:func:`log_inputs`).
+    """
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    inputs = {}
+    for name, path in tables.items():
+        path = Path(path).resolve()
+        sha256 = sha256_file(path)
+        dataset = Dataset(name=name, digest=sha256[:DIGEST_CHARS], source_type="local",
+                          source=json.dumps({"uri": path.as_uri()}),
+                          profile=json.dumps({"sha256": sha256, "bytes": path.stat().st_size}))
+        inputs[name] = DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
+    return inputs
+
+
+def log_inputs(mlflow: Any, inputs: Iterable[Any], *, run_id: str | None = None) -> None:
+    """Log dataset inputs (from :func:`table_inputs`) to run ``run_id``, by default the active run, in one call."""
+    mlflow.MlflowClient().log_inputs(run_id or mlflow.active_run().info.run_id, datasets=list(inputs))

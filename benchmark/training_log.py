@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from benchmark import metrics, predictions, tracking
+from benchmark import metrics, predictions, protocol, tracking
 from benchmark.config import Settings, as_dict, flatten
 from benchmark.design import CellLayout
 
@@ -48,8 +48,10 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
 
 
 def log_runs(settings: Settings, runs: list["MethodRun"], *, source: str, attribute: str,
-             layouts: dict[str, CellLayout]) -> None:
-    """Log one MLflow run per (split, method) of the train stage; ``source`` is the data's (from its metadata)."""
+             layouts: dict[str, CellLayout], inputs: dict[str, Any]) -> None:
+    """Log one MLflow run per (split, method) of the train stage; ``source`` is the data's (from its metadata);
+    ``inputs`` (dataset -> MLflow dataset input, :func:`benchmark.tracking.table_inputs`) are the outputs tables, each
+    run gets those of its split."""
     mlflow = tracking.setup(settings.tracking)
     from mlflow.entities import Metric, Param
 
@@ -71,6 +73,7 @@ def log_runs(settings: Settings, runs: list["MethodRun"], *, source: str, attrib
                 entries += [Metric(f"{key}.seed_mean", float(seed_values.mean()), now, 0),
                             Metric(f"{key}.seed_sd", sd, now, 0)]
             run_id = active.info.run_id
+            tracking.log_inputs(mlflow, [inputs[d] for d in protocol.parse_split(run.split).datasets], run_id=run_id)
             param_chunks = _batches(params, _PARAMS_PER_BATCH)
             metric_chunks = _batches(entries, _METRICS_PER_BATCH - _PARAMS_PER_BATCH)
             for i in range(max(len(param_chunks), len(metric_chunks))):

@@ -60,3 +60,22 @@ def run(project: Path, *args: str, check: bool = True, timeout: int = 900) -> su
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} exited {result.returncode}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}")
     return result
+
+
+#: a pipeline small enough for DVC round trips in tests: one split, two methods, tiny budgets, no MLflow
+SMALL_PIPELINE = {"train.splits": ["faces->adfes"], "train.methods": ["uncorrected", "corrector"], "train.n_seeds": 2,
+                  "train.corrector.epochs": 20, "evaluate.n_resamples": 200, "evaluate.n_permutations": 200,
+                  "tune.pipeline_trials": 2, "tune.space.epochs": [10, 20], "tracking.enabled": False}
+
+
+def commit_all(project: Path, message: str) -> None:
+    """Stage everything git does not ignore and commit it (a repo-local identity, as CI machines may have none)."""
+    for key, value in (("user.name", "benchmark tests"), ("user.email", "tests@example.invalid")):
+        subprocess.run(["git", "config", key, value], cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", message], cwd=project, check=True)
+
+
+def stages_run(output: str) -> list[str]:
+    """The stages a `dvc repro` / `dvc exp run` output says it ran, in order."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]

@@ -164,3 +164,5 @@ def test_provenance_run_in_mlflow_carries_the_weights_sha256(raw, tmp_path, monk
     run = mlflow.search_runs(experiment_names=["images-test"], output_format="list")[0]
     assert run.data.tags["emotion_model_sha256"] == table.metadata["emotion_model"]["weights_sha256"]
     assert (run.data.tags["device"], run.data.metrics["adfes_rows"]) == ("cpu", 12.0)
+    (source,) = run.inputs.dataset_inputs   # the manifest: every image file of the dataset with its sha256
+    assert (source.dataset.name, source.tags[0].value) == ("adfes-images", "source")

@@ -37,11 +37,12 @@ def test_second_dvc_repro_is_a_no_op(published_project):
     assert "up to date" in second.stdout
 
 
-def test_dvc_metrics_show_prints_the_table(published_project):
+def test_dvc_metrics_show_prints_the_headline_with_the_papers_held_out_numbers(published_project):
     project, _ = published_project
-    shown = run(project, "dvc", "metrics", "show")
-    assert "reports/metrics.json" in shown.stdout
-    assert "95.98" in shown.stdout and "80.69" in shown.stdout
+    shown = json.loads(run(project, "dvc", "metrics", "show", "--json").stdout)
+    headline = shown[""]["data"]["reports/headline.json"]["data"]
+    assert headline["faces-to-adfes"]["emotion"]["reference"]["macro"] == 80.69   # ADFES, held out
+    assert headline["adfes-to-faces"]["gender"]["reference"]["macro"] == 95.98    # FACES, held out
 
 
 def test_report_shows_the_paper_numbers_beside_ours(published_project):

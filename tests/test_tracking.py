@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -63,3 +64,46 @@ def test_credentials_never_appear_in_the_error_message(monkeypatch):
         tracking.setup(bad)
     assert "s3cret" not in str(info.value)
     assert "alice:***@127.0.0.1:1" in str(info.value)
+
+
+def test_losing_the_race_to_create_the_experiment_is_not_an_error(store, monkeypatch):
+    import mlflow
+
+    real_create = mlflow.create_experiment
+
+    def created_by_another_process_first(name, **kwargs):
+        real_create(name, **kwargs)   # the other process's create wins ...
+        raise mlflow.exceptions.MlflowException(f"Experiment(name={name}) already exists")   # ... ours is refused
+
+    monkeypatch.setattr(mlflow, "create_experiment", created_by_another_process_first)
+    assert tracking.setup(store).get_experiment_by_name(store.experiment) is not None
+
+
+def test_a_failure_to_create_the_experiment_is_still_one_clear_error(store, monkeypatch):
+    import mlflow
+
+    def refused(name, **kwargs):
+        raise mlflow.exceptions.MlflowException("permission denied")
+
+    monkeypatch.setattr(mlflow, "create_experiment", refused)
+    with pytest.raises(BenchmarkError, match="tracking.uri: cannot use MLflow tracking store .*permission denied"):
+        tracking.setup(store)
+
+
+def test_a_table_input_names_the_file_by_its_sha256_and_resolves_to_its_path(store, tmp_path):
+    import hashlib
+
+    import mlflow
+
+    table = tmp_path / "faces.parquet"
+    table.write_bytes(b"not really parquet, any bytes will do")
+    inputs = tracking.table_inputs({"faces": table}, context="training")
+    mlflow_module = tracking.setup(store)
+    with tracking.run(mlflow_module, "reads-faces", tags={}) as active:
+        tracking.log_inputs(mlflow_module, inputs.values())
+    (logged,) = mlflow.get_run(active.info.run_id).inputs.dataset_inputs
+    sha256 = hashlib.sha256(table.read_bytes()).hexdigest()
+    assert logged.dataset.name == "faces" and logged.dataset.digest == sha256[:tracking.DIGEST_CHARS]
+    assert [(t.key, t.value) for t in logged.tags] == [("mlflow.data.context", "training")]
+    assert mlflow.data.get_source(logged).uri == table.resolve().as_uri()
+    assert json.loads(logged.dataset.profile)["sha256"] == sha256

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import yaml
 
-from benchmark import paths, tracking
+from benchmark import lockfile, paths, tracking
 from benchmark.config import Settings, as_dict
 from benchmark.hashing import sha256_file
 from benchmark.tables import METADATA_KEY
@@ -55,13 +55,14 @@ def _git_dirty() -> bool | None:
 
 
 def collect(settings: Settings, *, outputs_dir: Path = paths.OUTPUTS_DIR,
-            result_files: tuple[Path, ...] = (paths.PREDICTIONS, paths.STATS)) -> dict[str, Any]:
+            result_files: tuple[Path, ...] = (paths.PREDICTIONS, paths.STATS), lock: Path = paths.LOCK) -> dict[str, Any]:
     """Everything the provenance section shows, as plain values.
 
     Keys: ``inputs`` (per outputs table: path, ``table sha256`` of the parquet file, and its metadata's scalar fields
     such as source, scenario, input file and ``input sha256``, plus the frozen models' names as ``gender_model`` and
     ``emotion_model`` where the table records them), ``results`` (path, sha256, written at), ``params``
-    (YAML text of the settings in force), ``git_commit``, ``git_dirty``, ``python``, ``packages`` (name -> version), ``seeds``,
+    (YAML text of the settings in force), ``git_commit``, ``git_dirty``, ``python``, ``packages`` (name -> version),
+    ``lock`` (a sentence: whether the installed versions match the lock file ``lock``, and which differ), ``seeds``,
     ``generated`` (UTC; ``SOURCE_DATE_EPOCH`` when set, for reproducible builds).
     """
     inputs = []
@@ -86,4 +87,5 @@ def collect(settings: Settings, *, outputs_dir: Path = paths.OUTPUTS_DIR,
     return {"inputs": inputs, "results": results, "params": yaml.safe_dump(as_dict(settings), sort_keys=False),
             "git_commit": tracking.git_commit(), "git_dirty": _git_dirty(),
             "python": platform.python_version(), "packages": {p: _version(p) for p in PACKAGES},
+            "lock": lockfile.status_line(lock),
             "seeds": seeds, "generated": generated}

@@ -2,9 +2,10 @@
 
 Writes ``results/stats.parquet`` (every metric with its subject-bootstrap CI, the difference to the reference with its
 CI and p-values; :mod:`benchmark.stats`), ``results/confusion.parquet`` (emotion confusion per attribute group),
-``reports/metrics.json`` (the headline numbers with CIs and p-values; DVC metrics) and ``reports/cells.csv``
-(per-cell accuracies with CIs; DVC plots), and logs one MLflow run per (split, method). The cells (attribute groups x
-declared emotions), the attribute and the data's source come from the predictions table's metadata, not from params.
+``reports/metrics.json`` (the headline numbers with CIs and p-values), ``reports/cells.csv`` (per-cell accuracies
+with CIs), the DVC metrics and plots (:mod:`benchmark.headline`), and logs one MLflow run per (split, method). The
+cells (attribute groups x declared emotions), the attribute and the data's source come from the predictions table's
+metadata, not from params.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmark import atomic, confusion, metrics, paths, predictions, stats, tracking
+from benchmark import atomic, confusion, headline, metrics, paths, predictions, stats, tracking
 from benchmark.config import Settings, as_dict, flatten
 from benchmark.tables import METADATA_KEY
 
@@ -115,15 +116,17 @@ def _write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, Any]) ->
 
 
 def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, cells: pd.DataFrame, *,
-              source: str, attribute: str) -> None:
+              predictions_path: Path, source: str, attribute: str) -> None:
     mlflow = tracking.setup(settings.tracking)
     params = flatten(as_dict(settings))
     common = {"source": source, "attribute": attribute, "git_commit": tracking.git_commit(),
               "params_hash": tracking.params_hash(params), "stage": "evaluate"}
     headline = table[table["metric"].isin(metrics.SUMMARY_METRICS)]
+    inputs = tracking.table_inputs({"predictions": predictions_path}, context="evaluation")
     for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
         with tracking.run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split, "method": method}):
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            tracking.log_inputs(mlflow, inputs.values())
             values = {}
             for row in rows.to_dict("records"):
                 for key in row:
@@ -162,7 +165,9 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     atomic.write_text(cells_path, plot_cells.to_csv(index=False))
     atomic.write_json(metrics_path, metrics_document(aggregate, table, settings, meta, attribute=attribute,
                                                      design=design_summary(read)))
+    headline.write(table, reference=settings.evaluate.reference, reports_dir=metrics_path.parent)
     if settings.tracking.enabled:
-        _log_runs(settings, aggregate, table, plot_cells, source=meta.get("source", "unknown"), attribute=attribute)
+        _log_runs(settings, aggregate, table, plot_cells, predictions_path=source, source=meta.get("source", "unknown"),
+                  attribute=attribute)
     log.info("evaluate: %d statistics rows over %d group(s)", len(table), table.groupby(list(stats.GROUP_COLUMNS)).ngroups)
     return [stats_path, confusion_path, metrics_path, cells_path]

@@ -46,6 +46,8 @@ def log_images_provenance(tables: dict[str, OutputsTable], settings: Settings) -
         if "weights_sha256" in model:
             tags[f"{role}_sha256"] = model["weights_sha256"]
     with tracking.run(mlflow, "fetch:images", tags=tags):
+        tracking.log_inputs(mlflow, tracking.table_inputs(
+            {f"{d}-images": Path(t.metadata["manifest"]) for d, t in tables.items()}, context="source").values())
         mlflow.log_params({k: str(v)[:250] for k, v in flatten(as_dict(settings.data), "data.").items()})
         for dataset, table in tables.items():
             mlflow.log_metric(f"{dataset}_rows", len(table.frame))

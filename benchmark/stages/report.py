@@ -181,7 +181,7 @@ def provenance_blocks(prov: dict[str, Any]) -> list[Block]:
     packages = pd.DataFrame({"package": list(prov["packages"]), "version": list(prov["packages"].values())})
     return [Heading("Provenance"),
             Bullets((f"git commit: `{prov['git_commit']}`{dirty}", f"report generated: {prov['generated']}",
-                     f"Python {prov['python']}",
+                     f"Python {prov['python']}", f"package versions: {prov['lock']}",
                      "seeds: " + ", ".join(f"{k} = {v}" for k, v in prov["seeds"].items()))),
             Table(inputs, caption="Per-image outputs tables (data/outputs): file sha256 and their recorded origin"),
             Table(results, caption="Result files this report reads"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark import design as designs
-from benchmark import outputs, paths, predictions, training_log
+from benchmark import outputs, paths, predictions, tracking, training_log
 from benchmark.config import Settings
 from benchmark.run_matrix import train_all
 
@@ -43,7 +43,10 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path 
     if settings.tracking.enabled:
         logged = time.perf_counter()
         layouts = {d: designs.layout(t.design, designs.attribute_of(t.design, attribute)) for d, t in tables.items()}
-        training_log.log_runs(settings, runs, source=meta.get("source", "unknown"), attribute=attribute, layouts=layouts)
+        inputs = tracking.table_inputs({d: paths.outputs_table(d, outputs_dir) for d in settings.data.datasets},
+                                       context="training")
+        training_log.log_runs(settings, runs, source=meta.get("source", "unknown"), attribute=attribute, layouts=layouts,
+                              inputs=inputs)
         now = time.perf_counter()
         log.info("train: MLflow logging took %.1f s of the stage's %.1f s", now - logged, now - start)
     return target

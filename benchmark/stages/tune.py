@@ -108,10 +108,10 @@ def _receive_tickets(tickets: TrialTickets) -> None:
 
 
 def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | None, log_level: int,
-              worker: int = 0) -> None:
+              worker: int = 0) -> list[int]:
     """Run trials of the (existing) study in this process: ``n_trials`` of them, or, in a trial process of a parallel
-    invocation, one per ticket it claims. A trial process is pinned to one CPU ``core``, so the corrector trains its
-    models in this process only and each trial process keeps one core busy."""
+    invocation, one per ticket it claims; returns the numbers of the trials it ran. A trial process is pinned to one
+    CPU ``core``, so the corrector trains its models in this process only and each trial process keeps one core busy."""
     if core is not None:  # a trial process of a parallel invocation
         _die_with_parent()
         if hasattr(os, "sched_setaffinity"):
@@ -124,30 +124,35 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
     study = studies.create_or_load(storage, name=tune.study, objective=tune.objective, pruning=tune.pruning,
                                    sampler_seed=sampler_seed(tune.seed, existing_trials=existing, worker=worker))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ran: list[int] = []
+
+    def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        ran.append(trial.number)
+
     if _tickets is None:
-        study.optimize(objective, n_trials=n_trials, callbacks=[_progress(n_trials)], gc_after_trial=False)
-        return
+        study.optimize(objective, n_trials=n_trials, callbacks=[_progress(n_trials), record], gc_after_trial=False)
+        return ran
     while (ticket := _tickets.claim()) is not None:
-        study.optimize(objective, n_trials=1, callbacks=[_progress(n_trials, ticket)], gc_after_trial=False)
+        study.optimize(objective, n_trials=1, callbacks=[_progress(n_trials, ticket), record], gc_after_trial=False)
+    return ran
 
 
-def _run_trials(settings: Settings, outputs_dir: Path) -> None:
-    """All of this invocation's trials: in this process (``jobs`` 1), or in one process per core."""
+def _run_trials(settings: Settings, outputs_dir: Path) -> set[int]:
+    """All of this invocation's trials: in this process (``jobs`` 1), or in one process per core; returns their
+    numbers (other workers on the same study run trials at the same time: those are theirs to log)."""
     tune = settings.tune
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
     processes = max(1, min(tune.jobs or len(cores), tune.n_trials))
     level = logging.getLogger().level
     if processes == 1:
-        _optimize(settings, outputs_dir, tune.n_trials, None, level)
-        return
+        return set(_optimize(settings, outputs_dir, tune.n_trials, None, level))
     context = multiprocessing.get_context("spawn")
     tickets = TrialTickets(tune.n_trials, context)
     with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_receive_tickets,
                              initargs=(tickets,)) as pool:
         futures = [pool.submit(_optimize, settings, outputs_dir, tune.n_trials, cores[i % len(cores)], level, i)
                    for i in range(processes)]
-        for future in futures:
-            future.result()
+        return {number for future in futures for number in future.result()}
 
 
 def run(settings: Settings, *, n_trials: int | None = None, study_name: str | None = None, storage: str | None = None,
@@ -164,18 +169,21 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     storage_obj = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
     study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, sampler_seed=tune.seed,
                                    pruning=tune.pruning)
-    before = {t.number for t in study.get_trials(deepcopy=False)}
     tags = {"study": tune.study, "storage": tracking.redact_url(tune.storage), "objective": tune.objective,
-            "split": tune.split, "source": source, "attribute": settings.data.attribute, "git_commit": tracking.git_commit(), "stage": "tune"}
+            "split": tune.split, "source": source, "attribute": settings.data.attribute,
+            "git_commit": tracking.git_commit(), "stage": "tune"}
     started = time.monotonic()
     if settings.tracking.enabled:
         mlflow = tracking.setup(settings.tracking)
+        train_dataset = protocol.parse_split(tune.split).train
+        inputs = tracking.table_inputs({train_dataset: paths.outputs_table(train_dataset, outputs_dir)}, context="tuning")
         with tracking.run(mlflow, f"tune:{tune.study}", tags=tags) as parent:
+            tracking.log_inputs(mlflow, inputs.values())
             mlflow.log_params({f"space.{k}": str(v) for k, v in dataclasses.asdict(tune.space).items()})
-            _run_trials(settings, outputs_dir)
-            logger = TrialRunLogger(mlflow, parent_run_id=parent.info.run_id, tags=tags)
+            ran = _run_trials(settings, outputs_dir)
+            logger = TrialRunLogger(mlflow, parent_run_id=parent.info.run_id, tags=tags, inputs=list(inputs.values()))
             for trial in study.get_trials(deepcopy=False):
-                if trial.number not in before and trial.state.is_finished():
+                if trial.number in ran and trial.state.is_finished():
                     logger(study, trial)
             best = studies.best_configuration(study, pareto_pick=tune.pareto_pick)
             mlflow.log_metrics({"n_complete": len(studies.finished(study)), "best_cv_macro": float(best["cv_macro"]),

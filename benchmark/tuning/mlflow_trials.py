@@ -19,8 +19,9 @@ RUN_STATUS = {
 class TrialRunLogger:
     """Optuna callback: log each finished trial as a child of the active MLflow parent run."""
 
-    def __init__(self, mlflow: Any, *, parent_run_id: str, tags: dict[str, str]) -> None:
+    def __init__(self, mlflow: Any, *, parent_run_id: str, tags: dict[str, str], inputs: list[Any] | None = None) -> None:
         self.mlflow = mlflow
+        self.inputs = inputs or []   # MLflow dataset inputs (the table the trials were scored on)
         self.parent_run_id = parent_run_id
         self.tags = tags
 
@@ -31,6 +32,8 @@ class TrialRunLogger:
                 "state": trial.state.name, "mlflow.runName": f"trial-{trial.number:04d}"}
         run = client.create_run(experiment_id, tags=tags)
         run_id = run.info.run_id
+        if self.inputs:
+            client.log_inputs(run_id, datasets=self.inputs)
         for name, value in trial.params.items():
             client.log_param(run_id, name, value)
         metrics = {k: float(v) for k, v in trial.user_attrs.items() if isinstance(v, (int, float))}
