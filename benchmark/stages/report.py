@@ -144,17 +144,22 @@ def _figures_for_group(stats: pd.DataFrame, confusion: pd.DataFrame, *, group: t
     methods = sorted(rows["method"].unique(), key=lambda m: (m != reference, m))
     compared = [m for m in methods if m != reference and rows.loc[rows["method"] == m, "diff"].notna().any()]
     label, slug = tables.group_label(*group), _slug(split, dataset, partition)
-    made = [(f"cells_{slug}.png", "Per-cell accuracy",
-             figures.cell_bars(rows, reference=reference if reference in methods else methods[0], methods=compared,
-                               title=label, ci=ci),
-             f"female beside male, `{reference}` (hatched) beside each method"),
-            (f"gaps_{slug}.png", "Gender gaps", figures.gap_bars(rows, methods=methods, title=label, ci=ci),
-             "per emotion, with their largest and average")]
+    attribute = figures.task_order(rows)[0]
+    shown = reference if reference in methods else methods[0]
+    if rows.loc[rows["metric"] == "cell", "group"].nunique() > 2:
+        cells = (figures.cell_heatmaps(rows, reference=shown, methods=compared, title=label, ci=ci),
+                 f"one row per method, `{shown}` first; each cell its accuracy [CI]")
+    else:
+        cells = (figures.cell_bars(rows, reference=shown, methods=compared, title=label, ci=ci),
+                 f"the groups side by side, `{reference}` (hatched) beside each method")
+    made = [(f"cells_{slug}.png", "Per-cell accuracy", *cells),
+            (f"gaps_{slug}.png", f"{attribute} gaps".capitalize(),
+             figures.gap_bars(rows, methods=methods, title=label, ci=ci), "per emotion, with their largest and average")]
     if compared:
         made.append((f"forest_{slug}.png", f"Differences to {reference}",
                      figures.forest(rows, reference=reference, methods=compared, title=label, ci=ci, alpha=alpha),
                      f"paired CIs; filled markers: Holm-adjusted p < {alpha:g}"))
-    made.append((f"confusion_{slug}.png", "Emotion confusion per true gender",
+    made.append((f"confusion_{slug}.png", f"Emotion confusion per true {attribute} group",
                  figures.confusion_matrices(conf, methods=methods, title=label), "rows: true emotion, % of its images"))
     out = []
     for name, what, fig, detail in made:
