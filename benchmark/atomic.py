@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,3 +63,14 @@ def write_with(target: Path | str, writer: Callable[[Path], None]) -> None:
     """Call ``writer(tmp_path)`` and move the result onto ``target`` atomically."""
     with atomic_path(target) as tmp:
         writer(tmp)
+
+
+def replace_dir(fresh: Path, target: Path) -> None:
+    """Replace folder ``target`` by the complete folder ``fresh`` (a sibling), so a rerun never leaves stale files in
+    it: the old folder is moved aside, ``fresh`` renamed into place, then the old one removed."""
+    backup = target.with_name(f".{target.name}.old")
+    shutil.rmtree(backup, ignore_errors=True)
+    if target.exists():
+        os.replace(target, backup)
+    os.replace(fresh, target)
+    shutil.rmtree(backup, ignore_errors=True)

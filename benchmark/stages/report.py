@@ -194,16 +194,6 @@ def provenance_blocks(prov: dict[str, Any]) -> list[Block]:
             Paragraph("Settings in force (params.yaml, validated):"), Code(prov["params"])]
 
 
-def _swap_dir(fresh: Path, target: Path) -> None:
-    """Replace folder ``target`` by ``fresh`` (stale figures never survive a rerun)."""
-    backup = target.with_name(f".{target.name}.old")
-    shutil.rmtree(backup, ignore_errors=True)
-    if target.exists():
-        os.replace(target, backup)
-    os.replace(fresh, target)
-    shutil.rmtree(backup, ignore_errors=True)
-
-
 def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Path = paths.REPORT_MD,
         html_path: Path = paths.REPORT_HTML, stats_path: Path = paths.STATS, confusion_path: Path = paths.CONFUSION,
         figures_dir: Path = paths.FIGURES_DIR, outputs_dir: Path = paths.OUTPUTS_DIR,
@@ -233,7 +223,7 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
         blocks += provenance_blocks(prov)
         atomic.write_text(md_path, f"# {TITLE}\n\n" + to_markdown(blocks, figures_rel=os.path.relpath(figures_dir, md_path.parent)))
         atomic.write_text(html_path, to_html(blocks, title=TITLE, figures_dir=fresh))
-        _swap_dir(fresh, figures_dir)
+        atomic.replace_dir(fresh, figures_dir)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
     log.info("report: %d evaluation group(s), %d figure(s)", len(groups), len(list(figures_dir.glob("*.png"))))
