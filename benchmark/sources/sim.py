@@ -136,7 +136,7 @@ def _check_declaration(scenario: Scenario, model: DatasetModel, design: DatasetD
     if not scenario.age_outputs:
         return
     declared = design.attributes.get(AGE)
-    groups = sorted({a for g, a in _cell_groups(model, scenario.cells_by)})
+    groups = list(dict.fromkeys(a for g, a in _cell_groups(model, scenario.cells_by)))
     if declared is None or declared.outputs != scenario.age_outputs or set(groups) - set(declared.groups):
         has = (f"declares {AGE} groups {', '.join(declared.groups)} with outputs {', '.join(declared.outputs)}"
                if declared else f"declares no attribute {AGE}")

@@ -1,18 +1,23 @@
 """Fit a simulation scenario (:mod:`benchmark.sources.sim`) to outputs tables. Deterministic: same tables and
 settings, same scenario file.
 
-Per dataset, in the order they are computed (docs/SIMULATION.md gives the reasons):
+Cells are the true groups of ``cells_by`` (gender, or gender and age group) x the true emotion; with age group, x also
+carries the log of the age model's probabilities (FairFace's 9 bins). Per dataset, in the order they are computed
+(docs/SIMULATION.md gives the reasons):
 
-1. Moments: the mean and covariance of x = (z, emotion logits) per cell (``observed``), or per true gender for z and
-   per true emotion for the logits with no covariance between them (``none``, the null scenario).
+1. Moments: the mean and covariance of x = (z, emotion logits[, age log-probabilities]) per cell (``observed``), or
+   per true gender for z and per true emotion for the logits with no covariance between them (``none``, the null
+   scenario; cells by gender only).
 2. Shrinkage: each cell's correlation matrix is pulled toward the dataset's pooled within-cell correlation with the
-   weight of ``prior_images`` images, which matters only for small cells (ADFES: 10-12 images); sds stay the cell's.
+   weight of ``prior_images`` images, which matters for small cells (ADFES: 10-12 images; FACES by gender x age
+   group: 54-58); sds stay the cell's.
 3. Subject effect: from the standardised residuals, the between-subject covariance ``(n S_means - S) / (n - 1)``
    (the one-way random-effects moment estimator, n images per subject), projected to positive semidefinite; each
    cell's image-level part is its correlation matrix minus the subject part, projected likewise.
 4. Calibration: the means are moved (a little: a ridge in units of the cell's sd) so that the Gaussian's gender
-   accuracy and its distribution of the predicted emotion class (argmax over all classes) match the table's; the
-   Gaussian alone gets the tails slightly wrong, and these are exactly what the benchmark's accuracies count.
+   accuracy, its distribution of the predicted emotion class (argmax over all classes) and, with age outputs, its
+   distribution of the predicted age group (the declared rule) match the table's; the Gaussian alone gets the tails
+   slightly wrong, and these are exactly what the benchmark's accuracies count.
 """
 
 from __future__ import annotations
