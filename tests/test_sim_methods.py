@@ -9,13 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmark import design as designs
 from benchmark import metrics, stats
 from benchmark.config import Settings, build
-from benchmark.labels import GENDERS
 from benchmark.methods.base import FitTask, Probabilities
 from benchmark.methods.registry import build_method
 from benchmark.outputs import OutputsTable
 from benchmark.sources import sim
+
+SHIPPED = designs.shipped()
+GENDER = designs.attribute_of(SHIPPED["faces"], "gender")
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +33,7 @@ def _rows(table: OutputsTable, probs: Probabilities) -> pd.DataFrame:
     """Prediction rows as :func:`benchmark.stats.compare` reads them (one seed)."""
     f = table.frame
     return pd.DataFrame({"seed": 0, "image_id": f["image_id"], "subject": f["subject"], "gender": f["gender"],
-                         "emotion": f["emotion"], "pred_gender": np.asarray(GENDERS)[probs.gender.argmax(axis=1)],
+                         "emotion": f["emotion"], "pred_gender": np.asarray(GENDER.groups)[probs.attribute.argmax(axis=1)],
                          "pred_emotion": np.asarray(table.emotion_classes)[probs.emotion.argmax(axis=1)]})
 
 
@@ -38,16 +41,18 @@ def _gains(scenario: str, *, seed: int, methods: tuple[str, ...], test_scale: in
     """Macro-accuracy gain over `unimodal` on a simulated ADFES test set, trained on a simulated FACES sample, with the
     subject-level permutation p-value: one row per (method, task) with columns diff (points) and p."""
     model = sim.read(scenario)
-    train = sim.sample_table(model, "faces", seed=1000 + seed)
-    test = sim.sample_table(model, "adfes", seed=1000 + seed, scale=test_scale)
+    train = sim.sample_table(model, SHIPPED["faces"], seed=1000 + seed)
+    test = sim.sample_table(model, SHIPPED["adfes"], seed=1000 + seed, scale=test_scale)
 
     def predict(name: str) -> Probabilities:
-        return build_method(name, SETTINGS).run([FitTask(train, {"test": test}, 0)])[0]["test"]
+        return build_method(name, SETTINGS).run([FitTask(train, {"test": test}, 0, GENDER)])[0]["test"]
 
     reference = _rows(test, predict("unimodal"))
+    layout = designs.layout(test.design, GENDER)
     out = []
     for name in methods:
-        table = stats.compare(_rows(test, predict(name)), reference, config=PERMUTATIONS)
+        table = stats.compare(_rows(test, predict(name)), reference, layout=layout, attribute="gender",
+                              config=PERMUTATIONS)
         row = table[(table["metric"] == "macro") & (table["method"] == "method")]
         out.append(pd.DataFrame({"method": name, "task": row["task"], "diff": row["diff"], "p": row["p_perm"]}))
     return pd.concat(out, ignore_index=True)
@@ -81,14 +86,21 @@ def _corrector_effect(train: OutputsTable, test: OutputsTable, *, n_models: int)
     """Corrector minus uncorrected on ``test`` (paper settings, seed mean of ``n_models``): (task, metric) -> points."""
     paper_settings = build(Settings, {}, "paper settings")
 
-    def summaries(probs: Probabilities) -> dict:
-        predicted = {"gender": np.asarray(GENDERS)[probs.gender.argmax(axis=1)],
-                     "emotion": np.asarray(test.emotion_classes)[probs.emotion.argmax(axis=1)]}
-        return {(task, k): v for task, p in predicted.items()
-                for k, v in metrics.summarize(metrics.task_cells(test.frame, task=task, predicted=p)).as_dict().items()}
+    layout = designs.layout(test.design, GENDER)
 
-    base = summaries(build_method("uncorrected", paper_settings).run([FitTask(train, {"test": test}, 0)])[0]["test"])
-    runs = build_method("corrector", paper_settings).run([FitTask(train, {"test": test}, s) for s in range(n_models)])
+    def summaries(probs: Probabilities) -> dict:
+        predicted = {"gender": np.asarray(GENDER.groups)[probs.attribute.argmax(axis=1)],
+                     "emotion": np.asarray(test.emotion_classes)[probs.emotion.argmax(axis=1)]}
+        out = {}
+        for task, p in predicted.items():
+            cells = metrics.cell_accuracies(group=test.frame["gender"].to_numpy(), emotion=test.frame["emotion"].to_numpy(),
+                                            correct=p == test.frame[task].to_numpy(), layout=layout)
+            out.update({(task, k): v for k, v in metrics.summarize(cells, layout).as_dict().items()})
+        return out
+
+    base = summaries(build_method("uncorrected", paper_settings).run([FitTask(train, {"test": test}, 0, GENDER)])[0]["test"])
+    runs = build_method("corrector", paper_settings).run([FitTask(train, {"test": test}, s, GENDER)
+                                                          for s in range(n_models)])
     return pd.DataFrame([{k: v - base[k] for k, v in summaries(r["test"]).items()} for r in runs]).mean()
 
 
@@ -99,8 +111,8 @@ def test_corrector_improvement_on_faces_to_adfes_has_the_published_sign(publishe
     reproduced only weakly (docs/SIMULATION.md) and is not asserted."""
     published = _corrector_effect(published_tables["faces"], published_tables["adfes"], n_models=5)
     model = sim.read("paper")
-    simulated = pd.concat([_corrector_effect(sim.sample_table(model, "faces", seed=100 + k),
-                                             sim.sample_table(model, "adfes", seed=100 + k, scale=50), n_models=5)
+    simulated = pd.concat([_corrector_effect(sim.sample_table(model, SHIPPED["faces"], seed=100 + k),
+                                             sim.sample_table(model, SHIPPED["adfes"], seed=100 + k, scale=50), n_models=5)
                            for k in range(3)], axis=1).mean(axis=1)
     for key in [("gender", "macro"), ("emotion", "macro"), ("gender", "average_gap")]:
         assert np.sign(simulated[key]) == np.sign(published[key]) != 0, (key, simulated[key], published[key])
