@@ -149,7 +149,7 @@ def _pair(real: pd.Series, simulated: pd.Series, names: list[str]) -> pd.DataFra
     return out
 
 
-def compare(tables: dict[str, OutputsTable], scenario: sim.Scenario, *, scale: int = 50, seed: int = 0) -> Fidelity:
+def compare(tables: dict[str, OutputsTable], scenario: sim_scenario.Scenario, *, scale: int = 50, seed: int = 0) -> Fidelity:
     """Sample ``scale`` times each dataset's design from ``scenario`` and compare it with ``tables`` (dataset -> table)."""
     simulated = sim.sample(scenario, {d: t.design for d, t in tables.items()}, seed=seed, scale=scale)
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("summary", "cells", "confusion", "outputs", "calibration",
