@@ -276,7 +276,7 @@ def fit_dataset(table: OutputsTable, *, dataset: str, dependence: str, settings:
     frame = table.frame
     age = table.design.attributes[AGE] if AGE in cells_by else None
     x = vectors(table, age_outputs=age.outputs if age else ())
-    k = len(table.emotion_classes)
+    emo, ages = slice(1, 1 + len(table.emotion_classes)), slice(1 + len(table.emotion_classes), None)
     gender, emotion = frame["gender"].astype(str).to_numpy(), frame["emotion"].astype(str).to_numpy()
     cells, cell_of = _cells(table, cells_by)
     moments = _cell_moments(x, cell_of, gender, emotion, cells=cells, dependence=dependence,
@@ -286,14 +286,15 @@ def fit_dataset(table: OutputsTable, *, dataset: str, dependence: str, settings:
         raise BenchmarkError(f"simulate fit: {dataset}: an output is constant within a cell; it cannot be modelled")
     index = [tuple(key.split("/")) for key in cell_of]
     subject_cov = subject_covariance(x, subjects=frame["subject"].astype(str).to_numpy(),
-                                     means=np.array([moments[k_][1] for k_ in index]), sds=np.array([sds[k_] for k_ in index]))
+                                     means=np.array([moments[key][1] for key in index]),
+                                     sds=np.array([sds[key] for key in index]))
     if dependence == "none":
         subject_cov[0, 1:] = subject_cov[1:, 0] = 0.0
     # what the table says each cell's (or, for `none`, each group's) classifiers do
     group_z = {key: key if dependence == "observed" else key[0] for key in moments}
     group_l = {key: key if dependence == "observed" else key[1] for key in moments}
     predicted_male = x[:, 0] >= 0  # the uncorrected rule: argmax(p_male, p_female), ties to male
-    predicted = x[:, 1:1 + k].argmax(axis=1)
+    predicted = x[:, emo].argmax(axis=1)
     if age:
         predicted_age = designs.Attribute(AGE, (age,)).group_probabilities(frame).argmax(axis=1)
     cells_out, z_means, l_means = {}, {}, {}
@@ -310,14 +311,14 @@ def fit_dataset(table: OutputsTable, *, dataset: str, dependence: str, settings:
                                                       ridge=settings.ridge)
         if group_l[key] not in l_means:
             rows = in_cell if dependence == "observed" else emotion == key[1]
-            target = np.bincount(predicted[rows], minlength=k) / rows.sum()
-            l_means[group_l[key]] = _calibrate_emotion(mean[1:1 + k], sd[1:1 + k], total[1:1 + k, 1:1 + k],
-                                                       target=target, settings=settings,
+            target = np.bincount(predicted[rows], minlength=len(table.emotion_classes)) / rows.sum()
+            l_means[group_l[key]] = _calibrate_emotion(mean[emo], sd[emo], total[emo, emo], target=target,
+                                                       settings=settings,
                                                        stream=zlib.crc32(f"{dataset}/{group_l[key]}".encode()))
         parts = [[z_means[group_z[key]]], l_means[group_l[key]]]
         if age:
             target = np.bincount(predicted_age[in_cell], minlength=len(age.groups)) / in_cell.sum()
-            parts.append(_calibrate_age(mean[1 + k:], sd[1 + k:], total[1 + k:, 1 + k:], rule=age.rule_matrix,
+            parts.append(_calibrate_age(mean[ages], sd[ages], total[ages, ages], rule=age.rule_matrix,
                                         target=target, settings=settings,
                                         stream=zlib.crc32(f"{dataset}/{AGE}/{key}".encode())))
         cells_out[key] = CellModel(int(n), round_parameters(np.concatenate(parts)), round_parameters(sd),
