@@ -121,11 +121,17 @@ SCENARIO_ARGUMENT = click.argument("scenario", metavar="SCENARIO")
 @click.option("--dependence", type=click.Choice(["observed", "none"]), default="observed", show_default=True,
               help="observed: keep the tables' cross-modal dependence; none: remove it (a null scenario).")
 @click.option("--description", default="", help="One line saying what the scenario is for.")
-def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: str, description: str) -> None:
+@click.option("--cells-by", type=click.Choice(["gender", "gender,age_group"]), default="gender", show_default=True,
+              help="Attributes whose true groups (with the emotion) make the cells; gender,age_group also models the "
+                   "age model's outputs (the tables must declare age_group and carry its outputs).")
+def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: str, description: str,
+                 cells_by: str) -> None:
     """Fit a scenario to outputs tables (parquet files written by `benchmark fetch`)."""
     from benchmark.sources import sim_fit
 
-    click.echo(f"wrote {sim_fit.fit_files(list(tables), output=output, name=name, dependence=dependence, description=description)}")
+    written = sim_fit.fit_files(list(tables), output=output, name=name, dependence=dependence,
+                                description=description, cells_by=tuple(cells_by.split(",")))
+    click.echo(f"wrote {written}")
 
 
 @simulate.command("sample")
@@ -136,7 +142,7 @@ def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: 
 @click.option("--scale", type=click.IntRange(min=1), default=1, show_default=True, help="Multiplies the number of subjects.")
 @PARAMS_OPTION
 def simulate_sample(scenario: str, output_dir: Path, seed: int, scale: int, params_path: Path) -> None:
-    """Sample outputs tables of every dataset of SCENARIO (a scenario YAML, or a shipped name: paper, null), each as
+    """Sample outputs tables of every dataset of SCENARIO (a scenario YAML, or a shipped name: paper, null, age), each as
     its declaration (shipped, or in the params' data.declarations) names its emotions."""
     from benchmark import params
     from benchmark.sources import sim
