@@ -81,11 +81,16 @@ def synthetic_data(n_rows: int = FACES_ROWS, *, seed: int = 0) -> TrainingData:
 
 
 def run_bench(*, models: int = 64, reference_models: int = 1, epochs: int | None = None, rows: int = FACES_ROWS,
-              workers: int | None = None, device: str = "cpu") -> BenchResult:
+              workers: int | None = None, device: str | torch.device = "cpu") -> BenchResult:
     """Time ``reference_models`` reference runs and one vectorised run of ``models`` networks on the CPU and, when
-    ``device`` (auto | cpu | cuda) is CUDA, one on the GPU."""
+    ``device`` (auto | cpu | cuda) is CUDA, one on the GPU.
+
+    A ``torch.device`` is always run beside the CPU trainer, with the batches built as on CUDA: tests pass the CPU to
+    run the GPU path's code.
+    """
     settings = CorrectorSettings() if epochs is None else replace(CorrectorSettings(), epochs=epochs)
-    accelerator = resolve_device(device, where="--device")
+    accelerator = device if isinstance(device, torch.device) else resolve_device(device, where="--device")
+    side_by_side = isinstance(device, torch.device) or accelerator.type != "cpu"
     data = synthetic_data(rows)
     arch = Architecture(len(EMONET_EMOTIONS), settings.depth, settings.width, n_attribute_inputs=len(GENDERS),
                         n_groups=len(GENDERS))
@@ -97,9 +102,9 @@ def run_bench(*, models: int = 64, reference_models: int = 1, epochs: int | None
     train_many([warm] * n_workers, list(range(n_workers)), arch=arch, settings=one_epoch, workers=n_workers)
     worker_start = time.perf_counter() - start
     device_start = None
-    if accelerator.type != "cpu":
+    if side_by_side:
         start = time.perf_counter()
-        train_many([warm] * 2, [0, 1], arch=arch, settings=one_epoch, device=accelerator)
+        train_many([warm] * 2, [0, 1], arch=arch, settings=one_epoch, device=accelerator, device_batches=True)
         device_start = time.perf_counter() - start
     load_before = _load_average()
 
@@ -115,9 +120,10 @@ def run_bench(*, models: int = 64, reference_models: int = 1, epochs: int | None
     vectorised = time.perf_counter() - start
 
     on_device = device_seconds = device_diff = device_agreement = None
-    if accelerator.type != "cpu":
+    if side_by_side:
         start = time.perf_counter()
-        on_device = train_many([data] * models, list(range(models)), arch=arch, settings=settings, device=accelerator)
+        on_device = train_many([data] * models, list(range(models)), arch=arch, settings=settings, device=accelerator,
+                               device_batches=True)
         device_seconds = time.perf_counter() - start
         device_diff, device_agreement = _agreement(trained, on_device, data, arch)
 

@@ -195,6 +195,23 @@ def test_bench_on_the_cpu_reports_models_per_second_and_no_device_figures():
     assert any("models/s" in line for line in bench.summary_lines(result))
 
 
+def test_bench_side_by_side_path_runs_on_the_cpu_and_agrees_bit_for_bit():
+    """The code a GPU bench takes, with the CPU as the device: the same weights, so no difference at all."""
+    result = bench.run_bench(models=3, reference_models=0, epochs=1, rows=100, workers=1, device=torch.device("cpu"))
+    assert result.device == "cpu" and result.device_seconds > 0
+    assert result.device_vs_cpu == pytest.approx(result.device_models_per_second / result.models_per_second)
+    assert result.device_max_probability_difference == 0.0 and result.device_argmax_agreement == 1.0
+    assert any("x the cpu trainer" in line for line in bench.summary_lines(result))
+
+
+def test_gpu_check_trainer_figures_run_on_the_cpu_as_the_device():
+    from benchmark.frozen.gpu_check import trainer_figures
+
+    figures = trainer_figures(2, epochs=1, device=torch.device("cpu"))
+    assert figures["models"] == 2 and figures["device_max_probability_difference"] == 0.0
+    json.dumps(figures)
+
+
 @without_cuda
 def test_gpu_check_trainer_figures_say_when_there_is_no_gpu():
     from benchmark.frozen.gpu_check import trainer_figures
@@ -259,3 +276,23 @@ def test_bench_on_cuda_reports_models_per_second_and_the_ratio_to_the_cpu_traine
     assert result.device_vs_cpu == pytest.approx(result.device_models_per_second / result.models_per_second)
     assert result.device_max_probability_difference <= GPU_TOLERANCE
     json.dumps(result.as_dict())
+
+
+@needs_cuda
+def test_auto_is_cuda_when_there_is_a_gpu():
+    assert resolve_device("auto", where="train.corrector.device").type == "cuda"
+
+
+@needs_cuda
+def test_the_corrector_method_trains_on_the_gpu_when_its_device_is_cuda():
+    from benchmark.methods.base import FitTask
+    from benchmark.methods.corrector import Corrector
+    from toy import GENDER, make_toy_table
+
+    table = make_toy_table(subjects_per_gender=3)
+    tasks = [FitTask(table, {"test": table}, seed, GENDER) for seed in (0, 1)]
+    on_gpu = Corrector(replace(FEW_EPOCHS, device="cuda")).run(tasks)
+    on_cpu = Corrector(replace(FEW_EPOCHS, device="cpu")).run(tasks)
+    for gpu, cpu in zip(on_gpu, on_cpu, strict=True):
+        assert np.abs(gpu["test"].emotion - cpu["test"].emotion).max() <= GPU_TOLERANCE
+        assert np.abs(gpu["test"].attribute - cpu["test"].attribute).max() <= GPU_TOLERANCE

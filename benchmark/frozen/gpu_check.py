@@ -182,14 +182,15 @@ def check(*, batch: int, iters: int, cpu_images: int, pipeline_chips: int, fairf
     return result
 
 
-def trainer_figures(models: int, *, epochs: int | None = None) -> dict[str, Any]:
+def trainer_figures(models: int, *, epochs: int | None = None, device: torch.device | None = None) -> dict[str, Any]:
     """The vectorised corrector trainer on CUDA against the CPU trainer, ``models`` networks each (paper
-    configuration, FACES-sized data; :func:`benchmark.bench.run_bench`), or a note when there is no CUDA device."""
-    if not torch.cuda.is_available():
+    configuration, FACES-sized data; :func:`benchmark.bench.run_bench`), or a note when there is no CUDA device.
+    ``device``: the accelerator (default: cuda when available); tests pass the CPU to run the GPU path's code."""
+    if device is None and not torch.cuda.is_available():
         return {"note": "no CUDA device: the trainer's GPU figures not measured"}
     from benchmark.bench import run_bench
 
-    return run_bench(models=models, reference_models=0, epochs=epochs, device="cuda").as_dict()
+    return run_bench(models=models, reference_models=0, epochs=epochs, device=device or torch.device("cuda")).as_dict()
 
 
 def main(argv: list[str] | None = None) -> int:
