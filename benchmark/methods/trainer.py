@@ -10,7 +10,7 @@ on CUDA all K models are one stack in this process. A model's result does not de
 stack or its worker on the CPU, nor on its number of epochs: its weights after epoch e of a longer run are those of a
 run of e epochs (the snapshots that pruning reads, :func:`train_many`'s ``snapshot_epochs``). On CUDA a model's
 result matches the CPU's to float32 rounding (the products sum in another order; docs/ARCHITECTURE.md), and a rerun
-on the same device gives the same bits.
+on the same device gives the same bits (both tested when torch sees a GPU).
 """
 
 from __future__ import annotations
