@@ -211,7 +211,8 @@ def images_import(params_path: Path, archive: Path, dataset: str) -> None:
               help="Also write the timings as JSON.")
 def bench(models: int, reference_models: int, epochs: int | None, workers: int | None, device: str,
           json_path: Path | None) -> None:
-    """Time the reference training loop against the vectorised trainer (paper configuration, FACES-sized data)."""
+    """Time the reference training loop against the vectorised trainer, on the CPU and with --device cuda also on the
+    GPU (paper configuration, FACES-sized data)."""
     from benchmark import atomic
     from benchmark import bench as library
 
