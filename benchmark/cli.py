@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from benchmark import paths
+from benchmark.config import TRAIN_DEVICES
 from benchmark.errors import BenchmarkError
 
 PARAMS_OPTION = click.option("--params", "params_path", type=click.Path(path_type=Path), default=paths.PARAMS,
@@ -209,14 +210,20 @@ def images_import(params_path: Path, archive: Path, dataset: str) -> None:
               help="Networks the reference loop trains, one after the other (about 35 s each here).")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the paper's 500 epochs (quick runs).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Threads of the vectorised trainer [default: CPUs].")
+@click.option("--device", type=click.Choice(TRAIN_DEVICES), default="cpu", show_default=True,
+              help="cuda: also train the same networks on the GPU and report models/s against the CPU trainer "
+                   "(auto: cuda when available).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="Also write the timings as JSON.")
-def bench(models: int, reference_models: int, epochs: int | None, workers: int | None, json_path: Path | None) -> None:
-    """Time the reference training loop against the vectorised trainer (paper configuration, FACES-sized data)."""
+def bench(models: int, reference_models: int, epochs: int | None, workers: int | None, device: str,
+          json_path: Path | None) -> None:
+    """Time the reference training loop against the vectorised trainer, on the CPU and with --device cuda also on the
+    GPU (paper configuration, FACES-sized data)."""
     from benchmark import atomic
     from benchmark import bench as library
 
-    result = library.run_bench(models=models, reference_models=reference_models, epochs=epochs, workers=workers)
+    result = library.run_bench(models=models, reference_models=reference_models, epochs=epochs, workers=workers,
+                               device=device)
     for line in library.summary_lines(result):
         click.echo(line)
     if json_path is not None:

@@ -92,6 +92,10 @@ class TrackingSettings:
     enabled: bool = _spec(True)
 
 
+#: where the corrector trains (``train.corrector.device``); resolved by :mod:`benchmark.methods.device`
+TRAIN_DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
 @dataclass(frozen=True)
 class CorrectorSettings:
     """The ``train.corrector`` section: the correction network and its training (paper defaults)."""
@@ -106,6 +110,9 @@ class CorrectorSettings:
     lr: float = _spec(1e-3, low=1e-7, high=1.0, help="Adam learning rate")
     batch_size: int = _spec(32, low=1, high=65536)
     epochs: int = _spec(500, low=1, high=100000, help="training epochs; the last epoch's weights are used")
+    device: str = _spec("cpu", choices=TRAIN_DEVICES,
+                        help="where the networks train; auto: cuda when available. cuda agrees with cpu to float32 "
+                             "rounding, not bit for bit (docs/ARCHITECTURE.md)")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import numpy as np
 
 from benchmark.config import CorrectorSettings
 from benchmark.methods.base import FitTask, Method, Probabilities
+from benchmark.methods.device import resolve_device
 from benchmark.methods.inputs import features
 from benchmark.methods.network import Architecture, TrainingData, Weights, predict
 from benchmark.methods.trainer import train_many
@@ -18,7 +19,8 @@ from benchmark.protocol import parse_split
 
 
 class Corrector(Method):
-    """The paper's correction network (``train.corrector``); all tasks of a split are trained by one ``train_many``."""
+    """The paper's correction network (``train.corrector``); all tasks of a split are trained by one ``train_many``,
+    on ``train.corrector.device``."""
 
     name = "corrector"
     stochastic = True
@@ -48,7 +50,8 @@ class Corrector(Method):
                      for part, table in task.evaluate.items()} for task, w in zip(tasks, weights)]
 
         relay = None if on_snapshot is None else (lambda epoch, weights: on_snapshot(epoch, predict_all(weights)))
-        self.fitted = train_many(data, [t.seed for t in tasks], arch=arch, settings=self.settings,
+        device = resolve_device(self.settings.device, where="train.corrector.device")
+        self.fitted = train_many(data, [t.seed for t in tasks], arch=arch, settings=self.settings, device=device,
                                  snapshot_epochs=snapshot_epochs, on_snapshot=relay)
         return predict_all(self.fitted)
 
