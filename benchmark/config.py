@@ -92,7 +92,7 @@ class TrackingSettings:
     enabled: bool = _spec(True)
 
 
-#: where the corrector trains (``train.corrector.device``); resolved by :mod:`benchmark.methods.device`
+#: where the corrector trains (``train.device``); resolved by :mod:`benchmark.methods.device`
 TRAIN_DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
@@ -110,9 +110,6 @@ class CorrectorSettings:
     lr: float = _spec(1e-3, low=1e-7, high=1.0, help="Adam learning rate")
     batch_size: int = _spec(32, low=1, high=65536)
     epochs: int = _spec(500, low=1, high=100000, help="training epochs; the last epoch's weights are used")
-    device: str = _spec("cpu", choices=TRAIN_DEVICES,
-                        help="where the networks train; auto: cuda when available. cuda agrees with cpu to float32 "
-                             "rounding, not bit for bit (docs/ARCHITECTURE.md)")
 
 
 @dataclass(frozen=True)
@@ -147,6 +144,9 @@ class TrainSettings:
     splits: list = _spec(["faces->adfes", "adfes->faces"])
     seed: int = _spec(0, low=0, help="first seed; stochastic methods run seeds seed, seed+1, ..., seed+n_seeds-1")
     n_seeds: int = _spec(10, low=1)
+    device: str = _spec("cpu", choices=TRAIN_DEVICES,
+                        help="where the correction networks train (and tune's trials); auto: cuda when available. cuda "
+                             "agrees with cpu to float32 rounding, not bit for bit (docs/ARCHITECTURE.md)")
     cv: CVSettings = field(default_factory=CVSettings)
     corrector: CorrectorSettings = field(default_factory=CorrectorSettings)
     linear: LinearSettings = field(default_factory=LinearSettings)

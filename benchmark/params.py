@@ -127,10 +127,10 @@ def _check_train(settings: Settings, chosen: dict[str, DatasetDesign]) -> None:
         raise BenchmarkError("train.splits: expected at least one split, e.g. faces->adfes or cv:faces")
     for split in train.splits:
         split_attribute(split, chosen, settings.data.attribute)
-    if train.corrector.device == "cuda":   # before any stage works: no silent fallback to the CPU
+    if train.device == "cuda":   # before any stage works: no silent fallback to the CPU
         from benchmark.methods.device import resolve_device
 
-        resolve_device("cuda", where="train.corrector.device")
+        resolve_device("cuda", where="train.device")
 
 
 def _check_tune(settings: Settings) -> None:

@@ -1,6 +1,6 @@
 """The corrector trainer on a device: the CUDA path's code run on the CPU gives the CPU trainer's weights bit for bit
 (always tested); on a GPU the same seeds give the CPU's predictions within :data:`GPU_TOLERANCE` (tested when torch
-sees one); ``train.corrector.device`` and ``benchmark bench --device``."""
+sees one); ``train.device`` and ``benchmark bench --device``."""
 
 from __future__ import annotations
 
@@ -149,13 +149,13 @@ def test_an_exception_at_a_snapshot_stops_device_batches_cleanly(data, small_chu
 
 @without_cuda
 def test_auto_is_the_cpu_without_a_gpu():
-    assert resolve_device("auto", where="train.corrector.device") == torch.device("cpu")
+    assert resolve_device("auto", where="train.device") == torch.device("cpu")
 
 
 @without_cuda
 def test_cuda_without_a_gpu_is_one_error_line_naming_the_setting():
-    with pytest.raises(BenchmarkError, match=r"^train\.corrector\.device: cuda, but torch .* sees no CUDA device"):
-        resolve_device("cuda", where="train.corrector.device")
+    with pytest.raises(BenchmarkError, match=r"^train\.device: cuda, but torch .* sees no CUDA device"):
+        resolve_device("cuda", where="train.device")
 
 
 @without_cuda
@@ -163,8 +163,8 @@ def test_params_asking_for_cuda_without_a_gpu_fail_before_any_stage(tmp_path):
     from benchmark.params import load_settings
 
     path = tmp_path / "params.yaml"
-    path.write_text("train:\n  corrector:\n    device: cuda\n")
-    with pytest.raises(BenchmarkError, match=rf"^{path}: train\.corrector\.device: cuda, but .* use cpu, or auto"):
+    path.write_text("train:\n  device: cuda\n")
+    with pytest.raises(BenchmarkError, match=rf"^{path}: train\.device: cuda, but .* use cpu, or auto"):
         load_settings(path)
 
 
@@ -172,8 +172,8 @@ def test_an_unknown_device_names_the_choices(tmp_path):
     from benchmark.params import load_settings
 
     path = tmp_path / "params.yaml"
-    path.write_text("train:\n  corrector:\n    device: gpu\n")
-    with pytest.raises(BenchmarkError, match=r"train\.corrector\.device: 'gpu' is not one of auto, cpu, cuda"):
+    path.write_text("train:\n  device: gpu\n")
+    with pytest.raises(BenchmarkError, match=r"train\.device: 'gpu' is not one of auto, cpu, cuda"):
         load_settings(path)
 
 
@@ -280,7 +280,7 @@ def test_bench_on_cuda_reports_models_per_second_and_the_ratio_to_the_cpu_traine
 
 @needs_cuda
 def test_auto_is_cuda_when_there_is_a_gpu():
-    assert resolve_device("auto", where="train.corrector.device").type == "cuda"
+    assert resolve_device("auto", where="train.device").type == "cuda"
 
 
 @needs_cuda
@@ -291,8 +291,8 @@ def test_the_corrector_method_trains_on_the_gpu_when_its_device_is_cuda():
 
     table = make_toy_table(subjects_per_gender=3)
     tasks = [FitTask(table, {"test": table}, seed, GENDER) for seed in (0, 1)]
-    on_gpu = Corrector(replace(FEW_EPOCHS, device="cuda")).run(tasks)
-    on_cpu = Corrector(replace(FEW_EPOCHS, device="cpu")).run(tasks)
+    on_gpu = Corrector(FEW_EPOCHS, device="cuda").run(tasks)
+    on_cpu = Corrector(FEW_EPOCHS, device="cpu").run(tasks)
     for gpu, cpu in zip(on_gpu, on_cpu, strict=True):
         assert np.abs(gpu["test"].emotion - cpu["test"].emotion).max() <= GPU_TOLERANCE
         assert np.abs(gpu["test"].attribute - cpu["test"].attribute).max() <= GPU_TOLERANCE

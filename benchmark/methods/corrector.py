@@ -20,13 +20,13 @@ from benchmark.protocol import parse_split
 
 class Corrector(Method):
     """The paper's correction network (``train.corrector``); all tasks of a split are trained by one ``train_many``,
-    on ``train.corrector.device``."""
+    on ``device`` (``train.device``: cpu, cuda or auto)."""
 
     name = "corrector"
     stochastic = True
 
-    def __init__(self, settings: CorrectorSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: CorrectorSettings, *, device: str = "cpu") -> None:
+        self.settings, self.device = settings, device
         self.fitted: list[Weights] = []
 
     def run(self, tasks: list[FitTask], *, snapshot_epochs: Sequence[int] = (),
@@ -50,7 +50,7 @@ class Corrector(Method):
                      for part, table in task.evaluate.items()} for task, w in zip(tasks, weights)]
 
         relay = None if on_snapshot is None else (lambda epoch, weights: on_snapshot(epoch, predict_all(weights)))
-        device = resolve_device(self.settings.device, where="train.corrector.device")
+        device = resolve_device(self.device, where="train.device")
         self.fitted = train_many(data, [t.seed for t in tasks], arch=arch, settings=self.settings, device=device,
                                  snapshot_epochs=snapshot_epochs, on_snapshot=relay)
         return predict_all(self.fitted)
@@ -68,8 +68,8 @@ class TunedCorrector(Corrector):
 
     name = "corrector_tuned"
 
-    def __init__(self, settings: CorrectorSettings, *, tuned_for: str) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: CorrectorSettings, *, tuned_for: str, device: str = "cpu") -> None:
+        super().__init__(settings, device=device)
         self.tuned_for = tuned_for
 
     def skip_reason(self, split: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Where the corrector trains: ``train.corrector.device`` (``auto | cpu | cuda``) as a torch device.
+"""Where the corrector trains: ``train.device`` (``auto | cpu | cuda``) as a torch device.
 
 ``auto`` is CUDA when torch sees a CUDA device, else the CPU; ``cuda`` without one is an error (no silent fallback:
 results on the two devices agree to float32 rounding, not bit for bit). torch is imported when a name is resolved, so

@@ -48,7 +48,7 @@ def _crossmodal_linear(settings: Settings) -> Method:
 def _corrector(settings: Settings) -> Method:
     from benchmark.methods.corrector import Corrector
 
-    return Corrector(settings.train.corrector)
+    return Corrector(settings.train.corrector, device=settings.train.device)
 
 
 def _corrector_tuned(settings: Settings) -> Method:
@@ -56,7 +56,8 @@ def _corrector_tuned(settings: Settings) -> Method:
     from benchmark.methods.tuned import tuned_corrector_settings, tuned_for
 
     path = settings.train.tuned_params
-    return TunedCorrector(tuned_corrector_settings(settings.train.corrector, path), tuned_for=tuned_for(path))
+    return TunedCorrector(tuned_corrector_settings(settings.train.corrector, path), tuned_for=tuned_for(path),
+                          device=settings.train.device)
 
 
 METHODS: dict[str, Callable[[Settings], Method]] = {

@@ -54,7 +54,7 @@ def build_objective(settings: Settings, outputs_dir: Path) -> Objective:
     base = settings.train.corrector
 
     def make_method(params: dict[str, Any]) -> Corrector:
-        return Corrector(dataclasses.replace(base, **params))
+        return Corrector(dataclasses.replace(base, **params), device=settings.train.device)
 
     return Objective(folds, make_method, attribute=attribute, space=search_space(tune),
                      seeds=[tune.seed + i for i in range(tune.n_seeds)],
