@@ -17,21 +17,26 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmark import stats
+from benchmark import atomic, stats
 from benchmark.design import CellLayout
 from benchmark.predictions import EMOTION_TASK
 
-__all__ = ["ATTRIBUTE_MODEL", "GROUPINGS", "AuditConfig", "attribute_accuracy", "gap_audit"]
+__all__ = ["ATTRIBUTE_MODEL", "ATTRIBUTE_FILE", "GAPS_FILE", "GROUPINGS", "AuditConfig", "attribute_accuracy",
+           "gap_audit", "write"]
 
 #: the method whose attribute prediction is the attribute model's own
 ATTRIBUTE_MODEL = "uncorrected"
 #: the two ways of assigning an image to a cell, and their difference
 GROUPINGS: tuple[str, ...] = ("true", "predicted", "difference")
 _GROUP_COLUMNS = ["split", "partition", "dataset"]
+#: the audit's files, beside stats.parquet (results/)
+GAPS_FILE = "audit.parquet"
+ATTRIBUTE_FILE = "attribute_audit.parquet"
 
 
 @dataclass(frozen=True)
@@ -192,3 +197,17 @@ def attribute_accuracy(frame: pd.DataFrame, *, attribute: str, layouts: dict[str
                                                      if len(of_group) else np.nan)
             out.append(row)
     return pd.DataFrame(out)
+
+
+def write(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout], config: AuditConfig,
+          results_dir: Path) -> list[Path]:
+    """Write both audits (:data:`GAPS_FILE`, :data:`ATTRIBUTE_FILE`) atomically into ``results_dir``; returns them.
+    Without ``uncorrected`` rows both files are empty tables (the report then says the audit needs that method)."""
+    written = []
+    for name, table in ((GAPS_FILE, gap_audit(frame, attribute=attribute, layouts=layouts, config=config)),
+                        (ATTRIBUTE_FILE, attribute_accuracy(frame, attribute=attribute, layouts=layouts,
+                                                            config=config))):
+        target = results_dir / name
+        atomic.write_with(target, lambda tmp, t=table: t.to_parquet(tmp, index=False))
+        written.append(target)
+    return written
