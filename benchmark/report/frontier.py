@@ -68,10 +68,11 @@ def _panel(ax, points: pd.DataFrame, *, task: str, default_strength: float) -> N
     colours = {m: cmap(i % cmap.N) for i, m in enumerate(sorted(points["method"]))}
     for row in points.to_dict("records"):
         x, y = row["average_gap_estimate"], row["macro_estimate"]
-        ax.errorbar(x, y, xerr=[[x - row["average_gap_ci_low"]], [row["average_gap_ci_high"] - x]],
-                    yerr=[[y - row["macro_ci_low"]], [row["macro_ci_high"] - y]], fmt="o", ms=5, capsize=2,
-                    color=colours[row["method"]], ecolor="0.6", elinewidth=0.8,
-                    label=None if curve_of(row["method"], default_strength) else row["method"])
+        # lines from low to high: an interval of a gap need not contain its estimate (docs/STATISTICS.md)
+        ax.hlines(y, row["average_gap_ci_low"], row["average_gap_ci_high"], color="0.6", lw=0.8)
+        ax.vlines(x, row["macro_ci_low"], row["macro_ci_high"], color="0.6", lw=0.8)
+        ax.plot(x, y, "o", ms=5, color=colours[row["method"]],
+                label=None if curve_of(row["method"], default_strength) else row["method"])
     on_curve = points.assign(curve=[curve_of(m, default_strength) for m in points["method"]]).dropna(subset=["curve"])
     for name, members in on_curve.groupby(on_curve["curve"].map(lambda c: c[0])):
         members = members.assign(strength=members["curve"].map(lambda c: c[1])).sort_values("strength")
