@@ -122,6 +122,21 @@ class LinearSettings:
 
 
 @dataclass(frozen=True)
+class FairnessSettings:
+    """The ``train.fairness`` section: the fairness post-processing baselines (docs/FAIRNESS_BASELINES.md)."""
+
+    strength: float = _spec(1.0, low=0.0, high=1e6,
+                            help="group_recalibration: weight of the squared per-emotion gap penalty beside the "
+                                 "cross-entropy (0: plain group-aware recalibration); name@s in train.methods "
+                                 "overrides it per method")
+    ridge: float = _spec(1e-3, low=0.0, high=1e3,
+                         help="group_recalibration: L2 penalty on the offsets (keeps classes absent from training finite)")
+    threshold_objective: str = _spec("balanced_accuracy_score", choices=("accuracy_score", "balanced_accuracy_score"),
+                                     help="threshold_optimizer: what Fairlearn's ThresholdOptimizer maximises under "
+                                          "equalized odds")
+
+
+@dataclass(frozen=True)
 class CVSettings:
     """The ``train.cv`` section: subject-grouped folds of the ``cv:<dataset>`` splits (balanced by attribute group)."""
 
@@ -150,8 +165,10 @@ class TrainSettings:
     cv: CVSettings = field(default_factory=CVSettings)
     corrector: CorrectorSettings = field(default_factory=CorrectorSettings)
     linear: LinearSettings = field(default_factory=LinearSettings)
+    fairness: FairnessSettings = field(default_factory=FairnessSettings)
     tuned_params: str = _spec(str(paths.TUNE_DIR / "best_params.yaml"),
-                              help="the configuration `benchmark tune` chose; read by the corrector_tuned method")
+                              help="the configuration `benchmark tune` chose; read by corrector_tuned (a corrector "
+                                   "study) or group_recalibration_tuned (a group_recalibration study)")
 
 
 @dataclass(frozen=True)
@@ -170,7 +187,8 @@ class EvaluateSettings:
 
 @dataclass(frozen=True)
 class TuneSpaceSettings:
-    """The ``tune.space`` section: inclusive [low, high] ranges of the corrector's tunable parameters."""
+    """The ``tune.space`` section: inclusive [low, high] ranges of the tunable parameters (the corrector's, and
+    group_recalibration's ``strength``)."""
 
     depth: list = _spec([1, 4], low=1, high=8)
     width: list = _spec([8, 128], low=2, high=1024)
@@ -180,13 +198,17 @@ class TuneSpaceSettings:
     epochs: list = _spec([100, 1000], low=1, high=10000)
     batch_size: list = _spec([16, 128], low=1, high=4096)
     input: list = _spec(["logits", "probs"], choices=("logits", "probs"))
+    strength: list = _spec([0.0, 64.0], low=0.0, high=1e6, help="group_recalibration's fairness strength (tune.method)")
 
 
 @dataclass(frozen=True)
 class TuneSettings:
-    """The ``tune`` section: an Optuna study over corrector variants, scored by CV inside the training dataset."""
+    """The ``tune`` section: an Optuna study over the variants of ``tune.method``, scored by CV inside the training
+    dataset."""
 
     study: str = _spec("corrector")
+    method: str = _spec("corrector", choices=("corrector", "group_recalibration"),
+                        help="what the study tunes: the corrector's variants, or group_recalibration's fairness strength")
     storage: str = _spec("sqlite:///optuna.db", help="any SQLAlchemy URL; PostgreSQL for several workers")
     n_trials: int = _spec(30, low=1, help="trials one `benchmark tune` invocation runs")
     pipeline_trials: int = _spec(5, low=1, help="trials of the DVC stage `tune` (a fresh study each `dvc repro`)")

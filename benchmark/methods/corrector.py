@@ -15,7 +15,7 @@ from benchmark.methods.device import resolve_device
 from benchmark.methods.inputs import features
 from benchmark.methods.network import Architecture, TrainingData, Weights, predict
 from benchmark.methods.trainer import train_many
-from benchmark.protocol import parse_split
+from benchmark.methods.tuned import tuned_skip_reason
 
 
 class Corrector(Method):
@@ -73,8 +73,4 @@ class TunedCorrector(Corrector):
         self.tuned_for = tuned_for
 
     def skip_reason(self, split: str) -> str | None:
-        if split == self.tuned_for:
-            return None
-        tuned_on = parse_split(self.tuned_for).train
-        seen = " and this split tests on it" if parse_split(split).test == tuned_on else ""
-        return f"its configuration was tuned for {self.tuned_for} by CV inside {tuned_on}{seen}"
+        return tuned_skip_reason(split, self.tuned_for)

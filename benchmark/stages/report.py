@@ -20,6 +20,7 @@ from benchmark.config import CorrectorSettings, Settings
 from benchmark.errors import BenchmarkError
 from benchmark.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
 from benchmark.report import figures, provenance, tables
+from benchmark.report.audit import fairness_blocks
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
 from benchmark.report.tuning import tuning_blocks
@@ -218,6 +219,8 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
             blocks.append(Heading(tables.group_label(*group), 3))
             blocks += _figures_for_group(stats, confusion, group=group, reference=reference, ci=ci, alpha=alpha,
                                          out_dir=fresh)
+        blocks += fairness_blocks(stats, settings, attribute=doc.get("attribute", "gender"), ci=ci, figures_dir=fresh,
+                                  tune_dir=tune_dir, results_dir=stats_path.parent, outputs_dir=outputs_dir)
         blocks += tuning_blocks(tune_dir, paper=CorrectorSettings(), figures_dir=fresh, results=doc["results"])
         blocks += [Heading("Statistical notes"), *statistics_notes(stats)]
         blocks += provenance_blocks(prov)
