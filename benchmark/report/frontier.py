@@ -112,7 +112,7 @@ def frontier_figures(stats: pd.DataFrame, *, out_dir: Path, default_strength: fl
             ax.set_ylabel("CV macro accuracy (%)")
             ax.set_title(f"Optuna Pareto front of {front['method']} (CV inside the training dataset)")
             ax.grid(alpha=0.3)
-        handles, labels = {}, []
+        handles: dict[str, object] = {}
         for ax in axes.flat:
             for handle, label in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(label, handle)
