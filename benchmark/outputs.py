@@ -23,6 +23,9 @@ from benchmark.labels import (
 
 ID_COLUMNS: tuple[str, ...] = ("dataset", "image_id", "subject", "gender", "emotion")
 PROBABILITY_SUM_TOLERANCE = 1e-3
+#: the largest raw logit magnitude accepted: trained classifiers' logits are within tens, and beyond this bound the
+#: softmax is exactly one-hot and standardising the inputs overflows (1e308 ends in scikit-learn's "contains NaN")
+MAX_ABS_LOGIT = 1e6
 
 
 @dataclass
@@ -74,7 +77,8 @@ def concat(tables: list[OutputsTable]) -> OutputsTable:
 def validate(table: OutputsTable, *, where: str) -> OutputsTable:
     """Check the contract; raise BenchmarkError with one line naming ``where`` and the first problem.
 
-    Rules: required columns present; labels known; probabilities in [0, 1] summing to 1 (within 1e-3); finite logits;
+    Rules: required columns present; labels known; probabilities in [0, 1] summing to 1 (within 1e-3); finite logits
+    of plausible magnitude (at most ``MAX_ABS_LOGIT``);
     unique image ids per dataset; one gender per subject; every cell of the 2 x 6 (gender x emotion) design non-empty.
     """
     df = table.frame
@@ -111,6 +115,7 @@ def validate(table: OutputsTable, *, where: str) -> OutputsTable:
     if not finite.all():
         row = df.loc[~finite, "image_id"].iloc[0]
         raise BenchmarkError(f"{where}: image {row!r} has non-finite emotion logits; expected finite raw logits")
+    check_logit_magnitudes(table, where=where)
     dup = df.duplicated(["dataset", "image_id"])
     if dup.any():
         raise BenchmarkError(f"{where}: duplicate image id {df.loc[dup, 'image_id'].iloc[0]!r}; each image must appear once")
@@ -127,6 +132,18 @@ def validate(table: OutputsTable, *, where: str) -> OutputsTable:
     if not any(canonical_emotion(c) in DATASET_EMOTIONS for c in classes):
         raise BenchmarkError(f"{where}: no emotion class of the model ({classes}) maps to a dataset emotion ({', '.join(DATASET_EMOTIONS)})")
     return table
+
+
+def check_logit_magnitudes(table: OutputsTable, *, where: str) -> None:
+    """Refuse finite but impossible logits (|value| > ``MAX_ABS_LOGIT``), naming the first such image and column."""
+    logits = table.emotion_logits()
+    too_large = np.abs(logits) > MAX_ABS_LOGIT
+    if too_large.any():
+        row, column = np.argwhere(too_large)[0]
+        raise BenchmarkError(
+            f"{where}: image {table.frame['image_id'].iloc[row]!r} has emotion logit {logits[row, column]:g} in column "
+            f"{table.emotion_columns[column]}; raw logits of a trained model lie within +/-{MAX_ABS_LOGIT:g} (a larger "
+            f"value is a unit, scaling or parsing error)")
 
 
 def write(table: OutputsTable, path: Path | str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark import textfiles
 from benchmark.errors import BenchmarkError
 from benchmark.labels import EMONET_EMOTIONS, GENDERS, canonical_emotion, canonical_gender, emotion_column, gender_column
 from benchmark.outputs import OutputsTable
@@ -116,10 +117,7 @@ def _parse_array(text: str, *, where: str, length: int) -> np.ndarray:
 
 def parse_csv(path: Path, dataset: str) -> OutputsTable:
     """Parse one authors' CSV into an outputs table (not yet validated)."""
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise BenchmarkError(f"{path}: not a readable CSV ({err})") from err
+    raw = textfiles.read_csv(path).frame  # strict: encoding, header, ragged rows; every value as text
     missing = [c for c in REQUIRED_CSV_COLUMNS if c not in raw.columns]
     if missing:
         raise BenchmarkError(f"{path}: missing column(s) {', '.join(missing)}; the authors' format has {', '.join(REQUIRED_CSV_COLUMNS)}")

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from benchmark import atomic, outputs, paths
+from benchmark import atomic, outputs, paths, textfiles
 from benchmark.errors import BenchmarkError
 from benchmark.labels import DATASET_EMOTIONS, GENDERS, emotion_column, gender_column
 from benchmark.outputs import OutputsTable
@@ -276,7 +276,7 @@ def read(name_or_path: str | Path) -> Scenario:
         raise BenchmarkError(f"{path}: is not a file; the sim source reads a scenario YAML (data.input, e.g. "
                              f"benchmark/scenarios/paper.yaml), not a folder")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = textfiles.load_yaml(path)  # strict: UTF-8, each key once
     except yaml.YAMLError as err:
         raise BenchmarkError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
     return from_dict(raw, where=str(path))
