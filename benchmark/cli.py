@@ -1,14 +1,17 @@
 """The ``benchmark`` command: one subcommand per pipeline stage, thin over the library.
 
 User mistakes raise :class:`~benchmark.errors.BenchmarkError`; they are printed as one line on stderr with exit code 1
-(with the traceback only under ``--debug``).
+(with the traceback only under ``--debug``). A stage holds its working-copy lock (:mod:`benchmark.locks`) while it
+runs; Ctrl-C and SIGTERM unwind it cleanly (exit 130 and 143) and a full disk is one line too.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
@@ -18,6 +21,13 @@ from benchmark.errors import BenchmarkError
 
 PARAMS_OPTION = click.option("--params", "params_path", type=click.Path(path_type=Path), default=paths.PARAMS,
                              show_default=True, metavar="PATH", help="params.yaml to read.")
+
+
+def _exclusive(stage: str) -> AbstractContextManager[Path]:
+    """The working copy's lock of ``stage``: a second invocation writing the same files is refused with one line."""
+    from benchmark import locks
+
+    return locks.hold(stage)
 
 
 def _settings(params_path: Path, overrides: dict | None = None):
@@ -43,7 +53,9 @@ def fetch(params_path: Path) -> None:
     """Write the per-image outputs tables (data/outputs/) from the configured source."""
     from benchmark.stages import fetch as stage
 
-    for path in stage.run(_settings(params_path)):
+    with _exclusive("fetch"):
+        written = stage.run(_settings(params_path))
+    for path in written:
         click.echo(f"wrote {path}")
 
 
@@ -53,7 +65,8 @@ def train(params_path: Path) -> None:
     """Run every method over every split, fold and seed (results/predictions.parquet)."""
     from benchmark.stages import train as stage
 
-    click.echo(f"wrote {stage.run(_settings(params_path))}")
+    with _exclusive("train"):
+        click.echo(f"wrote {stage.run(_settings(params_path))}")
 
 
 @cli.command()
@@ -62,7 +75,8 @@ def evaluate(params_path: Path) -> None:
     """Compute the paper's metrics and their statistics (results/stats.parquet, reports/metrics.json)."""
     from benchmark.stages import evaluate as stage
 
-    click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
+    with _exclusive("evaluate"):
+        click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
 
 
 @cli.command()
@@ -71,7 +85,8 @@ def report(params_path: Path) -> None:
     """Write reports/report.md, the self-contained reports/report.html and reports/figures/."""
     from benchmark.stages import report as stage
 
-    click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
+    with _exclusive("report"):
+        click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
 
 
 @cli.command()
@@ -208,14 +223,26 @@ def bench(models: int, reference_models: int, epochs: int | None, workers: int |
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, turning BenchmarkError into one line on stderr and exit code 1."""
+    """Entry point: run the CLI, turning BenchmarkError, interrupts and a full disk into one line on stderr.
+
+    Exit codes: 0 done, 1 a user error or a full disk, 2 a usage error (click), 130 Ctrl-C, 143 SIGTERM.
+    """
+    from benchmark.atomic import disk_full_message, is_disk_full
+    from benchmark.processes import Terminated, sigterm_as_interrupt
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="benchmark", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return 130
+        with sigterm_as_interrupt():
+            cli.main(args=args, prog_name="benchmark", standalone_mode=False)
+    except click.exceptions.Abort as err:
+        received = signal.SIGTERM if isinstance(err.__cause__, Terminated) else signal.SIGINT
+        if not isinstance(err.__cause__, KeyboardInterrupt):  # an aborted prompt, not a signal
+            click.echo("Aborted.", err=True)
+            return 130
+        click.echo(f"error: interrupted by {received.name}; files being written were discarded (outputs keep their "
+                   f"previous complete version) and any MLflow run of the stage is marked KILLED", err=True)
+        return 128 + received
     except click.ClickException as err:
         err.show()
         return err.exit_code
@@ -223,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         click.echo(f"error: {err}", err=True)
+        return 1
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {disk_full_message(err.filename)}", err=True)
         return 1
     except click.exceptions.Exit as err:
         return err.exit_code

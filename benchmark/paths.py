@@ -22,6 +22,7 @@ REPORT_MD = REPORTS_DIR / "report.md"
 REPORT_HTML = REPORTS_DIR / "report.html"
 FIGURES_DIR = REPORTS_DIR / "figures"
 TUNE_DIR = REPORTS_DIR / "tune"
+LOCKS_DIR = Path(".locks")  # one lock file per stage of this working copy (benchmark/locks.py; git-ignored)
 
 
 def outputs_table(dataset: str, outputs_dir: Path = OUTPUTS_DIR) -> Path:

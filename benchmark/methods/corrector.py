@@ -45,6 +45,7 @@ from benchmark.labels import GENDERS
 from benchmark.methods.base import FitTask, Method, Probabilities
 from benchmark.methods.inputs import emotion_targets, features, gender_targets
 from benchmark.outputs import OutputsTable
+from benchmark.processes import ignore_interrupts, stop_workers_on_error
 from benchmark.protocol import CROSS_DATASET_SPLITS, test_dataset
 
 ADAM_BETAS: tuple[float, float] = (0.9, 0.999)
@@ -499,7 +500,8 @@ def _train_groups(groups: list[list[int]], data: list[TrainingData], seeds: list
     """
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=ctx) as pool:
+    with (ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=ctx, initializer=ignore_interrupts) as pool,
+          stop_workers_on_error(pool)):
         futures = [pool.submit(_train_group, [data[k] for k in g], [seeds[k] for k in g], arch, settings)
                    for g in groups[:-1]]
         last = groups[-1]

@@ -135,6 +135,8 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
 
     Returns the paths written.
     """
+    if settings.tracking.enabled:
+        tracking.probe(settings.tracking)  # an unreachable store fails now, not after the statistics
     frame, classes, meta = predictions.read(source)
     cells = metrics.cells_by_group(frame)
     aggregate = seed_aggregate(metrics.summaries_by_group(cells))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from benchmark import outputs, paths, sources
+from benchmark import outputs, paths, sources, tracking
 from benchmark.config import Settings
 
 log = logging.getLogger(__name__)
@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR) -> list[Path]:
     """Load every dataset of ``data.datasets`` from ``data.source`` and write ``data/outputs/<dataset>.parquet``."""
+    if settings.data.source == "images" and settings.tracking.enabled:
+        tracking.probe(settings.tracking)  # the images source logs a run after the (long) extraction
     written = []
     tables = [sources.load(settings.data, dataset) for dataset in settings.data.datasets]
     for dataset, table in zip(settings.data.datasets, tables):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark import outputs, paths, predictions
+from benchmark import outputs, paths, predictions, tracking
 from benchmark.config import Settings
 from benchmark.methods.base import FitTask
 from benchmark.methods.registry import build_method
@@ -73,6 +73,8 @@ def _scenario(tables: dict[str, outputs.OutputsTable]) -> dict[str, str]:
 
 def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path = paths.PREDICTIONS) -> Path:
     """Train and predict every (split, method, fold, seed); write the predictions table atomically; track the runs."""
+    if settings.tracking.enabled:
+        tracking.probe(settings.tracking)  # an unreachable store fails now, not after the training
     start = time.perf_counter()
     tables = {d: outputs.read(paths.outputs_table(d, outputs_dir)) for d in settings.data.datasets}
     classes = next(iter(tables.values())).emotion_classes
