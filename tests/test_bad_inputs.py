@@ -5,7 +5,6 @@ unreachable service also answer within a generous bound (a hang, not a benchmark
 from __future__ import annotations
 
 import hashlib
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
