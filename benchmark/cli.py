@@ -101,10 +101,15 @@ def report(params_path: Path) -> None:
 def tune(params_path: Path, study_name: str | None, n_trials: int | None, storage: str | None,
          objective: str | None, jobs: int | None) -> None:
     """Run an Optuna study over corrector variants (reports/tune/best_params.yaml); each trial an MLflow run."""
-    from benchmark.stages import tune as stage
+    from benchmark import probes, tracking
 
     overrides = {"tune.objective": objective} if objective else None
     settings = _settings(params_path, overrides)
+    probes.check_study_storage(storage or settings.tune.storage)  # before the stage's imports (torch: seconds)
+    if settings.tracking.enabled:
+        tracking.probe(settings.tracking)
+    from benchmark.stages import tune as stage
+
     click.echo(f"wrote {stage.run(settings, n_trials=n_trials, study_name=study_name, storage=storage, jobs=jobs)}")
 
 

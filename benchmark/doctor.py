@@ -100,8 +100,8 @@ def check_tune_storage(settings: Settings) -> list[Check]:
     import sqlalchemy
 
     from benchmark.errors import BenchmarkError
+    from benchmark.probes import check_study_storage
     from benchmark.probes import redact_url as redact
-    from benchmark.tuning.study import probe_storage
 
     url = settings.tune.storage
     shown = redact(url)
@@ -116,7 +116,7 @@ def check_tune_storage(settings: Settings) -> list[Check]:
                       f"{shown} ({'exists' if Path(parsed.database or '').exists() else 'created on first use'})",
                       f"create the folder {folder}")]
     try:
-        probe_storage(url)
+        check_study_storage(url)
     except BenchmarkError as err:
         return [Check("optuna storage", False, str(err), "fix tune.storage (or --storage) or start the database server")]
     return [Check("optuna storage", True, shown)]

@@ -114,3 +114,9 @@ def check_service(url: str, *, setting: str, what: str, fix: str, timeout_s: flo
                                  f"(e.g. postgresql+psycopg2://)") from err
         raise BenchmarkError(f"{setting}: {what} {redact_url(url)!r} does not answer ({cause}); {fix}") from err
 
+
+
+def check_study_storage(url: str) -> None:
+    """:func:`check_service` for an Optuna storage (``tune.storage``, ``--storage`` or ``OPTUNA_STORAGE``)."""
+    check_service(url, setting="tune.storage", what="Optuna storage",
+                  fix="check the URL (--storage, OPTUNA_STORAGE or tune.storage) and that the database server runs")

@@ -18,7 +18,7 @@ import optuna
 import sqlalchemy.exc
 
 from benchmark.errors import BenchmarkError
-from benchmark.probes import check_service
+from benchmark.probes import check_study_storage
 from benchmark.probes import redact_url as redact
 from benchmark.tuning.objective import OBJECTIVES
 
@@ -50,16 +50,10 @@ def quiet_interrupted_trials() -> None:
         logger.addFilter(_InterruptWithoutTraceback())
 
 
-def probe_storage(url: str) -> None:
-    """Fail within seconds, naming the setting and the fix, when the storage's database server does not answer."""
-    check_service(url, setting="tune.storage", what="Optuna storage",
-                  fix="check the URL (--storage, OPTUNA_STORAGE or tune.storage) and that the database server runs")
-
-
 def open_storage(url: str, *, heartbeat_s: int, max_retry: int) -> optuna.storages.RDBStorage:
     """An RDB storage with heartbeats; raises BenchmarkError naming the (redacted) URL when it is unreachable
     (a database server is probed first, so a silent one fails within seconds)."""
-    probe_storage(url)
+    check_study_storage(url)
     _make_sqlite_folder(url)
     last: Exception | None = None
     for attempt in range(CREATE_ATTEMPTS):
