@@ -113,8 +113,8 @@ def _check_header(path: Path, header: list[str]) -> None:
 def read_csv(path: Path | str) -> CsvTable:
     """Read a comma-separated UTF-8 file with a header row, every value as text.
 
-    Refused, each with one line: another encoding, a header split by another delimiter, blank, padded or repeated
-    column names, a header without rows, and rows with more or fewer fields than the header (naming the line).
+    Refused, each with one line: another encoding, an empty file, a header split by another delimiter, blank, padded
+    or repeated column names, and rows with more or fewer fields than the header (naming the line).
     Lines that are entirely empty are skipped; quoted fields may span lines.
     """
     import pandas as pd
@@ -125,7 +125,7 @@ def read_csv(path: Path | str) -> CsvTable:
     try:
         header = next(reader, None)
         if header is None:
-            raise BenchmarkError(f"{path}: the file is empty; expected a header row and one row per image")
+            raise BenchmarkError(f"{path}: the file is empty; expected a header row, then the rows")
         _check_header(path, header)
         rows, lines = [], []
         start = reader.line_num + 1
