@@ -227,13 +227,23 @@ def bench(models: int, reference_models: int, epochs: int | None, workers: int |
         click.echo(f"wrote {json_path}")
 
 
+def _interrupted(received: KeyboardInterrupt) -> int:
+    """Say in one line that a signal stopped the command; return its exit code (128 + the signal's number)."""
+    from benchmark.processes import Terminated
+
+    number = signal.SIGTERM if isinstance(received, Terminated) else signal.SIGINT
+    click.echo(f"error: interrupted by {number.name}; files being written were discarded (outputs keep their "
+               f"previous complete version) and any MLflow run of the stage is marked KILLED", err=True)
+    return 128 + number
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning BenchmarkError, interrupts and a full disk into one line on stderr.
 
     Exit codes: 0 done, 1 a user error or a full disk, 2 a usage error (click), 130 Ctrl-C, 143 SIGTERM.
     """
     from benchmark.atomic import disk_full_message, is_disk_full
-    from benchmark.processes import Terminated, sigterm_as_interrupt
+    from benchmark.processes import interruption, sigterm_as_interrupt
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
@@ -241,13 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         with sigterm_as_interrupt():
             cli.main(args=args, prog_name="benchmark", standalone_mode=False)
     except click.exceptions.Abort as err:
-        received = signal.SIGTERM if isinstance(err.__cause__, Terminated) else signal.SIGINT
-        if not isinstance(err.__cause__, KeyboardInterrupt):  # an aborted prompt, not a signal
-            click.echo("Aborted.", err=True)
-            return 130
-        click.echo(f"error: interrupted by {received.name}; files being written were discarded (outputs keep their "
-                   f"previous complete version) and any MLflow run of the stage is marked KILLED", err=True)
-        return 128 + received
+        if isinstance(err.__cause__, KeyboardInterrupt):
+            return _interrupted(err.__cause__)
+        click.echo("Aborted.", err=True)  # an aborted prompt, not a signal
+        return 130
     except click.ClickException as err:
         err.show()
         return err.exit_code
@@ -256,13 +263,15 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"error: {err}", err=True)
         return 1
-    except OSError as err:
+    except click.exceptions.Exit as err:
+        return err.exit_code
+    except Exception as err:
+        if (received := interruption(err)) is not None:  # a library stopped mid-clean-up raised something else
+            return _interrupted(received)
         if not is_disk_full(err):
             raise
         if debug:
             traceback.print_exc()
-        click.echo(f"error: {disk_full_message(err.filename)}", err=True)
+        click.echo(f"error: {disk_full_message(getattr(err, 'filename', None))}", err=True)
         return 1
-    except click.exceptions.Exit as err:
-        return err.exit_code
     return 0

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from benchmark.config import TrackingSettings
 from benchmark.errors import BenchmarkError
 from benchmark.probes import check_service, redact_url
-from benchmark.processes import pid_alive
+from benchmark.processes import interruption, pid_alive
 
 ARTIFACT_ROOT = Path("mlartifacts")
 #: Bounds on MLflow's own HTTP retries (its defaults retry a silent server for minutes): after the start-up probe, a
@@ -76,7 +76,7 @@ def setup(settings: TrackingSettings) -> Any:
 
     uri = tracking_uri(settings)
     try:
-        mlflow.set_tracking_uri(uri)
+        _set_tracking_uri_keeping_environment(mlflow, uri)
         experiment = mlflow.get_experiment_by_name(settings.experiment)
         if experiment is None:
             location = None
@@ -92,6 +92,18 @@ def setup(settings: TrackingSettings) -> Any:
             f"tracking.uri: cannot use MLflow tracking store {redact_url(uri)!r} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
             f"fix the URI or unset MLFLOW_TRACKING_URI (default sqlite:///mlflow.db), or set tracking.enabled: false") from err
     return mlflow
+
+
+def _set_tracking_uri_keeping_environment(mlflow: Any, uri: str) -> None:
+    """``mlflow.set_tracking_uri``, which also exports the URI as MLFLOW_TRACKING_URI; the variable is put back as
+    the user left it, so it keeps meaning "the user's override" (else a second setup in one process, with other
+    settings, would silently reuse the first store)."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def process_tags() -> dict[str, str]:
@@ -130,6 +142,6 @@ def run(mlflow: Any, name: str, *, tags: dict[str, str], nested: bool = False) -
     try:
         yield active
     except BaseException as err:
-        mlflow.end_run(status="KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        mlflow.end_run(status="KILLED" if interruption(err) is not None else "FAILED")
         raise
     mlflow.end_run(status="FINISHED")

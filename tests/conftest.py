@@ -79,9 +79,15 @@ def hermetic_session(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path, monkeypatch):
-    """Run the test in ``tmp_path``; fail it if it (or a fixture it set up) read or wrote the working copy's outputs."""
+    """Run the test in ``tmp_path``, with the environment put back after it (MLflow, for one, exports the URI it
+    is given as MLFLOW_TRACKING_URI, which later tests and their subprocesses would inherit); fail it if it (or a
+    fixture it set up) read or wrote the working copy's outputs."""
     monkeypatch.chdir(tmp_path)
+    environment = dict(os.environ)
     yield
+    if dict(os.environ) != environment:
+        os.environ.clear()
+        os.environ.update(environment)
     leaks = list(_leaks)
     _leaks.clear()
     assert not leaks, f"the test touched the working copy's outputs: {'; '.join(leaks[:5])}"
