@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -11,7 +12,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmark.errors import BenchmarkError
 from benchmark.processes import pid_alive
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """Whether ``err`` reports a full disk or quota (ENOSPC, EDQUOT), also when a library (pyarrow) only says so in
+    its message."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(err, OSError) and "No space left on device" in str(err)
+
+
+def disk_full_message(target: Path | str | None = None) -> str:
+    """The one line for a full disk: what was being written, that nothing was replaced, and the fix."""
+    what = f"{target}: " if target is not None else ""
+    return (f"{what}the disk is full (No space left on device) while writing; the previous complete file is kept "
+            f"(none was replaced) and the partial copy removed; free some space and rerun")
 
 
 def remove_stale_temporaries(target: Path) -> None:
@@ -27,19 +44,27 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target``, on error it is removed.
 
     A SIGKILL leaves ``target`` as it was (the old complete file, or none) plus a temporary file named after the
-    writer's pid, which the next write of ``target`` removes.
+    writer's pid, which the next write of ``target`` removes. A full disk (ENOSPC) leaves ``target`` as it was too and
+    raises BenchmarkError saying so.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        if is_disk_full(err):
+            raise BenchmarkError(disk_full_message(target)) from err
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if is_disk_full(err):
+            raise BenchmarkError(disk_full_message(target)) from err
         raise
 
 

@@ -1,14 +1,17 @@
 """The ``benchmark`` command: one subcommand per pipeline stage, thin over the library.
 
 User mistakes raise :class:`~benchmark.errors.BenchmarkError`; they are printed as one line on stderr with exit code 1
-(with the traceback only under ``--debug``).
+(with the traceback only under ``--debug``). A stage holds its working-copy lock (:mod:`benchmark.locks`) while it
+runs; Ctrl-C and SIGTERM unwind it cleanly (exit 130 and 143) and a full disk is one line too.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
@@ -19,6 +22,13 @@ from benchmark.errors import BenchmarkError
 
 PARAMS_OPTION = click.option("--params", "params_path", type=click.Path(path_type=Path), default=paths.PARAMS,
                              show_default=True, metavar="PATH", help="params.yaml to read.")
+
+
+def _exclusive(stage: str) -> AbstractContextManager[Path]:
+    """The working copy's lock of ``stage``: a second invocation writing the same files is refused with one line."""
+    from benchmark import locks
+
+    return locks.hold(stage)
 
 
 def _settings(params_path: Path, overrides: dict | None = None):
@@ -44,7 +54,9 @@ def fetch(params_path: Path) -> None:
     """Write the per-image outputs tables (data/outputs/) from the configured source."""
     from benchmark.stages import fetch as stage
 
-    for path in stage.run(_settings(params_path)):
+    with _exclusive("fetch"):
+        written = stage.run(_settings(params_path))
+    for path in written:
         click.echo(f"wrote {path}")
 
 
@@ -54,7 +66,8 @@ def train(params_path: Path) -> None:
     """Run every method over every split, fold and seed (results/predictions.parquet)."""
     from benchmark.stages import train as stage
 
-    click.echo(f"wrote {stage.run(_settings(params_path))}")
+    with _exclusive("train"):
+        click.echo(f"wrote {stage.run(_settings(params_path))}")
 
 
 @cli.command()
@@ -63,7 +76,8 @@ def evaluate(params_path: Path) -> None:
     """Compute the paper's metrics and their statistics (results/stats.parquet, reports/metrics.json)."""
     from benchmark.stages import evaluate as stage
 
-    click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
+    with _exclusive("evaluate"):
+        click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
 
 
 @cli.command()
@@ -72,7 +86,8 @@ def report(params_path: Path) -> None:
     """Write reports/report.md, the self-contained reports/report.html and reports/figures/."""
     from benchmark.stages import report as stage
 
-    click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
+    with _exclusive("report"):
+        click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
 
 
 @cli.command()
@@ -87,10 +102,15 @@ def report(params_path: Path) -> None:
 def tune(params_path: Path, study_name: str | None, n_trials: int | None, storage: str | None,
          objective: str | None, jobs: int | None) -> None:
     """Run an Optuna study over corrector variants (reports/tune/best_params.yaml); each trial an MLflow run."""
-    from benchmark.stages import tune as stage
+    from benchmark import probes, tracking
 
     overrides = {"tune.objective": objective} if objective else None
     settings = _settings(params_path, overrides)
+    probes.check_study_storage(storage or settings.tune.storage)  # before the stage's imports (torch: seconds)
+    if settings.tracking.enabled:
+        tracking.probe(settings.tracking)
+    from benchmark.stages import tune as stage
+
     click.echo(f"wrote {stage.run(settings, n_trials=n_trials, study_name=study_name, storage=storage, jobs=jobs)}")
 
 
@@ -231,14 +251,33 @@ def bench(models: int, reference_models: int, epochs: int | None, workers: int |
         click.echo(f"wrote {json_path}")
 
 
+def _interrupted(received: KeyboardInterrupt) -> int:
+    """Say in one line that a signal stopped the command; return its exit code (128 + the signal's number)."""
+    from benchmark.processes import Terminated
+
+    number = signal.SIGTERM if isinstance(received, Terminated) else signal.SIGINT
+    click.echo(f"error: interrupted by {number.name}; files being written were discarded (outputs keep their "
+               f"previous complete version) and any MLflow run of the stage is marked KILLED", err=True)
+    return 128 + number
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, turning BenchmarkError into one line on stderr and exit code 1."""
+    """Entry point: run the CLI, turning BenchmarkError, interrupts and a full disk into one line on stderr.
+
+    Exit codes: 0 done, 1 a user error or a full disk, 2 a usage error (click), 130 Ctrl-C, 143 SIGTERM.
+    """
+    from benchmark.atomic import disk_full_message, is_disk_full
+    from benchmark.processes import interruption, sigterm_as_interrupt
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="benchmark", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+        with sigterm_as_interrupt():
+            cli.main(args=args, prog_name="benchmark", standalone_mode=False)
+    except click.exceptions.Abort as err:
+        if isinstance(err.__cause__, KeyboardInterrupt):
+            return _interrupted(err.__cause__)
+        click.echo("Aborted.", err=True)  # an aborted prompt, not a signal
         return 130
     except click.ClickException as err:
         err.show()
@@ -250,4 +289,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except click.exceptions.Exit as err:
         return err.exit_code
+    except Exception as err:
+        if (received := interruption(err)) is not None:  # a library stopped mid-clean-up raised something else
+            return _interrupted(received)
+        if not is_disk_full(err):
+            raise
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {disk_full_message(getattr(err, 'filename', None))}", err=True)
+        return 1
     return 0

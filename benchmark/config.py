@@ -289,7 +289,26 @@ def _check_value(where: str, f: dataclasses.Field, value: Any, tp: Any) -> Any:
                 lo = "-inf" if low is None else low
                 hi = "inf" if high is None else high
                 raise BenchmarkError(f"{where}: {item!r} is out of range; expected a value in [{lo}, {hi}]")
+    _check_text(where, value, f)
     return value
+
+
+def _check_text(where: str, value: Any, f: dataclasses.Field) -> None:
+    """Names and paths as given, never silently reinterpreted: a string is not blank and not padded with spaces, and
+    a list of names (a field whose default is a list of strings) is non-empty and names each item once."""
+    texts = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+    for text in texts:
+        if not text.strip():
+            raise BenchmarkError(f"{where}: empty value {text!r}; expected a non-empty name")
+        if text != text.strip():
+            raise BenchmarkError(f"{where}: {text!r} has leading or trailing spaces; expected {text.strip()!r}")
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    if isinstance(default, list) and default and all(isinstance(d, str) for d in default):
+        if not value:
+            raise BenchmarkError(f"{where}: empty list; expected at least one item")
+        repeated = [t for i, t in enumerate(texts) if t in texts[:i]]
+        if repeated:
+            raise BenchmarkError(f"{where}: {repeated[0]!r} is listed twice in {value!r}; list each item once")
 
 
 def _join(where: str, key: Any) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from benchmark.config import CorrectorSettings
+from benchmark.processes import ignore_interrupts, stop_workers_on_error
 from benchmark.methods.batches import BatchShape, DeviceBatches, HostBatches, ModelSteps, StackRows
 from benchmark.methods.network import (
     ADAM_BETAS, ADAM_EPS, Architecture, ModelRandomness, TrainingData, Weights, initial_weights, n_batches,
@@ -305,7 +306,8 @@ def _train_groups(groups: list[list[int]], data: list[TrainingData], seeds: list
     """
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=ctx) as pool:
+    with (ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=ctx, initializer=ignore_interrupts) as pool,
+          stop_workers_on_error(pool)):
         futures = [pool.submit(_train_group, [data[k] for k in g], [seeds[k] for k in g], arch, settings)
                    for g in groups[:-1]]
         last = groups[-1]

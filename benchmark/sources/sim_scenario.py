@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from benchmark import atomic
+from benchmark import atomic, textfiles
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import sha256_file
 from benchmark.labels import GENDERS, emotion_column
@@ -358,7 +358,7 @@ def read(name_or_path: str | Path) -> Scenario:
         raise BenchmarkError(f"{path}: is not a file; the sim source reads a scenario YAML (data.input, e.g. "
                              f"benchmark/scenarios/paper.yaml), not a folder")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = textfiles.load_yaml(path)  # strict: UTF-8, each key once
     except yaml.YAMLError as err:
         raise BenchmarkError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
     return from_dict(raw, where=str(path))

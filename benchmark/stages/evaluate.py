@@ -149,6 +149,8 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
 
     Returns the paths written.
     """
+    if settings.tracking.enabled:
+        tracking.probe(settings.tracking)  # an unreachable store fails now, not after the statistics
     read = predictions.read(source)
     frame, attribute, layouts = read.frame, read.attribute, read.layouts
     cells = metrics.cells_by_group(frame, tasks=read.tasks, layouts=layouts)

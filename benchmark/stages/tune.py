@@ -21,18 +21,21 @@ from typing import Any
 import optuna
 
 from benchmark import design as designs
-from benchmark import outputs, paths, protocol, tracking
+from benchmark import locks, outputs, paths, protocol, tracking
 from benchmark.config import Settings, TuneSettings
 from benchmark.errors import BenchmarkError
 from benchmark.methods.base import Method
 from benchmark.methods.corrector import Corrector
 from benchmark.methods.fair_recalibration import GroupRecalibration
+from benchmark.processes import start_workers_ignoring_interrupts, stop_workers_on_error
 from benchmark.tuning import study as studies
 from benchmark.tuning import summary
 from benchmark.tuning.mlflow_trials import TrialRunLogger
 from benchmark.tuning.objective import Objective, SearchSpace, StrengthSpace
 
 log = logging.getLogger(__name__)
+#: how long a worker waits for another worker of the same working copy to finish writing its summary
+SUMMARY_LOCK_WAIT_S = 120.0
 
 
 def search_space(tune: TuneSettings) -> SearchSpace:
@@ -131,6 +134,7 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
     study = studies.create_or_load(storage, name=tune.study, objective=tune.objective, pruning=tune.pruning,
                                    sampler_seed=sampler_seed(tune.seed, existing_trials=existing, worker=worker))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    studies.quiet_interrupted_trials()
     ran: list[int] = []
 
     def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -157,9 +161,11 @@ def _run_trials(settings: Settings, outputs_dir: Path) -> set[int]:
     tickets = TrialTickets(tune.n_trials, context)
     with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_receive_tickets,
                              initargs=(tickets,)) as pool:
-        futures = [pool.submit(_optimize, settings, outputs_dir, tune.n_trials, cores[i % len(cores)], level, i)
-                   for i in range(processes)]
-        return {number for future in futures for number in future.result()}
+        with stop_workers_on_error(pool):  # an interrupt stops the running trials instead of awaiting them
+            with start_workers_ignoring_interrupts():  # Ctrl-C reaches this process, which stops them
+                futures = [pool.submit(_optimize, settings, outputs_dir, tune.n_trials, cores[i % len(cores)], level, i)
+                           for i in range(processes)]
+            return {number for future in futures for number in future.result()}
 
 
 def run(settings: Settings, *, n_trials: int | None = None, study_name: str | None = None, storage: str | None = None,
@@ -172,6 +178,8 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     overrides = {"n_trials": n_trials, "study": study_name, "storage": storage, "jobs": jobs}
     tune = dataclasses.replace(settings.tune, **{k: v for k, v in overrides.items() if v is not None})
     settings = dataclasses.replace(settings, tune=tune)
+    if settings.tracking.enabled:
+        tracking.probe(settings.tracking)  # the storage is probed by open_storage, before the study is created
     source = build_objective(settings, outputs_dir).folds[0].train.metadata.get("source", "unknown")  # validates inputs
     storage_obj = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
     study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, sampler_seed=tune.seed,
@@ -201,7 +209,8 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
         best = studies.best_configuration(study, pareto_pick=tune.pareto_pick)
     meta = {"study": tune.study, "method": tune.method, "objective": tune.objective, "split": tune.split, "source": source,
             "attribute": settings.data.attribute}
-    target = summary.write(study, best, out_dir, meta=meta)
+    with locks.hold("tune-summary", wait_s=SUMMARY_LOCK_WAIT_S, what=f"benchmark tune writing {out_dir}"):
+        target = summary.write(study, best, out_dir, meta=meta)  # concurrent workers: one complete summary at a time
     log.info("tune: %d trials in %.1f s; best trial %d -> %s", tune.n_trials, time.monotonic() - started,
              best["trial"], target)
     return target
