@@ -161,14 +161,15 @@ def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: 
               help="Folder for <dataset>.parquet outputs tables.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--scale", type=click.IntRange(min=1), default=1, show_default=True, help="Multiplies the number of subjects.")
-@PARAMS_OPTION
-def simulate_sample(scenario: str, output_dir: Path, seed: int, scale: int, params_path: Path) -> None:
+@click.option("--params", "params_path", type=click.Path(path_type=Path), default=None, metavar="PATH",
+              help="params.yaml whose data.declarations / data.declare declare datasets besides the shipped ones.")
+def simulate_sample(scenario: str, output_dir: Path, seed: int, scale: int, params_path: Path | None) -> None:
     """Sample outputs tables of every dataset of SCENARIO (a scenario YAML, or a shipped name: paper, null, age), each as
-    its declaration (shipped, or in the params' data.declarations) names its emotions."""
-    from benchmark import params
+    its declaration names its emotions: the shipped declarations, and those of --params when given."""
+    from benchmark import design, params
     from benchmark.sources import sim
 
-    declared = params.catalogue(_settings(params_path))
+    declared = params.catalogue(_settings(params_path)) if params_path is not None else design.shipped()
     for path in sim.write_sample(scenario, output_dir, declared, seed=seed, scale=scale):
         click.echo(f"wrote {path}")
 

@@ -99,7 +99,7 @@ def test_mlflow_http_retries_are_bounded_unless_the_user_set_them(monkeypatch):
 
 
 def test_doctor_reports_a_silent_storage_within_seconds(silent, tmp_path):
-    from benchmark.config import load_settings
+    from benchmark.params import load_settings
     from benchmark.doctor import check_tune_storage
 
     (tmp_path / "params.yaml").write_text(f"tune:\n  storage: postgresql+psycopg2://u:pw@127.0.0.1:{silent.port}/x\n")

@@ -10,7 +10,7 @@ import pytest
 from benchmark import textfiles
 from benchmark.errors import BenchmarkError
 from benchmark.sources import table
-from toy import make_toy_table
+from toy import make_toy_table, toy_design
 
 
 def test_values_stay_text_exactly_as_written(tmp_path):
@@ -62,5 +62,5 @@ def test_a_subject_called_na_is_that_person_in_a_table_source(tmp_path):
     frame = make_toy_table(dataset="faces").frame.drop(columns=["dataset"])
     frame["subject"] = frame["subject"].replace({"m00": "NA"})
     frame.to_csv(tmp_path / "faces.csv", index=False)
-    loaded = table.load(tmp_path, "faces")
+    loaded = table.load(tmp_path, toy_design("faces"), attribute="gender")
     assert "NA" in set(loaded.frame["subject"]) and "nan" not in set(loaded.frame["subject"])

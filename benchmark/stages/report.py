@@ -198,7 +198,8 @@ def provenance_blocks(prov: dict[str, Any]) -> list[Block]:
 def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Path = paths.REPORT_MD,
         html_path: Path = paths.REPORT_HTML, stats_path: Path = paths.STATS, confusion_path: Path = paths.CONFUSION,
         figures_dir: Path = paths.FIGURES_DIR, outputs_dir: Path = paths.OUTPUTS_DIR,
-        predictions_path: Path = paths.PREDICTIONS, tune_dir: Path = paths.TUNE_DIR) -> list[Path]:
+        predictions_path: Path = paths.PREDICTIONS, tune_dir: Path = paths.TUNE_DIR,
+        lock_path: Path = paths.LOCK) -> list[Path]:
     """Write the Markdown report, the self-contained HTML report and the figures; returns the paths written."""
     doc, stats, confusion = _read_inputs(metrics_path, stats_path, confusion_path)
     alpha, ci, reference = settings.evaluate.alpha, doc["statistics"]["ci"], doc["reference"]
@@ -206,7 +207,8 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
     figures_dir.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{figures_dir.name}.", dir=figures_dir.parent))
     try:
-        prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path))
+        prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
+                                  lock=lock_path)
         blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *design_blocks(doc), reading_guide(doc, alpha),
                                *reproduction_blocks(doc),
                                Heading("Methods comparison")]
