@@ -1,16 +1,22 @@
-"""dlib's image resizing and image pyramids, bit for bit, in numpy: the input side of the MMOD detector port.
+"""dlib's image resizing and the detector's input pyramid, bit for bit, in torch (CPU or CUDA).
 
-dlib's CNN face detector (``cnn_face_detection_model_v1``) does not see the image itself: with ``upsample`` n it
-first doubles the image n times (``pyramid_up`` with ``pyramid_down<2>``), then its input layer
-(``input_rgb_image_pyramid<pyramid_down<6>>``) packs the image and its successive 5/6 reductions into one tiled
-image, 10 px apart, which the network scans at once. Every resize is dlib's RGB bilinear ``resize_image``
-(``dlib/image_transforms/interpolation.h``), which maps corner to corner (``x_in = x_out * (in - 1) / (out - 1)``),
-computes columns four at a time in float32 with the column position accumulated in float32, and truncates; the
-last columns, where a group of four would read past the edge, are computed in double and truncated. This module
-reproduces that arithmetic, so its images equal dlib's exactly (tests compare with ``dlib.resize_image`` and
-``dlib.pyramid_down(6)``).
+dlib's CNN face detector (``cnn_face_detection_model_v1``) does not see the image itself. With ``upsample`` n it
+first doubles the RGB image n times (``pyramid_up`` with ``pyramid_down<2>``: dlib's RGB bilinear ``resize_image``,
+values truncated to uint8). Its input layer (``input_rgb_image_pyramid<pyramid_down<6>>``, dlib 19.8 and later)
+then writes ``(pixel - channel mean) / 256`` into a float32 tensor of zeros, 11 px from the border, and below or
+beside it each 5/6 reduction of the level before (float32 bilinear, not truncated), 10 px apart; the network scans
+that tiled tensor at once.
 
-Rectangles are dlib's: (left, top, right, bottom), inclusive integer pixel coordinates.
+dlib's bilinear ``resize_image`` (``dlib/image_transforms/interpolation.h``) maps corner to corner
+(``x_in = x_out * (in - 1) / (out - 1)``, positions accumulated row by row in double and, for columns, four at a
+time in float32 and truncated to integers), mixes the four neighbours in float32 with weights
+``(1 - tb)(1 - lr)``, ``(1 - tb) lr``, ``tb (1 - lr)``, ``tb lr`` summed left to right, and computes the last columns
+(where a group of four would read past the edge) in double. This module reproduces that arithmetic with separate,
+unfused torch operations (each an IEEE-rounded float32 or float64 operation on either device), so its images equal
+dlib's exactly (tests compare with ``dlib.resize_image`` on uint8 RGB and float32 images and with the detector).
+
+Images here are channel-first tensors (C, H, W). Rectangles are dlib's: (left, top, right, bottom), inclusive
+integer pixel coordinates.
 """
 
 from __future__ import annotations
@@ -19,43 +25,44 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 Rect = tuple[int, int, int, int]
 
 PYRAMID_RATE = (6 - 1.0) / 6  # pyramid_down<6>: each level is 5/6 of the one before
 UP_RATIO = 6 / (6 - 1.0)       # and a level's points map up by p * 6/5 + 0.3
-TILE_PADDING = 10         # pixels between pyramid levels in the tiled image
-OUTER_PADDING = 11        # pixels of border around the tiled image (the defaults dlib gives a file without them)
-MIN_LEVEL_HEIGHT = 5      # smaller levels are not added
+TILE_PADDING = 10              # pixels between pyramid levels in the tiled tensor
+OUTER_PADDING = 11             # pixels of border around it (dlib's defaults for a file that does not set them)
+MIN_LEVEL_HEIGHT = 5           # smaller levels are not added
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """Where each output pixel of dlib's bilinear ``resize_image`` reads, and with which weights.
+    """Where each output pixel of dlib's bilinear ``resize_image`` reads, and with which weights (on one device).
 
-    Columns ``[:n]`` are dlib's four-at-a-time float32 loop: ``left`` and float32 ``frac`` (the column position is
-    accumulated in float32 and truncated); columns ``[n:]`` its double-precision tail (``tail_left``,
-    ``tail_right``, ``tail_x``). Rows: ``top``, ``bottom`` and the double ``tb`` (accumulated in double).
+    Columns ``[:n]`` are dlib's four-at-a-time float32 loop (``left``, float32 ``frac``, ``inv_frac``); columns
+    ``[n:]`` its double-precision tail (``tail_left``, ``tail_right``, float64 ``tail_frac``). Rows: ``top``,
+    ``bottom`` and float64 ``tb``.
     """
 
-    top: np.ndarray
-    bottom: np.ndarray
-    tb: np.ndarray
-    left: np.ndarray
-    frac: np.ndarray
-    tail_left: np.ndarray
-    tail_right: np.ndarray
-    tail_x: np.ndarray
+    top: torch.Tensor
+    bottom: torch.Tensor
+    tb: torch.Tensor
+    left: torch.Tensor
+    frac: torch.Tensor
+    tail_left: torch.Tensor
+    tail_right: torch.Tensor
+    tail_frac: torch.Tensor
 
     @property
     def n(self) -> int:
-        return self.left.size
+        return self.left.numel()
 
 
-def _plan(in_rows: int, in_cols: int, rows: int, cols: int) -> _Plan:
+def _plan(in_rows: int, in_cols: int, rows: int, cols: int, device: torch.device) -> _Plan:
     x_scale = (in_cols - 1) / max(cols - 1, 1)
     y_scale = (in_rows - 1) / max(rows - 1, 1)
-    y = np.cumsum(np.concatenate([[-y_scale], np.full(rows, y_scale)]))[1:]  # sequential double adds
+    y = np.cumsum(np.concatenate([[-y_scale], np.full(rows, y_scale)]))[1:]  # sequential double adds, as dlib
     top = np.floor(y).astype(np.int64)
     n_groups = cols // 4 + 2
     start = -4 * x_scale
@@ -65,77 +72,86 @@ def _plan(in_rows: int, in_cols: int, rows: int, cols: int) -> _Plan:
     steps[1:] = np.float32(4 * x_scale)
     positions = np.cumsum(steps, axis=0, dtype=np.float32)  # sequential float32 adds, as the SIMD loop
     lefts = np.trunc(positions).astype(np.int64)
-    groups = int(np.nonzero(lefts[:, 3] + 1 >= in_cols)[0][0])  # the first group reading past the edge stops it
+    groups = int(np.nonzero(lefts[:, 3] + 1 >= in_cols)[0][0])  # the first group reading past the edge ends it
     left, positions = lefts[:groups].reshape(-1), positions[:groups].reshape(-1)
     n = left.size
     x = np.cumsum(np.concatenate([[-x_scale + n * x_scale], np.full(cols - n, x_scale)]))[1:]
     tail_left = np.floor(x).astype(np.int64)
-    return _Plan(top, np.minimum(top + 1, in_rows - 1), y - top, left,
-                 (positions - left.astype(np.float32)).astype(np.float32),
-                 tail_left, np.minimum(tail_left + 1, in_cols - 1), x)
+
+    def put(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(values)).to(device)
+
+    return _Plan(put(top), put(np.minimum(top + 1, in_rows - 1)), put(y - top), put(left),
+                 put((positions - left.astype(np.float32)).astype(np.float32)),
+                 put(tail_left), put(np.minimum(tail_left + 1, in_cols - 1)), put(x - tail_left))
 
 
-def _simd_part(source: np.ndarray, plan: _Plan) -> np.ndarray:
-    """float32 ((tl w + tr w) + bl w) + br w of the four-at-a-time columns; source (H, W, C) float32."""
-    tbf = plan.tb.astype(np.float32)[:, None, None]
-    inv_tbf = (1 - plan.tb).astype(np.float32)[:, None, None]
-    lr, inv_lr = plan.frac[None, :, None], (np.float32(1) - plan.frac)[None, :, None]
-    upper, lower = source[plan.top], source[plan.bottom]
-    value = (inv_tbf * inv_lr) * upper[:, plan.left] + (inv_tbf * lr) * upper[:, plan.left + 1]
-    value += (tbf * inv_lr) * lower[:, plan.left]
-    value += (tbf * lr) * lower[:, plan.left + 1]
+def _simd_columns(image: torch.Tensor, plan: _Plan) -> torch.Tensor:
+    """float32 ((w_tl tl + w_tr tr) + w_bl bl) + w_br br of the four-at-a-time columns; image (C, H, W) float32."""
+    tb = plan.tb.to(torch.float32)[:, None]
+    inv_tb = (1 - plan.tb).to(torch.float32)[:, None]
+    lr = plan.frac[None, :]
+    inv_lr = torch.sub(1, plan.frac)[None, :]
+    left, right = image.index_select(2, plan.left), image.index_select(2, plan.left + 1)
+    value = torch.mul(inv_tb * inv_lr, left.index_select(1, plan.top))
+    value.add_(torch.mul(inv_tb * lr, right.index_select(1, plan.top)))
+    value.add_(torch.mul(tb * inv_lr, left.index_select(1, plan.bottom)))
+    value.add_(torch.mul(tb * lr, right.index_select(1, plan.bottom)))
     return value
 
 
-def resize_rgb(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """dlib's ``resize_image`` (bilinear) of an (H, W, 3) uint8 RGB image to (rows, cols, 3) uint8, bit for bit.
+def _tail_corners(image: torch.Tensor, plan: _Plan) -> tuple[torch.Tensor, ...]:
+    left, right = image.index_select(2, plan.tail_left), image.index_select(2, plan.tail_right)
+    return (left.index_select(1, plan.top), right.index_select(1, plan.top),
+            left.index_select(1, plan.bottom), right.index_select(1, plan.bottom))
 
-    Values are truncated; the tail columns are computed in double.
+
+def resize_rgb(image: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """dlib's ``resize_image`` (bilinear) of a (3, H, W) uint8 RGB image to (3, rows, cols) uint8, bit for bit.
+
+    The four-at-a-time columns mix in float32, the tail columns in double; values are truncated.
     """
-    plan = _plan(image.shape[0], image.shape[1], rows, cols)
-    out = np.empty((rows, cols, 3), dtype=np.uint8)
+    plan = _plan(image.shape[1], image.shape[2], rows, cols, image.device)
+    out = torch.empty((image.shape[0], rows, cols), dtype=torch.uint8, device=image.device)
     n = plan.n
     if n:
-        out[:, :n] = np.trunc(_simd_part(image.astype(np.float32), plan)).astype(np.uint8)
+        out[:, :, :n] = _simd_columns(image.to(torch.float32), plan).trunc_().to(torch.uint8)
     if n < cols:
-        pixels = image.astype(np.float64)
-        lr = (plan.tail_x - plan.tail_left)[None, :, None]
-        tb = plan.tb[:, None, None]
-        upper, lower = pixels[plan.top], pixels[plan.bottom]
-        value = (1 - tb) * ((1 - lr) * upper[:, plan.tail_left] + lr * upper[:, plan.tail_right]) + \
-            tb * ((1 - lr) * lower[:, plan.tail_left] + lr * lower[:, plan.tail_right])
-        out[:, n:] = np.trunc(value).astype(np.uint8)
+        tl, tr, bl, br = _tail_corners(image.to(torch.float64), plan)
+        lr, tb = plan.tail_frac[None, None, :], plan.tb[None, :, None]
+        value = (1 - tb) * ((1 - lr) * tl + lr * tr) + tb * ((1 - lr) * bl + lr * br)
+        out[:, :, n:] = value.trunc_().to(torch.uint8)
     return out
 
 
-def resize_float(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """dlib's ``resize_image`` (bilinear) of each channel of an (H, W, C) float32 image, bit for bit.
+def resize_float(image: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """dlib's ``resize_image`` (bilinear) of each channel of a (C, H, W) float32 image, bit for bit.
 
-    The grayscale float path: tail columns use a float32 column fraction, float32 horizontal mixes and a double
-    vertical mix, rounded to float32.
+    The float path: tail columns mix horizontally in float32 (float32 column fraction), vertically in double, and
+    round to float32.
     """
-    plan = _plan(image.shape[0], image.shape[1], rows, cols)
-    out = np.empty((rows, cols, image.shape[2]), dtype=np.float32)
+    plan = _plan(image.shape[1], image.shape[2], rows, cols, image.device)
+    out = torch.empty((image.shape[0], rows, cols), dtype=torch.float32, device=image.device)
     n = plan.n
     if n:
-        out[:, :n] = _simd_part(image, plan)
+        out[:, :, :n] = _simd_columns(image, plan)
     if n < cols:
-        lr = (plan.tail_x - plan.tail_left).astype(np.float32)[None, :, None]
-        inv_lr = np.float32(1) - lr
-        tb = plan.tb[:, None, None]
-        upper, lower = image[plan.top], image[plan.bottom]
-        upper_mix = inv_lr * upper[:, plan.tail_left] + lr * upper[:, plan.tail_right]
-        lower_mix = inv_lr * lower[:, plan.tail_left] + lr * lower[:, plan.tail_right]
-        out[:, n:] = ((1 - tb) * upper_mix.astype(np.float64) + tb * lower_mix.astype(np.float64)).astype(np.float32)
+        tl, tr, bl, br = _tail_corners(image, plan)
+        lr = plan.tail_frac.to(torch.float32)[None, None, :]
+        inv_lr = torch.sub(1, lr)
+        upper = torch.mul(inv_lr, tl).add_(torch.mul(lr, tr)).to(torch.float64)
+        lower = torch.mul(inv_lr, bl).add_(torch.mul(lr, br)).to(torch.float64)
+        tb = plan.tb[None, :, None]
+        out[:, :, n:] = torch.mul(1 - tb, upper).add_(torch.mul(tb, lower)).to(torch.float32)
     return out
 
 
-def pyramid_up(image: np.ndarray) -> np.ndarray:
-    """dlib's ``pyramid_up(img, pyramid_down<2>)``: (H, W, 3) -> (2H + 1, 2W + 2, 3), bilinear.
+def pyramid_up(image: torch.Tensor) -> torch.Tensor:
+    """dlib's ``pyramid_up(img, pyramid_down<2>)``: (3, H, W) uint8 -> (3, 2H + 1, 2W + 2), bilinear.
 
     The size is dlib's ``rect_up`` of the image rectangle, point_up(p) = 2 (p + (1.25, 0.75)), rounded.
     """
-    rows, cols = image.shape[:2]
+    rows, cols = image.shape[1:]
     return resize_rgb(image, math.floor(2 * (rows - 1 + 0.75) + 0.5) + 1, math.floor(2 * (cols - 1 + 1.25) + 0.5) + 1)
 
 
@@ -205,19 +221,19 @@ def _intersects(a: Rect, b: Rect) -> bool:
     return max(a[0], b[0]) <= min(a[2], b[2]) and max(a[1], b[1]) <= min(a[3], b[3])
 
 
-def tiled_pyramid(image: np.ndarray) -> tuple[np.ndarray, list[Rect]]:
-    """The detector's input tensor: an (H, W, C) float32 image and its 5/6 reductions tiled on zeros.
+def tiled_pyramid(image: torch.Tensor) -> tuple[torch.Tensor, list[Rect]]:
+    """The detector's input tensor: a (C, H, W) float32 image and its 5/6 reductions tiled on zeros.
 
     As dlib's ``input_rgb_image_pyramid::to_tensor``: the (already normalised) image goes at the first rectangle,
-    and each further level is :func:`resize_float` of the level before. Returns the tiled (rows, cols, C) float32
-    image and each level's rectangle in it.
+    and each further level is :func:`resize_float` of the level before. Returns the tiled (C, rows, cols) float32
+    tensor (on the image's device) and each level's rectangle in it.
     """
-    rects, (rows, cols) = tile_layout(*image.shape[:2])
-    tiled = np.zeros((rows, cols, image.shape[2]), dtype=np.float32)
+    rects, (rows, cols) = tile_layout(image.shape[1], image.shape[2])
+    tiled = torch.zeros((image.shape[0], rows, cols), dtype=torch.float32, device=image.device)
     previous = image
     for i, (left, top, right, bottom) in enumerate(rects):
         level = image if i == 0 else resize_float(previous, bottom - top + 1, right - left + 1)
-        tiled[top:bottom + 1, left:right + 1] = level
+        tiled[:, top:bottom + 1, left:right + 1] = level
         previous = level
     return tiled, rects
 

@@ -117,20 +117,18 @@ class MmodDetector:
         spec = dlib_format.read_mmod(path)
         self.device = torch.device(device)
         self.network = MmodNetwork(spec.layers).to(self.device)
-        self.means = np.array(spec.channel_means, dtype=np.float32)
+        self.means = torch.tensor(spec.channel_means, dtype=torch.float32, device=self.device).view(3, 1, 1)
         self.window = spec.window
         self.nms = spec.nms
         self.stride_x, self.offset_x, self.stride_y, self.offset_y = output_to_input_map(spec.layers)
 
-    def normalise(self, rgb: np.ndarray) -> np.ndarray:
-        """(pixel - channel mean) / 256 in float32, as dlib's input layer: (H, W, 3) uint8 -> float32."""
-        return (rgb.astype(np.float32) - self.means) / np.float32(256)
+    def normalise(self, image: torch.Tensor) -> torch.Tensor:
+        """(pixel - channel mean) / 256 in float32, as dlib's input layer: (3, H, W) uint8 -> float32."""
+        return (image.to(torch.float32) - self.means) / 256.0
 
-    def scores(self, tiled: np.ndarray) -> np.ndarray:
-        """Score map (H', W') float32 of a tiled (H, W, 3) float32 input."""
-        x = torch.from_numpy(np.ascontiguousarray(tiled.transpose(2, 0, 1))).unsqueeze(0).to(self.device)
-        with torch.inference_mode():
-            return self.network(x)[0, 0].cpu().numpy()
+    def scores(self, tiled: torch.Tensor) -> np.ndarray:
+        """Score map (H', W') float32 of a tiled (3, H, W) float32 input tensor."""
+        return self.network(tiled.unsqueeze(0))[0, 0].cpu().numpy()
 
     def candidates(self, score_map: np.ndarray, rects: list[dlib_pyramid.Rect]) -> list[Detection]:
         """Every position scoring > 0 as a box in the (upsampled) image, by decreasing score (before NMS)."""
@@ -156,9 +154,11 @@ class MmodDetector:
 
     def __call__(self, rgb: np.ndarray, upsample: int = 0) -> list[Detection]:
         """Faces in an (H, W, 3) uint8 RGB image, as ``dlib.cnn_face_detection_model_v1(path)(rgb, upsample)``."""
-        image = rgb
-        for _ in range(upsample):
-            image = dlib_pyramid.pyramid_up(image)
-        tiled, rects = dlib_pyramid.tiled_pyramid(self.normalise(image))
-        kept = self.suppress(self.candidates(self.scores(tiled), rects))
+        with torch.inference_mode():
+            image = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)
+            for _ in range(upsample):
+                image = dlib_pyramid.pyramid_up(image)
+            tiled, rects = dlib_pyramid.tiled_pyramid(self.normalise(image))
+            score_map = self.scores(tiled)
+        kept = self.suppress(self.candidates(score_map, rects))
         return [Detection(dlib_pyramid.rect_down_2(d.box, upsample), d.score) for d in kept]
