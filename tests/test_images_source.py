@@ -16,7 +16,7 @@ from benchmark.labels import EMONET_EMOTIONS, FER2013_EMOTIONS, emotion_column
 from benchmark.sources import images
 from face_pictures import NO_FACE_INDEX, adfes_name, lfw_photo, save, write_adfes, write_faces
 
-FAST_CHIPS = {"detector": "hog", "upsample": 0, "max_side": 0, "num_workers": 0}
+FAST_CHIPS = {"detector": "hog", "upsample": 0, "max_side": 0, "num_workers": 0, "detect_workers": 1}
 
 
 @pytest.fixture(scope="module")

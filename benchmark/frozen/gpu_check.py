@@ -6,7 +6,11 @@ for FairFace, EmoNet and both together at batch 256 on synthetic chips, per prec
 are used when present at the ``data.images`` default paths (or the given ones), else seeded random weights (the
 agreement figures then describe random networks). Without CUDA it says so and measures the CPU on a small batch.
 
-Run: ``scripts/gpu_check.sh [--batch 256] [--iters 10] ...``.
+With ``--detector-images N``: also face detection, the torch port of dlib's detector (``cnn_torch``) on the GPU
+with one worker process per core against dlib's ``cnn`` on the CPU cores, on N FACES-sized pictures
+(:func:`benchmark.frozen.detector_bench.detector_check`; needs scikit-image for the astronaut picture).
+
+Run: ``scripts/gpu_check.sh [--batch 256] [--iters 10] [--detector-images 64] ...``.
 """
 
 from __future__ import annotations
@@ -188,12 +192,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-chips", type=int, default=4096, help="synthetic chips through the full pipeline (0: skip)")
     parser.add_argument("--cpu-pipeline-chips", type=int, default=0,
                         help="also time the full pipeline on the CPU over this many chips (0: skip; target: 200 < 60 s)")
+    parser.add_argument("--detector-images", type=int, default=0,
+                        help="also time face detection (cnn_torch on the GPU vs dlib on the CPU) on this many "
+                             "FACES-sized pictures (0: skip)")
     parser.add_argument("--fairface-weights", type=Path, default=Path("models/fairface_alldata_20191111.pt"))
     parser.add_argument("--emonet-weights", type=Path, default=Path("models/emonet_8.pth"))
     args = parser.parse_args(argv)
     result = check(batch=args.batch, iters=args.iters, cpu_images=args.cpu_images, pipeline_chips=args.pipeline_chips,
                    fairface_weights=args.fairface_weights, emonet_weights=args.emonet_weights,
                    cpu_pipeline_chips=args.cpu_pipeline_chips)
+    if args.detector_images > 0:
+        from benchmark.frozen import detector_bench
+        from benchmark.frozen.chips import available_cores
+
+        result["detector"] = detector_bench.detector_check(
+            args.detector_images, device="cuda" if torch.cuda.is_available() else "cpu", workers=available_cores())
     print(json.dumps(result, sort_keys=True))
     return 0
 

@@ -155,7 +155,7 @@ class MmodDetector:
     def __call__(self, rgb: np.ndarray, upsample: int = 0) -> list[Detection]:
         """Faces in an (H, W, 3) uint8 RGB image, as ``dlib.cnn_face_detection_model_v1(path)(rgb, upsample)``."""
         with torch.inference_mode():
-            image = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)
+            image = torch.from_numpy(np.require(rgb, np.uint8, ["C", "W"])).to(self.device).permute(2, 0, 1)
             for _ in range(upsample):
                 image = dlib_pyramid.pyramid_up(image)
             tiled, rects = dlib_pyramid.tiled_pyramid(self.normalise(image))
