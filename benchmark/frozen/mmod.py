@@ -35,6 +35,7 @@ from torch import nn
 
 from benchmark.frozen import dlib_format, dlib_pyramid
 from benchmark.frozen.dlib_format import Affine, Conv, Relu
+from benchmark.frozen.extract import precision_mode
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,9 @@ class MmodDetector:
         return (image.to(torch.float32) - self.means) / 256.0
 
     def scores(self, tiled: torch.Tensor) -> np.ndarray:
-        """Score map (H', W') float32 of a tiled (3, H, W) float32 input tensor."""
-        return self.network(tiled.unsqueeze(0))[0, 0].cpu().numpy()
+        """Score map (H', W') float32 of a tiled (3, H, W) float32 input tensor (IEEE fp32: no TF32 on CUDA)."""
+        with precision_mode("fp32", self.device, autocast=False):
+            return self.network(tiled.unsqueeze(0))[0, 0].cpu().numpy()
 
     def candidates(self, score_map: np.ndarray, rects: list[dlib_pyramid.Rect]) -> list[Detection]:
         """Every position scoring > 0 as a box in the (upsampled) image, by decreasing score (before NMS)."""
