@@ -7,8 +7,8 @@ chipped by both pipelines with the given settings; per picture and summarised: f
 largest landmark distance (px), chip mean and largest absolute difference (grey levels).
 
 ``timing``: the first ``--pictures`` test pictures made FACES-sized (2835 x 3543 px JPEG), chipped from scratch
-(decode, resize, detect, landmarks, chip, PNG) by each detector with each number of worker processes; seconds
-per image and the ratios to dlib on one worker.
+(decode, resize, detect, landmarks, chip, PNG; worker start-up included) by each detector with each number of worker
+processes; wall-clock and CPU seconds per image and the ratios to dlib with the first number of workers.
 
 Run from the repository root with the project's Python, e.g.
 ``python tests/detector_agreement.py agreement --upsample 1 --max-side 800 --workers 2 --json agreement.json``.
@@ -74,18 +74,22 @@ def measure_timing(args: argparse.Namespace) -> dict:
     workers = [available_cores() if w == 0 else w for w in args.workers]
     result: dict = {"pictures": len(pictures), "size": list(detector_bench.FACES_SIZE), "upsample": args.upsample,
                     "max_side": args.max_side, "cores": available_cores(), "load_before": os.getloadavg()[0],
-                    "seconds_per_image": {}}
+                    "wall_s_per_image": {}, "cpu_s_per_image": {}}
     with tempfile.TemporaryDirectory() as folder:
         images = detector_bench.write_jpegs(pictures, Path(folder))
         for n in workers:
             for detector in args.detectors:
                 settings = ChipSettings(detector=detector, upsample=args.upsample, max_side=args.max_side)
-                seconds = detector_bench.time_chips(images, settings, workers=n)
-                result["seconds_per_image"][f"{detector}, {n} worker(s)"] = round(seconds / len(images), 3)
+                timing = detector_bench.time_chips(images, settings, workers=n)
+                key = f"{detector}, {n} worker(s)"
+                result["wall_s_per_image"][key] = round(timing.wall_s / len(images), 3)
+                result["cpu_s_per_image"][key] = round(timing.cpu_s / len(images), 3)
     result["load_after"] = os.getloadavg()[0]
-    base = result["seconds_per_image"].get(f"cnn, {workers[0]} worker(s)")
-    if base:
-        result["speed_vs_cnn_on_first_workers"] = {k: round(base / v, 2) for k, v in result["seconds_per_image"].items()}
+    for kind in ("wall", "cpu"):
+        per_image = result[f"{kind}_s_per_image"]
+        base = per_image[f"cnn, {workers[0]} worker(s)"] if "cnn" in args.detectors else None
+        if base:
+            result[f"{kind}_speed_vs_cnn_first"] = {k: round(base / v, 2) for k, v in per_image.items()}
     return result
 
 

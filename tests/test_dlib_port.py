@@ -111,7 +111,6 @@ def test_port_finds_dlibs_boxes_with_dlibs_scores(detectors, name, picture):
     reference, port = detectors
     image = picture()
     expected = _dlib_boxes(reference(image, 0))
-    torch.set_num_threads(1)
     found = port(image, 0)
     assert [d.box for d in found] == [box for box, _ in expected]
     assert [d.score for d in found] == pytest.approx([score for _, score in expected], abs=1e-4)

@@ -4,8 +4,8 @@
   (``cnn_torch``): whether each found a face, the boxes' IoU (dlib's inclusive-pixel areas), the largest distance
   between corresponding landmarks (px of the resized image), and the chips' mean and largest absolute difference
   (grey levels over all size x size x 3 values).
-- :func:`time_chips`: wall-clock seconds of :func:`benchmark.frozen.chips.make_chips` over image files, i.e. the
-  whole per-image path (decode, resize, detect, landmarks, chip, PNG), on a number of worker processes.
+- :func:`time_chips`: wall-clock and CPU seconds of :func:`benchmark.frozen.chips.make_chips` over image files, i.e.
+  the whole per-image path (decode, resize, detect, landmarks, chip, PNG), on a number of worker processes.
 - :func:`faces_sized`: a picture padded to FACES' portrait shape and resized to its 2835 x 3543 px originals, so
   timings include decoding and resizing images of the real size.
 - :func:`detector_check`: the detection figures of ``scripts/gpu_check.sh --detector-images N``.
@@ -16,6 +16,7 @@ Used by ``tests/detector_agreement.py`` (the figures in docs/IMAGES.md and docs/
 
 from __future__ import annotations
 
+import resource
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -112,15 +113,28 @@ def write_jpegs(pictures: list[np.ndarray], folder: Path) -> dict[str, tuple[Pat
     return images
 
 
+@dataclass(frozen=True)
+class Timing:
+    """``wall_s``: wall-clock seconds; ``cpu_s``: CPU seconds of this process and its finished worker processes."""
+
+    wall_s: float
+    cpu_s: float
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def time_chips(images: dict[str, tuple[Path, str]], settings: ChipSettings, *, workers: int,
-               device: str = "cpu") -> float:
-    """Wall-clock seconds to chip ``images`` from scratch with ``workers`` processes (1: in this process),
-    including starting the workers and loading the models."""
+               device: str = "cpu") -> Timing:
+    """Time chipping ``images`` from scratch with ``workers`` processes (1: in this process), including starting
+    the workers and loading the models. CPU time is robust to other jobs on the machine; wall time is not."""
     with tempfile.TemporaryDirectory() as chips_dir:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), _cpu_seconds()
         make_chips(images, dataset="faces", chips_dir=Path(chips_dir), settings=settings, num_workers=workers,
                    progress=False, device=device)
-        return time.perf_counter() - start
+        return Timing(time.perf_counter() - wall, _cpu_seconds() - cpu)
 
 
 def astronaut() -> np.ndarray:
@@ -147,9 +161,9 @@ def detector_check(n_images: int, *, device: str, workers: int, size: tuple[int,
     dlib_settings = ChipSettings(detector="cnn", upsample=upsample, max_side=max_side)
     with tempfile.TemporaryDirectory() as folder:
         images = write_jpegs([picture] * n_images, Path(folder))
-        torch_seconds = time_chips(images, torch_settings, workers=workers, device=device)
+        torch_seconds = time_chips(images, torch_settings, workers=workers, device=device).wall_s
         first = dict(list(images.items())[:min(workers, n_images)])
-        dlib_seconds = time_chips(first, dlib_settings, workers=workers)
+        dlib_seconds = time_chips(first, dlib_settings, workers=workers).wall_s
     torch_rate, dlib_rate = n_images / torch_seconds, len(first) / dlib_seconds
     rows = agreement({"astronaut": picture}, Aligner(dlib_settings), Aligner(torch_settings, device=device))
     return {"device": device, "workers": workers, "image_size": list(size), "upsample": upsample, "max_side": max_side,
