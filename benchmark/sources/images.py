@@ -28,6 +28,7 @@ from benchmark.sources import names
 
 if TYPE_CHECKING:
     from benchmark.config import DataSettings, ImagesSettings, TrackingSettings
+    from benchmark.frozen.chips import ChipRecord, Shard
 
 log = logging.getLogger(__name__)
 
@@ -240,10 +241,10 @@ def _chip_settings(images: "ImagesSettings"):
                         size=images.chip_size, padding=images.padding)
 
 
-def make_chips(result: Scan, images: "ImagesSettings", *, chips_dir: Path, device: str, progress: bool = True,
-               shard: Any = None) -> dict[str, Any]:
+def chip_images(result: Scan, images: "ImagesSettings", *, chips_dir: Path, device: str, progress: bool = True,
+                shard: "Shard | None" = None) -> "dict[str, ChipRecord]":
     """Face chips of a scan's usable images (cached), detected on ``data.images.detect_workers`` processes;
-    ``shard`` (a :class:`benchmark.frozen.chips.Shard`) restricts them to one shard. Image id -> ChipRecord."""
+    ``shard`` restricts them to one shard. Image id -> ChipRecord."""
     from benchmark.frozen import chips
 
     return chips.make_chips({e.image_id: (result.folder / e.path, e.sha256) for e in result.usable},
@@ -252,15 +253,15 @@ def make_chips(result: Scan, images: "ImagesSettings", *, chips_dir: Path, devic
                             progress=progress, shard=shard)
 
 
-def chip_dataset(dataset: str, settings: "DataSettings", *, shard: Any = None, chips_dir: Path = paths.CHIPS_DIR,
-                 progress: bool = True) -> tuple[Scan, dict[str, Any]]:
+def chip_dataset(dataset: str, settings: "DataSettings", *, shard: "Shard | None" = None,
+                 chips_dir: Path = paths.CHIPS_DIR, progress: bool = True) -> "tuple[Scan, dict[str, ChipRecord]]":
     """``benchmark images chips``: scan one dataset and make its (or one shard's) chips, without the models."""
     from benchmark.frozen import extract
 
     result, _ = scan_and_report(dataset, settings, chips_dir=chips_dir)
     device = extract.resolve_device(settings.images.device)
-    return result, make_chips(result, settings.images, chips_dir=chips_dir, device=device.type, progress=progress,
-                              shard=shard)
+    return result, chip_images(result, settings.images, chips_dir=chips_dir, device=device.type, progress=progress,
+                               shard=shard)
 
 
 def _table(dataset: str, entries: list[Entry], records: dict, extraction: Any, gender_model: Any,
@@ -298,7 +299,7 @@ def load(dataset: str, settings: "DataSettings", *, chips_dir: Path = paths.CHIP
     emotion_model = registry.build(images.emotion_model, task="emotion", settings=images)
     extract.check_inputs([gender_model, emotion_model], chip_padding=images.padding)
     chip_settings = _chip_settings(images)
-    records = make_chips(result, images, chips_dir=chips_dir, device=device.type, progress=progress)
+    records = chip_images(result, images, chips_dir=chips_dir, device=device.type, progress=progress)
     face_problems = [Problem(str(result.folder / e.path), f"{records[e.image_id].message}; "
                              + ("left out" if records[e.image_id].chip is None else "chip made"))
                      for e in usable if records[e.image_id].status != chips.STATUS_OK]
