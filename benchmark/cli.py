@@ -207,6 +207,26 @@ def images_manifest(params_path: Path, strict: bool) -> None:
         click.echo(f"wrote {path} ({len(scan.entries)} files, {len(scan.usable)} usable, {len(scan.problems)} problems)")
 
 
+@images.command("chips")
+@PARAMS_OPTION
+@click.option("--shard", default=None, metavar="I/N",
+              help="Only shard I of N (0 <= I < N) of each dataset's images, with its own index; run the N shards on "
+                   "any machines sharing data/chips (or copy their folders together); the next fetch merges them.")
+def images_chips(params_path: Path, shard: str | None) -> None:
+    """Detect faces and cut the chips of data.datasets into data/chips, without running the models."""
+    from benchmark import params
+    from benchmark.frozen.chips import Shard
+    from benchmark.sources import images as source
+
+    settings = _settings(params_path)
+    part = Shard.parse(shard) if shard is not None else None
+    for design in params.run_designs(settings).values():
+        scan, records = source.chip_dataset(design, settings.data, shard=part)
+        made = sum(r.chip is not None for r in records.values())
+        where = "" if part is None else f" ({part.name()})"
+        click.echo(f"{scan.folder}{where}: {made} chips, {len(records) - made} images without one (no face or unreadable)")
+
+
 @images.command("import")
 @PARAMS_OPTION
 @click.argument("archive", type=click.Path(path_type=Path))

@@ -56,8 +56,11 @@ class ImagesSettings:
     precision: str = _spec("fp32", choices=("fp32", "tf32", "bf16"),
                            help="fp32: IEEE float32; tf32 / bf16 (CUDA only): faster, agreement with fp32 is measured")
     batch_size: int = _spec(64, low=1, high=4096)
-    num_workers: int = _spec(2, low=0, high=64, help="processes that detect faces and decode/resize chips; 0: in-process")
-    detector: str = _spec("cnn", choices=("cnn", "hog"), help="dlib face detector: cnn (MMOD, FairFace's) or hog")
+    num_workers: int = _spec(2, low=0, high=64, help="processes that decode and resize chips for the models; 0: in-process")
+    detect_workers: int = _spec(0, low=0, high=256, help="processes that detect faces and cut chips; 0: one per core, 1: in-process")
+    detector: str = _spec("cnn", choices=("cnn", "cnn_torch", "hog"),
+                          help="face detector: cnn (dlib's MMOD, FairFace's; CPU), cnn_torch (our torch port of the same "
+                               "network and weights; CPU or CUDA per data.images.device) or hog (dlib)")
     upsample: int = _spec(1, low=0, high=3, help="times the detector upsamples the image (FairFace: 1)")
     max_side: int = _spec(800, low=0, high=10000, help="resize so the longer side is this before detection (0: as is)")
     chip_size: int = _spec(224, low=32, high=1024, help="aligned face chip side in pixels")

@@ -316,7 +316,7 @@ def _images_project(root: Path, **images) -> None:
     from face_pictures import write_faces
 
     write_faces(root / "raw" / "faces")
-    settings = {"detector": "hog", "num_workers": 0, **images}
+    settings = {"detector": "hog", "num_workers": 0, "detect_workers": 1, **images}
     params = {"data": {"source": "images", "input": "raw", "datasets": ["faces"], "images": settings},
               "train": {"splits": ["cv:faces"]}, "tracking": {"enabled": False}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))

@@ -9,7 +9,11 @@ With ``--trainer-models K`` it first runs the corrector trainer's GPU bench (``b
 --reference-models 0 --models K``: K networks on the CPU trainer and on the GPU, side by side) and adds its figures
 under ``trainer`` (also written to stderr as soon as they are measured, so a run stopped by a timeout keeps them).
 
-Run: ``scripts/gpu_check.sh [--batch 256] [--iters 10] [--trainer-models 1024] ...``.
+With ``--detector-images N``: also face detection, the torch port of dlib's detector (``cnn_torch``) on the GPU
+with one worker process per core against dlib's ``cnn`` on the CPU cores, on N FACES-sized pictures
+(:func:`benchmark.frozen.detector_bench.detector_check`; needs scikit-image for the astronaut picture).
+
+Run: ``scripts/gpu_check.sh [--batch 256] [--iters 10] [--trainer-models 1024] [--detector-images 64] ...``.
 """
 
 from __future__ import annotations
@@ -202,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-chips", type=int, default=4096, help="synthetic chips through the full pipeline (0: skip)")
     parser.add_argument("--cpu-pipeline-chips", type=int, default=0,
                         help="also time the full pipeline on the CPU over this many chips (0: skip; target: 200 < 60 s)")
+    parser.add_argument("--detector-images", type=int, default=0,
+                        help="also time face detection (cnn_torch on the GPU vs dlib on the CPU) on this many "
+                             "FACES-sized pictures (0: skip)")
     parser.add_argument("--fairface-weights", type=Path, default=Path("models/fairface_alldata_20191111.pt"))
     parser.add_argument("--emonet-weights", type=Path, default=Path("models/emonet_8.pth"))
     parser.add_argument("--trainer-models", type=int, default=0,
@@ -217,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
                    cpu_pipeline_chips=args.cpu_pipeline_chips)
     if trainer is not None:
         result["trainer"] = trainer
+    if args.detector_images > 0:
+        from benchmark.frozen import detector_bench
+        from benchmark.frozen.chips import available_cores
+
+        result["detector"] = detector_bench.detector_check(
+            args.detector_images, device="cuda" if torch.cuda.is_available() else "cpu", workers=available_cores())
     print(json.dumps(result, sort_keys=True))
     return 0
 
