@@ -9,7 +9,7 @@ import pytest
 from benchmark.errors import BenchmarkError
 from benchmark.frozen import chips, detector_bench
 from benchmark.frozen.chips import Aligner, ChipSettings, Shard
-from benchmark.frozen.weights import sha256_of
+from benchmark.hashing import sha256_file
 from face_pictures import DETECTABLE, NO_FACE_INDEX, astronaut, lfw_photo, save, write_faces
 
 TORCH_FAST = ChipSettings(detector="cnn_torch", upsample=0, max_side=0)
@@ -19,7 +19,7 @@ def _images(folder, indices):
     out = {}
     for i in indices:
         path = save(lfw_photo(i), folder / f"{i:02d}.png")
-        out[path.name] = (path, sha256_of(path))
+        out[path.name] = (path, sha256_file(path))
     return out
 
 
@@ -80,7 +80,7 @@ def test_images_chips_command_runs_shards_and_the_next_run_merges_them(tmp_path,
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({
         "data": {"source": "images", "input": "raw", "datasets": ["faces"],
                  "images": {"detector": "hog", "upsample": 0, "max_side": 0, "detect_workers": 1}},
-        "tracking": {"enabled": False}}))
+        "train": {"splits": ["cv:faces"]}, "tracking": {"enabled": False}}))
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "data" / "chips" / ChipSettings(detector="hog", upsample=0, max_side=0).key()
     assert main(["images", "chips", "--shard", "0/2"]) == 0

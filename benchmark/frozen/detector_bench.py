@@ -28,7 +28,7 @@ from PIL import Image
 
 from benchmark.errors import BenchmarkError
 from benchmark.frozen.chips import Aligner, ChipSettings, make_chips
-from benchmark.frozen.weights import sha256_of
+from benchmark.hashing import sha256_file
 
 FACES_SIZE = (2835, 3543)  # (width, height) of a FACES original
 
@@ -109,7 +109,7 @@ def write_jpegs(pictures: list[np.ndarray], folder: Path) -> dict[str, tuple[Pat
     for i, picture in enumerate(pictures):
         path = folder / f"{i:04d}.jpg"
         Image.fromarray(picture).save(path, quality=95)
-        images[path.name] = (path, sha256_of(path))
+        images[path.name] = (path, sha256_file(path))
     return images
 
 
