@@ -12,6 +12,11 @@ from contextlib import contextmanager
 from typing import Any
 
 
+def available_cores() -> list[int]:
+    """The CPU cores this process may run on (its affinity; all cores where the platform has none)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with id ``pid`` exists on this machine (one we may not signal counts as alive)."""
     try:

@@ -52,7 +52,7 @@ def _temporaries(root: Path) -> list[Path]:
 
 
 TUNE = {"cv_folds": 2, "n_seeds": 1, "heartbeat_s": 1, "pruning": False, "study": "interrupt",
-        "space": {"depth": [1, 2], "width": [4, 8], "dropout": [0.0, 0.2], "gender_weight": [0.3, 0.7],
+        "space": {"depth": [1, 2], "width": [4, 8], "dropout": [0.0, 0.2], "attribute_weight": [0.3, 0.7],
                   "lr": [1.0e-3, 1.0e-2], "epochs": [800, 1000], "batch_size": [16, 32], "input": ["logits", "probs"]}}
 
 

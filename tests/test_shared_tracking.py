@@ -28,7 +28,7 @@ METHODS = ("uncorrected", "corrector")
 N_SEEDS = 2
 TUNE_WORKERS, TRIALS_PER_WORKER = 3, 2
 TINY_TUNE = {"cv_folds": 2, "n_seeds": 1, "heartbeat_s": 1, "jobs": 1, "pruning": False,
-             "space": {"depth": [1, 2], "width": [4, 8], "dropout": [0.0, 0.2], "gender_weight": [0.3, 0.7],
+             "space": {"depth": [1, 2], "width": [4, 8], "dropout": [0.0, 0.2], "attribute_weight": [0.3, 0.7],
                        "lr": [1.0e-3, 1.0e-2], "epochs": [20, 40], "batch_size": [16, 32],
                        "input": ["logits", "probs"]}}
 

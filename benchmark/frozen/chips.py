@@ -25,7 +25,6 @@ import contextlib
 import json
 import logging
 import multiprocessing
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from benchmark import atomic
+from benchmark import atomic, processes
 from benchmark.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
@@ -119,8 +118,8 @@ class Shard:
 
 
 def available_cores() -> int:
-    """Cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """How many cores this process may run on."""
+    return len(processes.available_cores())
 
 
 def resolve_workers(workers: int) -> int:

@@ -16,7 +16,6 @@ on the same device gives the same bits (both tested when torch sees a GPU).
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing, contextmanager
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from benchmark.config import CorrectorSettings
-from benchmark.processes import ignore_interrupts, stop_workers_on_error
+from benchmark.processes import available_cores, ignore_interrupts, stop_workers_on_error
 from benchmark.methods.batches import BatchShape, DeviceBatches, HostBatches, ModelSteps, StackRows
 from benchmark.methods.network import (
     ADAM_BETAS, ADAM_EPS, Architecture, ModelRandomness, TrainingData, Weights, initial_weights, n_batches,
@@ -63,7 +62,7 @@ def _intraop_threads(n: int) -> Iterator[None]:
 
 def default_workers() -> int:
     """CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return len(available_cores())
 
 
 def _balanced_groups(steps: list[int], n_groups: int) -> list[list[int]]:

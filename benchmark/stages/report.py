@@ -4,12 +4,15 @@ statistic."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import multiprocessing
 import os
 import re
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import pandas as pd
 from benchmark import atomic, paths
 from benchmark.config import CorrectorSettings, Settings
 from benchmark.errors import BenchmarkError
+from benchmark.processes import available_cores
 from benchmark.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
 from benchmark.report import figures, provenance, tables
 from benchmark.report.audit import fairness_blocks
@@ -169,6 +173,30 @@ def _figures_for_group(stats: pd.DataFrame, confusion: pd.DataFrame, *, group: t
     return out
 
 
+def _group_rows(frame: pd.DataFrame, group: tuple[str, str, str]) -> pd.DataFrame:
+    return frame[(frame[["split", "dataset", "partition"]] == list(group)).all(axis=1)]
+
+
+def _draw_group_figures(stats: pd.DataFrame, confusion: pd.DataFrame, groups: list[tuple[str, str, str]], *,
+                        reference: str, ci: float, alpha: float, out_dir: Path) -> list[list[Figure]]:
+    """Every evaluation group's figures (in ``groups`` order), drawn by one process per available core: drawing and
+    PNG encoding are most of the report's time, and each group's figures are independent (each process gets only
+    its group's rows; the files are the same bytes whichever process draws them)."""
+    jobs = [(_group_rows(stats, g), _group_rows(confusion, g), g) for g in groups]
+    workers = min(len(jobs), len(available_cores()))
+    draw = functools.partial(_figures_of_job, reference=reference, ci=ci, alpha=alpha, out_dir=out_dir)
+    if workers <= 1:
+        return [draw(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(draw, jobs))
+
+
+def _figures_of_job(job: tuple[pd.DataFrame, pd.DataFrame, tuple[str, str, str]], *, reference: str, ci: float,
+                    alpha: float, out_dir: Path) -> list[Figure]:
+    rows, conf, group = job
+    return _figures_for_group(rows, conf, group=group, reference=reference, ci=ci, alpha=alpha, out_dir=out_dir)
+
+
 def statistics_notes(stats: pd.DataFrame) -> list[Block]:
     """Where an interval fell back or resamples were left out (the stats table's notes), counted."""
     notes = stats.loc[stats["note"] != "", "note"].str.split("; ").explode()
@@ -213,14 +241,13 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
                                *reproduction_blocks(doc),
                                Heading("Methods comparison")]
         for group in groups:
-            rows = stats[(stats[["split", "dataset", "partition"]] == list(group)).all(axis=1)]
+            rows = _group_rows(stats, group)
             blocks += [Heading(tables.group_label(*group), 3),
                        Table(tables.methods_table(rows, reference=reference, alpha=alpha))]
         blocks.append(Heading("Figures"))
-        for group in groups:
-            blocks.append(Heading(tables.group_label(*group), 3))
-            blocks += _figures_for_group(stats, confusion, group=group, reference=reference, ci=ci, alpha=alpha,
-                                         out_dir=fresh)
+        for group, drawn in zip(groups, _draw_group_figures(stats, confusion, groups, reference=reference, ci=ci,
+                                                             alpha=alpha, out_dir=fresh)):
+            blocks += [Heading(tables.group_label(*group), 3), *drawn]
         blocks += fairness_blocks(stats, settings, attribute=doc.get("attribute", "gender"), ci=ci, figures_dir=fresh,
                                   tune_dir=tune_dir, results_dir=stats_path.parent, outputs_dir=outputs_dir)
         blocks += tuning_blocks(tune_dir, paper=CorrectorSettings(), figures_dir=fresh, results=doc["results"])

@@ -27,7 +27,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.methods.base import Method
 from benchmark.methods.corrector import Corrector
 from benchmark.methods.fair_recalibration import GroupRecalibration
-from benchmark.processes import start_workers_ignoring_interrupts, stop_workers_on_error
+from benchmark.processes import available_cores, start_workers_ignoring_interrupts, stop_workers_on_error
 from benchmark.tuning import study as studies
 from benchmark.tuning import summary
 from benchmark.tuning.mlflow_trials import TrialRunLogger
@@ -152,7 +152,7 @@ def _run_trials(settings: Settings, outputs_dir: Path) -> set[int]:
     """All of this invocation's trials: in this process (``jobs`` 1), or in one process per core; returns their
     numbers (other workers on the same study run trials at the same time: those are theirs to log)."""
     tune = settings.tune
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    cores = available_cores()
     processes = max(1, min(tune.jobs or len(cores), tune.n_trials))
     level = logging.getLogger().level
     if processes == 1:
