@@ -99,8 +99,11 @@ def report(params_path: Path) -> None:
 @click.option("--objective", type=click.Choice(["macro", "macro_minus_gap", "pareto"]),
               help="Single objective (macro, macro_minus_gap) or multi-objective pareto (default: tune.objective).")
 @click.option("--jobs", type=click.IntRange(min=0), help="Trial processes, each on one core; 0 = one per core (default: tune.jobs).")
+@click.option("--startup-jobs", type=click.IntRange(min=0),
+              help="Processes for a fresh study's random start-up trials, run at once with the same result as one "
+                   "after the other; 0 = one per core (default: --jobs).")
 def tune(params_path: Path, study_name: str | None, n_trials: int | None, storage: str | None,
-         objective: str | None, jobs: int | None) -> None:
+         objective: str | None, jobs: int | None, startup_jobs: int | None) -> None:
     """Run an Optuna study over corrector variants (reports/tune/best_params.yaml); each trial an MLflow run."""
     from benchmark import probes, tracking
 
@@ -111,7 +114,9 @@ def tune(params_path: Path, study_name: str | None, n_trials: int | None, storag
         tracking.probe(settings.tracking)
     from benchmark.stages import tune as stage
 
-    click.echo(f"wrote {stage.run(settings, n_trials=n_trials, study_name=study_name, storage=storage, jobs=jobs)}")
+    target = stage.run(settings, n_trials=n_trials, study_name=study_name, storage=storage, jobs=jobs,
+                       startup_jobs=startup_jobs)
+    click.echo(f"wrote {target}")
 
 
 @cli.command()

@@ -222,6 +222,11 @@ class TuneSettings:
     objective: str = _spec("macro", choices=("macro", "macro_minus_gap", "pareto"))
     gap_weight: float = _spec(0.5, low=0.0)
     pareto_pick: str = _spec("balanced", choices=("max_macro", "min_gap", "balanced"))
+    pick: str = _spec("cheapest_within_se", choices=("best", "cheapest_within_se"),
+                      help="single objective: the best trial, or the cheapest to train whose CV score is within one "
+                           "standard error (over folds) of the best")
+    start_from_defaults: bool = _spec(True, help="a fresh corrector study's first trial is train.corrector's "
+                                                 "configuration, so the study shows what tuning adds to it")
     pruning: bool = _spec(True)
     prune_epochs: list[int] = _spec([100, 200, 400, 800], low=1,
                                     help="epochs at which a trial reports its CV score and the pruner may stop it")

@@ -383,3 +383,90 @@ def test_group_recalibration_tuned_reads_the_strength_and_corrector_tuned_refuse
     with pytest.raises(BenchmarkError, match="its study tuned 'group_recalibration', but corrector_tuned needs a "
                                              "study of 'corrector'"):
         tuned_corrector_settings(CorrectorSettings(), best)
+
+
+SMALL_CORRECTOR = {"depth": 1, "width": 4, "dropout": 0.2, "attribute_weight": 0.5, "lr": 1.0e-3, "epochs": 50,
+                   "batch_size": 16, "input": "logits"}
+
+
+def _with_corrector(root: Path, corrector: dict) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump({**params, "train": {"corrector": corrector}}))
+
+
+def _trials_without_times(root: Path):
+    import pandas as pd
+
+    return pd.read_csv(root / "reports" / "tune" / "trials.csv").drop(columns=["duration_s"])
+
+
+def test_startup_trials_run_at_once_give_the_study_of_one_after_the_other(tmp_path, monkeypatch):
+    tables = {}
+    for name, startup_jobs in (("sequential", "1"), ("at_once", "2")):
+        root = tmp_path / name
+        root.mkdir()
+        monkeypatch.chdir(root)
+        _project(root)
+        assert main(["tune", "--n-trials", "4", "--jobs", "1", "--startup-jobs", startup_jobs]) == 0
+        tables[name] = _trials_without_times(root)
+        best = yaml.safe_load((root / "reports" / "tune" / "best_params.yaml").read_text())
+        tables[name + " best"] = best
+    assert len(tables["sequential"]) == 4 and tables["sequential"].equals(tables["at_once"])
+    assert tables["sequential best"] == tables["at_once best"]
+
+
+def test_a_fresh_corrector_study_starts_from_train_corrector(project):
+    _project(project)
+    _with_corrector(project, SMALL_CORRECTOR)
+    assert main(["tune", "--n-trials", "2"]) == 0
+    assert _study(project).get_trials()[0].params == SMALL_CORRECTOR
+
+
+def test_a_study_starts_at_random_when_train_corrector_lies_outside_the_space(project):
+    _project(project)  # the paper's width 24 is outside the tiny space's [4, 8]
+    assert main(["tune", "--n-trials", "1"]) == 0
+    assert _study(project).get_trials()[0].params["width"] <= 8
+
+
+def _finished_study(trials: list[tuple[dict, float, list[float]]]) -> optuna.Study:
+    """An in-memory study of completed trials: (params, value, per-fold values)."""
+    study = optuna.create_study(direction="maximize")
+    distributions = {"depth": optuna.distributions.IntDistribution(1, 4),
+                     "width": optuna.distributions.IntDistribution(8, 128),
+                     "epochs": optuna.distributions.IntDistribution(100, 1000, step=50),
+                     "batch_size": optuna.distributions.IntDistribution(16, 128)}
+    for params, value, folds in trials:
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=value,
+                                                  user_attrs={"cv_fold_values": folds}))
+    return study
+
+
+def test_cheapest_within_se_picks_the_cheapest_trial_within_one_standard_error_of_the_best():
+    from benchmark.tuning.study import best_configuration
+
+    big = {"depth": 4, "width": 89, "epochs": 800, "batch_size": 20}
+    small = {"depth": 2, "width": 24, "epochs": 500, "batch_size": 32}
+    tiny = {"depth": 1, "width": 8, "epochs": 100, "batch_size": 128}
+    study = _finished_study([(small, 95.5, [95.0, 96.0, 95.5]), (big, 96.0, [95.0, 97.0, 96.0]),
+                             (tiny, 90.0, [89.0, 91.0, 90.0])])  # best 96.0, its SE 1 / sqrt(3) = 0.577
+    chosen = best_configuration(study, pareto_pick="balanced", pick="cheapest_within_se")
+    assert (chosen["trial"], chosen["best_trial"]) == (0, 1) and chosen["best_value_se"] == pytest.approx(3 ** -0.5)
+    assert best_configuration(study, pareto_pick="balanced", pick="best")["trial"] == 1
+
+
+def test_cheapest_within_se_refuses_trials_without_fold_values():
+    from benchmark.errors import BenchmarkError
+    from benchmark.tuning.study import best_configuration
+
+    study = _finished_study([({"depth": 1, "width": 8, "epochs": 100, "batch_size": 16}, 90.0, [])])
+    with pytest.raises(BenchmarkError, match="tune.pick: .* no per-fold CV values"):
+        best_configuration(study, pareto_pick="balanced", pick="cheapest_within_se")
+
+
+def test_training_cost_grows_with_steps_and_network_size():
+    from benchmark.tuning.study import corrector_parameters, training_cost
+
+    assert corrector_parameters(2, 24) == 1114  # the paper's 10-24-24-10 network with its two heads
+    paper = {"depth": 2, "width": 24, "epochs": 500, "batch_size": 32}
+    assert training_cost({**paper, "epochs": 1000}) == pytest.approx(2 * training_cost(paper))
+    assert training_cost({**paper, "width": 128}) > training_cost(paper) and training_cost({"strength": 1.0}) == 0.0

@@ -14,11 +14,13 @@ import os
 import signal
 import sys
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 
 from benchmark import design as designs
 from benchmark import locks, outputs, paths, protocol, tracking
@@ -31,7 +33,7 @@ from benchmark.processes import available_cores, start_workers_ignoring_interrup
 from benchmark.tuning import study as studies
 from benchmark.tuning import summary
 from benchmark.tuning.mlflow_trials import TrialRunLogger
-from benchmark.tuning.objective import Objective, SearchSpace, StrengthSpace
+from benchmark.tuning.objective import EPOCH_STEP, Evaluation, Objective, SearchSpace, StrengthSpace
 
 log = logging.getLogger(__name__)
 #: how long a worker waits for another worker of the same working copy to finish writing its summary
@@ -148,15 +150,68 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
     return ran
 
 
-def _run_trials(settings: Settings, outputs_dir: Path) -> set[int]:
-    """All of this invocation's trials: in this process (``jobs`` 1), or in one process per core; returns their
-    numbers (other workers on the same study run trials at the same time: those are theirs to log)."""
+def _evaluate_in_worker(settings: Settings, outputs_dir: Path, params: dict[str, Any]) -> Evaluation:
+    """One start-up trial's configuration trained in a worker process (single-threaded torch: the workers use the
+    cores); nothing is pruned, the snapshot scores come back for the parent to report."""
+    torch.set_num_threads(1)
+    return build_objective(settings, outputs_dir).evaluate(params)
+
+
+def _run_startup_batch(settings: Settings, outputs_dir: Path, study: optuna.Study, n_trials: int,
+                       processes: int) -> list[int]:
+    """Run ``n_trials`` start-up trials at once: ask them all (the sampler draws them at random, whatever the results),
+    train them in ``processes`` processes, the most expensive first, then report and tell them in trial order. The
+    study ends as it would after running them one after the other (values, reports, user attributes), so a seeded
+    study stays reproducible; only durations differ. Returns the trial numbers."""
+    objective = build_objective(settings, outputs_dir)
+    with warnings.catch_warnings():  # asked trials send no heartbeats; an interrupt fails them below instead
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        trials = [study.ask() for _ in range(n_trials)]
+    configs = [objective.space.suggest(trial) for trial in trials]
+    order = sorted(range(n_trials), key=lambda i: (-studies.training_cost(configs[i]), i))
+    told: set[int] = set()
+    context = multiprocessing.get_context("spawn")
+    progress = _progress(n_trials)
+    try:
+        with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+            with stop_workers_on_error(pool):
+                with start_workers_ignoring_interrupts():
+                    futures = {i: pool.submit(_evaluate_in_worker, settings, outputs_dir, configs[i]) for i in order}
+                for i, trial in enumerate(trials):
+                    result = futures[i].result()
+                    for epoch, score in result.snapshots:
+                        trial.report(score, epoch)
+                    frozen = study.tell(trial, objective.record(trial, configs[i], result))
+                    told.add(i)
+                    progress(study, frozen)
+    finally:
+        for i, trial in enumerate(trials):
+            if i not in told:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return [trial.number for trial in trials]
+
+
+def _run_trials(settings: Settings, outputs_dir: Path, study: optuna.Study, startup_jobs: int | None) -> set[int]:
+    """All of this invocation's trials: first the study's remaining start-up trials at once in ``startup_jobs``
+    processes (0: one per core; None: ``jobs``), then the rest in this process (``jobs`` 1) or in one process per
+    core; returns their numbers (other workers on the same study run trials at the same time: those are theirs to
+    log)."""
     tune = settings.tune
     cores = available_cores()
+    startup_processes = tune.jobs if startup_jobs is None else startup_jobs
+    startup = min(studies.startup_trials_left(study, pruning=tune.pruning), tune.n_trials)
+    ran: set[int] = set()
+    if startup > 1 and (startup_processes or len(cores)) > 1:
+        ran |= set(_run_startup_batch(settings, outputs_dir, study, startup,
+                                      min(startup, startup_processes or len(cores))))
+        settings = dataclasses.replace(settings, tune=dataclasses.replace(tune, n_trials=tune.n_trials - startup))
+        tune = settings.tune
+        if tune.n_trials == 0:
+            return ran
     processes = max(1, min(tune.jobs or len(cores), tune.n_trials))
     level = logging.getLogger().level
     if processes == 1:
-        return set(_optimize(settings, outputs_dir, tune.n_trials, None, level))
+        return ran | set(_optimize(settings, outputs_dir, tune.n_trials, None, level))
     context = multiprocessing.get_context("spawn")
     tickets = TrialTickets(tune.n_trials, context)
     with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_receive_tickets,
@@ -165,11 +220,30 @@ def _run_trials(settings: Settings, outputs_dir: Path) -> set[int]:
             with start_workers_ignoring_interrupts():  # Ctrl-C reaches this process, which stops them
                 futures = [pool.submit(_optimize, settings, outputs_dir, tune.n_trials, cores[i % len(cores)], level, i)
                            for i in range(processes)]
-            return {number for future in futures for number in future.result()}
+            return ran | {number for future in futures for number in future.result()}
+
+
+def start_from_defaults(study: optuna.Study, settings: Settings) -> None:
+    """Enqueue ``train.corrector``'s configuration as the first trial of a fresh corrector study (when it lies in the
+    search space), so the study measures what tuning adds to the paper's configuration."""
+    if not settings.tune.start_from_defaults or settings.tune.method != "corrector" or study.get_trials(deepcopy=False):
+        return
+    space = search_space(settings.tune)
+    params = {name: getattr(settings.train.corrector, name) for name in dataclasses.asdict(space)}
+    outside = [name for name, value in params.items()
+               if not (value in getattr(space, name) if name == "input" else
+                       getattr(space, name)[0] <= value <= getattr(space, name)[1])]
+    if (params["epochs"] - space.epochs[0]) % EPOCH_STEP:
+        outside.append("epochs")
+    if outside:
+        log.info("tune: train.corrector lies outside tune.space in %s; the study starts from random configurations",
+                 ", ".join(outside))
+        return
+    study.enqueue_trial(params, skip_if_exists=True)
 
 
 def run(settings: Settings, *, n_trials: int | None = None, study_name: str | None = None, storage: str | None = None,
-        jobs: int | None = None, outputs_dir: Path = paths.OUTPUTS_DIR, out_dir: Path = paths.TUNE_DIR) -> Path:
+        jobs: int | None = None, startup_jobs: int | None = None, outputs_dir: Path = paths.OUTPUTS_DIR, out_dir: Path = paths.TUNE_DIR) -> Path:
     """Run ``n_trials`` more trials of the study and write its summary; returns best_params.yaml.
 
     The study is created here once before any trial process starts. MLflow gets one parent run for this invocation
@@ -184,6 +258,7 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     storage_obj = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
     study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, sampler_seed=tune.seed,
                                    pruning=tune.pruning)
+    start_from_defaults(study, settings)
     tags = {"study": tune.study, "method": tune.method, "storage": tracking.redact_url(tune.storage), "objective": tune.objective,
             "split": tune.split, "source": source, "attribute": settings.data.attribute,
             "git_commit": tracking.git_commit(), "stage": "tune"}
@@ -196,17 +271,17 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
             tracking.log_inputs(mlflow, inputs.values())
             mlflow.log_params({f"space.{k}": str(v) for k, v in dataclasses.asdict(tune.space).items()
                                if (k == "strength") == (tune.method == "group_recalibration")})
-            ran = _run_trials(settings, outputs_dir)
+            ran = _run_trials(settings, outputs_dir, study, startup_jobs)
             logger = TrialRunLogger(mlflow, parent_run_id=parent.info.run_id, tags=tags, inputs=list(inputs.values()))
             for trial in study.get_trials(deepcopy=False):
                 if trial.number in ran and trial.state.is_finished():
                     logger(study, trial)
-            best = studies.best_configuration(study, pareto_pick=tune.pareto_pick)
+            best = studies.best_configuration(study, pareto_pick=tune.pareto_pick, pick=tune.pick)
             mlflow.log_metrics({"n_complete": len(studies.finished(study)), "best_cv_macro": float(best["cv_macro"]),
                                 "wall_s": time.monotonic() - started})
     else:
-        _run_trials(settings, outputs_dir)
-        best = studies.best_configuration(study, pareto_pick=tune.pareto_pick)
+        _run_trials(settings, outputs_dir, study, startup_jobs)
+        best = studies.best_configuration(study, pareto_pick=tune.pareto_pick, pick=tune.pick)
     meta = {"study": tune.study, "method": tune.method, "objective": tune.objective, "split": tune.split, "source": source,
             "attribute": settings.data.attribute}
     with locks.hold("tune-summary", wait_s=SUMMARY_LOCK_WAIT_S, what=f"benchmark tune writing {out_dir}"):

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import sqlalchemy.exc
 
@@ -24,6 +25,10 @@ from benchmark.tuning.objective import OBJECTIVES
 
 log = logging.getLogger(__name__)
 CREATE_ATTEMPTS = 8
+#: trials the TPE sampler draws at random before it models the results
+SAMPLER_STARTUP_TRIALS = 10
+#: finished trials before the median pruner may stop a trial
+PRUNER_STARTUP_TRIALS = 5
 
 
 def _make_sqlite_folder(url: str) -> None:
@@ -78,9 +83,10 @@ def create_or_load(storage: optuna.storages.RDBStorage, *, name: str, objective:
                    pruning: bool) -> optuna.Study:
     """Create the study, or load it when it exists (also when another worker created it a moment ago)."""
     directions, prunable = OBJECTIVES[objective]
-    sampler = (optuna.samplers.TPESampler(seed=sampler_seed) if len(directions) == 1
+    sampler = (optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=SAMPLER_STARTUP_TRIALS)
+               if len(directions) == 1
                else optuna.samplers.NSGAIISampler(seed=sampler_seed))
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=0)
               if pruning and prunable else optuna.pruners.NopPruner())
     for attempt in range(CREATE_ATTEMPTS):
         try:
@@ -99,13 +105,71 @@ def create_or_load(storage: optuna.storages.RDBStorage, *, name: str, objective:
     return study
 
 
+def startup_trials_left(study: optuna.Study, *, pruning: bool) -> int:
+    """How many more trials of a single-objective study are drawn at random and can never be pruned: their
+    configurations do not depend on any result, so they may run at once and give the study they would give one after
+    the other (0 for a multi-objective study, whose sampler is population based)."""
+    if len(study.directions) != 1:
+        return 0
+    started = len(study.get_trials(deepcopy=False, states=tuple(s for s in optuna.trial.TrialState
+                                                               if s != optuna.trial.TrialState.WAITING)))
+    limit = min(SAMPLER_STARTUP_TRIALS, PRUNER_STARTUP_TRIALS) if pruning else SAMPLER_STARTUP_TRIALS
+    return max(0, limit - started)
+
+
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Completed trials of the study."""
     return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
 
 
-def best_configuration(study: optuna.Study, *, pareto_pick: str) -> dict[str, Any]:
-    """The chosen configuration: the best trial (single objective) or a Pareto point (multi-objective).
+#: per-step cost of the vectorised trainer ~ (1 + parameters / this): measured 122 us per step for the paper's
+#: 1,114-parameter network and 349 us for a 52,234-parameter one (docs/PERFORMANCE.md, per-step table)
+PARAMETERS_PER_STEP_OVERHEAD = 26_000
+
+
+def corrector_parameters(depth: int, width: int, inputs: int = 10, outputs: int = 10) -> int:
+    """Weights and biases of a corrector network: ``inputs`` -> ``depth`` hidden layers of ``width`` -> ``outputs``."""
+    return (inputs + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * outputs
+
+
+def training_cost(params: dict[str, Any]) -> float:
+    """Relative cost of training one configuration on a fixed table: steps (epochs / batch size) x per-step cost;
+    0 for a method trained without epochs (every such configuration costs the same)."""
+    if "epochs" not in params:
+        return 0.0
+    size = corrector_parameters(params["depth"], params["width"])
+    return params["epochs"] / params["batch_size"] * (1.0 + size / PARAMETERS_PER_STEP_OVERHEAD)
+
+
+def _standard_error(trial: optuna.trial.FrozenTrial) -> float | None:
+    values = trial.user_attrs.get("cv_fold_values") or []
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+
+
+def _single(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return {"trial": trial.number, "value": trial.value, "params": dict(trial.params),
+            "cv_macro": trial.user_attrs.get("cv_macro"), "cv_average_gap": trial.user_attrs.get("cv_average_gap")}
+
+
+def cheapest_within_se(study: optuna.Study) -> dict[str, Any]:
+    """The one-standard-error rule (Breiman et al. 1984; Hastie et al., ESL 7.10): among the completed trials whose
+    CV value is within one standard error over folds of the best trial's, the cheapest to train
+    (:func:`training_cost`; ties: the higher value, then the earlier trial). Says which trial was best and by how
+    much it led, so a reader sees what the cheaper choice gave up."""
+    best = study.best_trial
+    se = _standard_error(best)
+    if se is None:
+        raise BenchmarkError(f"tune.pick: trial {best.number} of study {study.study_name!r} has no per-fold CV values "
+                             "(a study from before they were recorded); use tune.pick: best or a new --study")
+    close = [t for t in finished(study) if t.value >= best.value - se]
+    chosen = min(close, key=lambda t: (training_cost(t.params), -t.value, t.number))
+    return {**_single(chosen), "pick": "cheapest_within_se", "best_trial": best.number, "best_value": best.value,
+            "best_value_se": se, "relative_cost": training_cost(chosen.params) / (training_cost(best.params) or 1.0)}
+
+
+def best_configuration(study: optuna.Study, *, pareto_pick: str, pick: str = "best") -> dict[str, Any]:
+    """The chosen configuration: ``pick`` among the trials (single objective: ``best`` or
+    :func:`cheapest_within_se`) or a Pareto point (multi-objective).
 
     ``pareto_pick``: ``max_macro`` (the Pareto trial with the highest macro accuracy), ``min_gap`` (lowest average
     gap) or ``balanced`` (highest macro - average gap).
@@ -114,9 +178,7 @@ def best_configuration(study: optuna.Study, *, pareto_pick: str) -> dict[str, An
     if not done:
         raise BenchmarkError(f"tune: study {study.study_name!r} has no completed trial yet; run more trials")
     if len(study.directions) == 1:
-        trial = study.best_trial
-        return {"trial": trial.number, "value": trial.value, "params": dict(trial.params),
-                "cv_macro": trial.user_attrs.get("cv_macro"), "cv_average_gap": trial.user_attrs.get("cv_average_gap")}
+        return cheapest_within_se(study) if pick == "cheapest_within_se" else {**_single(study.best_trial), "pick": "best"}
     front = study.best_trials
     key = {"max_macro": lambda t: (t.values[0], -t.values[1]), "min_gap": lambda t: (-t.values[1], t.values[0]),
            "balanced": lambda t: (t.values[0] - t.values[1], t.values[0])}[pareto_pick]
