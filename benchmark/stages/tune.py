@@ -154,7 +154,9 @@ def _evaluate_in_worker(settings: Settings, outputs_dir: Path, params: dict[str,
     """One start-up trial's configuration trained in a worker process (single-threaded torch: the workers use the
     cores); nothing is pruned, the snapshot scores come back for the parent to report."""
     torch.set_num_threads(1)
-    return build_objective(settings, outputs_dir).evaluate(params)
+    start = time.perf_counter()
+    result = build_objective(settings, outputs_dir).evaluate(params)
+    return dataclasses.replace(result, seconds=time.perf_counter() - start)
 
 
 def _run_startup_batch(settings: Settings, outputs_dir: Path, study: optuna.Study, n_trials: int,

@@ -8,6 +8,8 @@ from typing import Any
 
 import optuna
 
+from benchmark.tuning.study import trial_seconds
+
 #: trial state -> MLflow run status of its child run
 RUN_STATUS = {
     optuna.trial.TrialState.COMPLETE: "FINISHED",
@@ -40,8 +42,8 @@ class TrialRunLogger:
         if trial.values is not None:
             names = ["value"] if len(trial.values) == 1 else ["cv_macro", "cv_average_gap"]
             metrics.update(dict(zip(names, map(float, trial.values))))
-        if trial.datetime_start and trial.datetime_complete:
-            metrics["duration_s"] = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        if (seconds := trial_seconds(trial)) is not None:
+            metrics["duration_s"] = seconds
         for name, value in metrics.items():
             client.log_metric(run_id, name, value)
         for step, value in sorted(trial.intermediate_values.items()):

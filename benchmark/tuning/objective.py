@@ -103,6 +103,7 @@ class Evaluation:
     average_gap: float
     fold_values: tuple[float, ...]
     snapshots: tuple[tuple[int, float], ...]
+    seconds: float | None = None  # training time, when the trial ran apart from its Optuna trial (a start-up batch)
 
 
 class Objective:
@@ -169,6 +170,8 @@ class Objective:
         trial.set_user_attr("cv_macro", result.macro)
         trial.set_user_attr("cv_average_gap", result.average_gap)
         trial.set_user_attr("cv_fold_values", list(result.fold_values))
+        if result.seconds is not None:
+            trial.set_user_attr("training_s", result.seconds)
         if self.objective == "pareto":
             return result.macro, result.average_gap
         if self.prune_epochs:

@@ -117,6 +117,16 @@ def startup_trials_left(study: optuna.Study, *, pruning: bool) -> int:
     return max(0, limit - started)
 
 
+def trial_seconds(trial: optuna.trial.FrozenTrial) -> float | None:
+    """How long a finished trial took: its own training time where it ran in a start-up batch (whose trials all start
+    when the batch is asked), else from its start to its end; None while it runs."""
+    if "training_s" in trial.user_attrs:
+        return float(trial.user_attrs["training_s"])
+    if trial.datetime_start and trial.datetime_complete:
+        return (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return None
+
+
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Completed trials of the study."""
     return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))

@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from benchmark import atomic, paths
-from benchmark.tuning.study import finished
+from benchmark.tuning.study import finished, trial_seconds
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
                 row["cv_macro"], row["cv_average_gap"] = t.values
         row.setdefault("cv_macro", t.user_attrs.get("cv_macro"))
         row.setdefault("cv_average_gap", t.user_attrs.get("cv_average_gap"))
-        if t.datetime_start and t.datetime_complete:
-            row["duration_s"] = round((t.datetime_complete - t.datetime_start).total_seconds(), 3)
+        if (seconds := trial_seconds(t)) is not None:
+            row["duration_s"] = round(seconds, 3)
         row.update({f"param_{k}": v for k, v in t.params.items()})
         rows.append(row)
     return pd.DataFrame(rows)
