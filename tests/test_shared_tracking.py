@@ -71,7 +71,7 @@ def logged(servers, tmp_path_factory):
         outputs.write(make_toy_table(dataset=dataset, subjects_per_gender=subjects, images_per_cell=1, seed=len(dataset)),
                       paths.outputs_table(dataset, trainer / paths.OUTPUTS_DIR))
     _params(trainer, tracking, train={"splits": list(SPLITS), "methods": list(METHODS), "n_seeds": N_SEEDS,
-                                      "corrector": {"epochs": 5}, "cv": {"faces": 2}},
+                                      "corrector": {"epochs": 5}, "cv": {"folds": {"faces": 2}}},
             tune={**TINY_TUNE, "split": "faces->adfes"})
     evaluator = tmp_path_factory.mktemp("evaluator")   # evaluate reads a predictions table of its own
     write_pipeline_predictions(evaluator / paths.PREDICTIONS, methods={"uncorrected": (1, 0.0), "corrector": (N_SEEDS, 3.0)})
