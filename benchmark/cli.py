@@ -306,6 +306,7 @@ def scaling(output_dir: Path, curves: str, rows_scales: str, rows_models: int, r
         curves=curves, rows_scales=rows_scales, rows_models=rows_models, row_epochs=row_epochs, models=models,
         subjects_scales=subjects_scales, subjects_resamples=subjects_resamples, resamples=resamples,
         report_splits=report_splits, report_methods=report_methods, repeats=repeats)
+    library.check_output_dir(output_dir)
     result = library.run_scaling(grid, on_point=lambda p: click.echo(library.point_line(p)))
     for fit in result.fits:
         click.echo(library.fit_line(fit))

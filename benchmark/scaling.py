@@ -206,6 +206,13 @@ def grid_from_options(*, curves: str, rows_scales: str, rows_models: int, row_ep
         repeats=repeats)
 
 
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse, before any measuring, an ``--output-dir`` that exists but is not a folder."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise BenchmarkError(f"--output-dir: {output_dir} exists and is not a folder; expected a folder (created if "
+                             "missing)")
+
+
 # ------------------------------------------------------------------------------------------------- the whole run
 
 def _tasks(grid: ScalingGrid, report_folder: Path) -> Iterator[tuple[str, Callable[..., dict[str, Any]], tuple]]:

@@ -68,6 +68,13 @@ def test_a_bad_grid_is_one_line_naming_the_option_and_writes_nothing(tmp_path, c
     assert not (tmp_path / "out").exists()
 
 
+def test_an_output_dir_that_is_a_file_is_refused_before_measuring(tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    assert main(["scaling", "-o", str(tmp_path / "taken"), *TINY]) == 1
+    assert capsys.readouterr().err == (f"error: --output-dir: {tmp_path / 'taken'} exists and is not a folder; "
+                                       "expected a folder (created if missing)\n")
+
+
 def test_power_law_fits_recover_the_exponents_of_exact_power_laws():
     points = [_point("evaluate_subjects", 0.002 * n ** 1.5, subjects=n) for n in (171, 342, 1710)]
     points += [_point("report", 0.5 * s ** 1.0 * m ** 0.5, splits=s, methods=m) for s in (1, 2, 4) for m in (2, 6)]
