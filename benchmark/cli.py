@@ -277,6 +277,48 @@ def bench(models: int, reference_models: int, epochs: int | None, workers: int |
         click.echo(f"wrote {json_path}")
 
 
+@cli.command()
+@click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True, metavar="DIR",
+              help="Where to write scaling.csv, scaling.json and scaling.png.")
+@click.option("--curves", default="trainer_rows,trainer_models,evaluate_subjects,evaluate_resamples,report",
+              show_default=True, help="Which curves to measure (comma-separated).")
+@click.option("--rows-scales", default="1,3,10,30,100", show_default=True,
+              help="trainer_rows: sizes of the simulated FACES training table, in multiples of its 2,052 rows.")
+@click.option("--rows-models", type=int, default=10, show_default=True, help="trainer_rows: networks trained at once.")
+@click.option("--row-epochs", type=int, default=400_000, show_default=True,
+              help="Every trainer point trains rows x epochs = this (epochs = round(this / rows), at least 1).")
+@click.option("--models", default="1,2,4,10,20,40", show_default=True,
+              help="trainer_models: K networks at once on 2,052 rows.")
+@click.option("--subjects-scales", default="1,2,5,10,30", show_default=True,
+              help="evaluate_subjects: multiples of the FACES design's 171 subjects.")
+@click.option("--subjects-resamples", type=int, default=10_000, show_default=True,
+              help="evaluate_subjects: resamples (= permutations) of each comparison.")
+@click.option("--resamples", default="1000,3000,10000,30000", show_default=True,
+              help="evaluate_resamples: resamples (= permutations) of a FACES-sized comparison.")
+@click.option("--report-splits", default="1,2,4", show_default=True, help="report: how many of the 4 default splits.")
+@click.option("--report-methods", default="2,4,6", show_default=True, help="report: how many of 6 methods.")
+@click.option("--repeats", type=int, default=2, show_default=True,
+              help="Timed runs per point; the fastest is reported.")
+def scaling(output_dir: Path, curves: str, rows_scales: str, rows_models: int, row_epochs: int, models: str,
+            subjects_scales: str, subjects_resamples: int, resamples: str, report_splits: str, report_methods: str,
+            repeats: int) -> None:
+    """Measure how the trainer, the statistics and the report grow with the data (time and peak memory per point,
+    each in its own process on one core), fit power laws and write a table and a figure."""
+    from benchmark import scaling as library
+    from benchmark.scaling_figure import write_figure
+
+    grid = library.grid_from_options(
+        curves=curves, rows_scales=rows_scales, rows_models=rows_models, row_epochs=row_epochs, models=models,
+        subjects_scales=subjects_scales, subjects_resamples=subjects_resamples, resamples=resamples,
+        report_splits=report_splits, report_methods=report_methods, repeats=repeats)
+    library.check_output_dir(output_dir)
+    result = library.run_scaling(grid, on_point=lambda p: click.echo(library.point_line(p)))
+    for fit in result.fits:
+        click.echo(library.fit_line(fit))
+    for path in [*library.write_tables(result, output_dir), write_figure(result, output_dir)]:
+        click.echo(f"wrote {path}")
+
+
 def _interrupted(received: KeyboardInterrupt) -> int:
     """Say in one line that a signal stopped the command; return its exit code (128 + the signal's number)."""
     from benchmark.processes import Terminated
