@@ -20,6 +20,7 @@ from benchmark.labels import GENDERS
 from toy import EMOTIONS
 from benchmark.sources import load as load_source
 from benchmark.sources import names, sim, sim_check, sim_fit, sim_scenario
+from scenario_parameters import scenario_parameters
 
 SHIPPED = shipped()
 PAPER_DESIGNS = {d: SHIPPED[d] for d in ("faces", "adfes")}
@@ -41,17 +42,6 @@ def null():
 @pytest.fixture(scope="module")
 def paper_sample(paper):
     return sim.sample(paper, PAPER_DESIGNS, seed=0)
-
-
-def _parameters(scenario: sim_scenario.Scenario) -> dict:
-    """Every fitted number of a scenario, flattened, for exact comparisons."""
-    out = {}
-    for d, model in scenario.datasets.items():
-        out[(d, "subject_cov")] = model.subject_cov
-        for key, cell in model.cells.items():
-            for name in ("mean", "sd", "noise_corr"):
-                out[(d, key, name)] = getattr(cell, name)
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ sampling
@@ -123,7 +113,7 @@ def test_sim_source_is_the_default_and_records_the_scenario(tmp_path):
 def test_scenario_round_trips_through_yaml_exactly(paper, tmp_path):
     sim_scenario.write(paper, tmp_path / "copy.yaml")
     again = sim_scenario.read(tmp_path / "copy.yaml")
-    before, after = _parameters(paper), _parameters(again)
+    before, after = scenario_parameters(paper), scenario_parameters(again)
     assert before.keys() == after.keys()
     assert all(np.array_equal(before[k], after[k]) for k in before)
     assert dataclasses.replace(again, datasets={}) == dataclasses.replace(paper, datasets={})
@@ -133,7 +123,7 @@ def test_scenario_round_trips_through_yaml_exactly(paper, tmp_path):
 def test_freshly_fitted_parameters_round_trip_through_yaml(toy_table, tmp_path):
     scenario = sim_fit.fit({"faces": toy_table}, name="toy", settings=sim_fit.FitSettings(draws=2000))
     sim_scenario.write(scenario, tmp_path / "toy.yaml")
-    again, before = _parameters(sim_scenario.read(tmp_path / "toy.yaml")), _parameters(scenario)
+    again, before = scenario_parameters(sim_scenario.read(tmp_path / "toy.yaml")), scenario_parameters(scenario)
     assert all(np.array_equal(before[k], again[k]) for k in before)
 
 
@@ -239,7 +229,7 @@ def test_shipped_scenario_is_the_fit_of_the_published_outputs(published_tables, 
     fresh = sim_fit.fit(tables, name=name, dependence=scenario.dependence, cells_by=scenario.cells_by)
     assert fresh.fitted_from == scenario.fitted_from
     assert (fresh.cells_by, fresh.age_outputs, fresh.fit) == (scenario.cells_by, scenario.age_outputs, scenario.fit)
-    shipped, refit = _parameters(scenario), _parameters(fresh)
+    shipped, refit = scenario_parameters(scenario), scenario_parameters(fresh)
     assert shipped.keys() == refit.keys()
     assert all(np.allclose(shipped[k], refit[k], rtol=1e-4, atol=1e-5) for k in shipped), name
 

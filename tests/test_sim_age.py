@@ -20,6 +20,7 @@ from benchmark.labels import AGE_COLUMNS, GENDERS
 from benchmark.params import load_settings
 from benchmark.sources import load as load_source
 from benchmark.sources import names, sim, sim_check, sim_fit, sim_scenario
+from scenario_parameters import scenario_parameters
 
 FACES = designs.shipped()["faces"]
 AGE_GROUPS = FACES.attributes["age_group"].groups
@@ -44,16 +45,6 @@ def age_sample(age):
     return sim.sample_table(age, FACES, seed=0)
 
 
-def _parameters(scenario: sim_scenario.Scenario) -> dict:
-    out = {}
-    for d, model in scenario.datasets.items():
-        out[(d, "subject_cov")] = model.subject_cov
-        for key, cell in model.cells.items():
-            for name in ("mean", "sd", "noise_corr"):
-                out[(d, key, name)] = getattr(cell, name)
-    return out
-
-
 def _write(raw: dict, path) -> str:
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return str(path)
@@ -71,7 +62,7 @@ def test_age_scenario_round_trips_through_yaml_exactly(age, tmp_path):
     assert sim_scenario.dumps(age) == sim_scenario.resolve("age").read_text()
     sim_scenario.write(age, tmp_path / "copy.yaml")
     again = sim_scenario.read(tmp_path / "copy.yaml")
-    before, after = _parameters(age), _parameters(again)
+    before, after = scenario_parameters(age), scenario_parameters(again)
     assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
     assert dataclasses.replace(again, datasets={}) == dataclasses.replace(age, datasets={})
     assert again.datasets["faces"].design == age.datasets["faces"].design
