@@ -20,7 +20,7 @@ from benchmark.stats.config import StatsConfig
 from benchmark.stats.intervals import bootstrap_intervals
 from benchmark.stats.resampling import (jackknife_weights, seed_cells, seed_mean_metrics, seed_metrics,
                                         subject_resamples)
-from benchmark.stats.significance import holm, mcnemar_table, permutation_p, seed_majority
+from benchmark.stats.significance import mcnemar_table, permutation_p, seed_majority
 
 __all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "analyse", "compare", "contrast_name", "group_statistics",
            "weighted_metrics"]
@@ -52,18 +52,18 @@ class _MethodStats:
     boot_cells: np.ndarray  # (R, T, K, C)
     boot: np.ndarray  # (R, T, M)
     jack: np.ndarray  # (n_subjects, T, M)
-    errors: np.ndarray | None  # (R, T, K, C) calibrated cell errors (ci_method bound), else None
+    errors: bounds.MethodErrors | None  # calibrated cell errors (ci_method bound), else None
 
 
 @dataclass(frozen=True)
 class _Group:
-    """An evaluation group's design and draws: bootstrap weights (R, n), permutation flips (P, n) and the stream of
-    the score-floor noise (only ``bound`` intervals use it)."""
+    """An evaluation group's design and draws: bootstrap weights (R, n), permutation flips (P, n) and, for ``bound``
+    intervals, the shared score-floor draws (R, T, 1, C) (:func:`benchmark.stats.bounds.floor_draws`)."""
 
     design: SubjectDesign
     weights: np.ndarray
     flips: np.ndarray
-    noise: np.random.Generator
+    shared: np.ndarray | None
     config: StatsConfig
 
 
@@ -76,7 +76,11 @@ def _group(design: SubjectDesign, config: StatsConfig, key: str) -> _Group:
     weights = subject_resamples(design.subject_group, groups=design.layout.groups, n_resamples=config.n_resamples,
                                 rng=rng)
     flips = rng.random((config.n_permutations, len(design.subjects))) < 0.5
-    return _Group(design, weights, flips, _rng(config, key + "|floor"), config)
+    shared = None
+    if config.ci_method == "bound":
+        shared = bounds.floor_draws(config.n_resamples, len(design.tasks), design.layout.n_cells,
+                                    _rng(config, key + "|floor"))
+    return _Group(design, weights, flips, shared, config)
 
 
 def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
@@ -97,11 +101,9 @@ def _method_stats(rows: pd.DataFrame, group: _Group, where: str) -> _MethodStats
     errors = None
     if group.config.ci_method == "bound":
         n_images, n_subjects = _cell_sizes(design)
-        strata = design.subject_stratum
-        errors = bounds.calibrated_errors(
-            boot_cells, cells, stratum_of_cell=np.repeat(np.arange(len(layout.groups)), len(layout.emotions)),
-            group_sizes=np.bincount(strata, minlength=len(layout.groups)), n_images=n_images, n_subjects=n_subjects,
-            level=group.config.ci, rng=group.noise)
+        errors = bounds.method_errors(
+            boot_cells, cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
+            n_images=n_images, n_subjects=n_subjects, level=group.config.ci, shared=group.shared)
     return _MethodStats(seeds, correct, sums, cells, seed_mean_summary(cells, layout), seed_sd, boot_cells,
                         seed_mean_summary(boot_cells, layout),
                         seed_mean_metrics(jackknife_weights(len(design.subjects)), sums, design.counts, layout),
@@ -143,32 +145,17 @@ def _finite(low: np.ndarray, high: np.ndarray, point: np.ndarray, used: np.ndarr
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high), used, notes
 
 
-def _paired_seeds(a: np.ndarray, b: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Both arrays' seed axes repeated cyclically to the least common multiple of their lengths (seeds paired by
-    order; the seed means are unchanged)."""
-    k = math.lcm(a.shape[axis], b.shape[axis])
-    return _tile(a, k, axis), _tile(b, k, axis)
-
-
-def _tile(x: np.ndarray, k: int, axis: int) -> np.ndarray:
-    """``x`` with its ``axis`` repeated cyclically to length k (a multiple of it)."""
-    reps = [1] * x.ndim
-    reps[axis] = k // x.shape[axis]
-    return np.tile(x, reps)
-
-
 def _difference(a: _MethodStats, b: _MethodStats, group: _Group) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """a - b with its interval and p-values (flattened over tasks x metrics), the interval method and notes."""
     design, config = group.design, group.config
     point = a.point - b.point
     n_resamples, n = len(a.boot), len(design.subjects)
     if config.ci_method == "bound":
-        errors_a, errors_b = _paired_seeds(a.errors, b.errors, axis=2)
-        cells_a, cells_b = _paired_seeds(a.cells, b.cells, axis=1)
-        n_images, n_subjects = _cell_sizes(design)
-        low, high = bounds.difference_bounds(errors_a, errors_b, cells_a, cells_b, point, design.layout,
-                                             level=config.ci, paired_sd=bounds.paired_floor(n_images, n_subjects),
-                                             rng=group.noise)
+        strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
+        low, high = bounds.difference_bounds(
+            a.errors, b.errors, point, design.layout, level=config.ci,
+            floors=bounds.difference_floors(design.layout, design.counts),
+            t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), config.ci))
         used = np.full(low.size, "bound", dtype=object)
         low, high, used, notes = _finite(low.reshape(-1), high.reshape(-1), point.reshape(-1), used,
                                          _empty_cell_notes((a.boot - b.boot).reshape(n_resamples, -1)))
@@ -259,10 +246,20 @@ def weighted_metrics(rows: pd.DataFrame, weights: pd.DataFrame, *, layout: CellL
 
 
 def _family_holm(table: pd.DataFrame, family: list[str]) -> pd.Series:
-    adjusted = pd.Series(np.nan, index=table.index)
-    for _, members in table.groupby(family, dropna=False, sort=False):
-        adjusted[members.index] = holm(members["p_perm"].to_numpy())
-    return adjusted
+    """:func:`holm` of ``p_perm`` within every family, vectorised (the same arithmetic: sort within the family,
+    min(1, (m - i) p), running maximum); NaN stays NaN and does not count."""
+    family_id = table.groupby(family, dropna=False, sort=False).ngroup().to_numpy()
+    p = table["p_perm"].to_numpy(dtype=np.float64)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.lexsort((p[valid], family_id[valid]))]  # by family, then p (stable)
+    ids = family_id[order]
+    start = np.r_[0, np.flatnonzero(np.diff(ids)) + 1]
+    size = np.diff(np.r_[start, len(order)])
+    rank = np.arange(len(order)) - np.repeat(start, size)
+    scaled = pd.Series(np.minimum(1.0, (np.repeat(size, size) - rank) * p[order]))
+    adjusted = np.full(len(table), np.nan)
+    adjusted[order] = scaled.groupby(ids).cummax().to_numpy()
+    return pd.Series(adjusted, index=table.index)
 
 
 #: Holm's family: the comparisons of one metric row in one evaluation group; the methods compared with the reference

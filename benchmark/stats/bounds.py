@@ -1,40 +1,43 @@
-"""The default intervals (``ci_method: bound``): score intervals for cells, and for every other metric an interval
-estimate +- Q, where Q bounds the estimate's error with the promised probability.
+"""The default intervals (``ci_method: bound``): score intervals for cells, error bounds for the rest.
 
 Why (docs/STATISTICS.md, "Intervals", has the measured coverage): at 10-12 people per group a plain subject bootstrap
 is too narrow (it underestimates the variance by (n - 1) / n and has normal tails), collapses to a point where a cell
-is seen at 0 or 100 %, and follows the upward bias of the gaps (|x| and max of noisy quantities).
+is seen at 0 or 100 %, and follows the upward bias of the gaps (|x| and the max of noisy quantities).
 
-Every metric is a function f of the cell-accuracy vector p, and the gap metrics are 1-Lipschitz in their own
-seminorm: the per-emotion gap (max - min over groups) satisfies |gap(p + e) - gap(p)| <= gap(e), and so do the pair
-gaps, the largest gap (max over emotions) and the average gap (mean over emotions). So with e = p_hat - p,
+**Calibrated error draws.** The stratified subject-bootstrap deviations of every method's per-seed cell accuracies
+from their estimates, scaled by sqrt(n_g / (n_g - 1)) in each group (unbiased variance) and by t(df) / z, df =
+subjects - groups (tails at few subjects), plus normal noise wherever a cell's spread is below its score floor
+(Agresti-Coull's sd at the number of subjects), so that a cell seen at 100 % still has an error. The noise is drawn
+once per evaluation group and shared by its methods, so methods that predict alike keep alike errors.
 
-- estimate:   |f(p_hat) - f(p)| <= |f(e)| for the linear metrics (signed gaps, macro; equality) and <= f(e) for gaps;
-- difference: f(pA_hat) - f(pB_hat) - (f(pA) - f(pB)) is at most g(eA - eB) + 2 min(D, g(eA), g(eB)) in absolute
-  value, g the seminorm and D >= g(pA - pB) an upper confidence bound at level 1 - gamma (the two methods' cells
-  differ by little when they predict alike); per emotion for the per-emotion and average gaps.
+**Estimates.** Cells: a Wilson score interval with the cluster design effect. Every other metric f: f_hat +- Q, Q the
+(level) quantile of a bound on |f_hat - f| over the draws: |f(e)| for the linear metrics (signed gaps, macro; exact),
+and f(e) for the gaps, because the per-emotion gap (max - min over groups), the pair gaps, the largest gap and the
+average gap are 1-Lipschitz in their own seminorm: |gap(p + e) - gap(p)| <= gap(e). These hold whatever the true
+gaps, so the upward bias of a gap near 0 is inside the interval (a single gap's interval is the fold of its signed
+interval).
 
-The interval is the estimate +- the (1 - alpha) quantile of that bound (1 - alpha + gamma where D was estimated), over
-**calibrated error draws**: the stratified subject-bootstrap deviations of the cell accuracies, scaled by
-sqrt(n_g / (n_g - 1)) in each group (unbiased variance) and by t(df) / z (tails at few subjects), plus independent
-normal noise wherever a cell's (or a paired cell difference's) spread is below its score floor, so that a cell seen
-at 100 % still has an error. Cells themselves get a Wilson score interval with the cluster design effect.
+**Differences.** Linear metrics: diff +- Q of |f(eA - eB)| over the paired draws, with a floor of one discordant
+image added in quadrature (Agresti and Min). Gaps: the error of f(pA_hat) - f(pB_hat) depends on where the true
+signed gaps are (near 0, or tied with the largest, the plug-in is biased); the interval is the union, over pairs of
+candidate truths for the two methods (the estimates; those whose own, or simultaneous, interval holds 0 set to 0;
+the near-largest tied with the largest), of the basic intervals of the paired plug-in error, with the same floor.
+This is approximate (not a bound); its coverage is measured by ``benchmark simulate coverage``.
 """
 
 from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
 
 from benchmark.design import CellLayout
-from benchmark.metrics import emotion_gaps
 from benchmark.stats.cells import GAP_METRICS, by_group, metric_entries, signed_pairs, summary_metrics
 
-__all__ = ["GAMMA_SHARE", "calibrated_errors", "difference_bounds", "estimate_bounds", "paired_floor",
-           "stratified_jackknife_variance", "wilson_cells"]
-
-#: gamma = GAMMA_SHARE * alpha: the error probability spent on the upper bound D of the methods' cell difference
-GAMMA_SHARE = 0.2
+__all__ = ["MethodErrors", "difference_bounds", "difference_floors", "estimate_bounds", "floor_draws", "method_errors",
+           "score_floor", "stratified_jackknife_variance", "t_over_z", "wilson_cells"]
 
 
 def stratified_jackknife_variance(jack: np.ndarray, strata: np.ndarray) -> np.ndarray:
@@ -81,145 +84,244 @@ def wilson_cells(point: np.ndarray, variance: np.ndarray, n_images: np.ndarray, 
     return 100.0 * low, 100.0 * high
 
 
-def _score_floor(point: np.ndarray, n_images: np.ndarray, n_subjects: np.ndarray, z: float) -> np.ndarray:
+def score_floor(point: np.ndarray, n_images: np.ndarray, n_subjects: np.ndarray, *, level: float) -> np.ndarray:
     """The smallest sd (percent) a cell's error may have: Agresti-Coull's at the number of subjects, sqrt(q (1 - q) /
-    (n + z^2)) with q = (x + z^2 / 2) / (n + z^2), x = p n; never 0, even at 0 or 100 %."""
+    (n + z^2)) with q = (x + z^2 / 2) / (n + z^2), x = p n; never 0, even at 0 or 100 %. point (T, C) -> (T, C)."""
+    z = _z(level)
     n = np.maximum(n_subjects, 1).astype(float)
     q = (point / 100.0 * n + z * z / 2) / (n + z * z)
     return 100.0 * np.sqrt(q * (1 - q) / (n + z * z))
 
 
-def paired_floor(n_images: np.ndarray, n_subjects: np.ndarray) -> np.ndarray:
-    """The smallest sd (percent) of the difference of two methods' accuracy in a cell: one discordant image in
-    either direction (Agresti and Min's half pair added to each side), sqrt(1 / (n_images * n_subjects))."""
-    return 100.0 / np.sqrt(np.maximum(n_images, 1) * np.maximum(n_subjects, 1))
+def difference_floors(layout: CellLayout, counts: np.ndarray) -> np.ndarray:
+    """Per metric entry, the smallest sd (percent) of a difference of two methods: one discordant image among the
+    metric's images, ||a||_1 * 100 / sqrt(images * subjects) over the cells the metric's linearisation a uses (a cell:
+    a = 1; macro: 1 / C each; a signed or absolute gap of two groups: +-1; the average gap: +-1 / E each; the spread
+    of more groups and the largest gap: like one emotion's gap): Agresti and Min's half pair on each side, for whole
+    metrics. counts (n_subjects, C) images per subject and cell. Returns (M,)."""
+    cells = np.arange(layout.n_cells).reshape(len(layout.groups), len(layout.emotions))
+    index = {g: i for i, g in enumerate(layout.groups)}
+    emotion = {e: j for j, e in enumerate(layout.emotions)}
+
+    def floor(used: np.ndarray, norm: float) -> float:
+        images = counts[:, used].sum()
+        subjects = (counts[:, used].sum(axis=1) > 0).sum()
+        return norm * 100.0 / np.sqrt(max(1.0, images) * max(1.0, subjects))
+
+    out = []
+    for metric, group, e in metric_entries(layout):
+        if metric == "cell":
+            out.append(floor(np.array([cells[index[group], emotion[e]]]), 1.0))
+        elif metric == "macro":
+            out.append(floor(cells.ravel(), 1.0))
+        elif metric in ("signed_gap", "pair_gap"):
+            a, b = (index[g] for g in group.split(" vs "))
+            out.append(floor(cells[[a, b], emotion[e]], 2.0))
+        elif metric == "gap":
+            out.append(floor(cells[:, emotion[e]], 2.0))
+        elif metric == "largest_gap":
+            out.append(min(floor(cells[:, j], 2.0) for j in range(len(layout.emotions))))
+        else:  # average_gap
+            out.append(floor(cells.ravel(), 2.0))
+    return np.array(out)
 
 
-def _t_over_z(n_subjects: int, n_groups: int, level: float) -> float:
+def t_over_z(n_subjects: int, n_groups: int, level: float) -> float:
     df = max(1, n_subjects - n_groups)
     return float(sps.t.ppf(0.5 + level / 2, df)) / _z(level)
 
 
-def _floor_noise(spread: np.ndarray, floor: np.ndarray, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-    """Independent normal noise (n_draws, T, 1, C), shared by the seeds, that brings a column whose sd ``spread``
-    (T, C) is below ``floor`` (T, C) up to it; 0 where it is not below (and no draw is made when none is)."""
-    missing = np.sqrt(np.clip(floor ** 2 - spread ** 2, 0.0, None))
-    if not missing.any():
-        return np.zeros((1,) + spread.shape[:1] + (1,) + spread.shape[1:])
-    return rng.standard_normal((n_draws, spread.shape[0], 1, spread.shape[1])) * missing[None, :, None, :]
+def floor_draws(n_draws: int, n_tasks: int, n_cells: int, rng: np.random.Generator) -> np.ndarray:
+    """Standard normal draws (n_draws, T, 1, C) shared by every method of an evaluation group: the unseen part of a
+    cell's error where its bootstrap spread is below its score floor (shared, so that methods predicting alike keep
+    alike errors and two identical prediction sets have identical errors)."""
+    return rng.standard_normal((n_draws, n_tasks, 1, n_cells))
 
 
-def _spread(errors: np.ndarray) -> np.ndarray:
-    """sd over draws of each (task, cell), the widest seed: (R, T, K, C) -> (T, C)."""
-    return np.nanstd(errors, axis=0).max(axis=1)
+@dataclass(frozen=True)
+class MethodErrors:
+    """One method's calibrated error draws and what its intervals and differences need from them.
+
+    mean (R, T, C): the seed mean of the per-seed cell errors; seminorms (R, T, G): the seed mean of each gap
+    metric of the per-seed errors (its Lipschitz bound), G the gap metrics in :func:`metric_entries` order; gaps: per
+    candidate truth (:func:`_candidates`), the seed-mean plug-in errors of the gap metrics (R, T, G).
+    """
+
+    mean: np.ndarray
+    seminorms: np.ndarray
+    gaps: list[np.ndarray]
 
 
-def calibrated_errors(boot_cells: np.ndarray, point_cells: np.ndarray, *, stratum_of_cell: np.ndarray,
-                      group_sizes: np.ndarray, n_images: np.ndarray, n_subjects: np.ndarray, level: float,
-                      rng: np.random.Generator) -> np.ndarray:
-    """Error draws of one method's per-seed cell accuracies.
+def method_errors(boot_cells: np.ndarray, point_cells: np.ndarray, *, layout: CellLayout, group_sizes: np.ndarray,
+                  n_images: np.ndarray, n_subjects: np.ndarray, level: float, shared: np.ndarray) -> MethodErrors:
+    """Calibrated error draws of one method.
 
     boot_cells (R, T, K, C) percent, per seed, from the stratified subject bootstrap; point_cells (T, K, C);
-    stratum_of_cell (C,) group index; group_sizes (n_groups,) subjects per group; n_images, n_subjects (C,).
-    Returns (R, T, K, C): deviations from the estimate scaled by sqrt(n_g / (n_g - 1)) * t(df) / z, plus noise up to
-    the score floor (:func:`_score_floor` at the seed-mean accuracy), df = subjects - groups.
+    group_sizes (n_groups,) subjects per group; n_images, n_subjects (C,); shared (R, T, 1, C) the group's
+    :func:`floor_draws`. The draws are the deviations from the estimate scaled by sqrt(n_g / (n_g - 1)) * t(df) / z,
+    df = subjects - groups, plus ``shared`` times the sd missing to the score floor (:func:`score_floor` at the
+    seed-mean accuracy).
     """
-    n_g = group_sizes[stratum_of_cell].astype(float)
+    n_g = group_sizes[np.repeat(np.arange(len(layout.groups)), len(layout.emotions))].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(n_g > 1, np.sqrt(n_g / (n_g - 1)), np.nan)
-    scale = scale * _t_over_z(int(group_sizes.sum()), int((group_sizes > 0).sum()), level)
-    errors = (boot_cells - point_cells[None]) * scale
-    floor = _score_floor(point_cells.mean(axis=1), n_images, n_subjects, _z(level))
-    return errors + _floor_noise(_spread(errors), floor, len(errors), rng)
+    scale = scale * t_over_z(int(group_sizes.sum()), int((group_sizes > 0).sum()), level)
+    errors = ((boot_cells - point_cells[None]) * scale).astype(np.float32)  # float32: memory-bound; 1e-5 pp
+    spread = _std(errors).max(axis=1)  # (T, C): the widest seed
+    floor = score_floor(point_cells.mean(axis=1), n_images, n_subjects, level=level)
+    errors += (shared * np.sqrt(np.clip(floor ** 2 - spread ** 2, 0.0, None))[None, :, None, :]).astype(np.float32)
+    x = _atoms(errors, layout)
+    candidates = _unique(_candidates(_atoms(point_cells, layout).astype(np.float32), x, level=level))
+    return MethodErrors(errors.mean(axis=2), _plugin_errors(np.zeros_like(candidates[0]), x, layout),
+                        [_plugin_errors(c, x, layout) for c in candidates])
 
 
-def _quantile(values: np.ndarray, level: float) -> np.ndarray:
-    """Quantile over axis 0 ignoring NaN (resamples with an empty cell): (R, ...) -> (...)."""
+def _std(values: np.ndarray) -> np.ndarray:
+    """sd over axis 0, ignoring NaN only when there is one (nanstd copies)."""
+    return np.nanstd(values, axis=0) if np.isnan(values).any() else values.std(axis=0)
+
+
+def _quantile(values: np.ndarray, level: float | list[float]) -> np.ndarray:
+    """Quantile(s) over axis 0 ignoring NaN (resamples with an empty cell): (R, ...) -> (...), or (n_levels, ...)."""
     with np.errstate(invalid="ignore"):
         return np.nanquantile(values, level, axis=0) if np.isnan(values).any() else np.quantile(values, level, axis=0)
 
 
-def _is_gap(layout: CellLayout) -> np.ndarray:
-    return np.array([m in GAP_METRICS for m, _, _ in metric_entries(layout)])
-
-
-def _ranges(layout: CellLayout) -> dict[str, np.ndarray]:
-    """Per metric entry, the range its values can take (percent): signed gaps and differences [-100, 100]."""
-    signed = np.array([m == "signed_gap" for m, _, _ in metric_entries(layout)])
-    return {"low": np.where(signed, -100.0, 0.0), "high": np.full(len(signed), 100.0)}
-
-
-def estimate_bounds(errors: np.ndarray, point: np.ndarray, layout: CellLayout, *,
+def estimate_bounds(errors: MethodErrors, point: np.ndarray, layout: CellLayout, *,
                     level: float) -> tuple[np.ndarray, np.ndarray]:
     """Intervals of one method's metrics: estimate +- the ``level`` quantile of the error bound.
 
-    errors (R, T, K, C) calibrated per-seed cell errors; point (T, M) seed-mean metrics. The bound of a seed-mean
-    metric is the seed mean of the per-seed bounds (|f(e)| for linear metrics, f(e) for gaps). Returns low, high (T, M)
-    clipped to the metric's range; cell rows are replaced by Wilson intervals by the caller.
+    errors: :func:`method_errors`; point (T, M) seed-mean metrics. The bound of a seed-mean
+    metric is |f(e)| for linear metrics and the seed mean of f(e_k) for gaps (each gap metric is 1-Lipschitz in its
+    own seminorm). Returns low, high (T, M) clipped to the metric's range; the caller replaces the cell rows by Wilson
+    intervals.
     """
-    q = _quantile(_seed_mean_bound(summary_metrics(errors, layout), layout), level)
-    limits = _ranges(layout)
-    return np.clip(point - q, limits["low"], None), np.clip(point + q, None, limits["high"])
+    q = np.zeros(point.shape)
+    linear, gaps = _linear_positions(layout, cells=False), _gap_positions(layout)
+    q[:, linear] = _quantile(np.abs(summary_metrics(errors.mean, layout)[..., linear]), level)  # |f(e)|, exact
+    q[:, gaps] = _quantile(errors.seminorms, level)  # gaps: mean_k f(e_k) >= |error|
+    signed = np.array([m == "signed_gap" for m, _, _ in metric_entries(layout)])
+    return np.clip(point - q, np.where(signed, -100.0, 0.0), None), np.clip(point + q, None, 100.0)
 
 
-def _seed_mean_bound(per_seed: np.ndarray, layout: CellLayout) -> np.ndarray:
-    """The bound of seed-mean metrics from per-seed metrics of the errors (R, T, K, M) -> (R, T, M): |seed mean| for
-    linear metrics (exact), the seed mean of the seminorms for gaps (mean_k |f(p_k + e_k) - f(p_k)| <= mean_k f(e_k))."""
-    return np.where(_is_gap(layout), np.abs(per_seed).mean(axis=2), np.abs(per_seed.mean(axis=2)))
+def difference_bounds(a: MethodErrors, b: MethodErrors, diff: np.ndarray, layout: CellLayout, *, level: float,
+                      floors: np.ndarray, t_over_z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals of the difference of two methods' metrics on the same resamples (seeds need no pairing: every
+    bound is of seed means).
 
+    a, b: :func:`method_errors`; diff (T, M) the seed-mean difference; floors (M,) :func:`difference_floors`;
+    t_over_z the small-sample factor of the floors.
 
-def _nuisance(value: np.ndarray, errors: np.ndarray, gamma: float) -> np.ndarray:
-    """Upper (1 - gamma) bounds of a seminorm of the methods' true cell difference, simultaneous over seeds and its
-    last axis: value (T, K, E) seminorm of the estimated difference, errors (R, T, K, E) seminorm of its errors."""
-    worst = errors.max(axis=(-1, -2))  # (R, T)
-    return value + _quantile(worst, 1.0 - gamma)[:, None, None]
-
-
-def difference_bounds(errors_a: np.ndarray, errors_b: np.ndarray, cells_a: np.ndarray, cells_b: np.ndarray,
-                      diff: np.ndarray, layout: CellLayout, *, level: float,
-                      paired_sd: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Intervals of the difference of two methods' metrics on the same resamples.
-
-    errors_a, errors_b (R, T, K, C) calibrated per-seed cell errors, seeds already paired (tiled to a common count);
-    cells_a, cells_b (T, K, C) per-seed cell accuracies; diff (T, M) the seed-mean difference; paired_sd (C,) the
-    floor of the sd of a paired cell difference (:func:`paired_floor`). Linear metrics: diff +- the quantile of
-    |f(eA - eB)|; gaps: diff +- the (level + gamma) quantile of the two-term bound (module docstring).
-    Returns low, high (T, M) clipped to [-100, 100].
+    Linear metrics: diff +- sqrt(q^2 + (t floor)^2), q the ``level`` quantile of |f(eA - eB)| (Agresti and Min's
+    added half pair, in quadrature). Gaps: the union of the basic intervals of the paired plug-in error over the
+    pairs of candidate truths where one method is at its estimates (the first candidate) and the other at any of
+    its candidates: the extremes of the difference's bias (one method's gaps as biased as they can plausibly be, the
+    other's not), each half widened by the same floor. Returns low, high (T, M) clipped to [-100, 100].
     """
-    gamma = GAMMA_SHARE * (1.0 - level)
-    floor = np.broadcast_to(paired_sd, errors_a.shape[1:2] + paired_sd.shape)
-    errors_a = errors_a + _floor_noise(_spread(errors_a - errors_b), floor, len(errors_a), rng)
-    q = _quantile(_seed_mean_bound(summary_metrics(errors_a - errors_b, layout), layout), level)
-    gap = _is_gap(layout)
-    if gap.any():
-        q_gap = _quantile(_gap_difference_bound(errors_a, errors_b, cells_a - cells_b, layout, gamma), level + gamma)
-        q = np.where(gap, q_gap, q)
-    return np.clip(diff - q, -100.0, None), np.clip(diff + q, None, 100.0)
+    floor = _z(level) * t_over_z * floors
+    linear = _linear_positions(layout, cells=True)
+    half = floor.copy() * np.ones(diff.shape)
+    half[:, linear] = np.hypot(_quantile(np.abs(summary_metrics(a.mean - b.mean, layout)[..., linear]), level),
+                               floor[linear])
+    low, high = diff - half, diff + half
+    at = _gap_positions(layout)
+    if at:
+        point = diff[:, at]
+        g_low, g_high = _union(point, [one - b.gaps[0] for one in a.gaps] + [a.gaps[0] - other for other in b.gaps[1:]],
+                               1.0 - level)
+        low[:, at] = point - np.hypot(point - g_low, floor[at])
+        high[:, at] = point + np.hypot(g_high - point, floor[at])
+    return np.clip(low, -100.0, None), np.clip(high, None, 100.0)
 
 
-def _gap_difference_bound(errors_a: np.ndarray, errors_b: np.ndarray, cell_diff: np.ndarray, layout: CellLayout,
-                          gamma: float) -> np.ndarray:
-    """The two-term bound of every gap metric's difference, per draw: (R, T, M) (zeros in non-gap columns).
+# ---------------------------------------------------------------- differences of gaps: candidate truths
 
-    errors (R, T, K, C); cell_diff (T, K, C) estimated per-seed cell difference A - B.
-    """
-    r_a, r_b = emotion_gaps(by_group(errors_a, layout)), emotion_gaps(by_group(errors_b, layout))  # (R, T, K, E)
-    r_d = emotion_gaps(by_group(errors_a - errors_b, layout))
-    d_e = _nuisance(emotion_gaps(by_group(cell_diff, layout)), r_d, gamma)  # (T, K, E)
-    per_emotion = r_d + 2.0 * np.minimum(d_e[None], np.minimum(r_a, r_b))
-    largest = r_d.max(axis=-1) + 2.0 * np.minimum(d_e.max(axis=-1)[None],
-                                                  np.minimum(r_a.max(axis=-1), r_b.max(axis=-1)))
-    parts = {"gap": per_emotion.mean(axis=2), "largest_gap": largest.mean(axis=2),
-             "average_gap": per_emotion.mean(axis=-1).mean(axis=2)}
-    if len(layout.groups) > 2:
-        s_a = np.abs(signed_pairs(by_group(errors_a, layout), layout))
-        s_b = np.abs(signed_pairs(by_group(errors_b, layout), layout))
-        s_d = np.abs(signed_pairs(by_group(errors_a - errors_b, layout), layout))
-        d_p = _nuisance(np.abs(signed_pairs(by_group(cell_diff, layout), layout)), s_d, gamma)
-        parts["pair_gap"] = (s_d + 2.0 * np.minimum(d_p[None], np.minimum(s_a, s_b))).mean(axis=2)
+
+def _atoms(values: np.ndarray, layout: CellLayout) -> np.ndarray:
+    """Signed pair differences of cell values, (..., C) -> (..., P * E), pair-major."""
+    return signed_pairs(by_group(values, layout), layout)
+
+
+def _spreads(atoms: np.ndarray, layout: CellLayout) -> tuple[np.ndarray, np.ndarray]:
+    """|atoms| and the per-emotion gap (max over pairs of |A_i - A_j| = max - min over groups): (..., P * E) ->
+    ((..., P * E), (..., E))."""
+    a = np.abs(atoms)
+    if len(layout.groups) == 2:
+        return a, a
+    return a, a.reshape(atoms.shape[:-1] + (len(layout.pairs()), len(layout.emotions))).max(axis=-2)
+
+
+def _tie_with_largest(atoms: np.ndarray, s: np.ndarray, z: float) -> np.ndarray:
+    """``atoms`` (T, K, A) with every |atom| within z * sqrt(s^2 + s_top^2) of the largest raised to tie with it
+    (sign kept; where the max of noisy values is most biased)."""
+    a = np.abs(atoms)
+    top = a.argmax(axis=-1)[..., None]
+    m, s_top = np.take_along_axis(a, top, -1), np.take_along_axis(s, top, -1)
+    near = m - a <= z * np.sqrt(s ** 2 + s_top ** 2)
+    return np.where(near, np.where(atoms < 0, -m, m), atoms)
+
+
+def _candidates(d: np.ndarray, x: np.ndarray, *, level: float) -> list[np.ndarray]:
+    """Candidate true signed differences (T, K, A) for the error distribution of one method: the estimates; the
+    estimates with every difference whose own interval (+- z sd) holds 0 set to 0; the same with the simultaneous
+    interval over all atoms and seeds (studentised maximum); and both with the near-largest tied to the largest.
+    Zeros and ties are where |x| and the max of noisy values are most biased."""
+    z = _z(level)
+    s = _std(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(s > 0, np.abs(x) / s, 0.0)
+    z_all = _quantile(t.max(axis=(-1, -2)), level)[:, None, None]  # (T, 1, 1)
+    marginal = np.where(np.abs(d) <= z * s, 0.0, d)
+    simultaneous = np.where(np.abs(d) <= z_all * s, 0.0, d)
+    return [d, marginal, _tie_with_largest(marginal, s, z), simultaneous, _tie_with_largest(simultaneous, s, z)]
+
+
+@functools.lru_cache(maxsize=64)
+def _gap_columns(layout: CellLayout) -> dict[str, list[int]]:
+    """Positions of the gap metrics among :func:`metric_entries`, by metric name, in that order."""
     entries = metric_entries(layout)
-    out = np.zeros(errors_a.shape[:2] + (len(entries),))
-    position = {name: [j for j, (m, _, _) in enumerate(entries) if m == name] for name in parts}
-    for name, values in parts.items():
-        out[..., position[name]] = values if values.ndim == 3 else values[..., None]
+    found = {name: [j for j, (m, _, _) in enumerate(entries) if m == name] for name in GAP_METRICS}
+    return dict(sorted(((n, c) for n, c in found.items() if c), key=lambda item: item[1][0]))
+
+
+def _plugin_errors(candidate: np.ndarray, x: np.ndarray, layout: CellLayout) -> np.ndarray:
+    """Per draw, the plug-in error f(c + x) - f(c) of every gap metric at candidate truth c (T, K, A), seed-mean:
+    (R, T, G), the gap metrics in :func:`metric_entries` order (gap, pair gap, largest, average)."""
+    moved_pairs, moved = _spreads(candidate[None] + x, layout)
+    still_pairs, still = _spreads(candidate, layout)
+    gap = (moved - still[None]).mean(axis=2)  # (R, T, E)
+    parts = {"gap": gap, "largest_gap": (moved.max(axis=-1) - still.max(axis=-1)[None]).mean(axis=2)[..., None],
+             "average_gap": gap.mean(axis=-1, keepdims=True)}
+    if len(layout.groups) > 2:
+        parts["pair_gap"] = (moved_pairs - still_pairs[None]).mean(axis=2)
+    return np.concatenate([parts[name] for name in _gap_columns(layout)], axis=-1)
+
+
+def _unique(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """``arrays`` without repeats (candidates often coincide: nothing or everything thresholded)."""
+    out: list[np.ndarray] = []
+    for a in arrays:
+        if not any(np.array_equal(a, b) for b in out):
+            out.append(a)
     return out
+
+
+def _union(point: np.ndarray, errors: list[np.ndarray], alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The union over error distributions (R, T, G) of the basic intervals [point - q_hi, point - q_lo]."""
+    low, high = np.full(point.shape, np.inf), np.full(point.shape, -np.inf)
+    for e in errors:
+        q_lo, q_hi = _quantile(e, [alpha / 2, 1 - alpha / 2])
+        low, high = np.minimum(low, point - q_hi), np.maximum(high, point - q_lo)
+    return low, high
+
+
+@functools.lru_cache(maxsize=64)
+def _linear_positions(layout: CellLayout, *, cells: bool) -> list[int]:
+    """Positions of the linear metrics (signed gaps, macro, and the cells if ``cells``) among :func:`metric_entries`."""
+    kept = ("signed_gap", "macro") + (("cell",) if cells else ())
+    return [j for j, (m, _, _) in enumerate(metric_entries(layout)) if m in kept]
+
+
+def _gap_positions(layout: CellLayout) -> list[int]:
+    """Positions of every gap metric among :func:`metric_entries`, in that order (the G axis)."""
+    return [j for columns in _gap_columns(layout).values() for j in columns]

@@ -8,6 +8,7 @@ and permutation is one matrix product.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +18,9 @@ from benchmark.design import CellLayout
 from benchmark.errors import BenchmarkError
 from benchmark.metrics import emotion_gaps
 
-__all__ = ["ACCURACY_METRICS", "GAP_METRICS", "PAIR_SEPARATOR", "SubjectDesign", "check_columns", "correctness",
-           "metric_entries", "seed_mean_summary", "subject_design", "subject_sums", "summary_metrics"]
+__all__ = ["ACCURACY_METRICS", "GAP_METRICS", "PAIR_SEPARATOR", "SubjectDesign", "by_group", "check_columns",
+           "correctness", "metric_entries", "seed_mean_difference", "seed_mean_summary", "signed_pairs", "spread",
+           "subject_design", "subject_sums", "summary_metrics"]
 
 #: Metrics that are accuracies (image-level McNemar applies).
 ACCURACY_METRICS: tuple[str, ...] = ("cell", "macro")
@@ -36,13 +38,18 @@ def metric_entries(layout: CellLayout) -> list[tuple[str, str | None, str | None
     groups per emotion (``pair_gap``, group ``"a vs b"``), the signed difference of every pair of groups per emotion
     (``signed_gap``, group ``"a vs b"``: A(a) - A(b)), then macro, largest and average gap.
     """
+    return list(_entries(layout))
+
+
+@functools.lru_cache(maxsize=64)
+def _entries(layout: CellLayout) -> tuple[tuple[str, str | None, str | None], ...]:
     pairs = [f"{layout.groups[i]}{PAIR_SEPARATOR}{layout.groups[j]}" for i, j in layout.pairs()]
     entries: list[tuple[str, str | None, str | None]] = [("cell", g, e) for g, e in layout.cells()]
     entries += [("gap", None, e) for e in layout.emotions]
     if len(layout.groups) > 2:
         entries += [("pair_gap", pair, e) for pair in pairs for e in layout.emotions]
     entries += [("signed_gap", pair, e) for pair in pairs for e in layout.emotions]
-    return entries + [("macro", None, None), ("largest_gap", None, None), ("average_gap", None, None)]
+    return tuple(entries + [("macro", None, None), ("largest_gap", None, None), ("average_gap", None, None)])
 
 
 def by_group(cell_accuracy: np.ndarray, layout: CellLayout) -> np.ndarray:
@@ -50,8 +57,18 @@ def by_group(cell_accuracy: np.ndarray, layout: CellLayout) -> np.ndarray:
     return cell_accuracy.reshape(cell_accuracy.shape[:-1] + (len(layout.groups), len(layout.emotions)))
 
 
+def spread(acc: np.ndarray) -> np.ndarray:
+    """Per-emotion gaps, max - min over the groups: (..., k, E) -> (..., E); for two groups |A_0 - A_1| (the same
+    floating-point number as max - min, computed without a reduction over a strided axis)."""
+    if acc.shape[-2] == 2:
+        return np.abs(acc[..., 0, :] - acc[..., 1, :])
+    return emotion_gaps(acc)
+
+
 def signed_pairs(acc: np.ndarray, layout: CellLayout) -> np.ndarray:
     """A_i - A_j per emotion for every pair of groups (i < j): (..., k, E) -> (..., pairs * E), pair-major."""
+    if acc.shape[-2] == 2:
+        return acc[..., 0, :] - acc[..., 1, :]
     return np.concatenate([acc[..., i, :] - acc[..., j, :] for i, j in layout.pairs()], axis=-1)
 
 
@@ -76,7 +93,7 @@ def summary_metrics(cell_accuracy: np.ndarray, layout: CellLayout) -> np.ndarray
     :func:`metric_entries` order (percent; NaN wherever an input cell is NaN).
     """
     acc = by_group(cell_accuracy, layout)
-    gaps = emotion_gaps(acc)
+    gaps = spread(acc)
     signed = signed_pairs(acc, layout)
     return np.concatenate([cell_accuracy, gaps, _pair_gaps(signed, layout), signed,
                            cell_accuracy.mean(axis=-1, keepdims=True), gaps.max(axis=-1, keepdims=True),
@@ -88,12 +105,27 @@ def seed_mean_summary(accuracy: np.ndarray, layout: CellLayout) -> np.ndarray:
     :func:`summary_metrics` averaged over the seed axis (cells, signed differences and macro are linear; gaps, their
     max and mean are taken per seed first)."""
     acc = by_group(accuracy, layout)
-    gaps = emotion_gaps(acc)
+    gaps = spread(acc)
     signed = signed_pairs(acc, layout)
     cells = accuracy.mean(axis=-2)
     return np.concatenate([cells, gaps.mean(axis=-2), _pair_gaps(signed, layout).mean(axis=-2), signed.mean(axis=-2),
                            cells.mean(axis=-1, keepdims=True), gaps.max(axis=-1).mean(axis=-1)[..., None],
                            gaps.mean(axis=(-1, -2))[..., None]], axis=-1)
+
+
+def seed_mean_difference(accuracy_a: np.ndarray, accuracy_b: np.ndarray, layout: CellLayout) -> np.ndarray:
+    """``seed_mean_summary(accuracy_a) - seed_mean_summary(accuracy_b)`` (both (..., n_seeds, n_cells)), with the
+    linear metrics (cells, signed gaps, macro) taken from the difference of the accuracies, which is cheaper; the
+    gaps, their max and mean of each set per seed, as the estimate's."""
+    cells = (accuracy_a - accuracy_b).mean(axis=-2)
+    acc_a, acc_b = by_group(accuracy_a, layout), by_group(accuracy_b, layout)
+    gaps_a, gaps_b = spread(acc_a), spread(acc_b)
+    pair = (_pair_gaps(signed_pairs(acc_a, layout), layout).mean(axis=-2)
+            - _pair_gaps(signed_pairs(acc_b, layout), layout).mean(axis=-2))
+    return np.concatenate([cells, gaps_a.mean(axis=-2) - gaps_b.mean(axis=-2), pair,
+                           signed_pairs(by_group(cells, layout), layout), cells.mean(axis=-1, keepdims=True),
+                           (gaps_a.max(axis=-1).mean(axis=-1) - gaps_b.max(axis=-1).mean(axis=-1))[..., None],
+                           (gaps_a.mean(axis=(-1, -2)) - gaps_b.mean(axis=(-1, -2)))[..., None]], axis=-1)
 
 
 @dataclass(frozen=True)

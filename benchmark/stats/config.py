@@ -19,14 +19,14 @@ class StatsConfig:
 
     n_resamples : int, default=10000. Bootstrap resamples of subjects.
     ci : float in (0, 1), default=0.95. Confidence level of every interval.
-    ci_method : {'percentile', 'bca', 'bound'}, default='bca'.
+    ci_method : {'percentile', 'bca', 'bound'}, default='bound'.
     n_permutations : int, default=10000. Random subject-level exchanges per permutation test.
     seed : int, default=0. Seeds every draw; each evaluation group derives its own stream from it and its name.
     """
 
     n_resamples: int = 10_000
     ci: float = 0.95
-    ci_method: str = "bca"
+    ci_method: str = "bound"
     n_permutations: int = 10_000
     seed: int = 0
 

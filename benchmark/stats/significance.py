@@ -3,14 +3,15 @@ and the exact McNemar test (secondary, image level)."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from scipy import stats as sps
 
 from benchmark.design import CellLayout
-from benchmark.stats.cells import SubjectDesign, metric_entries, seed_mean_summary
-from benchmark.stats.resampling import chunks
+from benchmark.stats.cells import SubjectDesign, metric_entries, seed_mean_difference
+from benchmark.stats.resampling import chunks, exact_product
 
 __all__ = ["holm", "mcnemar_exact", "mcnemar_table", "permutation_p", "seed_majority", "tile_seeds"]
 
@@ -38,12 +39,12 @@ def permutation_p(sums_a: np.ndarray, sums_b: np.ndarray, counts: np.ndarray, fl
     cell_n = counts.sum(axis=0)
     exceed = np.zeros(observed.shape, dtype=np.int64)
     for part in chunks(len(flips), delta.shape[1] * 4):
-        moved = flips[part].astype(np.float64) @ delta
+        moved = exact_product(flips[part], delta)
         shape = (len(moved), n_tasks, n_seeds, layout.n_cells)
         with np.errstate(invalid="ignore", divide="ignore"):
-            metric_a = seed_mean_summary(100.0 * (total_a - moved).reshape(shape) / cell_n, layout)
-            metric_b = seed_mean_summary(100.0 * (total_b + moved).reshape(shape) / cell_n, layout)
-        exceed += (np.abs(metric_a - metric_b) >= np.abs(observed) - _TIE_TOLERANCE).sum(axis=0)
+            statistic = seed_mean_difference(100.0 * (total_a - moved).reshape(shape) / cell_n,
+                                             100.0 * (total_b + moved).reshape(shape) / cell_n, layout)
+        exceed += (np.abs(statistic) >= np.abs(observed) - _TIE_TOLERANCE).sum(axis=0)
     p = (1.0 + exceed) / (1.0 + len(flips))
     return np.where(np.isnan(observed), np.nan, p)
 
@@ -67,7 +68,13 @@ def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
     """Exact (binomial) two-sided McNemar p on paired image-level correctness; 1.0 when no pair is discordant."""
     a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
-    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    return _binomial_p(int(np.sum(a & ~b)), int(np.sum(~a & b)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _binomial_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact binomial p of only_a successes in only_a + only_b trials at 1/2 (discordant counts repeat
+    across cells and methods, so they are remembered)."""
     if only_a + only_b == 0:
         return 1.0
     return float(sps.binomtest(only_a, only_a + only_b, 0.5).pvalue)
