@@ -166,6 +166,20 @@ class EvaluateSettings:
 
 
 @dataclass(frozen=True)
+class PowerSettings:
+    """The ``power`` section: the minimum detectable effects the report prints beside its findings (``benchmark
+    power``, docs/STATISTICS.md): planted effects of known size on the held-out designs simulated from a scenario."""
+
+    scenario: str = _spec(str(paths.DEFAULT_SCENARIO),
+                          help="scenario the held-out designs are simulated from (the one fitted to the published "
+                               "outputs by default)")
+    replicates: int = _spec(200, low=10, high=100_000, help="simulated samples per design")
+    target: float = _spec(0.8, low=0.5, high=0.99, help="power at which an effect counts as detectable")
+    truth_scale: int = _spec(100, low=1, high=1000, help="size of the sample the reference's truth is taken from")
+    seed: int = _spec(0, low=0)
+
+
+@dataclass(frozen=True)
 class TuneSpaceSettings:
     """The ``tune.space`` section: inclusive [low, high] ranges of the corrector's tunable parameters."""
 
@@ -210,6 +224,7 @@ class Settings:
     data: DataSettings = field(default_factory=DataSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    power: PowerSettings = field(default_factory=PowerSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     tune: TuneSettings = field(default_factory=TuneSettings)
 

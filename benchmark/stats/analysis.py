@@ -58,7 +58,7 @@ class _MethodStats:
 @dataclass(frozen=True)
 class _Group:
     """An evaluation group's design and draws: bootstrap weights (R, n), permutation flips (P, n) and, for ``bound``
-    intervals, the shared score-floor draws (R, T, 1, C) (:func:`benchmark.stats.bounds.floor_draws`)."""
+    intervals, the shared score-floor draws (R, T, 1, groups) (:func:`benchmark.stats.bounds.floor_draws`)."""
 
     design: SubjectDesign
     weights: np.ndarray
@@ -78,7 +78,7 @@ def _group(design: SubjectDesign, config: StatsConfig, key: str) -> _Group:
     flips = rng.random((config.n_permutations, len(design.subjects))) < 0.5
     shared = None
     if config.ci_method == "bound":
-        shared = bounds.floor_draws(config.n_resamples, len(design.tasks), design.layout.n_cells,
+        shared = bounds.floor_draws(config.n_resamples, len(design.tasks), len(design.layout.groups),
                                     _rng(config, key + "|floor"))
     return _Group(design, weights, flips, shared, config)
 
@@ -127,8 +127,10 @@ def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np
     low, high = bounds.estimate_bounds(ms.errors, ms.point, layout, level=config.ci)
     n_images, n_subjects = _cell_sizes(design)
     variance = bounds.stratified_jackknife_variance(ms.jack[:, :, :layout.n_cells], design.subject_stratum)
+    strata = np.bincount(design.subject_stratum, minlength=len(layout.groups))
     low[:, :layout.n_cells], high[:, :layout.n_cells] = bounds.wilson_cells(
-        ms.point[:, :layout.n_cells], variance, n_images, n_subjects, level=config.ci)
+        ms.point[:, :layout.n_cells], variance, n_images, n_subjects, level=config.ci,
+        t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), config.ci))
     is_cell = np.array([m == "cell" for m, _, _ in metric_entries(layout)])
     used = np.tile(np.where(is_cell, "wilson", "bound").astype(object), len(design.tasks))
     return _finite(low.reshape(-1), high.reshape(-1), ms.point.reshape(-1), used,

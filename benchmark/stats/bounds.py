@@ -7,10 +7,11 @@ is seen at 0 or 100 %, and follows the upward bias of the gaps (|x| and the max 
 **Calibrated error draws.** The stratified subject-bootstrap deviations of every method's per-seed cell accuracies
 from their estimates, scaled by sqrt(n_g / (n_g - 1)) in each group (unbiased variance) and by t(df) / z, df =
 subjects - groups (tails at few subjects), plus normal noise wherever a cell's spread is below its score floor
-(Agresti-Coull's sd at the number of subjects), so that a cell seen at 100 % still has an error. The noise is drawn
-once per evaluation group and shared by its methods, so methods that predict alike keep alike errors.
+(Agresti-Coull's sd at the number of subjects), so that a cell seen at 100 % still has an error. The noise is one draw
+per attribute group for all its cells (an unseen failure is a person, in every cell of the group), drawn once per
+evaluation group and shared by its methods, so methods that predict alike keep alike errors.
 
-**Estimates.** Cells: a Wilson score interval with the cluster design effect. Every other metric f: f_hat +- Q, Q the
+**Estimates.** Cells: a Wilson score interval with the cluster design effect and the same t(df) quantile. Every other metric f: f_hat +- Q, Q the
 (level) quantile of a bound on |f_hat - f| over the draws: |f(e)| for the linear metrics (signed gaps, macro; exact),
 and f(e) for the gaps, because the per-emotion gap (max - min over groups), the pair gaps, the largest gap and the
 average gap are 1-Lipschitz in their own seminorm: |gap(p + e) - gap(p)| <= gap(e). These hold whatever the true
@@ -62,13 +63,15 @@ def _z(level: float) -> float:
 
 
 def wilson_cells(point: np.ndarray, variance: np.ndarray, n_images: np.ndarray, n_subjects: np.ndarray, *,
-                 level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score intervals of cell accuracies with a cluster design effect.
+                 level: float, t_over_z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score intervals of cell accuracies with a cluster design effect and Student's quantile.
 
-    point (T, C) percent; variance (T, C) percent^2 (stratified jackknife); n_images, n_subjects (C,) per cell.
-    The effective size is n_images / deff, deff = variance / binomial variance clipped to [1, images per subject]
-    (the largest design effect of whole subjects); at 0 or 100 % or zero variance deff is that largest one.
-    Returns low, high (T, C) percent.
+    point (T, C) percent; variance (T, C) percent^2 (stratified jackknife); n_images, n_subjects (C,) per cell;
+    t_over_z (:func:`t_over_z`). The effective size is n_images / deff, deff = variance / binomial variance clipped
+    to [1, images per subject] (the largest design effect of whole subjects); at 0 or 100 % or zero variance deff is
+    that largest one. The quantile is t(df) as everywhere else: at 10 observations Wilson's coverage dips to 84 % for
+    some true accuracies (below 93 % for 13 % of them in [50, 100] %), with t(20) for 4 % of them (exact binomial
+    sums; docs/STATISTICS.md). Returns low, high (T, C) percent.
     """
     p = point / 100.0
     per_subject = n_images / np.maximum(n_subjects, 1)
@@ -77,7 +80,7 @@ def wilson_cells(point: np.ndarray, variance: np.ndarray, n_images: np.ndarray, 
         deff = np.where((binomial > 0) & (variance > 0), (variance / 1e4) / binomial, per_subject)
     deff = np.clip(deff, 1.0, per_subject)
     n = n_images / deff
-    z = _z(level)
+    z = _z(level) * t_over_z
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     low, high = np.clip(centre - half, 0.0, p), np.clip(centre + half, p, 1.0)
@@ -131,11 +134,13 @@ def t_over_z(n_subjects: int, n_groups: int, level: float) -> float:
     return float(sps.t.ppf(0.5 + level / 2, df)) / _z(level)
 
 
-def floor_draws(n_draws: int, n_tasks: int, n_cells: int, rng: np.random.Generator) -> np.ndarray:
-    """Standard normal draws (n_draws, T, 1, C) shared by every method of an evaluation group: the unseen part of a
-    cell's error where its bootstrap spread is below its score floor (shared, so that methods predicting alike keep
-    alike errors and two identical prediction sets have identical errors)."""
-    return rng.standard_normal((n_draws, n_tasks, 1, n_cells))
+def floor_draws(n_draws: int, n_tasks: int, n_groups: int, rng: np.random.Generator) -> np.ndarray:
+    """Standard normal draws (n_draws, T, 1, n_groups): the unseen part of the cells' errors where their bootstrap
+    spread is below the score floor. One draw per group for all its cells, because an unseen failure is most likely a
+    person the models get wrong, who is in every cell of the group (the clustering that makes a group seen at 100 %
+    in every cell far less certain than independent cells would be); one set per evaluation group, shared by its
+    methods, so that methods predicting alike keep alike errors and two identical prediction sets identical ones."""
+    return rng.standard_normal((n_draws, n_tasks, 1, n_groups))
 
 
 @dataclass(frozen=True)
@@ -157,19 +162,21 @@ def method_errors(boot_cells: np.ndarray, point_cells: np.ndarray, *, layout: Ce
     """Calibrated error draws of one method.
 
     boot_cells (R, T, K, C) percent, per seed, from the stratified subject bootstrap; point_cells (T, K, C);
-    group_sizes (n_groups,) subjects per group; n_images, n_subjects (C,); shared (R, T, 1, C) the group's
-    :func:`floor_draws`. The draws are the deviations from the estimate scaled by sqrt(n_g / (n_g - 1)) * t(df) / z,
+    group_sizes (n_groups,) subjects per group; n_images, n_subjects (C,); shared (R, T, 1, n_groups) the
+    evaluation group's :func:`floor_draws`. The draws are the deviations from the estimate scaled by sqrt(n_g / (n_g - 1)) * t(df) / z,
     df = subjects - groups, plus ``shared`` times the sd missing to the score floor (:func:`score_floor` at the
     seed-mean accuracy).
     """
-    n_g = group_sizes[np.repeat(np.arange(len(layout.groups)), len(layout.emotions))].astype(float)
+    group_of_cell = np.repeat(np.arange(len(layout.groups)), len(layout.emotions))
+    n_g = group_sizes[group_of_cell].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(n_g > 1, np.sqrt(n_g / (n_g - 1)), np.nan)
     scale = scale * t_over_z(int(group_sizes.sum()), int((group_sizes > 0).sum()), level)
     errors = ((boot_cells - point_cells[None]) * scale).astype(np.float32)  # float32: memory-bound; 1e-5 pp
     spread = _std(errors).max(axis=1)  # (T, C): the widest seed
     floor = score_floor(point_cells.mean(axis=1), n_images, n_subjects, level=level)
-    errors += (shared * np.sqrt(np.clip(floor ** 2 - spread ** 2, 0.0, None))[None, :, None, :]).astype(np.float32)
+    missing = np.sqrt(np.clip(floor ** 2 - spread ** 2, 0.0, None))  # (T, C)
+    errors += (shared[..., group_of_cell] * missing[None, :, None, :]).astype(np.float32)
     x = _atoms(errors, layout)
     candidates = _unique(_candidates(_atoms(point_cells, layout).astype(np.float32), x, level=level))
     return MethodErrors(errors.mean(axis=2), _plugin_errors(np.zeros_like(candidates[0]), x, layout),
