@@ -306,3 +306,26 @@ def write(result: StudyResult, path: Path) -> list[Path]:
     atomic.write_text(path, result.summary.to_csv(index=False))
     atomic.write_with(records, lambda tmp: result.records.to_parquet(tmp, index=False))
     return [path, records]
+
+
+#: the measured coverage table shipped with the package (the report marks families that fall short at a design)
+MEASURED_COLUMNS = ["scenario", "comparison", "dataset", "attribute", "n_subjects", "n_images", "ci_method", "ci",
+                    "n_resamples", "replicates", "task", "metric", "kind", "coverage", "worst_row", "width",
+                    "rejection"]
+
+
+def measured_rows(summary: pd.DataFrame, study: CoverageStudy, *, config: StatsConfig, n_subjects: int,
+                  n_images: int) -> pd.DataFrame:
+    """A study's summary in the shipped table's layout: one row per (task, metric, kind), kind ``estimate`` or
+    ``difference``, with the design and the statistics settings it was measured at."""
+    base = {"scenario": study.scenario, "comparison": study.comparison, "dataset": study.dataset,
+            "attribute": study.attribute, "n_subjects": n_subjects, "n_images": n_images,
+            "ci_method": config.ci_method, "ci": config.ci, "n_resamples": config.n_resamples,
+            "replicates": study.replicates}
+    rows = []
+    for r in summary.to_dict("records"):
+        for kind, prefix in (("estimate", ""), ("difference", "diff_")):
+            rows.append({**base, "task": r["task"], "metric": r["metric"], "kind": kind,
+                         "coverage": r[f"{prefix}coverage"], "worst_row": r[f"{prefix}worst_row"],
+                         "width": r[f"{prefix}width"], "rejection": r["rejection"] if kind == "difference" else None})
+    return pd.DataFrame(rows, columns=MEASURED_COLUMNS)

@@ -148,12 +148,17 @@ class MethodErrors:
     """One method's calibrated error draws and what its intervals and differences need from them.
 
     mean (R, T, C): the seed mean of the per-seed cell errors; seminorms (R, T, G): the seed mean of each gap
-    metric of the per-seed errors (its Lipschitz bound), G the gap metrics in :func:`metric_entries` order; gaps: per
-    candidate truth (:func:`_candidates`), the seed-mean plug-in errors of the gap metrics (R, T, G).
+    metric of the per-seed errors (its Lipschitz bound), G the gap metrics in :func:`metric_entries` order;
+    atoms (T, K, A) the estimated signed pair differences per seed and x (R, T, K, A) their errors; candidates: the
+    candidate truths (T, K, A) (:func:`_candidates`, the estimates first) and gaps their seed-mean plug-in errors of
+    the gap metrics (R, T, G).
     """
 
     mean: np.ndarray
     seminorms: np.ndarray
+    atoms: np.ndarray
+    x: np.ndarray
+    candidates: list[np.ndarray]
     gaps: list[np.ndarray]
 
 
@@ -178,8 +183,9 @@ def method_errors(boot_cells: np.ndarray, point_cells: np.ndarray, *, layout: Ce
     missing = np.sqrt(np.clip(floor ** 2 - spread ** 2, 0.0, None))  # (T, C)
     errors += (shared[..., group_of_cell] * missing[None, :, None, :]).astype(np.float32)
     x = _atoms(errors, layout)
-    candidates = _unique(_candidates(_atoms(point_cells, layout).astype(np.float32), x, level=level))
-    return MethodErrors(errors.mean(axis=2), _plugin_errors(np.zeros_like(candidates[0]), x, layout),
+    atoms = _atoms(point_cells, layout).astype(np.float32)
+    candidates = _unique(_candidates(atoms, x, level=level))
+    return MethodErrors(errors.mean(axis=2), _plugin_errors(np.zeros_like(atoms), x, layout), atoms, x, candidates,
                         [_plugin_errors(c, x, layout) for c in candidates])
 
 
@@ -221,9 +227,10 @@ def difference_bounds(a: MethodErrors, b: MethodErrors, diff: np.ndarray, layout
 
     Linear metrics: diff +- sqrt(q^2 + (t floor)^2), q the ``level`` quantile of |f(eA - eB)| (Agresti and Min's
     added half pair, in quadrature). Gaps: the union of the basic intervals of the paired plug-in error over the
-    pairs of candidate truths where one method is at its estimates (the first candidate) and the other at any of
-    its candidates: the extremes of the difference's bias (one method's gaps as biased as they can plausibly be, the
-    other's not), each half widened by the same floor. Returns low, high (T, M) clipped to [-100, 100].
+    pairs of candidate truths where one method is at its estimates and the other at any of its candidates, moved to
+    agree with the paired data (:func:`_paired_errors`): the extremes of the difference's bias (one method's gaps as
+    biased as they can plausibly be, the other's not), each half widened by the same floor. Returns low, high (T, M)
+    clipped to [-100, 100].
     """
     floor = _z(level) * t_over_z * floors
     linear = _linear_positions(layout, cells=True)
@@ -234,11 +241,50 @@ def difference_bounds(a: MethodErrors, b: MethodErrors, diff: np.ndarray, layout
     at = _gap_positions(layout)
     if at:
         point = diff[:, at]
-        g_low, g_high = _union(point, [one - b.gaps[0] for one in a.gaps] + [a.gaps[0] - other for other in b.gaps[1:]],
-                               1.0 - level)
+        g_low, g_high = _union(point, _paired_errors(a, b, layout, level=level), 1.0 - level)
         low[:, at] = point - np.hypot(point - g_low, floor[at])
         high[:, at] = point + np.hypot(g_high - point, floor[at])
     return np.clip(low, -100.0, None), np.clip(high, None, 100.0)
+
+
+def _paired_errors(a: MethodErrors, b: MethodErrors, layout: CellLayout, *, level: float) -> list[np.ndarray]:
+    """The paired plug-in errors of the gap metrics' difference, eA - eB (R, T, G), over the candidate pairs: each
+    candidate of one method with the other at its estimates. A candidate is first moved (by the same shift for every
+    seed) into the range its true difference to the other method can have: the seed-mean estimated difference +- its
+    simultaneous interval over the atoms (studentised maximum of the paired errors), so that two methods that
+    predict alike are never assumed to have very different truths (two identical prediction sets: none at all)."""
+    shift_range = _difference_range(a, b, level=level)  # (low, high) of mean(cA) - mean(cB), each (T, A)
+    out = []
+    for i, candidate in enumerate(a.candidates):
+        moved = _into(candidate, b.atoms.mean(axis=1) + shift_range[0], b.atoms.mean(axis=1) + shift_range[1])
+        errors = a.gaps[i] if moved is candidate else _plugin_errors(moved, a.x, layout)
+        out.append(errors - b.gaps[0])
+    for j, candidate in enumerate(b.candidates[1:], start=1):
+        moved = _into(candidate, a.atoms.mean(axis=1) - shift_range[1], a.atoms.mean(axis=1) - shift_range[0])
+        errors = b.gaps[j] if moved is candidate else _plugin_errors(moved, b.x, layout)
+        out.append(a.gaps[0] - errors)
+    return out
+
+
+def _difference_range(a: MethodErrors, b: MethodErrors, *, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Simultaneous ``level`` interval (T, A) of the true seed-mean signed differences A - B per atom."""
+    estimate = a.atoms.mean(axis=1) - b.atoms.mean(axis=1)
+    errors = a.x.mean(axis=2) - b.x.mean(axis=2)  # (R, T, A)
+    s = _std(errors)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(s > 0, np.abs(errors) / s, 0.0)
+    half = s * _quantile(t.max(axis=-1), level)[:, None]
+    return estimate - half, estimate + half
+
+
+def _into(candidate: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``candidate`` (T, K, A) shifted per atom, the same for every seed, so that its seed mean lies in [low, high]
+    (T, A); the same object when no shift is needed."""
+    mean = candidate.mean(axis=1)
+    shift = np.clip(mean, low, high) - mean
+    if not np.any(shift):
+        return candidate
+    return candidate + shift[:, None, :].astype(candidate.dtype)
 
 
 # ---------------------------------------------------------------- differences of gaps: candidate truths
