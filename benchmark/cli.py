@@ -1,23 +1,34 @@
 """The ``benchmark`` command: one subcommand per pipeline stage, thin over the library.
 
 User mistakes raise :class:`~benchmark.errors.BenchmarkError`; they are printed as one line on stderr with exit code 1
-(with the traceback only under ``--debug``).
+(with the traceback only under ``--debug``). A stage holds its working-copy lock (:mod:`benchmark.locks`) while it
+runs; Ctrl-C and SIGTERM unwind it cleanly (exit 130 and 143) and a full disk is one line too.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
 
 from benchmark import paths
+from benchmark.config import TRAIN_DEVICES
 from benchmark.errors import BenchmarkError
 
 PARAMS_OPTION = click.option("--params", "params_path", type=click.Path(path_type=Path), default=paths.PARAMS,
                              show_default=True, metavar="PATH", help="params.yaml to read.")
+
+
+def _exclusive(stage: str) -> AbstractContextManager[Path]:
+    """The working copy's lock of ``stage``: a second invocation writing the same files is refused with one line."""
+    from benchmark import locks
+
+    return locks.hold(stage)
 
 
 def _settings(params_path: Path, overrides: dict | None = None):
@@ -43,7 +54,9 @@ def fetch(params_path: Path) -> None:
     """Write the per-image outputs tables (data/outputs/) from the configured source."""
     from benchmark.stages import fetch as stage
 
-    for path in stage.run(_settings(params_path)):
+    with _exclusive("fetch"):
+        written = stage.run(_settings(params_path))
+    for path in written:
         click.echo(f"wrote {path}")
 
 
@@ -53,7 +66,8 @@ def train(params_path: Path) -> None:
     """Run every method over every split, fold and seed (results/predictions.parquet)."""
     from benchmark.stages import train as stage
 
-    click.echo(f"wrote {stage.run(_settings(params_path))}")
+    with _exclusive("train"):
+        click.echo(f"wrote {stage.run(_settings(params_path))}")
 
 
 @cli.command()
@@ -62,7 +76,8 @@ def evaluate(params_path: Path) -> None:
     """Compute the paper's metrics and their statistics (results/stats.parquet, reports/metrics.json)."""
     from benchmark.stages import evaluate as stage
 
-    click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
+    with _exclusive("evaluate"):
+        click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
 
 
 @cli.command()
@@ -71,7 +86,8 @@ def report(params_path: Path) -> None:
     """Write reports/report.md, the self-contained reports/report.html and reports/figures/."""
     from benchmark.stages import report as stage
 
-    click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
+    with _exclusive("report"):
+        click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
 
 
 @cli.command()
@@ -86,10 +102,15 @@ def report(params_path: Path) -> None:
 def tune(params_path: Path, study_name: str | None, n_trials: int | None, storage: str | None,
          objective: str | None, jobs: int | None) -> None:
     """Run an Optuna study over corrector variants (reports/tune/best_params.yaml); each trial an MLflow run."""
-    from benchmark.stages import tune as stage
+    from benchmark import probes, tracking
 
     overrides = {"tune.objective": objective} if objective else None
     settings = _settings(params_path, overrides)
+    probes.check_study_storage(storage or settings.tune.storage)  # before the stage's imports (torch: seconds)
+    if settings.tracking.enabled:
+        tracking.probe(settings.tracking)
+    from benchmark.stages import tune as stage
+
     click.echo(f"wrote {stage.run(settings, n_trials=n_trials, study_name=study_name, storage=storage, jobs=jobs)}")
 
 
@@ -121,11 +142,17 @@ SCENARIO_ARGUMENT = click.argument("scenario", metavar="SCENARIO")
 @click.option("--dependence", type=click.Choice(["observed", "none"]), default="observed", show_default=True,
               help="observed: keep the tables' cross-modal dependence; none: remove it (a null scenario).")
 @click.option("--description", default="", help="One line saying what the scenario is for.")
-def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: str, description: str) -> None:
+@click.option("--cells-by", type=click.Choice(["gender", "gender,age_group"]), default="gender", show_default=True,
+              help="Attributes whose true groups (with the emotion) make the cells; gender,age_group also models the "
+                   "age model's outputs (the tables must declare age_group and carry its outputs).")
+def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: str, description: str,
+                 cells_by: str) -> None:
     """Fit a scenario to outputs tables (parquet files written by `benchmark fetch`)."""
     from benchmark.sources import sim_fit
 
-    click.echo(f"wrote {sim_fit.fit_files(list(tables), output=output, name=name, dependence=dependence, description=description)}")
+    written = sim_fit.fit_files(list(tables), output=output, name=name, dependence=dependence,
+                                description=description, cells_by=tuple(cells_by.split(",")))
+    click.echo(f"wrote {written}")
 
 
 @simulate.command("sample")
@@ -134,14 +161,15 @@ def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: 
               help="Folder for <dataset>.parquet outputs tables.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--scale", type=click.IntRange(min=1), default=1, show_default=True, help="Multiplies the number of subjects.")
-@PARAMS_OPTION
-def simulate_sample(scenario: str, output_dir: Path, seed: int, scale: int, params_path: Path) -> None:
-    """Sample outputs tables of every dataset of SCENARIO (a scenario YAML, or a shipped name: paper, null), each as
-    its declaration (shipped, or in the params' data.declarations) names its emotions."""
-    from benchmark import params
+@click.option("--params", "params_path", type=click.Path(path_type=Path), default=None, metavar="PATH",
+              help="params.yaml whose data.declarations / data.declare declare datasets besides the shipped ones.")
+def simulate_sample(scenario: str, output_dir: Path, seed: int, scale: int, params_path: Path | None) -> None:
+    """Sample outputs tables of every dataset of SCENARIO (a scenario YAML, or a shipped name: paper, null, age), each as
+    its declaration names its emotions: the shipped declarations, and those of --params when given."""
+    from benchmark import design, params
     from benchmark.sources import sim
 
-    declared = params.catalogue(_settings(params_path))
+    declared = params.catalogue(_settings(params_path)) if params_path is not None else design.shipped()
     for path in sim.write_sample(scenario, output_dir, declared, seed=seed, scale=scale):
         click.echo(f"wrote {path}")
 
@@ -227,6 +255,26 @@ def images_manifest(params_path: Path, strict: bool) -> None:
         click.echo(f"wrote {path} ({len(scan.entries)} files, {len(scan.usable)} usable, {len(scan.problems)} problems)")
 
 
+@images.command("chips")
+@PARAMS_OPTION
+@click.option("--shard", default=None, metavar="I/N",
+              help="Only shard I of N (0 <= I < N) of each dataset's images, with its own index; run the N shards on "
+                   "any machines sharing data/chips (or copy their folders together); the next fetch merges them.")
+def images_chips(params_path: Path, shard: str | None) -> None:
+    """Detect faces and cut the chips of data.datasets into data/chips, without running the models."""
+    from benchmark import params
+    from benchmark.frozen.chips import Shard
+    from benchmark.sources import images as source
+
+    settings = _settings(params_path)
+    part = Shard.parse(shard) if shard is not None else None
+    for design in params.run_designs(settings).values():
+        scan, records = source.chip_dataset(design, settings.data, shard=part)
+        made = sum(r.chip is not None for r in records.values())
+        where = "" if part is None else f" ({part.name()})"
+        click.echo(f"{scan.folder}{where}: {made} chips, {len(records) - made} images without one (no face or unreadable)")
+
+
 @images.command("import")
 @PARAMS_OPTION
 @click.argument("archive", type=click.Path(path_type=Path))
@@ -251,14 +299,20 @@ def images_import(params_path: Path, archive: Path, dataset: str) -> None:
               help="Networks the reference loop trains, one after the other (about 35 s each here).")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the paper's 500 epochs (quick runs).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Threads of the vectorised trainer [default: CPUs].")
+@click.option("--device", type=click.Choice(TRAIN_DEVICES), default="cpu", show_default=True,
+              help="cuda: also train the same networks on the GPU and report models/s against the CPU trainer "
+                   "(auto: cuda when available).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="Also write the timings as JSON.")
-def bench(models: int, reference_models: int, epochs: int | None, workers: int | None, json_path: Path | None) -> None:
-    """Time the reference training loop against the vectorised trainer (paper configuration, FACES-sized data)."""
+def bench(models: int, reference_models: int, epochs: int | None, workers: int | None, device: str,
+          json_path: Path | None) -> None:
+    """Time the reference training loop against the vectorised trainer, on the CPU and with --device cuda also on the
+    GPU (paper configuration, FACES-sized data)."""
     from benchmark import atomic
     from benchmark import bench as library
 
-    result = library.run_bench(models=models, reference_models=reference_models, epochs=epochs, workers=workers)
+    result = library.run_bench(models=models, reference_models=reference_models, epochs=epochs, workers=workers,
+                               device=device)
     for line in library.summary_lines(result):
         click.echo(line)
     if json_path is not None:
@@ -266,14 +320,33 @@ def bench(models: int, reference_models: int, epochs: int | None, workers: int |
         click.echo(f"wrote {json_path}")
 
 
+def _interrupted(received: KeyboardInterrupt) -> int:
+    """Say in one line that a signal stopped the command; return its exit code (128 + the signal's number)."""
+    from benchmark.processes import Terminated
+
+    number = signal.SIGTERM if isinstance(received, Terminated) else signal.SIGINT
+    click.echo(f"error: interrupted by {number.name}; files being written were discarded (outputs keep their "
+               f"previous complete version) and any MLflow run of the stage is marked KILLED", err=True)
+    return 128 + number
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, turning BenchmarkError into one line on stderr and exit code 1."""
+    """Entry point: run the CLI, turning BenchmarkError, interrupts and a full disk into one line on stderr.
+
+    Exit codes: 0 done, 1 a user error or a full disk, 2 a usage error (click), 130 Ctrl-C, 143 SIGTERM.
+    """
+    from benchmark.atomic import disk_full_message, is_disk_full
+    from benchmark.processes import interruption, sigterm_as_interrupt
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="benchmark", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+        with sigterm_as_interrupt():
+            cli.main(args=args, prog_name="benchmark", standalone_mode=False)
+    except click.exceptions.Abort as err:
+        if isinstance(err.__cause__, KeyboardInterrupt):
+            return _interrupted(err.__cause__)
+        click.echo("Aborted.", err=True)  # an aborted prompt, not a signal
         return 130
     except click.ClickException as err:
         err.show()
@@ -285,4 +358,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except click.exceptions.Exit as err:
         return err.exit_code
+    except Exception as err:
+        if (received := interruption(err)) is not None:  # a library stopped mid-clean-up raised something else
+            return _interrupted(received)
+        if not is_disk_full(err):
+            raise
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {disk_full_message(getattr(err, 'filename', None))}", err=True)
+        return 1
     return 0

@@ -56,8 +56,11 @@ class ImagesSettings:
     precision: str = _spec("fp32", choices=("fp32", "tf32", "bf16"),
                            help="fp32: IEEE float32; tf32 / bf16 (CUDA only): faster, agreement with fp32 is measured")
     batch_size: int = _spec(64, low=1, high=4096)
-    num_workers: int = _spec(2, low=0, high=64, help="processes that detect faces and decode/resize chips; 0: in-process")
-    detector: str = _spec("cnn", choices=("cnn", "hog"), help="dlib face detector: cnn (MMOD, FairFace's) or hog")
+    num_workers: int = _spec(2, low=0, high=64, help="processes that decode and resize chips for the models; 0: in-process")
+    detect_workers: int = _spec(0, low=0, high=256, help="processes that detect faces and cut chips; 0: one per core, 1: in-process")
+    detector: str = _spec("cnn", choices=("cnn", "cnn_torch", "hog"),
+                          help="face detector: cnn (dlib's MMOD, FairFace's; CPU), cnn_torch (our torch port of the same "
+                               "network and weights; CPU or CUDA per data.images.device) or hog (dlib)")
     upsample: int = _spec(1, low=0, high=3, help="times the detector upsamples the image (FairFace: 1)")
     max_side: int = _spec(800, low=0, high=10000, help="resize so the longer side is this before detection (0: as is)")
     chip_size: int = _spec(224, low=32, high=1024, help="aligned face chip side in pixels")
@@ -92,6 +95,10 @@ class TrackingSettings:
     enabled: bool = _spec(True)
 
 
+#: where the corrector trains (``train.device``); resolved by :mod:`benchmark.methods.device`
+TRAIN_DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
 @dataclass(frozen=True)
 class CorrectorSettings:
     """The ``train.corrector`` section: the correction network and its training (paper defaults)."""
@@ -118,6 +125,21 @@ class LinearSettings:
 
 
 @dataclass(frozen=True)
+class FairnessSettings:
+    """The ``train.fairness`` section: the fairness post-processing baselines (docs/FAIRNESS_BASELINES.md)."""
+
+    strength: float = _spec(1.0, low=0.0, high=1e6,
+                            help="group_recalibration: weight of the squared per-emotion gap penalty beside the "
+                                 "cross-entropy (0: plain group-aware recalibration); name@s in train.methods "
+                                 "overrides it per method")
+    ridge: float = _spec(1e-3, low=0.0, high=1e3,
+                         help="group_recalibration: L2 penalty on the offsets (keeps classes absent from training finite)")
+    threshold_objective: str = _spec("balanced_accuracy_score", choices=("accuracy_score", "balanced_accuracy_score"),
+                                     help="threshold_optimizer: what Fairlearn's ThresholdOptimizer maximises under "
+                                          "equalized odds")
+
+
+@dataclass(frozen=True)
 class CVSettings:
     """The ``train.cv`` section: subject-grouped folds of the ``cv:<dataset>`` splits (balanced by attribute group)."""
 
@@ -140,11 +162,16 @@ class TrainSettings:
     splits: list = _spec(["faces->adfes", "adfes->faces"])
     seed: int = _spec(0, low=0, help="first seed; stochastic methods run seeds seed, seed+1, ..., seed+n_seeds-1")
     n_seeds: int = _spec(10, low=1)
+    device: str = _spec("cpu", choices=TRAIN_DEVICES,
+                        help="where the correction networks train (and tune's trials); auto: cuda when available. cuda "
+                             "agrees with cpu to float32 rounding, not bit for bit (docs/ARCHITECTURE.md)")
     cv: CVSettings = field(default_factory=CVSettings)
     corrector: CorrectorSettings = field(default_factory=CorrectorSettings)
     linear: LinearSettings = field(default_factory=LinearSettings)
+    fairness: FairnessSettings = field(default_factory=FairnessSettings)
     tuned_params: str = _spec(str(paths.TUNE_DIR / "best_params.yaml"),
-                              help="the configuration `benchmark tune` chose; read by the corrector_tuned method")
+                              help="the configuration `benchmark tune` chose; read by corrector_tuned (a corrector "
+                                   "study) or group_recalibration_tuned (a group_recalibration study)")
 
 
 @dataclass(frozen=True)
@@ -181,7 +208,8 @@ class PowerSettings:
 
 @dataclass(frozen=True)
 class TuneSpaceSettings:
-    """The ``tune.space`` section: inclusive [low, high] ranges of the corrector's tunable parameters."""
+    """The ``tune.space`` section: inclusive [low, high] ranges of the tunable parameters (the corrector's, and
+    group_recalibration's ``strength``)."""
 
     depth: list = _spec([1, 4], low=1, high=8)
     width: list = _spec([8, 128], low=2, high=1024)
@@ -191,13 +219,17 @@ class TuneSpaceSettings:
     epochs: list = _spec([100, 1000], low=1, high=10000)
     batch_size: list = _spec([16, 128], low=1, high=4096)
     input: list = _spec(["logits", "probs"], choices=("logits", "probs"))
+    strength: list = _spec([0.0, 64.0], low=0.0, high=1e6, help="group_recalibration's fairness strength (tune.method)")
 
 
 @dataclass(frozen=True)
 class TuneSettings:
-    """The ``tune`` section: an Optuna study over corrector variants, scored by CV inside the training dataset."""
+    """The ``tune`` section: an Optuna study over the variants of ``tune.method``, scored by CV inside the training
+    dataset."""
 
     study: str = _spec("corrector")
+    method: str = _spec("corrector", choices=("corrector", "group_recalibration"),
+                        help="what the study tunes: the corrector's variants, or group_recalibration's fairness strength")
     storage: str = _spec("sqlite:///optuna.db", help="any SQLAlchemy URL; PostgreSQL for several workers")
     n_trials: int = _spec(30, low=1, help="trials one `benchmark tune` invocation runs")
     pipeline_trials: int = _spec(5, low=1, help="trials of the DVC stage `tune` (a fresh study each `dvc repro`)")
@@ -279,7 +311,26 @@ def _check_value(where: str, f: dataclasses.Field, value: Any, tp: Any) -> Any:
                 lo = "-inf" if low is None else low
                 hi = "inf" if high is None else high
                 raise BenchmarkError(f"{where}: {item!r} is out of range; expected a value in [{lo}, {hi}]")
+    _check_text(where, value, f)
     return value
+
+
+def _check_text(where: str, value: Any, f: dataclasses.Field) -> None:
+    """Names and paths as given, never silently reinterpreted: a string is not blank and not padded with spaces, and
+    a list of names (a field whose default is a list of strings) is non-empty and names each item once."""
+    texts = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+    for text in texts:
+        if not text.strip():
+            raise BenchmarkError(f"{where}: empty value {text!r}; expected a non-empty name")
+        if text != text.strip():
+            raise BenchmarkError(f"{where}: {text!r} has leading or trailing spaces; expected {text.strip()!r}")
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    if isinstance(default, list) and default and all(isinstance(d, str) for d in default):
+        if not value:
+            raise BenchmarkError(f"{where}: empty list; expected at least one item")
+        repeated = [t for i, t in enumerate(texts) if t in texts[:i]]
+        if repeated:
+            raise BenchmarkError(f"{where}: {repeated[0]!r} is listed twice in {value!r}; list each item once")
 
 
 def _join(where: str, key: Any) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from benchmark import textfiles
 from benchmark.errors import BenchmarkError
 
 FORMAT = "benchmark-datasets/1"
@@ -329,8 +330,8 @@ def read_file(path: Path | str) -> dict[str, DatasetDesign]:
         raise BenchmarkError(f"{path}: dataset declarations file not found; data.declarations lists YAML files "
                              "declaring datasets (docs/DATASETS.md)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raw = textfiles.load_yaml(path)  # strict: UTF-8, each key once
+    except yaml.YAMLError as err:
         raise BenchmarkError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
     r = _Reader(str(path))
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:

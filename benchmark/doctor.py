@@ -96,25 +96,29 @@ def check_tracking(settings: Settings) -> list[Check]:
 
 
 def check_tune_storage(settings: Settings) -> list[Check]:
-    """The Optuna storage that `benchmark tune` uses (connects; never creates tables)."""
+    """The Optuna storage that `benchmark tune` uses (a database server is probed; tables are never created)."""
     import sqlalchemy
 
-    from benchmark.tracking import redact_url as redact
+    from benchmark.errors import BenchmarkError
+    from benchmark.probes import check_study_storage
+    from benchmark.probes import redact_url as redact
 
     url = settings.tune.storage
     shown = redact(url)
     try:
         parsed = sqlalchemy.engine.make_url(url)
-        if parsed.get_backend_name() == "sqlite":
-            folder = Path(parsed.database or ".").resolve().parent
-            ok = folder.is_dir()
-            return [Check("optuna storage", ok, f"{shown} ({'exists' if Path(parsed.database or '').exists() else 'created on first use'})",
-                          f"create the folder {folder}")]
-        with sqlalchemy.create_engine(url, pool_pre_ping=True).connect():
-            pass
-    except Exception as err:  # bad URL, missing driver, unreachable server
+    except Exception as err:  # not a SQLAlchemy URL
         return [Check("optuna storage", False, f"{shown}: {type(err).__name__}: {str(err).splitlines()[0][:120]}",
-                      "fix tune.storage (or --storage) or start the database server")]
+                      "fix tune.storage (or --storage)")]
+    if parsed.get_backend_name() == "sqlite":
+        folder = Path(parsed.database or ".").resolve().parent
+        return [Check("optuna storage", folder.is_dir(),
+                      f"{shown} ({'exists' if Path(parsed.database or '').exists() else 'created on first use'})",
+                      f"create the folder {folder}")]
+    try:
+        check_study_storage(url)
+    except BenchmarkError as err:
+        return [Check("optuna storage", False, str(err), "fix tune.storage (or --storage) or start the database server")]
     return [Check("optuna storage", True, shown)]
 
 

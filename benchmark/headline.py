@@ -18,7 +18,6 @@ experiments; any task names work (``gender``, ``age_group``, ``emotion`` ...). T
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -99,12 +98,7 @@ def write(stats: pd.DataFrame, *, reference: str, reports_dir: Path = paths.REPO
     try:
         for (split, task), table in cell_plot_tables(stats, reference=reference).items():
             table.to_csv(fresh / f"{split}_{task}.csv", index=False)
-        old = plots_dir.with_name(f".{plots_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if plots_dir.exists():
-            os.replace(plots_dir, old)
-        os.replace(fresh, plots_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        atomic.replace_dir(fresh, plots_dir)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
     return [metrics_path, plots_dir]

@@ -26,6 +26,9 @@ from benchmark.labels import EMONET_EMOTIONS, canonical_emotion, emotion_column
 ID_COLUMNS: tuple[str, ...] = ("dataset", "image_id", "subject", "emotion")
 PROBABILITY_SUM_TOLERANCE = 1e-3
 DESIGN_KEY = "design"
+#: the largest raw logit magnitude accepted: trained classifiers' logits are within tens, and beyond this bound the
+#: softmax is exactly one-hot and standardising the inputs overflows (1e308 ends in scikit-learn's "contains NaN")
+MAX_ABS_LOGIT = 1e6
 
 
 @dataclass
@@ -126,9 +129,9 @@ def validate(table: OutputsTable, *, where: str, attribute: str | None = None) -
     """Check the contract; raise BenchmarkError with one line naming ``where`` and the first problem.
 
     Rules: required columns present; emotion labels and every present attribute's labels within the dataset's
-    declaration; finite logits; unique image ids; and, for ``attribute`` (``data.attribute``) when given, its truth
-    and probability columns (in [0, 1], summing to 1 within 1e-3), one group per subject and every cell of groups x
-    emotions non-empty.
+    declaration; finite logits of plausible magnitude (at most ``MAX_ABS_LOGIT``); unique image ids; and, for
+    ``attribute`` (``data.attribute``) when given, its truth and probability columns (in [0, 1], summing to 1 within
+    1e-3), one group per subject and every cell of groups x emotions non-empty.
     """
     df, design = table.frame, table.design
     classes = list(table.emotion_classes)
@@ -153,6 +156,7 @@ def validate(table: OutputsTable, *, where: str, attribute: str | None = None) -
     finite = np.isfinite(logits.to_numpy(dtype=np.float64)).all(axis=1)
     if not finite.all():
         raise _fail_row(where, df, ~finite, "has non-finite emotion logits; expected finite raw logits")
+    check_logit_magnitudes(table, where=where)
     dup = df.duplicated(["image_id"])
     if dup.any():
         raise BenchmarkError(f"{where}: duplicate image id {df.loc[dup, 'image_id'].iloc[0]!r}; each image must appear once")
@@ -162,6 +166,18 @@ def validate(table: OutputsTable, *, where: str, attribute: str | None = None) -
         raise BenchmarkError(f"{where}: no emotion class of the model ({classes}) maps to an emotion of "
                              f"{design.name} ({', '.join(design.emotions)})")
     return table
+
+
+def check_logit_magnitudes(table: OutputsTable, *, where: str) -> None:
+    """Refuse finite but impossible logits (|value| > ``MAX_ABS_LOGIT``), naming the first such image and column."""
+    logits = table.emotion_logits()
+    too_large = np.abs(logits) > MAX_ABS_LOGIT
+    if too_large.any():
+        row, column = np.argwhere(too_large)[0]
+        raise BenchmarkError(
+            f"{where}: image {table.frame['image_id'].iloc[row]!r} has emotion logit {logits[row, column]:g} in column "
+            f"{table.emotion_columns[column]}; raw logits of a trained model lie within +/-{MAX_ABS_LOGIT:g} (a larger "
+            f"value is a unit, scaling or parsing error)")
 
 
 def write(table: OutputsTable, path: Path | str, *, attribute: str | None = None) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from benchmark import design as designs
-from benchmark import paths
+from benchmark import paths, textfiles
 from benchmark.config import Settings, TuneSpaceSettings, build
 from benchmark.design import Attribute, DatasetDesign
 from benchmark.errors import BenchmarkError
@@ -28,7 +28,7 @@ def load_settings(path: Path | str = paths.PARAMS, overrides: dict[str, Any] | N
     if not path.exists():
         raise BenchmarkError(f"{path}: params file not found; run from the project root or pass --params PATH")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = textfiles.load_yaml(path) or {}  # strict: UTF-8, each key once
     except yaml.YAMLError as err:
         raise BenchmarkError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
     for dotted, value in (overrides or {}).items():
@@ -127,6 +127,10 @@ def _check_train(settings: Settings, chosen: dict[str, DatasetDesign]) -> None:
         raise BenchmarkError("train.splits: expected at least one split, e.g. faces->adfes or cv:faces")
     for split in train.splits:
         split_attribute(split, chosen, settings.data.attribute)
+    if train.device == "cuda":   # before any stage works: no silent fallback to the CPU
+        from benchmark.methods.device import resolve_device
+
+        resolve_device("cuda", where="train.device")
 
 
 def _check_tune(settings: Settings) -> None:

@@ -32,6 +32,7 @@ TUNE_BEST_PARAMS = "best_params.yaml"
 TUNE_TRIALS = "trials.csv"
 TUNE_IMPORTANCES = "importances.json"
 TUNE_FIGURE = "study.png"
+LOCKS_DIR = Path(".locks")  # one lock file per stage of this working copy (benchmark/locks.py; git-ignored)
 
 
 def outputs_table(dataset: str, outputs_dir: Path = OUTPUTS_DIR) -> Path:

@@ -15,27 +15,43 @@ from typing import Any, Iterable, Iterator, Mapping
 from benchmark.config import TrackingSettings
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import sha256_bytes, sha256_file
-from benchmark.processes import pid_alive
+from benchmark.probes import check_service, redact_url
+from benchmark.processes import interruption, pid_alive
 
 ARTIFACT_ROOT = Path("mlartifacts")
 #: characters of a table's sha256 (hex) used as its MLflow dataset digest: MLflow stores at most 36
 DIGEST_CHARS = 36
-
-
-def redact_url(url: str) -> str:
-    """A store URL with any password hidden, for messages, logs and tags (``user:***@host``)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a SQLAlchemy URL (e.g. a file path or http URI): hide a userinfo part if any
-        scheme, sep, rest = url.partition("://")
-        return f"{scheme}{sep}***@{rest.split('@', 1)[1]}" if "@" in rest else url
+#: Bounds on MLflow's own HTTP retries (its defaults retry a silent server for minutes): after the start-up probe, a
+#: server that stops answering fails a request within 3 attempts x 15 s + backoff 0, 2 s (+ up to 1 s jitter each),
+#: about 50 s. Set as defaults only: a user's own MLFLOW_HTTP_REQUEST_* environment variables win.
+HTTP_CLIENT_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                      "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
 
 
 def tracking_uri(settings: TrackingSettings) -> str:
     """The tracking URI in force: MLFLOW_TRACKING_URI if set, else ``tracking.uri`` from params."""
     return os.environ.get("MLFLOW_TRACKING_URI") or settings.uri
+
+
+def uri_setting() -> str:
+    """The name of the setting the tracking URI comes from, for messages."""
+    return "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "tracking.uri"
+
+
+def probe(settings: TrackingSettings) -> None:
+    """Fail within seconds, naming the setting and the fix, when the tracking server or database does not answer.
+
+    Stages call it before their work when tracking is enabled; :func:`setup` calls it too.
+    """
+    check_service(tracking_uri(settings), setting=uri_setting(), what="MLflow tracking store",
+                  fix="start the server, fix tracking.uri or MLFLOW_TRACKING_URI (default sqlite:///mlflow.db), "
+                      "or set tracking.enabled: false")
+
+
+def bound_http_retries() -> None:
+    """Set :data:`HTTP_CLIENT_BOUNDS` in the environment, where the user has not set them (MLflow reads them there)."""
+    for name, value in HTTP_CLIENT_BOUNDS.items():
+        os.environ.setdefault(name, value)
 
 
 def git_commit() -> str:
@@ -60,13 +76,15 @@ def params_hash(params: dict[str, Any]) -> str:
 def setup(settings: TrackingSettings) -> Any:
     """Point MLflow at the configured store and experiment; returns the mlflow module.
 
-    Raises BenchmarkError naming the URI when the store cannot be reached.
+    Raises BenchmarkError naming the URI when the store cannot be reached (probed first, see :func:`probe`).
     """
+    probe(settings)
+    bound_http_retries()
     import mlflow
 
     uri = tracking_uri(settings)
     try:
-        mlflow.set_tracking_uri(uri)
+        _set_tracking_uri_keeping_environment(mlflow, uri)
         if mlflow.get_experiment_by_name(settings.experiment) is None:
             _create_experiment(mlflow, settings.experiment, uri)
         mlflow.set_experiment(settings.experiment)
@@ -88,6 +106,18 @@ def _create_experiment(mlflow: Any, name: str, uri: str) -> None:
     except Exception:
         if mlflow.get_experiment_by_name(name) is None:
             raise
+
+
+def _set_tracking_uri_keeping_environment(mlflow: Any, uri: str) -> None:
+    """``mlflow.set_tracking_uri``, which also exports the URI as MLFLOW_TRACKING_URI; the variable is put back as
+    the user left it, so it keeps meaning "the user's override" (else a second setup in one process, with other
+    settings, would silently reuse the first store)."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def process_tags() -> dict[str, str]:
@@ -117,15 +147,16 @@ def close_orphaned_runs(mlflow: Any, experiment: str) -> int:
 
 @contextmanager
 def run(mlflow: Any, name: str, *, tags: dict[str, str], nested: bool = False) -> Iterator[Any]:
-    """Start an MLflow run; it ends FINISHED on success and FAILED on any exception (including KeyboardInterrupt).
+    """Start an MLflow run; it ends FINISHED on success, KILLED when interrupted (Ctrl-C, or SIGTERM under
+    :func:`benchmark.processes.sigterm_as_interrupt`) and FAILED on any other exception.
 
     A SIGKILL leaves it RUNNING; the next :func:`setup` on this host marks it KILLED.
     """
     active = mlflow.start_run(run_name=name, tags={**tags, **process_tags()}, nested=nested)
     try:
         yield active
-    except BaseException:
-        mlflow.end_run(status="FAILED")
+    except BaseException as err:
+        mlflow.end_run(status="KILLED" if interruption(err) is not None else "FAILED")
         raise
     mlflow.end_run(status="FINISHED")
 

@@ -10,7 +10,7 @@ shift
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$python" -m pip install --isolated --dry-run --ignore-installed --quiet --report "$work/report.json" \
-  -e '.[test,images]' 2> "$work/pip.log" || { cat "$work/pip.log" >&2; exit 1; }
+  -e '.[test,images,fairness]' 2> "$work/pip.log" || { cat "$work/pip.log" >&2; exit 1; }
 "$python" - "$work/report.json" "$@" > "$work/constraints.txt" <<'PY'
 import json, platform, sys, sysconfig
 from benchmark.lockfile import lock_text

@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SKIP = {".git", ".venv", "dvc.lock", "mlflow.db", "mlartifacts", "mlruns", "optuna.db", "results", ".pytest_cache", ".benchmarks",
-        "__pycache__", "tmp", "cache"}
+SKIP = {".git", ".venv", ".locks", "test-artifacts", "dvc.lock", "mlflow.db", "mlartifacts", "mlruns", "optuna.db",
+        "results", ".pytest_cache", ".benchmarks", "__pycache__", "tmp", "cache"}
 SKIP_UNDER = {"data": {"outputs", "published", "raw", "chips"}, "reports": None}
 
 

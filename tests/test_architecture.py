@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "benchmark"
 
 #: modules every other module may build on; they import only each other
 BOTTOM = {"benchmark.errors", "benchmark.paths", "benchmark.hashing", "benchmark.labels", "benchmark.processes",
-          "benchmark.atomic", "benchmark.tables", "benchmark.plugins", "benchmark.design", "benchmark.config"}
+          "benchmark.atomic", "benchmark.tables", "benchmark.plugins", "benchmark.design", "benchmark.config",
+          "benchmark.textfiles"}
 REGISTRIES = {"benchmark.sources", "benchmark.methods.registry", "benchmark.frozen.registry"}
 
 

@@ -14,7 +14,7 @@ def test_bench_prints_per_model_seconds_and_their_ratio_and_writes_json(tmp_path
                  "--json", str(target)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "reference loop:" in out and "vectorised trainer:" in out and "speed-up per model:" in out
+    assert "reference loop:" in out and "vectorised trainer, cpu:" in out and "speed-up per model:" in out
     result = json.loads(target.read_text())
     assert result["models"] == 3 and result["reference_models"] == 1 and result["epochs"] == 1
     assert result["speedup"] == result["reference_seconds_per_model"] / result["vectorised_seconds_per_model"]

@@ -12,7 +12,7 @@ import pytest
 from benchmark import tracking
 from benchmark.config import TrackingSettings
 from browser import Server, dump_dom, free_port, screenshot
-from project import REPO
+from conftest import ARTIFACTS
 
 pytestmark = pytest.mark.slow
 RUN_NAMES = ("evaluate:faces->adfes:uncorrected", "evaluate:faces->adfes:corrector", "evaluate:faces->adfes:unimodal")
@@ -51,7 +51,7 @@ def test_mlflow_ui_lists_every_run_of_the_experiment(mlflow_ui):
     dom = dump_dom(url)
     for name in RUN_NAMES:
         assert name.replace(">", "&gt;") in dom or name in dom, name
-    screenshot(url, REPO / "reports" / "browser" / "mlflow_runs.png")
+    screenshot(url, ARTIFACTS / "browser" / "mlflow_runs.png")
 
 
 def test_mlflow_ui_compares_the_runs_side_by_side(mlflow_ui):
@@ -60,4 +60,4 @@ def test_mlflow_ui_compares_the_runs_side_by_side(mlflow_ui):
     url = f"{base}/#/compare-runs?{query}"
     dom = dump_dom(url)
     assert "adfes_test.emotion.macro" in dom
-    screenshot(url, REPO / "reports" / "browser" / "mlflow_compare.png")
+    screenshot(url, ARTIFACTS / "browser" / "mlflow_compare.png")

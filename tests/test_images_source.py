@@ -20,7 +20,7 @@ from face_pictures import NO_FACE_INDEX, adfes_name, lfw_photo, save, write_adfe
 
 DESIGNS = shipped()
 
-FAST_CHIPS = {"detector": "hog", "upsample": 0, "max_side": 0, "num_workers": 0}
+FAST_CHIPS = {"detector": "hog", "upsample": 0, "max_side": 0, "num_workers": 0, "detect_workers": 1}
 
 
 @pytest.fixture(scope="module")

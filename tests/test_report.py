@@ -46,7 +46,7 @@ def build_report(root: Path, *, source: str = "toy", scenario: str | None = None
                  stats_path=p["stats"], confusion_path=p["confusion"])
     report.run(settings, metrics_path=p["metrics"], md_path=p["md"], html_path=p["html"], stats_path=p["stats"],
                confusion_path=p["confusion"], figures_dir=p["figures"], outputs_dir=p["outputs"],
-               predictions_path=p["predictions"])
+               predictions_path=p["predictions"], lock_path=REPO / "constraints.txt")
     return p
 
 
@@ -68,8 +68,8 @@ def _table_rows(markdown: str, header_start: str) -> list[list[str]]:
 
 def test_report_writes_markdown_html_and_every_figure(built):
     names = sorted(p.name for p in built["figures"].glob("*.png"))
-    expected = sorted(f"{kind}_faces-to-adfes_{slot}.png" for kind in FIGURE_KINDS
-                      for slot in ("adfes_test", "faces_train"))
+    expected = sorted([f"{kind}_faces-to-adfes_{slot}.png" for kind in FIGURE_KINDS
+                       for slot in ("adfes_test", "faces_train")] + ["frontier_faces-to-adfes_adfes.png"])
     assert names == expected
     assert built["md"].exists() and built["html"].exists()
 
@@ -196,7 +196,7 @@ def test_provenance_lists_checksums_commit_versions_and_seeds(built):
     assert "git commit: `" in section and "train.seed = 0" in section and "evaluate.seed = 0" in section
     assert "| numpy |" in section and "| matplotlib |" in section
     assert "n_resamples: 300" in section  # the settings in force
-    assert re.search(r"package versions: the environment (matches|differs from) the lock constraints\.txt", section)
+    assert re.search(r"package versions: the environment (matches|differs from) the lock \S*constraints\.txt", section)
 
 
 def _labelled(fig) -> list[str]:

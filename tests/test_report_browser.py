@@ -1,6 +1,6 @@
 """The HTML report in a real browser: headless Chromium (Debian's ``chromium``), with every host name unresolvable
 so nothing can come from the network, shows the tables and decodes every figure. A screenshot of the page is kept at
-reports/report-browser.png (a CI artifact; reports/ is git-ignored). Skipped with a reason when Chromium is absent
+test-artifacts/report-browser.png (a CI artifact; git-ignored). Skipped with a reason when Chromium is absent
 (.ci/run installs it)."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import ARTIFACTS
 from test_report import build_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
-SCREENSHOT = REPO / "reports" / "report-browser.png"
+SCREENSHOT = ARTIFACTS / "report-browser.png"
 
 
 def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.labels import GENDERS
 from toy import EMOTIONS
 from benchmark.sources import load as load_source
-from benchmark.sources import names, sim, sim_check, sim_fit
+from benchmark.sources import names, sim, sim_check, sim_fit, sim_scenario
 
 SHIPPED = shipped()
 PAPER_DESIGNS = {d: SHIPPED[d] for d in ("faces", "adfes")}
@@ -30,12 +30,12 @@ FIDELITY_TOLERANCE = {"faces": 2.0, "adfes": 5.0}
 
 @pytest.fixture(scope="module")
 def paper():
-    return sim.read("paper")
+    return sim_scenario.read("paper")
 
 
 @pytest.fixture(scope="module")
 def null():
-    return sim.read("null")
+    return sim_scenario.read("null")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def paper_sample(paper):
     return sim.sample(paper, PAPER_DESIGNS, seed=0)
 
 
-def _parameters(scenario: sim.Scenario) -> dict:
+def _parameters(scenario: sim_scenario.Scenario) -> dict:
     """Every fitted number of a scenario, flattened, for exact comparisons."""
     out = {}
     for d, model in scenario.datasets.items():
@@ -111,7 +111,7 @@ def test_sample_unknown_dataset_names_the_scenario_datasets(paper):
 
 def test_sim_source_is_the_default_and_records_the_scenario(tmp_path):
     (tmp_path / "params.yaml").write_text("data:\n  datasets: [adfes]\ntrain:\n  splits: ['cv:adfes']\n")
-    settings = load_settings(tmp_path / "params.yaml", overrides={"data.input": str(sim.resolve("paper"))})
+    settings = load_settings(tmp_path / "params.yaml", overrides={"data.input": str(sim_scenario.resolve("paper"))})
     assert settings.data.source == "sim"
     table = load_source(settings.data, SHIPPED["adfes"])
     assert table.metadata["source"] == "sim" and table.metadata["scenario"] == "paper"
@@ -121,65 +121,66 @@ def test_sim_source_is_the_default_and_records_the_scenario(tmp_path):
 # ---------------------------------------------------------------------------------------------- scenario files
 
 def test_scenario_round_trips_through_yaml_exactly(paper, tmp_path):
-    sim.write(paper, tmp_path / "copy.yaml")
-    again = sim.read(tmp_path / "copy.yaml")
+    sim_scenario.write(paper, tmp_path / "copy.yaml")
+    again = sim_scenario.read(tmp_path / "copy.yaml")
     before, after = _parameters(paper), _parameters(again)
     assert before.keys() == after.keys()
     assert all(np.array_equal(before[k], after[k]) for k in before)
     assert dataclasses.replace(again, datasets={}) == dataclasses.replace(paper, datasets={})
-    assert sim.dumps(again) == sim.resolve("paper").read_text()
+    assert sim_scenario.dumps(again) == sim_scenario.resolve("paper").read_text()
 
 
 def test_freshly_fitted_parameters_round_trip_through_yaml(toy_table, tmp_path):
     scenario = sim_fit.fit({"faces": toy_table}, name="toy", settings=sim_fit.FitSettings(draws=2000))
-    sim.write(scenario, tmp_path / "toy.yaml")
-    again, before = _parameters(sim.read(tmp_path / "toy.yaml")), _parameters(scenario)
+    sim_scenario.write(scenario, tmp_path / "toy.yaml")
+    again, before = _parameters(sim_scenario.read(tmp_path / "toy.yaml")), _parameters(scenario)
     assert all(np.array_equal(before[k], again[k]) for k in before)
 
 
-@pytest.mark.parametrize("name", sim.SHIPPED)
+@pytest.mark.parametrize("name", sim_scenario.SHIPPED)
 def test_shipped_scenario_holds_only_summary_parameters(name):
-    raw = yaml.safe_load(sim.resolve(name).read_text())
-    assert "jpg" not in sim.resolve(name).read_text()
+    raw = yaml.safe_load(sim_scenario.resolve(name).read_text())
+    assert "jpg" not in sim_scenario.resolve(name).read_text()
+    age_groups = len(SHIPPED["faces"].attributes["age_group"].groups) if "age_group" in raw.get("cells_by", []) else 1
     for model in raw["datasets"].values():
         assert set(model) == {"design", "subject_cov", "cells"}
-        assert len(model["cells"]) == len(GENDERS) * len(EMOTIONS)
+        assert len(model["cells"]) == len(GENDERS) * age_groups * len(EMOTIONS)
         assert all(set(cell) == {"n", "mean", "sd", "noise_corr"} for cell in model["cells"].values())
 
 
 def test_sampling_names_a_cell_the_scenario_lacks(tmp_path):
-    raw = yaml.safe_load(sim.resolve("paper").read_text())
+    raw = yaml.safe_load(sim_scenario.resolve("paper").read_text())
     del raw["datasets"]["adfes"]["cells"]["male/fear"]
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(BenchmarkError, match=r"scenario 'paper' has no cell male/fear of dataset 'adfes'"):
-        sim.sample_table(sim.read(tmp_path / "bad.yaml"), SHIPPED["adfes"], seed=0)
+        sim.sample_table(sim_scenario.read(tmp_path / "bad.yaml"), SHIPPED["adfes"], seed=0)
 
 
 def test_read_names_a_cell_key_that_is_not_gender_slash_emotion(tmp_path):
-    raw = yaml.safe_load(sim.resolve("paper").read_text())
+    raw = yaml.safe_load(sim_scenario.resolve("paper").read_text())
     raw["datasets"]["adfes"]["cells"]["other/fear"] = raw["datasets"]["adfes"]["cells"].pop("male/fear")
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(BenchmarkError, match=r"bad.yaml: datasets.adfes.cells.other/fear: expected a key"):
-        sim.read(tmp_path / "bad.yaml")
+        sim_scenario.read(tmp_path / "bad.yaml")
 
 
 def test_read_rejects_a_covariance_that_is_not_positive_semidefinite(tmp_path):
-    raw = yaml.safe_load(sim.resolve("paper").read_text())
+    raw = yaml.safe_load(sim_scenario.resolve("paper").read_text())
     raw["datasets"]["faces"]["subject_cov"][0][0] = -1.0
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(BenchmarkError, match=r"datasets.faces.subject_cov: expected a symmetric positive-semidefinite"):
-        sim.read(tmp_path / "bad.yaml")
+        sim_scenario.read(tmp_path / "bad.yaml")
 
 
 def test_read_rejects_a_file_of_another_format(tmp_path):
     (tmp_path / "params.yaml").write_text("data:\n  source: sim\n")
     with pytest.raises(BenchmarkError, match="format: expected 'benchmark-sim-scenario/1'"):
-        sim.read(tmp_path / "params.yaml")
+        sim_scenario.read(tmp_path / "params.yaml")
 
 
 def test_read_rejects_a_folder_such_as_the_published_csv_folder(tmp_path):
     with pytest.raises(BenchmarkError, match="is not a file; the sim source reads a scenario YAML"):
-        sim.read(tmp_path)
+        sim_scenario.read(tmp_path)
 
 
 def test_matrix_root_does_not_depend_on_the_eigenvector_signs_lapack_picks(paper, monkeypatch):
@@ -192,8 +193,8 @@ def test_matrix_root_does_not_depend_on_the_eigenvector_signs_lapack_picks(paper
 
 
 def test_unknown_scenario_lists_the_shipped_ones():
-    with pytest.raises(BenchmarkError, match="scenario file not found; .* shipped scenarios \\(paper, null\\)"):
-        sim.resolve("nope")
+    with pytest.raises(BenchmarkError, match="scenario file not found; .* shipped scenarios \\(paper, null, age\\)"):
+        sim_scenario.resolve("nope")
 
 
 # --------------------------------------------------------------------------------------------------------- fit
@@ -215,8 +216,8 @@ def test_fit_recovers_the_parameters_of_a_simulated_table(paper):
 
 def test_fit_is_deterministic(toy_table):
     settings = sim_fit.FitSettings(draws=2000)
-    first = sim.dumps(sim_fit.fit({"faces": toy_table}, name="toy", settings=settings))
-    assert first == sim.dumps(sim_fit.fit({"faces": toy_table}, name="toy", settings=settings))
+    first = sim_scenario.dumps(sim_fit.fit({"faces": toy_table}, name="toy", settings=settings))
+    assert first == sim_scenario.dumps(sim_fit.fit({"faces": toy_table}, name="toy", settings=settings))
 
 
 def test_fit_reproduces_the_cell_accuracies_of_its_table(toy_table):
@@ -231,12 +232,16 @@ def test_fit_rejects_an_unknown_dependence(toy_table):
 
 
 @pytest.mark.needs_shared
-def test_shipped_scenarios_are_the_fit_of_the_published_outputs(published_tables, paper, null):
-    for scenario, dependence in ((paper, "observed"), (null, "none")):
-        fresh = sim_fit.fit(published_tables, name=scenario.name, dependence=dependence)
-        assert fresh.fitted_from == scenario.fitted_from
-        shipped, refit = _parameters(scenario), _parameters(fresh)
-        assert all(np.allclose(shipped[k], refit[k], rtol=1e-4, atol=1e-5) for k in shipped), scenario.name
+@pytest.mark.parametrize("name", sim_scenario.SHIPPED)
+def test_shipped_scenario_is_the_fit_of_the_published_outputs(published_tables, name):
+    scenario = sim_scenario.read(name)
+    tables = {d: published_tables[d] for d in scenario.datasets}
+    fresh = sim_fit.fit(tables, name=name, dependence=scenario.dependence, cells_by=scenario.cells_by)
+    assert fresh.fitted_from == scenario.fitted_from
+    assert (fresh.cells_by, fresh.age_outputs, fresh.fit) == (scenario.cells_by, scenario.age_outputs, scenario.fit)
+    shipped, refit = _parameters(scenario), _parameters(fresh)
+    assert shipped.keys() == refit.keys()
+    assert all(np.allclose(shipped[k], refit[k], rtol=1e-4, atol=1e-5) for k in shipped), name
 
 
 # ---------------------------------------------------------------------------------------------------- fidelity
@@ -310,7 +315,7 @@ def test_cli_fit_sample_check_round_trip(toy_table, tmp_path):
     fitted = runner.invoke(cli, ["simulate", "fit", str(tmp_path / "toy.parquet"), "-o", str(tmp_path / "toy.yaml"),
                                  "--name", "toy"], catch_exceptions=False)
     assert fitted.exit_code == 0 and fitted.output.strip() == f"wrote {tmp_path / 'toy.yaml'}"
-    assert sim.read(tmp_path / "toy.yaml").name == "toy"
+    assert sim_scenario.read(tmp_path / "toy.yaml").name == "toy"
     sampled = runner.invoke(cli, ["simulate", "sample", str(tmp_path / "toy.yaml"), "-o", str(tmp_path / "out"), "--seed", "2"],
                             catch_exceptions=False)
     assert sampled.exit_code == 0 and sampled.output.strip() == f"wrote {tmp_path / 'out' / 'faces.parquet'}"

@@ -9,18 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmark import design as designs
 from benchmark import metrics, stats
 from benchmark.config import Settings, build
-from benchmark.design import shipped
-from benchmark.labels import GENDERS
 from benchmark.methods.base import FitTask, Probabilities
 from benchmark.methods.registry import build_method
 from benchmark.outputs import OutputsTable
 from benchmark.sources import sim
-from toy import GENDER
-from toy_predictions import LAYOUT
 
-SHIPPED = shipped()
+SHIPPED = designs.shipped()
+GENDER = designs.attribute_of(SHIPPED["faces"], "gender")
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +33,7 @@ def _rows(table: OutputsTable, probs: Probabilities) -> pd.DataFrame:
     """Prediction rows as :func:`benchmark.stats.compare` reads them (one seed)."""
     f = table.frame
     return pd.DataFrame({"seed": 0, "image_id": f["image_id"], "subject": f["subject"], "gender": f["gender"],
-                         "emotion": f["emotion"], "pred_gender": np.asarray(GENDERS)[probs.attribute.argmax(axis=1)],
+                         "emotion": f["emotion"], "pred_gender": np.asarray(GENDER.groups)[probs.attribute.argmax(axis=1)],
                          "pred_emotion": np.asarray(table.emotion_classes)[probs.emotion.argmax(axis=1)]})
 
 
@@ -50,9 +48,10 @@ def _gains(scenario: str, *, seed: int, methods: tuple[str, ...], test_scale: in
         return build_method(name, SETTINGS).run([FitTask(train, {"test": test}, 0, GENDER)])[0]["test"]
 
     reference = _rows(test, predict("unimodal"))
+    layout = designs.layout(test.design, GENDER)
     out = []
     for name in methods:
-        table = stats.compare(_rows(test, predict(name)), reference, layout=LAYOUT, attribute="gender",
+        table = stats.compare(_rows(test, predict(name)), reference, layout=layout, attribute="gender",
                               config=PERMUTATIONS)
         row = table[(table["metric"] == "macro") & (table["method"] == "method")]
         out.append(pd.DataFrame({"method": name, "task": row["task"], "diff": row["diff"], "p": row["p_perm"]}))
@@ -87,17 +86,21 @@ def _corrector_effect(train: OutputsTable, test: OutputsTable, *, n_models: int)
     """Corrector minus uncorrected on ``test`` (paper settings, seed mean of ``n_models``): (task, metric) -> points."""
     paper_settings = build(Settings, {}, "paper settings")
 
+    layout = designs.layout(test.design, GENDER)
+
     def summaries(probs: Probabilities) -> dict:
-        predicted = {"gender": np.asarray(GENDERS)[probs.attribute.argmax(axis=1)],
+        predicted = {"gender": np.asarray(GENDER.groups)[probs.attribute.argmax(axis=1)],
                      "emotion": np.asarray(test.emotion_classes)[probs.emotion.argmax(axis=1)]}
-        f = test.frame
-        return {(task, k): v for task, p in predicted.items()
-                for k, v in metrics.summarize(metrics.cell_accuracies(
-                    group=f["gender"].to_numpy(), emotion=f["emotion"].to_numpy(), correct=p == f[task].to_numpy(),
-                    layout=LAYOUT), LAYOUT).as_dict().items()}
+        out = {}
+        for task, p in predicted.items():
+            cells = metrics.cell_accuracies(group=test.frame["gender"].to_numpy(), emotion=test.frame["emotion"].to_numpy(),
+                                            correct=p == test.frame[task].to_numpy(), layout=layout)
+            out.update({(task, k): v for k, v in metrics.summarize(cells, layout).as_dict().items()})
+        return out
 
     base = summaries(build_method("uncorrected", paper_settings).run([FitTask(train, {"test": test}, 0, GENDER)])[0]["test"])
-    runs = build_method("corrector", paper_settings).run([FitTask(train, {"test": test}, s, GENDER) for s in range(n_models)])
+    runs = build_method("corrector", paper_settings).run([FitTask(train, {"test": test}, s, GENDER)
+                                                          for s in range(n_models)])
     return pd.DataFrame([{k: v - base[k] for k, v in summaries(r["test"]).items()} for r in runs]).mean()
 
 

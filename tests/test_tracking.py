@@ -1,8 +1,10 @@
-"""MLflow conventions: runs end FAILED on errors, and runs of a killed process do not stay RUNNING."""
+"""MLflow conventions: runs end FAILED on errors and KILLED when interrupted, runs of a killed process do not stay
+RUNNING, and the store in force is always the one the settings (or the user's MLFLOW_TRACKING_URI) name."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -29,6 +31,25 @@ def test_run_that_raises_ends_failed(store):
     assert list(runs["status"]) == ["FAILED"]
 
 
+def test_run_interrupted_ends_killed_also_when_a_library_turned_the_interrupt_into_another_error(store):
+    mlflow = tracking.setup(store)
+    with pytest.raises(RuntimeError):
+        with tracking.run(mlflow, "stopped", tags={}):
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise RuntimeError("raised while cleaning up after the interrupt") from None
+    runs = mlflow.search_runs(experiment_names=[store.experiment])
+    assert list(runs["status"]) == ["KILLED"]
+
+
+def test_a_later_setup_with_other_settings_uses_the_other_store(store, tmp_path):
+    tracking.setup(store)  # MLflow exports the URI to MLFLOW_TRACKING_URI; setup puts the variable back
+    other = TrackingSettings(uri=f"sqlite:///{tmp_path / 'other.db'}", experiment="other")
+    assert tracking.tracking_uri(other) == other.uri
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+
+
 def test_run_of_a_sigkilled_process_is_closed_as_killed_by_the_next_setup(store):
     child = textwrap.dedent(f"""
         import os, signal
@@ -47,8 +68,8 @@ def test_run_of_a_sigkilled_process_is_closed_as_killed_by_the_next_setup(store)
 
 def test_unreachable_tracking_store_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    bad = TrackingSettings(uri="postgresql://nobody@127.0.0.1:1/none", experiment="x")
-    with pytest.raises(BenchmarkError, match="tracking.uri: cannot use MLflow tracking store .*127.0.0.1:1"):
+    bad = TrackingSettings(uri="postgresql+psycopg2://nobody@127.0.0.1:1/none", experiment="x")
+    with pytest.raises(BenchmarkError, match="tracking.uri: MLflow tracking store .*127.0.0.1:1.* does not answer"):
         tracking.setup(bad)
 
 

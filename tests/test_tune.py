@@ -114,7 +114,7 @@ def test_unreachable_storage_is_one_clear_line(project, capsys):
     code = main(["tune", "--n-trials", "1", "--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/none"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "tune.storage: cannot open Optuna storage" in err and "secret" not in err
+    assert "tune.storage: Optuna storage" in err and "does not answer" in err and "secret" not in err
 
 
 WORKER = """
@@ -359,3 +359,27 @@ def test_study_figure_shows_each_trials_objective_at_the_pruning_epochs_beside_t
     summary.plot(summary.trials_frame(study), best, tmp_path / "without.png", multi=False)
     wide, narrow = (matplotlib.image.imread(tmp_path / name).shape[1] for name in ("with.png", "without.png"))
     assert wide > 1.5 * narrow   # a second panel
+
+
+def test_a_study_can_tune_group_recalibrations_fairness_strength(project):
+    _project(project, method="group_recalibration", objective="macro_minus_gap", study="fair",
+             space={**TINY_TUNE["space"], "strength": [0.0, 16.0]})
+    assert main(["tune", "--n-trials", "3"]) == 0
+    best = yaml.safe_load((project / "reports" / "tune" / "best_params.yaml").read_text())
+    assert best["method"] == "group_recalibration" and set(best["params"]) == {"strength"}
+    assert 0.0 <= best["params"]["strength"] <= 16.0
+    assert _states(_study(project, "fair")) == ["COMPLETE"] * 3
+
+
+def test_group_recalibration_tuned_reads_the_strength_and_corrector_tuned_refuses_its_study(tmp_path):
+    from benchmark.config import CorrectorSettings
+    from benchmark.errors import BenchmarkError
+    from benchmark.methods.tuned import tuned_corrector_settings, tuned_strength
+
+    best = tmp_path / "best_params.yaml"
+    best.write_text(yaml.safe_dump({"method": "group_recalibration", "split": "faces->adfes",
+                                    "params": {"strength": 3.5}}))
+    assert tuned_strength(best) == 3.5
+    with pytest.raises(BenchmarkError, match="its study tuned 'group_recalibration', but corrector_tuned needs a "
+                                             "study of 'corrector'"):
+        tuned_corrector_settings(CorrectorSettings(), best)

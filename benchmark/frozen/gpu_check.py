@@ -5,8 +5,15 @@ for FairFace, EmoNet and both together at batch 256 on synthetic chips, per prec
 (PNG decode and resize on worker processes, both models) over ``--pipeline-chips`` synthetic chips. The real weights
 are used when present at the ``data.images`` default paths (or the given ones), else seeded random weights (the
 agreement figures then describe random networks). Without CUDA it says so and measures the CPU on a small batch.
+With ``--trainer-models K`` it first runs the corrector trainer's GPU bench (``benchmark bench --device cuda
+--reference-models 0 --models K``: K networks on the CPU trainer and on the GPU, side by side) and adds its figures
+under ``trainer`` (also written to stderr as soon as they are measured, so a run stopped by a timeout keeps them).
 
-Run: ``scripts/gpu_check.sh [--batch 256] [--iters 10] ...``.
+With ``--detector-images N``: also face detection, the torch port of dlib's detector (``cnn_torch``) on the GPU
+with one worker process per core against dlib's ``cnn`` on the CPU cores, on N FACES-sized pictures
+(:func:`benchmark.frozen.detector_bench.detector_check`; needs scikit-image for the astronaut picture).
+
+Run: ``scripts/gpu_check.sh [--batch 256] [--iters 10] [--trainer-models 1024] [--detector-images 64] ...``.
 """
 
 from __future__ import annotations
@@ -179,6 +186,17 @@ def check(*, batch: int, iters: int, cpu_images: int, pipeline_chips: int, fairf
     return result
 
 
+def trainer_figures(models: int, *, epochs: int | None = None, device: torch.device | None = None) -> dict[str, Any]:
+    """The vectorised corrector trainer on CUDA against the CPU trainer, ``models`` networks each (paper
+    configuration, FACES-sized data; :func:`benchmark.bench.run_bench`), or a note when there is no CUDA device.
+    ``device``: the accelerator (default: cuda when available); tests pass the CPU to run the GPU path's code."""
+    if device is None and not torch.cuda.is_available():
+        return {"note": "no CUDA device: the trainer's GPU figures not measured"}
+    from benchmark.bench import run_bench
+
+    return run_bench(models=models, reference_models=0, epochs=epochs, device=device or torch.device("cuda")).as_dict()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run :func:`check`, print one JSON line on stdout."""
     parser = argparse.ArgumentParser(prog="gpu_check", description=__doc__.splitlines()[0])
@@ -188,12 +206,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-chips", type=int, default=4096, help="synthetic chips through the full pipeline (0: skip)")
     parser.add_argument("--cpu-pipeline-chips", type=int, default=0,
                         help="also time the full pipeline on the CPU over this many chips (0: skip; target: 200 < 60 s)")
+    parser.add_argument("--detector-images", type=int, default=0,
+                        help="also time face detection (cnn_torch on the GPU vs dlib on the CPU) on this many "
+                             "FACES-sized pictures (0: skip)")
     parser.add_argument("--fairface-weights", type=Path, default=Path("models/fairface_alldata_20191111.pt"))
     parser.add_argument("--emonet-weights", type=Path, default=Path("models/emonet_8.pth"))
+    parser.add_argument("--trainer-models", type=int, default=0,
+                        help="first bench the corrector trainer on CUDA against the CPU, this many networks (0: skip)")
+    parser.add_argument("--trainer-epochs", type=int, default=None, help="epochs of the trainer bench (default: 500)")
     args = parser.parse_args(argv)
+    trainer = None
+    if args.trainer_models > 0:
+        trainer = trainer_figures(args.trainer_models, epochs=args.trainer_epochs)
+        print("gpu_check: trainer " + json.dumps(trainer, sort_keys=True), file=sys.stderr, flush=True)
     result = check(batch=args.batch, iters=args.iters, cpu_images=args.cpu_images, pipeline_chips=args.pipeline_chips,
                    fairface_weights=args.fairface_weights, emonet_weights=args.emonet_weights,
                    cpu_pipeline_chips=args.cpu_pipeline_chips)
+    if trainer is not None:
+        result["trainer"] = trainer
+    if args.detector_images > 0:
+        from benchmark.frozen import detector_bench
+        from benchmark.frozen.chips import available_cores
+
+        result["detector"] = detector_bench.detector_check(
+            args.detector_images, device="cuda" if torch.cuda.is_available() else "cpu", workers=available_cores())
     print(json.dumps(result, sort_keys=True))
     return 0
 

@@ -11,20 +11,22 @@ import numpy as np
 
 from benchmark.config import CorrectorSettings
 from benchmark.methods.base import FitTask, Method, Probabilities
+from benchmark.methods.device import resolve_device
 from benchmark.methods.inputs import features
 from benchmark.methods.network import Architecture, TrainingData, Weights, predict
 from benchmark.methods.trainer import train_many
-from benchmark.protocol import parse_split
+from benchmark.methods.tuned import tuned_skip_reason
 
 
 class Corrector(Method):
-    """The paper's correction network (``train.corrector``); all tasks of a split are trained by one ``train_many``."""
+    """The paper's correction network (``train.corrector``); all tasks of a split are trained by one ``train_many``,
+    on ``device`` (``train.device``: cpu, cuda or auto)."""
 
     name = "corrector"
     stochastic = True
 
-    def __init__(self, settings: CorrectorSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: CorrectorSettings, *, device: str = "cpu") -> None:
+        self.settings, self.device = settings, device
         self.fitted: list[Weights] = []
 
     def run(self, tasks: list[FitTask], *, snapshot_epochs: Sequence[int] = (),
@@ -48,7 +50,8 @@ class Corrector(Method):
                      for part, table in task.evaluate.items()} for task, w in zip(tasks, weights)]
 
         relay = None if on_snapshot is None else (lambda epoch, weights: on_snapshot(epoch, predict_all(weights)))
-        self.fitted = train_many(data, [t.seed for t in tasks], arch=arch, settings=self.settings,
+        device = resolve_device(self.device, where="train.device")
+        self.fitted = train_many(data, [t.seed for t in tasks], arch=arch, settings=self.settings, device=device,
                                  snapshot_epochs=snapshot_epochs, on_snapshot=relay)
         return predict_all(self.fitted)
 
@@ -65,13 +68,9 @@ class TunedCorrector(Corrector):
 
     name = "corrector_tuned"
 
-    def __init__(self, settings: CorrectorSettings, *, tuned_for: str) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: CorrectorSettings, *, tuned_for: str, device: str = "cpu") -> None:
+        super().__init__(settings, device=device)
         self.tuned_for = tuned_for
 
     def skip_reason(self, split: str) -> str | None:
-        if split == self.tuned_for:
-            return None
-        tuned_on = parse_split(self.tuned_for).train
-        seen = " and this split tests on it" if parse_split(split).test == tuned_on else ""
-        return f"its configuration was tuned for {self.tuned_for} by CV inside {tuned_on}{seen}"
+        return tuned_skip_reason(split, self.tuned_for)

@@ -1,12 +1,16 @@
-"""The vectorised trainer: many independent copies of the correction network fitted in one loop.
+"""The vectorised trainer: many independent copies of the correction network fitted in one loop, on the CPU or a
+CUDA device.
 
 :func:`train_many` follows the randomness contract of :mod:`benchmark.methods.network` for each of K models: stacked
-weights, a hand-written forward and backward pass with batched matrix products, one fused Adam call per step, batches
-and dropout masks drawn per model ahead of time in chunks, models of different training-set sizes handled by sorting
-them by their number of steps and stepping only the prefix still training, and the stack split across one worker
-process per core. A model's result does not depend on which other models share its stack or its worker, nor on its
-number of epochs: its weights after epoch e of a longer run are those of a run of e epochs (the snapshots that pruning
-reads, :func:`train_many`'s ``snapshot_epochs``).
+weights, a hand-written forward and backward pass with batched matrix products (every kernel covers all K models),
+one fused Adam call per step, batches and dropout masks prepared per model ahead of time in chunks
+(:mod:`benchmark.methods.batches`), models of different training-set sizes handled by sorting them by their number of
+steps and stepping only the prefix still training. On the CPU the stack is split across one worker process per core;
+on CUDA all K models are one stack in this process. A model's result does not depend on which other models share its
+stack or its worker on the CPU, nor on its number of epochs: its weights after epoch e of a longer run are those of a
+run of e epochs (the snapshots that pruning reads, :func:`train_many`'s ``snapshot_epochs``). On CUDA a model's
+result matches the CPU's to float32 rounding (the products sum in another order; docs/ARCHITECTURE.md), and a rerun
+on the same device gives the same bits (both tested when torch sees a GPU).
 """
 
 from __future__ import annotations
@@ -15,78 +19,23 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 import numpy as np
 import torch
 
 from benchmark.config import CorrectorSettings
+from benchmark.processes import ignore_interrupts, stop_workers_on_error
+from benchmark.methods.batches import BatchShape, DeviceBatches, HostBatches, ModelSteps, StackRows
 from benchmark.methods.network import (
-    ADAM_BETAS, ADAM_EPS, Architecture, ModelRandomness, TrainingData, Weights, dropout_values, initial_weights,
-    keep_threshold, n_batches,
+    ADAM_BETAS, ADAM_EPS, Architecture, ModelRandomness, TrainingData, Weights, initial_weights, n_batches,
 )
 
 #: logit given to the padding classes of the shorter head (weight 0, so softmax gives them probability 0)
 _PAD_LOGIT = -1e30
-#: bytes of prepared batches, masks and targets per chunk (bounds memory whatever the stack size)
-_CHUNK_BYTES = 96 * 2**20
 #: total training steps (models x steps each) from which ``train_many`` uses one process per core by default
 PARALLEL_MIN_STEPS = 200_000
-
-
-class _Stream:
-    """One model's training steps in order: global row indices, per-row loss scale and dropout keep masks.
-
-    Rows are indexed in the stacked table of all models (``offset`` is this model's first row); a short last batch
-    is padded with this model's first row at loss scale 0.
-    """
-
-    def __init__(self, n: int, offset: int, rng: ModelRandomness, *, batch_size: int, epochs: int, n_units: int,
-                 dropout: float) -> None:
-        self.n, self.offset, self.rng = n, offset, rng
-        self.batch_size, self.epochs_left, self.n_units, self.dropout = batch_size, epochs, n_units, dropout
-        self.nb = n_batches(n, batch_size)
-        self.total_steps = self.nb * epochs
-        rows = np.minimum(batch_size, n - np.arange(self.nb) * batch_size)
-        slot = np.arange(batch_size)
-        self.scale = np.where(slot[None, :] < rows[:, None], 1.0 / rows[:, None], 0.0).astype(np.float32)
-        self.threshold = keep_threshold(dropout)
-        self.epoch: tuple[np.ndarray, np.ndarray | None] | None = None
-        self.pos = 0
-
-    def _draw_epoch(self) -> None:
-        perm = self.rng.shuffle.permutation(self.n)
-        idx = np.full(self.nb * self.batch_size, self.offset, dtype=np.int64)
-        idx[: self.n] = perm + self.offset
-        values = None
-        if self.dropout > 0:
-            values = dropout_values(self.rng.dropout, n_batches=self.nb, batch_size=self.batch_size,
-                                    n_units=self.n_units)
-        self.epochs_left -= 1
-        self.epoch, self.pos = (idx.reshape(self.nb, self.batch_size), values), 0
-
-    def fill(self, idx: np.ndarray, scale: np.ndarray, keep: np.ndarray | None) -> None:
-        """Write the next ``len(idx)`` steps: idx (S, B) int64, scale (S, B) float32 (1 / rows of the batch, 0 for
-        padding), keep (S, units, B) float32 dropout masks (1 / (1 - p) kept, 0 dropped).
-
-        Past the model's last step the arrays are left as they are (the step loop never reaches them).
-        """
-        done, count = 0, len(idx)
-        while done < count:
-            if self.epoch is None or self.pos == self.nb:
-                if self.epochs_left == 0:
-                    return
-                self._draw_epoch()
-            epoch_idx, epoch_values = self.epoch
-            m = min(count - done, self.nb - self.pos)
-            idx[done:done + m] = epoch_idx[self.pos:self.pos + m]
-            scale[done:done + m] = self.scale[self.pos:self.pos + m]
-            if keep is not None:
-                out = keep[done:done + m]
-                np.greater_equal(epoch_values[self.pos:self.pos + m], self.threshold, out=out)
-                out *= np.float32(1.0 / (1.0 - self.dropout))
-            self.pos += m
-            done += m
+CPU = torch.device("cpu")
 
 
 @contextmanager
@@ -128,47 +77,64 @@ def _balanced_groups(steps: list[int], n_groups: int) -> list[list[int]]:
     return [sorted(g) for g in groups if g]
 
 
+@contextmanager
+def _ieee_float32(device: torch.device) -> Iterator[None]:
+    """Matrix products in IEEE float32 on CUDA (TF32 off) while training, whatever the process set before; the legacy
+    flag, as :func:`benchmark.frozen.extract.precision_mode` uses (mixing it with the newer fp32_precision API makes
+    later reads of either raise)."""
+    if device.type != "cuda":
+        yield
+        return
+    matmul = torch.backends.cuda.matmul
+    saved, matmul.allow_tf32 = matmul.allow_tf32, False
+    try:
+        yield
+    finally:
+        matmul.allow_tf32 = saved
+
+
 class _Stack:
-    """K models of one architecture, their stacked training rows and optimiser state (float32).
+    """K models of one architecture, their optimiser state and work buffers (float32) on ``device``.
 
     Parameters of layer l live in ``params[l]`` of shape (K, out_l, in_l + 1): the Linear weight with its bias as
     the last column, so each layer is one batched product against inputs that carry a one (a ones column in the
     batch-major inputs, a ones row in the feature-major hidden activations). The output layer is padded to two heads
-    of ``cp = max(n_emotion, 2)`` rows (head 0 emotion, head 1 gender) so one softmax covers both; padding rows have
-    weight 0 and bias ``_PAD_LOGIT`` and never receive a gradient.
+    of ``cp = max(n_emotion, n_groups)`` rows (head 0 emotion, head 1 the attribute) so one softmax covers both;
+    padding rows have weight 0 and bias ``_PAD_LOGIT`` and never receive a gradient. Batches come from
+    :class:`~benchmark.methods.batches.HostBatches` or, with ``device_batches``,
+    :class:`~benchmark.methods.batches.DeviceBatches`.
     """
 
     def __init__(self, data: list[TrainingData], seeds: list[int], arch: Architecture,
-                 settings: CorrectorSettings) -> None:
-        self.arch, self.settings = arch, settings
+                 settings: CorrectorSettings, *, device: torch.device = CPU, device_batches: bool = False) -> None:
+        self.arch, self.settings, self.device = arch, settings, device
         self.cp = max(arch.n_emotion, arch.n_groups)
         self.K, self.B = len(data), settings.batch_size
         self.units = arch.depth * arch.width
         offsets = np.cumsum([0] + [len(d) for d in data])
         rngs = [ModelRandomness(s) for s in seeds]
-        streams = [_Stream(len(d), int(o), r, batch_size=self.B, epochs=settings.epochs, n_units=self.units,
-                           dropout=settings.dropout) for d, o, r in zip(data, offsets, rngs)]
+        streams = [ModelSteps(len(d), int(o), r, batch_size=self.B, epochs=settings.epochs, n_units=self.units,
+                              dropout=settings.dropout) for d, o, r in zip(data, offsets, rngs)]
         # Longest-training models first: at any global step the models still training are a prefix of the stack.
         self.order = sorted(range(self.K), key=lambda k: -streams[k].total_steps)
         self.streams = [streams[k] for k in self.order]
         self.steps = np.array([s.total_steps for s in self.streams])
-        self.rows = np.hstack([np.vstack([d.x for d in data]), np.ones((offsets[-1], 1), np.float32)])
-        self.emotion = np.concatenate([d.emotion for d in data]).astype(np.int16)
-        self.attribute = np.concatenate([d.attribute for d in data]).astype(np.int16)
-        w = settings.attribute_weight
-        self.head_weight = np.array([1.0 - w, w], dtype=np.float32).reshape(2, 1, 1)
-        self.classes = np.arange(self.cp, dtype=np.int16).reshape(self.cp, 1)
+        rows = StackRows(np.hstack([np.vstack([d.x for d in data]), np.ones((offsets[-1], 1), np.float32)]),
+                         np.concatenate([d.emotion for d in data]).astype(np.int16),
+                         np.concatenate([d.attribute for d in data]).astype(np.int16))
+        shape = BatchShape(self.B, self.units, self.cp, settings.attribute_weight, settings.dropout)
+        self.batches = (DeviceBatches(self.streams, self.steps, rows, shape, device=device, threads=default_workers())
+                        if device_batches else HostBatches(self.streams, self.steps, rows, shape))
         self.params = self._initial_params([initial_weights(arch, rngs[k].init) for k in self.order])
         self.grads = [torch.zeros_like(p) for p in self.params]
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.acts = [torch.ones(self.K, arch.width + 1, self.B) for _ in range(arch.depth)]
-        self.h, self.dh, self.gates = ([torch.zeros(self.K, arch.width, self.B) for _ in range(arch.depth)]
-                                       for _ in range(3))
-        self.z, self.dz = torch.zeros(self.K, 2 * self.cp, self.B), torch.zeros(self.K, 2 * self.cp, self.B)
+        self.acts = [torch.ones(self.K, arch.width + 1, self.B, device=device) for _ in range(arch.depth)]
+        self.h, self.dh, self.gates = ([torch.zeros(self.K, arch.width, self.B, device=device)
+                                        for _ in range(arch.depth)] for _ in range(3))
+        self.z = torch.zeros(self.K, 2 * self.cp, self.B, device=device)
+        self.dz = torch.zeros(self.K, 2 * self.cp, self.B, device=device)
         self._views: dict[int, _Views] = {}
-        per_step = self.K * self.B * (4 * (arch.n_in + 1) + 8 + 4 + 4 * self.units + 2 * (2 + 4 + 4 * self.cp))
-        self.chunk = int(max(1, min(2048, _CHUNK_BYTES // per_step)))
 
     def _initial_params(self, weights: list[Weights]) -> list[torch.Tensor]:
         shapes = self.arch.layer_shapes()
@@ -187,14 +153,15 @@ class _Stack:
                 pad = np.ones(2 * cp, bool)
                 pad[:ne] = pad[cp:cp + ng] = False
                 p[:, pad, inp] = _PAD_LOGIT
-            params.append(torch.from_numpy(p))
+            params.append(torch.from_numpy(p).to(self.device))
         return params
 
     def weights(self) -> list[Weights]:
         """Current weights per model, in the caller's order."""
+        host = [p.cpu().numpy() for p in self.params]
         out: list[Weights] = [Weights([])] * self.K
         for pos, k in enumerate(self.order):
-            out[k] = self._unpack([p[pos].numpy() for p in self.params])
+            out[k] = self._unpack([p[pos] for p in host])
         return out
 
     def _unpack(self, params: list[np.ndarray]) -> Weights:
@@ -215,35 +182,6 @@ class _Stack:
                 if 0 < epoch < self.settings.epochs:
                     due.setdefault(stream.nb * epoch, []).append((pos, epoch))
         return due
-
-    def _buffers(self, S: int) -> dict[str, np.ndarray]:
-        K, B = self.K, self.B
-        buf = {"idx": np.zeros((K, S, B), np.int64), "scale": np.zeros((K, S, B), np.float32),
-               "x": np.zeros((K, S, B, self.arch.n_in + 1), np.float32),
-               "label": np.zeros((K, S, 2, 1, B), np.int16), "coef": np.zeros((K, S, 2, 1, B), np.float32),
-               "neg_target": np.zeros((K, S, 2, self.cp, B), np.float32)}
-        if self.settings.dropout > 0:
-            buf["keep"] = np.zeros((K, S, self.units, B), np.float32)
-        return buf
-
-    def prepare(self, start: int, stop: int, buf: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        """Batches, targets and masks for global steps [start, stop) of the models active at ``start``, written into
-        ``buf`` (model-major arrays, (K, S, ...), so each model's steps are contiguous)."""
-        k0, S = int((self.steps > start).sum()), stop - start
-        idx, scale, keep = buf["idx"][:k0, :S], buf["scale"][:k0, :S], buf.get("keep")
-        for k, stream in enumerate(self.streams[:k0]):
-            stream.fill(idx[k], scale[k], None if keep is None else keep[k, :S])
-        x = np.take(self.rows, idx, axis=0, out=buf["x"][:k0, :S], mode="clip")          # (k0, S, B, n_in + 1)
-        label = buf["label"][:k0, :S]                                                      # (k0, S, 2, 1, B)
-        np.take(self.emotion, idx, out=label[:, :, 0, 0], mode="clip")
-        np.take(self.attribute, idx, out=label[:, :, 1, 0], mode="clip")
-        coef = np.multiply(scale[:, :, None, None, :], self.head_weight, out=buf["coef"][:k0, :S])
-        neg_target = np.equal(label, self.classes, out=buf["neg_target"][:k0, :S])      # one-hot (k0, S, 2, cp, B)
-        np.multiply(neg_target, -coef, out=neg_target)
-        chunk = {"x": x, "neg_target": neg_target, "coef": coef}
-        if keep is not None:
-            chunk["keep"] = keep[:k0, :S]                                                  # (k0, S, units, B)
-        return {name: torch.from_numpy(a) for name, a in chunk.items()}
 
     def views(self, k: int) -> "_Views":
         """Views of the state and work buffers restricted to the first ``k`` models (made once per k)."""
@@ -286,15 +224,15 @@ class _Stack:
         For each epoch e in ``snapshot_epochs`` (below the configured epochs), once every model has completed e epochs,
         ``on_snapshot(e, weights after e epochs, in the caller's order)`` is called; whatever it raises stops training.
         """
-        total, width = int(self.steps[0]), self.arch.width
-        t, one = torch.zeros((), dtype=torch.float32), torch.ones((), dtype=torch.float32)
-        buffers = self._buffers(min(self.chunk, total))
+        total, width, chunk_steps = int(self.steps[0]), self.arch.width, self.batches.chunk
+        t = torch.zeros((), dtype=torch.float32, device=self.device)
+        one = torch.ones((), dtype=torch.float32, device=self.device)
         due = self._snapshot_steps(snapshot_epochs) if on_snapshot is not None else {}
         taken: dict[int, dict[int, list[np.ndarray]]] = {}
-        with torch.no_grad(), _flush_denormals():
-            for start in range(0, total, self.chunk):
-                stop = min(start + self.chunk, total)
-                chunk = self.prepare(start, stop, buffers)
+        ranges = [(start, min(start + chunk_steps, total)) for start in range(0, total, chunk_steps)]
+        with torch.no_grad(), _flush_denormals(), _ieee_float32(self.device), \
+                closing(self.batches.chunks(ranges)) as chunks:
+            for (start, stop), chunk in zip(ranges, chunks):
                 active = (self.steps[None, :] > np.arange(start, stop)[:, None]).sum(axis=1)
                 xs, neg_targets, coefs = (chunk[n].unbind(1) for n in ("x", "neg_target", "coef"))
                 keeps = None
@@ -313,8 +251,10 @@ class _Stack:
     def _take_snapshots(self, models: list[tuple[int, int]], taken: dict[int, dict[int, list[np.ndarray]]],
                         on_snapshot: Callable[[int, list[Weights]], None]) -> None:
         """Copy the weights of the models that just completed an epoch; hand an epoch over once all K have it."""
-        for pos, epoch in models:
-            taken.setdefault(epoch, {})[pos] = [p[pos].numpy().copy() for p in self.params]
+        positions = [pos for pos, _ in models]
+        copies = [p[positions].cpu().numpy() for p in self.params]   # one copy per layer, (len(models), out, in + 1)
+        for i, (pos, epoch) in enumerate(models):
+            taken.setdefault(epoch, {})[pos] = [c[i] for c in copies]
             if len(taken[epoch]) == self.K:
                 snapshot = taken.pop(epoch)
                 out: list[Weights] = [Weights([])] * self.K
@@ -347,17 +287,18 @@ class _Views:
 
 def _train_group(data: list[TrainingData], seeds: list[int], arch: Architecture, settings: CorrectorSettings,
                  snapshot_epochs: Sequence[int] = (),
-                 on_snapshot: Callable[[int, list[Weights]], None] | None = None) -> list[Weights]:
-    """Train one stack (in this process, with single-threaded torch ops)."""
+                 on_snapshot: Callable[[int, list[Weights]], None] | None = None, *, device: torch.device = CPU,
+                 device_batches: bool = False) -> list[Weights]:
+    """Train one stack in this process (torch's CPU ops single-threaded)."""
     with _intraop_threads(1):
-        stack = _Stack(data, seeds, arch, settings)
+        stack = _Stack(data, seeds, arch, settings, device=device, device_batches=device_batches)
         stack.train(snapshot_epochs, on_snapshot)
         return stack.weights()
 
 
 def _train_groups(groups: list[list[int]], data: list[TrainingData], seeds: list[int], arch: Architecture,
                   settings: CorrectorSettings) -> list[list[Weights]]:
-    """Train each group of models in its own process, the last group in this one.
+    """Train each group of models in its own process, the last group in this one (the CPU trainer).
 
     Worker processes come from a fork server (a clean, single-threaded process that has imported this module), never
     from a fork of this process, whose thread pools and locks a child would inherit in an unknown state. As with any
@@ -365,7 +306,8 @@ def _train_groups(groups: list[list[int]], data: list[TrainingData], seeds: list
     """
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=ctx) as pool:
+    with (ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=ctx, initializer=ignore_interrupts) as pool,
+          stop_workers_on_error(pool)):
         futures = [pool.submit(_train_group, [data[k] for k in g], [seeds[k] for k in g], arch, settings)
                    for g in groups[:-1]]
         last = groups[-1]
@@ -374,14 +316,19 @@ def _train_groups(groups: list[list[int]], data: list[TrainingData], seeds: list
 
 
 def train_many(data: list[TrainingData], seeds: list[int], *, arch: Architecture, settings: CorrectorSettings,
-               workers: int | None = None, snapshot_epochs: Sequence[int] = (),
-               on_snapshot: Callable[[int, list[Weights]], None] | None = None) -> list[Weights]:
-    """Train one network per (training rows, seed) pair; returns the weights in input order.
+               device: torch.device = CPU, workers: int | None = None, snapshot_epochs: Sequence[int] = (),
+               on_snapshot: Callable[[int, list[Weights]], None] | None = None,
+               device_batches: bool | None = None) -> list[Weights]:
+    """Train one network per (training rows, seed) pair on ``device``; returns the weights in input order.
 
-    The models are split into ``workers`` stacks of similar work, each trained by one vectorised loop with
+    On the CPU the models are split into ``workers`` stacks of similar work, each trained by one vectorised loop with
     single-threaded torch ops in its own process. ``workers=None`` uses one per available core when the work is
     large enough to repay starting processes (:data:`PARALLEL_MIN_STEPS` model-steps), else one. Results do not depend
-    on the split.
+    on the split. On CUDA all models are one stack in this process (``workers`` is not used).
+
+    ``device_batches``: build batches, masks and targets with :class:`~benchmark.methods.batches.DeviceBatches`
+    (default: on any device but the CPU). True on the CPU runs the CUDA path's batch building there, in one stack;
+    its weights are the host builder's bit for bit.
 
     ``on_snapshot(e, weights)`` is called for each epoch e of ``snapshot_epochs`` below ``settings.epochs`` with every
     model's weights after e epochs (input order); an exception it raises stops training (how a pruned trial stops).
@@ -390,6 +337,10 @@ def train_many(data: list[TrainingData], seeds: list[int], *, arch: Architecture
     assert len(data) == len(seeds)
     if not data:
         return []
+    on_device = device.type != "cpu" if device_batches is None else device_batches
+    if device.type != "cpu" or on_device:
+        return _train_group(data, seeds, arch, settings, snapshot_epochs, on_snapshot, device=device,
+                            device_batches=on_device)
     steps = [n_batches(len(d), settings.batch_size) * settings.epochs for d in data]
     if workers is None:
         workers = default_workers() if sum(steps) >= PARALLEL_MIN_STEPS else 1

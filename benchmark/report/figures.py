@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["cell_bars", "confusion_matrices", "forest", "gap_bars", "save_png", "task_order"]
+__all__ = ["cell_bars", "cell_heatmaps", "confusion_matrices", "forest", "gap_bars", "save_png", "task_order"]
 
 #: the paper's gender colours; other attributes' groups take the palette in declared order
 GROUP_COLOURS = {"female": "#c2185b", "male": "#1565c0"}
@@ -123,6 +123,39 @@ def cell_bars(stats: pd.DataFrame, *, reference: str, methods: list[str], title:
     fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8,
                title=f"bars: true {tasks[0]}, method (hatched: reference); lines: CI")
     fig.suptitle(f"{title}: accuracy per true {tasks[0]} x true emotion cell, {ci:.0%} CI (subject bootstrap)")
+    return fig
+
+
+def cell_heatmaps(stats: pd.DataFrame, *, reference: str, methods: list[str], title: str, ci: float) -> Figure:
+    """Per-cell accuracy as heatmaps, for attributes with more than two groups (bars would need 2k bars per emotion):
+    one row per method (the reference first), one column per task; each cell shows the accuracy and its CI.
+
+    Parameters
+    ----------
+    stats : stats rows of one evaluation group.
+    reference : drawn in the first row; methods : the others, one row each.
+    """
+    shown, tasks = [reference, *[m for m in methods if m != reference]], task_order(stats)
+    groups, emotions = _layout(stats)
+    fig, axes = plt.subplots(len(shown), len(tasks),
+                             figsize=(1.1 * len(emotions) * len(tasks) + 2.5, 0.55 * len(groups) * len(shown) + 1.4),
+                             squeeze=False, layout="constrained")
+    image = None
+    for row, method in enumerate(shown):
+        for col, task in enumerate(tasks):
+            ax = axes[row, col]
+            cells = [_cells(stats, method, task, g, emotions) for g in groups]
+            value = np.array([c["estimate"].to_numpy(dtype=float) for c in cells])
+            image = ax.imshow(value, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
+            for i, c in enumerate(cells):
+                for j, (est, low, high) in enumerate(c[["estimate", "ci_low", "ci_high"]].itertuples(index=False)):
+                    ax.text(j, i, f"{est:.0f}\n[{low:.0f}, {high:.0f}]", ha="center", va="center", fontsize=6.5)
+            ax.set_xticks(np.arange(len(emotions)), emotions if row == len(shown) - 1 else [], rotation=30, ha="right")
+            ax.set_yticks(np.arange(len(groups)), groups if col == 0 else [], fontsize=8)
+            ax.set_title(f"{task} task: {method}" + (" (reference)" if method == reference else ""), fontsize=9)
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.5, label="accuracy (%)")
+    fig.suptitle(f"{title}: accuracy per true {tasks[0]} x true emotion cell [{ci:.0%} CI, subject bootstrap]")
     return fig
 
 

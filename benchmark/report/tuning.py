@@ -25,20 +25,23 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def held_out_table(results: dict[str, Any], split: str) -> pd.DataFrame | None:
-    """The paper configuration (``corrector``) beside the tuned one (``corrector_tuned``) on ``split``'s test dataset:
-    per task and metric, the seed-mean estimate [CI] from metrics.json ``results``; None unless both ran there."""
+def held_out_table(results: dict[str, Any], split: str, method: str = "corrector") -> pd.DataFrame | None:
+    """The configured ``method`` (the paper's, for the corrector) beside the tuned one (``<method>_tuned``) on
+    ``split``'s test dataset: per task and metric, the seed-mean estimate [CI] from metrics.json ``results``; None
+    unless both ran there."""
     by_method = results.get(split, {})
-    if not {"corrector", "corrector_tuned"} <= set(by_method):
+    tuned = f"{method}_tuned"
+    if not {method, tuned} <= set(by_method):
         return None
     partition = f"{test_dataset(split)}_test"
     rows = []
-    tasks = sorted(by_method["corrector"][partition], key=lambda t: t == "emotion")
+    tasks = sorted(by_method[method][partition], key=lambda t: t == "emotion")
+    configured = "paper configuration [CI]" if method == "corrector" else "configured [CI]"
     for task in tasks:
         for metric, label in METRIC_LABELS.items():
             row = {"task": task, "metric": label}
-            for method, column in (("corrector", "paper configuration [CI]"), ("corrector_tuned", "tuned [CI]")):
-                r = by_method[method][partition][task]
+            for name, column in ((method, configured), (tuned, "tuned [CI]")):
+                r = by_method[name][partition][task]
                 row[column] = fmt_ci(r[metric], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
             rows.append(row)
     return pd.DataFrame(rows)
@@ -52,26 +55,29 @@ def tuning_blocks(tune_dir: Path, *, paper: CorrectorSettings, figures_dir: Path
     if not best_path.exists():
         return []
     best = yaml.safe_load(best_path.read_text())
+    method = str(best.get("method", "corrector"))
     trials = pd.read_csv(tune_dir / paths.TUNE_TRIALS)
     states = trials["state"].value_counts().to_dict()
-    paper_params = asdict(paper)
-    rows = [{"parameter": k, "paper": _fmt(paper_params.get(k)), "tuned": _fmt(v)} for k, v in sorted(best["params"].items())]
+    paper_params = asdict(paper) if method == "corrector" else {}
+    rows = [{"parameter": k, **({"paper": _fmt(paper_params.get(k))} if paper_params else {}), "tuned": _fmt(v)}
+            for k, v in sorted(best["params"].items())]
     blocks: list[Block] = [
-        Heading("Tuned corrector (Optuna study)"),
+        Heading(f"Tuned {method} (Optuna study)"),
         Paragraph(f"Study **{best['study']}** ({best['objective']} objective) scored each configuration by "
                   f"subject-grouped cross-validation inside the training dataset of **{best['split']}** only; the test "
                   f"dataset was never seen. Trials: {', '.join(f'{n} {s.lower()}' for s, n in sorted(states.items()))}. "
                   f"Chosen trial {best['trial']}: CV macro accuracy {best['cv_macro']:.2f} %, CV average gap "
                   f"{best['cv_average_gap']:.2f} points."),
-        Table(pd.DataFrame(rows), caption="The paper's configuration beside the tuned one"),
+        Table(pd.DataFrame(rows), caption="The paper's configuration beside the tuned one" if paper_params
+              else "The tuned configuration"),
     ]
-    held_out = held_out_table(results or {}, best["split"])
+    held_out = held_out_table(results or {}, best["split"], method)
     if held_out is None:
-        blocks.append(Paragraph(f"Add `corrector_tuned` (and `corrector`) to train.methods and {best['split']} to "
-                                "train.splits to see the tuned network's held-out results here."))
+        blocks.append(Paragraph(f"Add `{method}_tuned` (and `{method}`) to train.methods and {best['split']} to "
+                                "train.splits to see the tuned method's held-out results here."))
     else:
-        blocks.append(Table(held_out, caption=f"Held out: {test_dataset(best['split'])} under {best['split']}, the paper "
-                                              "configuration beside the tuned one (percent; seed means, CIs "
+        blocks.append(Table(held_out, caption=f"Held out: {test_dataset(best['split'])} under {best['split']}, the "
+                                              f"configured {method} beside the tuned one (percent; seed means, CIs "
                                               "from the subject bootstrap)"))
     importances = json.loads((tune_dir / paths.TUNE_IMPORTANCES).read_text())
     if importances:

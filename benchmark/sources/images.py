@@ -32,6 +32,7 @@ from benchmark.sources import names
 
 if TYPE_CHECKING:
     from benchmark.config import DataSettings, ImagesSettings
+    from benchmark.frozen.chips import ChipRecord, Shard
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +238,29 @@ def _chip_settings(images: "ImagesSettings"):
                         size=images.chip_size, padding=images.padding)
 
 
+def chip_images(result: Scan, images: "ImagesSettings", *, chips_dir: Path, device: str, progress: bool = True,
+                shard: "Shard | None" = None) -> "dict[str, ChipRecord]":
+    """Face chips of a scan's usable images (cached), detected on ``data.images.detect_workers`` processes;
+    ``shard`` restricts them to one shard. Image id -> ChipRecord."""
+    from benchmark.frozen import chips
+
+    return chips.make_chips({e.image_id: (result.folder / e.path, e.sha256) for e in result.usable},
+                            dataset=result.design.name, chips_dir=chips_dir, settings=_chip_settings(images),
+                            num_workers=chips.resolve_workers(images.detect_workers), device=device,
+                            progress=progress, shard=shard)
+
+
+def chip_dataset(design: DatasetDesign, settings: "DataSettings", *, shard: "Shard | None" = None,
+                 chips_dir: Path = paths.CHIPS_DIR, progress: bool = True) -> "tuple[Scan, dict[str, ChipRecord]]":
+    """``benchmark images chips``: scan one dataset and make its (or one shard's) chips, without the models."""
+    from benchmark.frozen import extract
+
+    result, _ = scan_and_report(design, settings, chips_dir=chips_dir)
+    device = extract.resolve_device(settings.images.device)
+    return result, chip_images(result, settings.images, chips_dir=chips_dir, device=device.type, progress=progress,
+                               shard=shard)
+
+
 def _table(design: DatasetDesign, entries: list[Entry], records: dict, extraction: Any, gender_model: Any,
            emotion_model: Any) -> pd.DataFrame:
     """The outputs table's rows: what the file names say (subject, emotion, every attribute they carry) and the
@@ -278,8 +302,7 @@ def load(design: DatasetDesign, settings: "DataSettings", *, chips_dir: Path = p
     emotion_model = registry.build(images.emotion_model, task="emotion", settings=images)
     extract.check_inputs([gender_model, emotion_model], chip_padding=images.padding)
     chip_settings = _chip_settings(images)
-    records = chips.make_chips({e.image_id: (result.folder / e.path, e.sha256) for e in usable}, dataset=dataset,
-                               chips_dir=chips_dir, settings=chip_settings, num_workers=images.num_workers, progress=progress)
+    records = chip_images(result, images, chips_dir=chips_dir, device=device.type, progress=progress)
     face_problems = [Problem(str(result.folder / e.path), f"{records[e.image_id].message}; "
                              + ("left out" if records[e.image_id].chip is None else "chip made"))
                      for e in usable if records[e.image_id].status != chips.STATUS_OK]

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark import textfiles
 from benchmark.design import DatasetDesign, ImagesDeclaration
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import sha256_file
@@ -118,10 +119,7 @@ def _parse_array(text: str, *, where: str, length: int) -> np.ndarray:
 def parse_csv(path: Path, design: DatasetDesign) -> OutputsTable:
     """Parse one authors' CSV into an outputs table of the dataset ``design`` declares (not yet validated)."""
     dataset = design.name
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise BenchmarkError(f"{path}: not a readable CSV ({err})") from err
+    raw = textfiles.read_csv(path).frame  # strict: encoding, header, ragged rows; every value as text
     missing = [c for c in REQUIRED_CSV_COLUMNS if c not in raw.columns]
     if missing:
         raise BenchmarkError(f"{path}: missing column(s) {', '.join(missing)}; the authors' format has {', '.join(REQUIRED_CSV_COLUMNS)}")

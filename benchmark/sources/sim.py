@@ -1,295 +1,44 @@
-"""The ``sim`` source: a generative model of the per-image frozen outputs, sampled from a scenario file.
+"""The ``sim`` source: a generative model of the per-image frozen outputs, sampled from a scenario file
+(:mod:`benchmark.sources.sim_scenario`: the format).
 
-Each image is one vector ``x`` of ``1 + n_classes`` numbers: the gender logit ``z = log(p_male / p_female)`` followed
-by the emotion model's raw logits (model order). Per dataset and cell (true gender x true emotion)::
+Each image is one vector ``x``: the gender logit ``z = log(p_male / p_female)``, the emotion model's raw logits (model
+order) and, in a scenario with age outputs, the log-probabilities of the age model's bins. Per dataset and cell (the
+true groups of the scenario's ``cells_by`` x the true emotion)::
 
     x = mean_cell + sd_cell * (v_subject + e_image),   v_subject ~ N(0, subject_cov),  e_image ~ N(0, noise_corr_cell)
 
 ``mean_cell``, ``sd_cell`` and ``noise_corr_cell`` are the cell's own, so the gender output depends on the true
 emotion, the emotion logits on the true gender, and z and the emotion logits are correlated within a cell;
 ``subject_cov`` (standardised units, one per dataset) correlates the images of one person across all their cells.
-``z`` is clipped to ``+-z_clip`` and turned back into ``p_male = sigmoid(z)``, ``p_female = sigmoid(-z)``.
-How the parameters are fitted is in :mod:`benchmark.sources.sim_fit` and docs/SIMULATION.md. A scenario file (YAML)
-holds only these summary parameters and the design, never per-image rows.
+``z`` is clipped to ``+-z_clip`` and turned back into ``p_male = sigmoid(z)``, ``p_female = sigmoid(-z)``; the age
+log-probabilities into probabilities by a softmax (rows sum to 1). Every subject belongs to one age group of the
+design. How the parameters are fitted is in :mod:`benchmark.sources.sim_fit` and docs/SIMULATION.md.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import yaml
+from scipy import special
 
-from benchmark import atomic, outputs, paths
+from benchmark import outputs, paths
 from benchmark.design import DatasetDesign
 from benchmark.errors import BenchmarkError
-from benchmark.hashing import sha256_file
 from benchmark.labels import GENDERS, emotion_column, gender_column
 from benchmark.outputs import OutputsTable
+from benchmark.sources.sim_scenario import (
+    AGE, DEFAULT_CELLS_BY, FACES_AGE_CODES, FACES_SET_CODES, DatasetModel, Design, Scenario, read, sha256_of,
+)
 
 if TYPE_CHECKING:
     from benchmark.config import DataSettings
 
-FORMAT = "benchmark-sim-scenario/1"
-#: How the fitted cells relate the two modalities: ``observed`` keeps every dependence of the fitted table; ``none``
-#: makes z depend on the true gender only, the emotion logits on the true emotion only, and z independent of them.
-DEPENDENCES: tuple[str, ...] = ("observed", "none")
-#: File-name schemes the sampler can write (``generic`` for datasets without a known scheme).
-NAMINGS: tuple[str, ...] = ("faces", "adfes", "generic")
-#: Shipped scenarios, package data in benchmark/scenarios/<name>.yaml.
-SHIPPED: tuple[str, ...] = ("paper", "null")
-FACES_AGE_CODES = {"young": "y", "middle": "m", "older": "o"}
-FACES_SET_CODES = ("a", "b")
 #: ADFES spells happy as Joy in its file names; the other emotions are the capitalised canonical names.
 ADFES_FILE_EMOTION = {"happy": "Joy"}
-SIGNIFICANT_DIGITS = 6
-
-
-@dataclass(frozen=True)
-class CellModel:
-    """One true-gender x true-emotion cell.
-
-    Attributes
-    ----------
-    n : int
-        Images of the fitted table in this cell (for reference; sampling uses the design).
-    mean : array of shape (n_dims,)
-        Mean of x (z, then the emotion logits in model order), in logit units.
-    sd : array of shape (n_dims,)
-        Marginal standard deviation of x within the cell (subject and image variation together), logit units.
-    noise_corr : array of shape (n_dims, n_dims)
-        Covariance of the image-level part ``e`` in standardised units; ``subject_cov + noise_corr`` is the cell's
-        correlation matrix (up to the positive-semidefinite projection described in docs/SIMULATION.md).
-    """
-
-    n: int
-    mean: np.ndarray
-    sd: np.ndarray
-    noise_corr: np.ndarray
-
-
-@dataclass(frozen=True)
-class Design:
-    """How many subjects and images a sample has (at scale 1) and how its files are named.
-
-    ``subjects``: gender -> number of subjects; ``images_per_emotion``: images of each subject per dataset emotion
-    (FACES: 2 picture sets, ADFES: 1); ``age_groups``: gender -> age group -> subjects (FACES names only).
-    """
-
-    subjects: dict[str, int]
-    images_per_emotion: int
-    naming: str
-    age_groups: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DatasetModel:
-    """The generative model of one dataset: its design, subject effect and cells keyed by (gender, emotion)."""
-
-    design: Design
-    subject_cov: np.ndarray
-    cells: dict[tuple[str, str], CellModel]
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A fitted scenario: everything needed to sample outputs tables, and where it was fitted from."""
-
-    name: str
-    description: str
-    dependence: str
-    emotion_classes: tuple[str, ...]
-    z_clip: float
-    fitted_from: list[dict[str, Any]]
-    fit: dict[str, Any]
-    datasets: dict[str, DatasetModel]
-
-    @property
-    def n_dims(self) -> int:
-        """Length of x: the gender logit plus one logit per emotion class."""
-        return 1 + len(self.emotion_classes)
-
-
-# ----------------------------------------------------------------------------------------------------------- YAML
-
-def _round(values: np.ndarray) -> list:
-    """Nested lists of floats rounded to ``SIGNIFICANT_DIGITS`` (stable bytes, exact YAML round trip)."""
-    return np.vectorize(lambda v: float(f"{v:.{SIGNIFICANT_DIGITS}g}"), otypes=[float])(np.asarray(values)).tolist()
-
-
-def round_parameters(values: np.ndarray) -> np.ndarray:
-    """``values`` rounded as they are stored in a scenario file (fitting rounds, so a round trip is exact)."""
-    return np.asarray(_round(values), dtype=np.float64)
-
-
-def cell_key(gender: str, emotion: str) -> str:
-    """YAML key of a cell: ``male/anger``."""
-    return f"{gender}/{emotion}"
-
-
-def to_dict(scenario: Scenario) -> dict[str, Any]:
-    """The scenario as plain YAML-ready data (the file layout; see docs/SIMULATION.md)."""
-    datasets = {}
-    for name, model in scenario.datasets.items():
-        design = {"subjects": dict(model.design.subjects), "images_per_emotion": model.design.images_per_emotion,
-                  "naming": model.design.naming}
-        if model.design.age_groups:
-            design["age_groups"] = {g: dict(a) for g, a in model.design.age_groups.items()}
-        cells = {cell_key(g, e): {"n": c.n, "mean": _round(c.mean), "sd": _round(c.sd),
-                                  "noise_corr": _round(c.noise_corr)}
-                 for (g, e), c in model.cells.items()}
-        datasets[name] = {"design": design, "subject_cov": _round(model.subject_cov), "cells": cells}
-    return {"format": FORMAT, "name": scenario.name, "description": scenario.description,
-            "dependence": scenario.dependence, "emotion_classes": list(scenario.emotion_classes),
-            "dimensions": ["z = log(p_male / p_female)"] + [emotion_column(c) for c in scenario.emotion_classes],
-            "z_clip": scenario.z_clip, "fitted_from": scenario.fitted_from, "fit": scenario.fit, "datasets": datasets}
-
-
-def dumps(scenario: Scenario) -> str:
-    """The scenario file's text (deterministic: same parameters, same bytes)."""
-    header = (f"# Simulation scenario {scenario.name!r}: fitted summary parameters only (no per-image rows).\n"
-              "# Written by `benchmark simulate fit`; the model and every field: docs/SIMULATION.md.\n")
-    return header + yaml.safe_dump(to_dict(scenario), sort_keys=False, default_flow_style=None, width=120)
-
-
-def write(scenario: Scenario, path: Path | str) -> Path:
-    """Write the scenario file atomically; returns its path."""
-    atomic.write_text(path, dumps(scenario))
-    return Path(path)
-
-
-class _Reader:
-    """Typed access to a parsed scenario file, raising one-line errors that name the file and key."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    def fail(self, key: str, expected: str, got: Any) -> BenchmarkError:
-        return BenchmarkError(f"{self.where}: {key}: expected {expected}, got {str(got)[:80]!r}")
-
-    def get(self, node: Any, key: str, path: str) -> Any:
-        """``node[key]``; ``path`` is the dotted key of ``node`` ('' at the top), for the message."""
-        if not isinstance(node, dict) or key not in node:
-            raise BenchmarkError(f"{self.where}: missing key {path + '.' if path else ''}{key}")
-        return node[key]
-
-    def matrix(self, value: Any, key: str, shape: tuple[int, ...]) -> np.ndarray:
-        try:
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise self.fail(key, f"numbers of shape {shape}", value) from None
-        if array.shape != shape or not np.isfinite(array).all():
-            raise self.fail(key, f"finite numbers of shape {shape}", f"shape {array.shape}")
-        return array
-
-    def covariance(self, value: Any, key: str, n: int) -> np.ndarray:
-        array = self.matrix(value, key, (n, n))
-        if not np.allclose(array, array.T, atol=1e-9) or np.linalg.eigvalsh(array).min() < -1e-4:
-            raise self.fail(key, "a symmetric positive-semidefinite matrix", "a matrix that is not")
-        return array
-
-    def count(self, value: Any, key: str, low: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise self.fail(key, f"an integer >= {low}", value)
-        return value
-
-
-def _read_dataset(r: _Reader, name: str, raw: Any, n_dims: int) -> DatasetModel:
-    path = f"datasets.{name}"
-    raw_design = r.get(raw, "design", path)
-    subjects = r.get(raw_design, "subjects", f"{path}.design")
-    if not isinstance(subjects, dict) or sorted(subjects) != sorted(GENDERS):
-        raise r.fail(f"{path}.design.subjects", f"a count per gender ({', '.join(GENDERS)})", subjects)
-    naming = r.get(raw_design, "naming", f"{path}.design")
-    if naming not in NAMINGS:
-        raise r.fail(f"{path}.design.naming", f"one of {', '.join(NAMINGS)}", naming)
-    per_emotion = r.count(r.get(raw_design, "images_per_emotion", f"{path}.design"), f"{path}.design.images_per_emotion", 1)
-    if naming == "faces" and per_emotion > len(FACES_SET_CODES):
-        raise r.fail(f"{path}.design.images_per_emotion", f"at most {len(FACES_SET_CODES)} with FACES naming", per_emotion)
-    ages = raw_design.get("age_groups") or {}
-    design = Design({g: r.count(subjects[g], f"{path}.design.subjects.{g}", 1) for g in GENDERS}, per_emotion, naming,
-                    {g: {a: r.count(k, f"{path}.design.age_groups.{g}.{a}", 0) for a, k in ages[g].items()} for g in ages})
-    if naming == "faces":
-        for g in GENDERS:
-            groups = design.age_groups.get(g, {})
-            if not groups or set(groups) - set(FACES_AGE_CODES) or sum(groups.values()) < 1:
-                raise r.fail(f"{path}.design.age_groups.{g}", f"subject counts for some of {', '.join(FACES_AGE_CODES)}", groups)
-    raw_cells = r.get(raw, "cells", path)
-    if not isinstance(raw_cells, dict) or not raw_cells:
-        raise r.fail(f"{path}.cells", "a mapping gender/emotion -> cell model", raw_cells)
-    cells = {}
-    for name in raw_cells:
-        g, _, e = str(name).partition("/")
-        if g not in GENDERS or not e:
-            raise r.fail(f"{path}.cells.{name}", f"a key <gender>/<emotion> with gender one of {', '.join(GENDERS)}", name)
-        key = f"{path}.cells.{cell_key(g, e)}"
-        c = raw_cells[name]
-        sd = r.matrix(r.get(c, "sd", key), f"{key}.sd", (n_dims,))
-        if (sd < 0).any():
-            raise r.fail(f"{key}.sd", "non-negative standard deviations", sd.tolist())
-        cells[(g, e)] = CellModel(r.count(r.get(c, "n", key), f"{key}.n", 0),
-                                  r.matrix(r.get(c, "mean", key), f"{key}.mean", (n_dims,)), sd,
-                                  r.covariance(r.get(c, "noise_corr", key), f"{key}.noise_corr", n_dims))
-    subject_cov = r.covariance(r.get(raw, "subject_cov", path), f"{path}.subject_cov", n_dims)
-    return DatasetModel(design, subject_cov, cells)
-
-
-def from_dict(raw: Any, *, where: str) -> Scenario:
-    """Build and validate a scenario from parsed YAML; errors name ``where`` and the offending key."""
-    r = _Reader(where)
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        got = raw.get("format") if isinstance(raw, dict) else raw
-        raise r.fail("format", f"{FORMAT!r} (a file written by `benchmark simulate fit`)", got)
-    classes = r.get(raw, "emotion_classes", "")
-    if not isinstance(classes, list) or not classes or len(set(classes)) != len(classes):
-        raise r.fail("emotion_classes", "a non-empty list of unique class names", classes)
-    dependence = r.get(raw, "dependence", "")
-    if dependence not in DEPENDENCES:
-        raise r.fail("dependence", f"one of {', '.join(DEPENDENCES)}", dependence)
-    z_clip = r.get(raw, "z_clip", "")
-    if isinstance(z_clip, bool) or not isinstance(z_clip, (int, float)) or not 0 < z_clip < 700:
-        raise r.fail("z_clip", "a number in (0, 700)", z_clip)
-    raw_datasets = r.get(raw, "datasets", "")
-    if not isinstance(raw_datasets, dict) or not raw_datasets:
-        raise r.fail("datasets", "a mapping of dataset name -> model", raw_datasets)
-    n_dims = 1 + len(classes)
-    datasets = {str(name): _read_dataset(r, str(name), model, n_dims) for name, model in raw_datasets.items()}
-    return Scenario(str(r.get(raw, "name", "")), str(raw.get("description", "")), dependence, tuple(classes),
-                    float(z_clip), list(raw.get("fitted_from") or []), dict(raw.get("fit") or {}), datasets)
-
-
-def resolve(name_or_path: str | Path) -> Path:
-    """Path of a scenario file: an existing path, or the name of a shipped scenario (``paper``, ``null``)."""
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    if str(name_or_path) in SHIPPED:
-        return Path(str(resources.files("benchmark") / "scenarios" / f"{name_or_path}.yaml"))
-    raise BenchmarkError(f"{name_or_path}: scenario file not found; give a path to a scenario YAML or one of the "
-                         f"shipped scenarios ({', '.join(SHIPPED)})")
-
-
-def read(name_or_path: str | Path) -> Scenario:
-    """Read and validate a scenario file (a path, or a shipped scenario's name)."""
-    path = resolve(name_or_path)
-    if not path.is_file():
-        raise BenchmarkError(f"{path}: is not a file; the sim source reads a scenario YAML (data.input, e.g. "
-                             f"benchmark/scenarios/paper.yaml), not a folder")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise BenchmarkError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
-    return from_dict(raw, where=str(path))
-
-
-def sha256_of(name_or_path: str | Path) -> str:
-    """Hex sha256 of a scenario file's bytes (recorded in every sampled table's metadata)."""
-    return sha256_file(resolve(name_or_path))
 
 
 # ------------------------------------------------------------------------------------------------------- sampling
@@ -332,26 +81,38 @@ def image_name(naming: str, *, subject: str, gender: str, emotion: str, repeat: 
     return f"{subject}_{emotion}_{repeat}.jpg"
 
 
-def sample_vectors(model: DatasetModel, *, emotions: tuple[str, ...], rng: np.random.Generator,
-                   scale: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
-    """Draw every image of the scaled design, for each of ``emotions`` (the dataset's declared emotions, in order).
+def _cell_groups(model: DatasetModel, cells_by: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """(gender, age group or None) of every group of subjects that has cells, in sampling order."""
+    if AGE not in cells_by:
+        return [(g, None) for g in GENDERS]
+    return [(g, a) for g in GENDERS for a, k in model.design.age_groups[g].items() if k > 0]
+
+
+def _key(gender: str, age: str | None, emotion: str) -> tuple[str, ...]:
+    return (gender, emotion) if age is None else (gender, age, emotion)
+
+
+def sample_vectors(model: DatasetModel, *, emotions: tuple[str, ...], rng: np.random.Generator, scale: int = 1,
+                   cells_by: tuple[str, ...] = DEFAULT_CELLS_BY) -> tuple[pd.DataFrame, np.ndarray]:
+    """Draw every image of the scaled design, for each of ``emotions`` (the dataset's declared emotions, in order),
+    from the cells keyed by ``cells_by`` (the scenario's).
 
     Returns
     -------
     index : DataFrame of shape (n_images, 6)
         ``subject``, ``gender``, ``emotion``, ``repeat``, ``age_group``, ``image_id``, ordered by subject, emotion, repeat.
     x : array of shape (n_images, n_dims)
-        z (unclipped) then the emotion logits, logit units.
+        z (unclipped), the emotion logits, then any age log-probabilities; logit units.
     """
     subjects = _subjects(model.design, scale)
     n_dims = model.subject_cov.shape[0]
     effects = rng.standard_normal((len(subjects), n_dims)) @ matrix_root(model.subject_cov).T
     reps = model.design.images_per_emotion
     rows, blocks = [], []
-    for gender in GENDERS:
-        members = [i for i, s in enumerate(subjects) if s[1] == gender]
+    for gender, age in _cell_groups(model, cells_by):
+        members = [i for i, s in enumerate(subjects) if s[1] == gender and age in (None, s[2])]
         for emotion in emotions:
-            cell = model.cells[(gender, emotion)]
+            cell = model.cells[_key(gender, age, emotion)]
             who = np.repeat(members, reps)
             noise = rng.standard_normal((len(who), n_dims)) @ matrix_root(cell.noise_corr).T
             blocks.append(cell.mean + cell.sd * (effects[who] + noise))
@@ -364,28 +125,49 @@ def sample_vectors(model: DatasetModel, *, emotions: tuple[str, ...], rng: np.ra
     return index.iloc[order].drop(columns="order").reset_index(drop=True), np.vstack(blocks)[order]
 
 
+def _check_declaration(scenario: Scenario, model: DatasetModel, design: DatasetDesign) -> None:
+    """The scenario has every cell the declaration ``design`` needs, and its age outputs are the declared ones."""
+    dataset = design.name
+    missing = [f"{'/'.join(_key(g, a, e))}" for g, a in _cell_groups(model, scenario.cells_by) for e in design.emotions
+               if _key(g, a, e) not in model.cells]
+    if missing:
+        raise BenchmarkError(f"data.input: scenario {scenario.name!r} has no cell {missing[0]} of dataset {dataset!r}; "
+                             f"its declaration has emotions {', '.join(design.emotions)}")
+    if not scenario.age_outputs:
+        return
+    declared = design.attributes.get(AGE)
+    groups = list(dict.fromkeys(a for g, a in _cell_groups(model, scenario.cells_by)))
+    if declared is None or declared.outputs != scenario.age_outputs or set(groups) - set(declared.groups):
+        has = (f"declares {AGE} groups {', '.join(declared.groups)} with outputs {', '.join(declared.outputs)}"
+               if declared else f"declares no attribute {AGE}")
+        raise BenchmarkError(f"data.input: scenario {scenario.name!r} models {AGE} groups {', '.join(groups)} with "
+                             f"outputs {', '.join(scenario.age_outputs)}, but dataset {dataset!r} {has}")
+
+
 def sample_table(scenario: Scenario, design: DatasetDesign, *, seed: int, scale: int = 1,
                  metadata: dict[str, Any] | None = None) -> OutputsTable:
     """One dataset's outputs table drawn from ``scenario`` (``scale`` multiplies the number of subjects), for the
-    emotions its declaration ``design`` names."""
+    emotions its declaration ``design`` names; with the true age group of every subject when the design has age
+    groups, and the age model's probabilities (the declared columns) when the scenario has age outputs."""
     dataset = design.name
     if dataset not in scenario.datasets:
         raise BenchmarkError(f"data.datasets: scenario {scenario.name!r} has no dataset {dataset!r}; "
                              f"it has {', '.join(scenario.datasets)}")
     model = scenario.datasets[dataset]
-    missing = [f"{g}/{e}" for g in GENDERS for e in design.emotions if (g, e) not in model.cells]
-    if missing:
-        raise BenchmarkError(f"data.input: scenario {scenario.name!r} has no cell {missing[0]} of dataset {dataset!r}; "
-                             f"its declaration has emotions {', '.join(design.emotions)}")
-    index, x = sample_vectors(model, emotions=design.emotions, rng=dataset_rng(seed, dataset), scale=scale)
+    _check_declaration(scenario, model, design)
+    index, x = sample_vectors(model, emotions=design.emotions, rng=dataset_rng(seed, dataset), scale=scale,
+                              cells_by=scenario.cells_by)
     z = np.clip(x[:, 0], -scenario.z_clip, scenario.z_clip)
     frame = pd.DataFrame({"dataset": dataset, "image_id": index["image_id"], "subject": index["subject"],
                           "gender": index["gender"], "emotion": index["emotion"],
                           gender_column("male"): 1.0 / (1.0 + np.exp(-z)), gender_column("female"): 1.0 / (1.0 + np.exp(z))})
     for j, c in enumerate(scenario.emotion_classes):
-        frame[emotion_column(c)] = x[:, 1 + j]
+        frame[emotion_column(c)] = x[:, scenario.emotion_dims][:, j]
+    if scenario.age_outputs:
+        frame[list(scenario.age_outputs)] = special.softmax(x[:, scenario.age_dims], axis=1)
+    if model.design.age_groups:
+        frame[AGE] = index["age_group"]
     if model.design.naming == "faces":
-        frame["age_group"] = index["age_group"]
         frame["picture_set"] = [FACES_SET_CODES[k] for k in index["repeat"]]
     meta = {"source": "sim", "scenario": scenario.name, "seed": seed, "scale": scale, **(metadata or {})}
     return OutputsTable(frame, design, scenario.emotion_classes, meta)

@@ -4,23 +4,27 @@ Compared per dataset, for the frozen models' own (uncorrected) predictions: per-
 paper's summaries (macro accuracy, largest and average gap), the confusion over all emotion classes (total variation
 distance per cell), calibration (expected calibration error of the predicted class's probability), the gender logit's
 and the emotion logits' location and spread, and the within-cell correlation between the gender logit and the
-emotion logits (the dependence the corrector exploits).
+emotion logits (the dependence the corrector exploits). For a scenario with cells by age group too, the same
+accuracies and summaries for the attributes ``age_group`` and ``gender*age_group``: the age model's predicted group
+(its declared rule) and emotion, per age-group x emotion cell, with the gap as max - min over the groups.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from benchmark import design as designs
 from benchmark import metrics
 from benchmark.errors import BenchmarkError
 from benchmark.design import CellLayout
 from benchmark.labels import GENDER_COLUMNS, GENDERS
 from benchmark.methods.base import softmax
 from benchmark.outputs import OutputsTable
-from benchmark.sources import sim
+from benchmark.sources import sim, sim_scenario
 from benchmark.sources.sim_fit import vectors
 
 CALIBRATION_BINS = 10
@@ -38,6 +42,9 @@ class Fidelity:
         logits (means over the 12 cells of each cell's mean or sd; logit units), and the within-cell correlation of z
         with each emotion logit (pooled over cells).
     calibration : index (dataset, task), expected calibration error in percent.
+    attribute_summary : index (dataset, attribute, task, metric), percent: the summaries under each attribute beyond
+        gender that the scenario's cells model (``age_group``, ``gender*age_group``; no rows for cells by gender).
+    attribute_cells : index (dataset, attribute, task, group, emotion), accuracy in percent, likewise.
     """
 
     summary: pd.DataFrame
@@ -45,6 +52,8 @@ class Fidelity:
     confusion: pd.DataFrame
     outputs: pd.DataFrame
     calibration: pd.DataFrame
+    attribute_summary: pd.DataFrame
+    attribute_cells: pd.DataFrame
 
 
 def _gender_probs(table: OutputsTable) -> np.ndarray:
@@ -106,6 +115,33 @@ def _describe(table: OutputsTable) -> dict[str, pd.Series]:
             "outputs": outputs, "calibration": pd.Series(calibration)}
 
 
+def further_attributes(scenario: sim_scenario.Scenario) -> tuple[str, ...]:
+    """The attributes beyond gender whose cells ``scenario`` models: every attribute of its ``cells_by`` and their
+    intersections, except gender alone (``age_group``, ``gender*age_group``); none for cells by gender."""
+    parts = scenario.cells_by
+    return tuple(designs.INTERSECTION.join(combo) for r in range(1, len(parts) + 1)
+                 for combo in itertools.combinations(parts, r) if combo != ("gender",))
+
+
+def _describe_attribute(table: OutputsTable, name: str) -> dict[str, pd.Series]:
+    """Cell accuracies and summaries of the attribute ``name``'s own prediction (argmax of its declared group
+    probabilities) and of emotion, over ``name``'s groups x emotions; series keyed (task, metric) and (task, group,
+    emotion)."""
+    attribute = designs.attribute_of(table.design, name)
+    truth = attribute.truth(table.frame)
+    predicted = {name: np.asarray(attribute.groups)[attribute.group_probabilities(table.frame).argmax(axis=1)],
+                 "emotion": predictions(table)["emotion"]}
+    layout = designs.layout(table.design, attribute)
+    summary, cells = {}, {}
+    for task, labels in predicted.items():
+        correct = labels == (truth if task == name else table.frame["emotion"].to_numpy())
+        cell = metrics.cell_accuracies(group=truth, emotion=table.frame["emotion"].to_numpy(), correct=correct,
+                                       layout=layout)
+        summary.update({(task, k): v for k, v in metrics.summarize(cell, layout).as_dict().items()})
+        cells.update({(task, g, e): cell.loc[(g, e), "accuracy"] for g, e in cell.index})
+    return {"summary": pd.Series(summary, dtype=float), "cells": pd.Series(cells, dtype=float)}
+
+
 def _pair(real: pd.Series, simulated: pd.Series, names: list[str]) -> pd.DataFrame:
     out = pd.DataFrame({"real": real, "sim": simulated})
     out["diff"] = out["sim"] - out["real"]
@@ -113,11 +149,18 @@ def _pair(real: pd.Series, simulated: pd.Series, names: list[str]) -> pd.DataFra
     return out
 
 
-def compare(tables: dict[str, OutputsTable], scenario: sim.Scenario, *, scale: int = 50, seed: int = 0) -> Fidelity:
+def compare(tables: dict[str, OutputsTable], scenario: sim_scenario.Scenario, *, scale: int = 50, seed: int = 0) -> Fidelity:
     """Sample ``scale`` times each dataset's design from ``scenario`` and compare it with ``tables`` (dataset -> table)."""
     simulated = sim.sample(scenario, {d: t.design for d, t in tables.items()}, seed=seed, scale=scale)
-    parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("summary", "cells", "confusion", "outputs", "calibration")}
+    parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("summary", "cells", "confusion", "outputs", "calibration",
+                                                            "attribute_summary", "attribute_cells")}
     for dataset, table in tables.items():
+        for name in further_attributes(scenario):
+            real, fake = _describe_attribute(table, name), _describe_attribute(simulated[dataset], name)
+            parts["attribute_summary"].append(pd.concat({(dataset, name): _pair(real["summary"], fake["summary"],
+                                                                                ["task", "metric"])}))
+            parts["attribute_cells"].append(pd.concat({(dataset, name): _pair(real["cells"], fake["cells"],
+                                                                              ["task", "group", "emotion"])}))
         real, fake = _describe(table), _describe(simulated[dataset])
         parts["summary"].append(pd.concat({dataset: _pair(real["summary"], fake["summary"], ["task", "metric"])}))
         parts["cells"].append(pd.concat({dataset: _pair(real["cells"], fake["cells"], ["task", "gender", "emotion"])}))
@@ -127,27 +170,51 @@ def compare(tables: dict[str, OutputsTable], scenario: sim.Scenario, *, scale: i
         parts["confusion"].append(pd.concat({dataset: pd.Series(tv, name="tv").rename_axis(["gender", "emotion"]).to_frame()}))
     frames = {}
     for name, pieces in parts.items():
+        if not pieces:  # no attribute beyond gender
+            levels = ["dataset", "attribute", "task"] + (["metric"] if name == "attribute_summary" else ["group", "emotion"])
+            frames[name] = pd.DataFrame(columns=["real", "sim", "diff"], dtype=float,
+                                        index=pd.MultiIndex.from_tuples([], names=levels))
+            continue
         frame = pd.concat(pieces)
-        frame.index = frame.index.set_names("dataset", level=0)
+        frame.index = frame.index.set_names(["dataset", "attribute"] if name.startswith("attribute") else "dataset",
+                                            level=[0, 1] if name.startswith("attribute") else 0)
         frames[name] = frame
     return Fidelity(**frames)
 
 
+def _block(title: str, frame: pd.DataFrame, digits: int = 2) -> str:
+    return f"{title}\n{frame.round(digits).to_string()}\n"
+
+
 def format_report(fidelity: Fidelity, *, scenario: str, scale: int, seed: int) -> str:
     """The comparison as plain text (what ``benchmark simulate check`` prints)."""
-    def block(title: str, frame: pd.DataFrame, digits: int = 2) -> str:
-        return f"{title}\n{frame.round(digits).to_string()}\n"
-
     worst_cells = fidelity.cells.assign(abs_diff=fidelity.cells["diff"].abs()).groupby(["dataset", "task"])["abs_diff"].max()
     return "\n".join([
         f"Fidelity of scenario {scenario!r}: simulated sample at {scale}x the design (seed {seed}) minus the fitted table.",
-        block("Paper summaries (percent)", fidelity.summary),
-        block("Cell accuracies (percent): largest |diff| per dataset and task", worst_cells.to_frame("max |diff|")),
-        block("Cell accuracies (percent)", fidelity.cells.unstack("gender")[["real", "sim"]], 1),
-        block("Emotion confusion over all classes: total variation distance per cell", fidelity.confusion["tv"].unstack("emotion"), 3),
-        block("Calibration of the predicted class's probability: ECE (percent)", fidelity.calibration),
-        block("Outputs: cell means and sds averaged over the 12 cells (logit units), within-cell correlations", fidelity.outputs, 3),
+        _block("Paper summaries (percent)", fidelity.summary),
+        _block("Cell accuracies (percent): largest |diff| per dataset and task", worst_cells.to_frame("max |diff|")),
+        _block("Cell accuracies (percent)", fidelity.cells.unstack("gender")[["real", "sim"]], 1),
+        _block("Emotion confusion over all classes: total variation distance per cell", fidelity.confusion["tv"].unstack("emotion"), 3),
+        _block("Calibration of the predicted class's probability: ECE (percent)", fidelity.calibration),
+        _block("Outputs: cell means and sds averaged over the 12 cells (logit units), within-cell correlations", fidelity.outputs, 3),
+        *_attribute_blocks(fidelity),
     ])
+
+
+def _attribute_blocks(fidelity: Fidelity) -> list[str]:
+    """The report's part on the attributes beyond gender (age group and its intersection with gender), if any."""
+    cells = fidelity.attribute_cells
+    if cells.empty:
+        return []
+    worst = cells.assign(abs_diff=cells["diff"].abs()).groupby(["dataset", "attribute", "task"], sort=False)["abs_diff"].max()
+    out = [_block("Attributes beyond gender: summaries (percent; gaps are max - min over the groups)",
+                  fidelity.attribute_summary),
+           _block("Attributes beyond gender: cell accuracies (percent), largest |diff| per dataset, attribute and task",
+                  worst.to_frame("max |diff|"))]
+    for name in cells.index.get_level_values("attribute").unique():
+        out.append(_block(f"Cell accuracies by {name} (percent)",
+                          cells.xs(name, level="attribute").unstack("group")[["real", "sim"]], 1))
+    return out
 
 
 def check_files(scenario_path: str, table_paths: list, *, scale: int = 50, seed: int = 0) -> str:
@@ -155,7 +222,7 @@ def check_files(scenario_path: str, table_paths: list, *, scale: int = 50, seed:
     from benchmark.sources.sim_fit import read_tables
 
     scenario = sim.read(scenario_path)
-    tables = read_tables(table_paths)
+    tables = read_tables(table_paths, attribute=designs.INTERSECTION.join(scenario.cells_by))
     missing = [d for d in tables if d not in scenario.datasets]
     if missing:
         raise BenchmarkError(f"{scenario_path}: scenario {scenario.name!r} has no dataset {missing[0]!r}; "

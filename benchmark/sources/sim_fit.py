@@ -1,22 +1,28 @@
 """Fit a simulation scenario (:mod:`benchmark.sources.sim`) to outputs tables. Deterministic: same tables and
 settings, same scenario file.
 
-Per dataset, in the order they are computed (docs/SIMULATION.md gives the reasons):
+Cells are the true groups of ``cells_by`` (gender, or gender and age group) x the true emotion; with age group, x also
+carries the log of the age model's probabilities (FairFace's 9 bins). Per dataset, in the order they are computed
+(docs/SIMULATION.md gives the reasons):
 
-1. Moments: the mean and covariance of x = (z, emotion logits) per cell (``observed``), or per true gender for z and
-   per true emotion for the logits with no covariance between them (``none``, the null scenario).
+1. Moments: the mean and covariance of x = (z, emotion logits[, age log-probabilities]) per cell (``observed``), or
+   per true gender for z and per true emotion for the logits with no covariance between them (``none``, the null
+   scenario; cells by gender only).
 2. Shrinkage: each cell's correlation matrix is pulled toward the dataset's pooled within-cell correlation with the
-   weight of ``prior_images`` images, which matters only for small cells (ADFES: 10-12 images); sds stay the cell's.
+   weight of ``prior_images`` images, which matters for small cells (ADFES: 10-12 images; FACES by gender x age
+   group: 54-58); sds stay the cell's.
 3. Subject effect: from the standardised residuals, the between-subject covariance ``(n S_means - S) / (n - 1)``
    (the one-way random-effects moment estimator, n images per subject), projected to positive semidefinite; each
    cell's image-level part is its correlation matrix minus the subject part, projected likewise.
 4. Calibration: the means are moved (a little: a ridge in units of the cell's sd) so that the Gaussian's gender
-   accuracy and its distribution of the predicted emotion class (argmax over all classes) match the table's; the
-   Gaussian alone gets the tails slightly wrong, and these are exactly what the benchmark's accuracies count.
+   accuracy, its distribution of the predicted emotion class (argmax over all classes) and, with age outputs, its
+   distribution of the predicted age group (the declared rule) match the table's; the Gaussian alone gets the tails
+   slightly wrong, and these are exactly what the benchmark's accuracies count.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import zlib
 from dataclasses import dataclass
@@ -26,12 +32,16 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
+from benchmark import design as designs
+from benchmark import outputs
 from benchmark.errors import BenchmarkError
 from benchmark.labels import GENDER_COLUMNS, GENDERS
 from benchmark.outputs import OutputsTable
 from benchmark.sources import names
-from benchmark.sources.sim import (
-    DEPENDENCES, FACES_AGE_CODES, FACES_SET_CODES, CellModel, DatasetModel, Design, Scenario, matrix_root, round_parameters,
+from benchmark.sources.sim import matrix_root
+from benchmark.sources.sim_scenario import (
+    AGE, CELLS_BY, DEFAULT_CELLS_BY, DEPENDENCES, FACES_AGE_CODES, FACES_SET_CODES, CellKey, CellModel, DatasetModel,
+    Design, Scenario, round_parameters,
 )
 
 #: Probabilities are floored here before taking z = log(p_male) - log(p_female), so a stored 0 gives a finite z.
@@ -48,6 +58,8 @@ class FitSettings:
     ridge : penalty on the calibration's mean shifts, per squared cell sd; small = match the accuracies closely.
     draws : Monte Carlo draws per cell for the emotion calibration.
     temperature : softmax temperature (logit units) that smooths the argmax during the emotion calibration.
+    age_temperature : the same for the age calibration, on the age groups' log-probabilities (whose gaps are much
+        smaller than the emotion logits'; docs/SIMULATION.md gives the measurement).
     seed : seed of the calibration's draws.
     """
 
@@ -55,11 +67,14 @@ class FitSettings:
     ridge: float = 0.03
     draws: int = 20000
     temperature: float = 0.3
+    age_temperature: float = 0.05
     seed: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"prior_images": self.prior_images, "ridge": self.ridge, "calibration_draws": self.draws,
-                "calibration_temperature": self.temperature, "calibration_seed": self.seed}
+    def as_dict(self, *, age: bool = False) -> dict[str, Any]:
+        """The settings as recorded in a scenario file; ``age``: with the age calibration's own setting."""
+        out = {"prior_images": self.prior_images, "ridge": self.ridge, "calibration_draws": self.draws,
+               "calibration_temperature": self.temperature, "calibration_seed": self.seed}
+        return {**out, "age_calibration_temperature": self.age_temperature} if age else out
 
 
 def gender_logit(table: OutputsTable) -> np.ndarray:
@@ -68,9 +83,11 @@ def gender_logit(table: OutputsTable) -> np.ndarray:
     return np.log(probs[:, 0]) - np.log(probs[:, 1])
 
 
-def vectors(table: OutputsTable) -> np.ndarray:
-    """x per image, shape (n_images, 1 + n_classes): z then the raw emotion logits in model order."""
-    return np.column_stack([gender_logit(table), table.emotion_logits()])
+def vectors(table: OutputsTable, *, age_outputs: tuple[str, ...] = ()) -> np.ndarray:
+    """x per image, shape (n_images, 1 + n_classes + n_age_outputs): z, the raw emotion logits in model order, then
+    the log of each age output column (probabilities floored at ``PROBABILITY_FLOOR``)."""
+    ages = np.log(np.clip(table.frame[list(age_outputs)].to_numpy(dtype=np.float64), PROBABILITY_FLOOR, None))
+    return np.column_stack([gender_logit(table), table.emotion_logits(), ages])
 
 
 def nearest_psd(matrix: np.ndarray, *, floor: float = 0.0) -> np.ndarray:
@@ -102,31 +119,29 @@ def _shrink(cov: np.ndarray, n: int, pooled_corr: np.ndarray, prior_images: floa
     return corr * np.outer(sd, sd)
 
 
-def _cell_moments(x: np.ndarray, gender: np.ndarray, emotion: np.ndarray, *, emotions: tuple[str, ...],
-                  dependence: str, prior_images: float) -> dict[tuple[str, str], tuple[int, np.ndarray, np.ndarray]]:
-    """(gender, emotion) -> (n, mean, shrunk covariance) of x under ``dependence`` (steps 1 and 2), for every gender
-    and each of ``emotions``."""
-    cells = np.array([f"{g}/{e}" for g, e in zip(gender, emotion)])
-    by_cell = _moments(x, cells)
+def _cell_moments(x: np.ndarray, cell_of: np.ndarray, gender: np.ndarray, emotion: np.ndarray, *,
+                  cells: list[CellKey], dependence: str, prior_images: float
+                  ) -> dict[CellKey, tuple[int, np.ndarray, np.ndarray]]:
+    """cell -> (n, mean, shrunk covariance) of x under ``dependence`` (steps 1 and 2), for each of ``cells`` (keys
+    as in the scenario file; ``cell_of`` is each image's key joined by ``/``)."""
+    by_cell = _moments(x, cell_of)
     dof = sum(n - 1 for n, _, _ in by_cell.values())
     pooled = _correlation(sum((n - 1) * _correlation(cov) for n, _, cov in by_cell.values()) / dof)
     out = {}
     if dependence == "observed":
-        for g in GENDERS:
-            for e in emotions:
-                n, mean, cov = by_cell[f"{g}/{e}"]
-                out[(g, e)] = (n, mean, _shrink(cov, n, pooled, prior_images))
+        for key in cells:
+            n, mean, cov = by_cell["/".join(key)]
+            out[key] = (n, mean, _shrink(cov, n, pooled, prior_images))
         return out
     by_gender = _moments(x[:, :1], gender)
     by_emotion = _moments(x[:, 1:], emotion)
-    for g in GENDERS:
+    for g, e in cells:
         n_g, mean_z, var_z = by_gender[g]
-        for e in emotions:
-            n_e, mean_l, cov_l = by_emotion[e]
-            cov = np.zeros_like(pooled)
-            cov[:1, :1] = var_z
-            cov[1:, 1:] = _shrink(cov_l, n_e, _correlation(pooled[1:, 1:]), prior_images)
-            out[(g, e)] = (by_cell[f"{g}/{e}"][0], np.concatenate([mean_z, mean_l]), cov)
+        n_e, mean_l, cov_l = by_emotion[e]
+        cov = np.zeros_like(pooled)
+        cov[:1, :1] = var_z
+        cov[1:, 1:] = _shrink(cov_l, n_e, _correlation(pooled[1:, 1:]), prior_images)
+        out[(g, e)] = (by_cell[f"{g}/{e}"][0], np.concatenate([mean_z, mean_l]), cov)
     return out
 
 
@@ -193,100 +208,175 @@ def _calibrate_emotion(mean: np.ndarray, sd: np.ndarray, corr: np.ndarray, *, ta
     return mean + result.x * sd
 
 
-def _design(table: OutputsTable, dataset: str) -> Design:
+def _calibrate_age(mean: np.ndarray, sd: np.ndarray, corr: np.ndarray, *, rule: np.ndarray, target: np.ndarray,
+                   settings: FitSettings, stream: int) -> np.ndarray:
+    """Age log-probability means whose Gaussian distribution of the predicted age group is closest (cross-entropy)
+    to ``target`` (step 4). The predicted group is the argmax of ``softmax(x) @ rule`` (the declared rule from the
+    age model's bins to the groups), smoothed as a softmax of the groups' log-probabilities with ``age_temperature``.
+
+    mean, sd : shape (k,), log-probability units; corr : shape (k, k); rule : shape (k, n_groups);
+    target : group frequencies, shape (n_groups,).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([settings.seed, stream]))
+    noise = sd * (rng.standard_normal((settings.draws, len(mean))) @ matrix_root(corr).T)
+    tau = settings.age_temperature
+
+    def loss(delta: np.ndarray) -> tuple[float, np.ndarray]:
+        probs = special.softmax(mean + delta * sd + noise, axis=1)
+        groups = np.clip(probs @ rule, 1e-300, None)
+        soft = special.softmax(np.log(groups) / tau, axis=1)
+        p = np.clip(soft.mean(axis=0), 1e-12, None)
+        d_soft = -(target / p) / len(soft)  # d loss / d soft, the same for every draw
+        d_log_groups = soft * (d_soft - soft @ d_soft[:, None]) / tau
+        d_probs = (d_log_groups / groups) @ rule.T
+        d_x = probs * (d_probs - (probs * d_probs).sum(axis=1, keepdims=True))
+        value = -float(target @ np.log(p)) + settings.ridge * float(delta @ delta) / 2
+        return value, d_x.sum(axis=0) * sd + settings.ridge * delta
+
+    result = optimize.minimize(loss, np.zeros(len(mean)), jac=True, method="L-BFGS-B")
+    return mean + result.x * sd
+
+
+def _design(table: OutputsTable, dataset: str, cells_by: tuple[str, ...]) -> Design:
     """Subjects per gender, images per subject and emotion, and the naming scheme: the dataset's own when every image
-    id of the table follows it (FACES: with the subjects' age groups), else ``generic``."""
+    id of the table follows it (FACES: with the subjects' age groups), else ``generic``. With cells by age group, the
+    subjects per gender and age group come from the table's ``age_group`` column, in the declared group order."""
     frame = table.frame
     subjects = frame.drop_duplicates("subject")
     per_emotion = max(1, int(round(frame.groupby(["subject", "emotion"], observed=True).size().mean())))
     counts = {g: int((subjects["gender"] == g).sum()) for g in GENDERS}
+    ages = {}
+    if AGE in cells_by:
+        age = subjects[AGE].astype(str).to_numpy()
+        ages = {g: {a: int(((subjects["gender"] == g).to_numpy() & (age == a)).sum())
+                    for a in table.design.attributes[AGE].groups} for g in GENDERS}
     naming = table.design.images
     parsed = ([names.parse(naming, i) for i in subjects["image_id"]]
               if naming is not None and naming.naming in names.PARSERS else [None])
     if any(p is None for p in parsed) or (dataset == "faces" and per_emotion > len(FACES_SET_CODES)):
-        return Design(counts, per_emotion, "generic")
-    ages = {}
-    if dataset == "faces":
+        return Design(counts, per_emotion, "generic", ages)
+    if dataset == "faces" and not ages:
         age = np.array([p.labels["age_group"] for p in parsed])
         ages = {g: {a: int(((subjects["gender"] == g).to_numpy() & (age == a)).sum()) for a in FACES_AGE_CODES} for g in GENDERS}
     return Design(counts, per_emotion, dataset, ages)
 
 
-def fit_dataset(table: OutputsTable, *, dataset: str, dependence: str, settings: FitSettings) -> DatasetModel:
-    """The generative model of one dataset's table (steps 1-4)."""
+def _cells(table: OutputsTable, cells_by: tuple[str, ...]) -> tuple[list[CellKey], np.ndarray]:
+    """Every cell of the table's declaration (groups of ``cells_by`` x emotions, first attribute major) and each
+    image's cell key joined by ``/``, shape (n_images,)."""
+    groups = [table.design.attributes[a].groups for a in cells_by] + [table.design.emotions]
+    columns = [table.frame[c].astype(str).to_numpy() for c in (*cells_by, "emotion")]
+    return list(itertools.product(*groups)), np.array(["/".join(parts) for parts in zip(*columns)])
+
+
+def fit_dataset(table: OutputsTable, *, dataset: str, dependence: str, settings: FitSettings,
+                cells_by: tuple[str, ...] = DEFAULT_CELLS_BY) -> DatasetModel:
+    """The generative model of one dataset's table (steps 1-4), with cells by ``cells_by`` x emotion; with age
+    group among them, x carries the log age outputs the dataset declares, calibrated to its declared rule."""
     frame = table.frame
-    x = vectors(table)
+    age = table.design.attributes[AGE] if AGE in cells_by else None
+    x = vectors(table, age_outputs=age.outputs if age else ())
+    emo, ages = slice(1, 1 + len(table.emotion_classes)), slice(1 + len(table.emotion_classes), None)
     gender, emotion = frame["gender"].astype(str).to_numpy(), frame["emotion"].astype(str).to_numpy()
-    moments = _cell_moments(x, gender, emotion, emotions=table.design.emotions, dependence=dependence,
+    cells, cell_of = _cells(table, cells_by)
+    moments = _cell_moments(x, cell_of, gender, emotion, cells=cells, dependence=dependence,
                             prior_images=settings.prior_images)
     sds = {key: np.sqrt(np.diag(cov)) for key, (_, _, cov) in moments.items()}
     if any((sd <= 0).any() for sd in sds.values()):
         raise BenchmarkError(f"simulate fit: {dataset}: an output is constant within a cell; it cannot be modelled")
-    index = list(zip(gender, emotion))
+    index = [tuple(key.split("/")) for key in cell_of]
     subject_cov = subject_covariance(x, subjects=frame["subject"].astype(str).to_numpy(),
-                                     means=np.array([moments[k][1] for k in index]), sds=np.array([sds[k] for k in index]))
+                                     means=np.array([moments[key][1] for key in index]),
+                                     sds=np.array([sds[key] for key in index]))
     if dependence == "none":
         subject_cov[0, 1:] = subject_cov[1:, 0] = 0.0
     # what the table says each cell's (or, for `none`, each group's) classifiers do
-    group_z = {k: k if dependence == "observed" else k[0] for k in moments}
-    group_l = {k: k if dependence == "observed" else k[1] for k in moments}
+    group_z = {key: key if dependence == "observed" else key[0] for key in moments}
+    group_l = {key: key if dependence == "observed" else key[1] for key in moments}
     predicted_male = x[:, 0] >= 0  # the uncorrected rule: argmax(p_male, p_female), ties to male
-    predicted = x[:, 1:].argmax(axis=1)
-    n_classes = len(table.emotion_classes)
-    cells, z_means, l_means = {}, {}, {}
+    predicted = x[:, emo].argmax(axis=1)
+    if age:
+        predicted_age = designs.Attribute(AGE, (age,)).group_probabilities(frame).argmax(axis=1)
+    cells_out, z_means, l_means = {}, {}, {}
     for key, (n, mean, cov) in moments.items():
         sd = sds[key]
         corr = cov / np.outer(sd, sd)
         noise_corr = _image_part(corr, subject_cov, dependence=dependence)
         total = subject_cov + noise_corr
-        g, e = key
+        in_cell = cell_of == "/".join(key)
         if group_z[key] not in z_means:
-            rows = (gender == g) & ((emotion == e) if dependence == "observed" else True)
-            z_means[group_z[key]] = _calibrate_gender(mean[0], sd[0] * math.sqrt(total[0, 0]), male=g == "male",
-                                                      accuracy=float(np.mean(predicted_male[rows] == (g == "male"))),
+            rows = in_cell if dependence == "observed" else gender == key[0]
+            z_means[group_z[key]] = _calibrate_gender(mean[0], sd[0] * math.sqrt(total[0, 0]), male=key[0] == "male",
+                                                      accuracy=float(np.mean(predicted_male[rows] == (key[0] == "male"))),
                                                       ridge=settings.ridge)
         if group_l[key] not in l_means:
-            rows = (emotion == e) & ((gender == g) if dependence == "observed" else True)
-            target = np.bincount(predicted[rows], minlength=n_classes) / rows.sum()
-            l_means[group_l[key]] = _calibrate_emotion(mean[1:], sd[1:], total[1:, 1:], target=target, settings=settings,
+            rows = in_cell if dependence == "observed" else emotion == key[1]
+            target = np.bincount(predicted[rows], minlength=len(table.emotion_classes)) / rows.sum()
+            l_means[group_l[key]] = _calibrate_emotion(mean[emo], sd[emo], total[emo, emo], target=target,
+                                                       settings=settings,
                                                        stream=zlib.crc32(f"{dataset}/{group_l[key]}".encode()))
-        calibrated = np.concatenate([[z_means[group_z[key]]], l_means[group_l[key]]])
-        cells[key] = CellModel(int(n), round_parameters(calibrated), round_parameters(sd), round_parameters(noise_corr))
-    return DatasetModel(_design(table, dataset), round_parameters(subject_cov), cells)
+        parts = [[z_means[group_z[key]]], l_means[group_l[key]]]
+        if age:
+            target = np.bincount(predicted_age[in_cell], minlength=len(age.groups)) / in_cell.sum()
+            parts.append(_calibrate_age(mean[ages], sd[ages], total[ages, ages], rule=age.rule_matrix,
+                                        target=target, settings=settings,
+                                        stream=zlib.crc32(f"{dataset}/{AGE}/{key}".encode())))
+        cells_out[key] = CellModel(int(n), round_parameters(np.concatenate(parts)), round_parameters(sd),
+                                   round_parameters(noise_corr))
+    return DatasetModel(_design(table, dataset, cells_by), round_parameters(subject_cov), cells_out)
 
 
-def provenance(table: OutputsTable, dataset: str) -> dict[str, Any]:
-    """What a fitted table was made from: dataset, rows and the source's file name and sha256 when known."""
-    return {"dataset": dataset, "rows": len(table.frame),
-            **{k: table.metadata[k] for k in PROVENANCE_KEYS if k in table.metadata}}
+def provenance(table: OutputsTable, dataset: str, cells_by: tuple[str, ...] = DEFAULT_CELLS_BY) -> dict[str, Any]:
+    """What a fitted table was made from: dataset, rows and the source's file name and sha256 when known; with cells
+    by age group, the declared rule from the age outputs to the groups that the calibration matched."""
+    out = {"dataset": dataset, "rows": len(table.frame),
+           **{k: table.metadata[k] for k in PROVENANCE_KEYS if k in table.metadata}}
+    if AGE in cells_by:
+        out["age_rule"] = designs.to_dict(table.design)["attributes"][AGE].get("rule", "identity")
+    return out
 
 
 def fit(tables: dict[str, OutputsTable], *, name: str, dependence: str = "observed", description: str = "",
-        settings: FitSettings | None = None) -> Scenario:
-    """Fit a scenario to outputs tables (dataset -> table; one emotion label space).
+        settings: FitSettings | None = None, cells_by: tuple[str, ...] = DEFAULT_CELLS_BY) -> Scenario:
+    """Fit a scenario to outputs tables (dataset -> table; one emotion label space), with cells by ``cells_by``
+    (:data:`~benchmark.sources.sim_scenario.CELLS_BY`) x emotion.
 
-    ``dependence="none"`` fits the null scenario: the same marginals with every cross-modal dependence removed.
+    ``dependence="none"`` fits the null scenario: the same marginals with every cross-modal dependence removed (cells
+    by gender only). Cells by age group need every table to declare ``age_group`` with the same output columns.
     """
     settings = settings or FitSettings()
+    cells_by = tuple(cells_by)
     if dependence not in DEPENDENCES:
         raise BenchmarkError(f"simulate fit: dependence {dependence!r} is unknown; expected one of {', '.join(DEPENDENCES)}")
+    if cells_by not in CELLS_BY:
+        raise BenchmarkError(f"simulate fit: cells by {','.join(cells_by)!r} are not supported; expected one of "
+                             + ", ".join(repr(",".join(c)) for c in CELLS_BY))
+    if dependence != "observed" and cells_by != DEFAULT_CELLS_BY:
+        raise BenchmarkError(f"simulate fit: dependence {dependence!r} is defined for cells by gender only")
     classes = {t.emotion_classes for t in tables.values()}
     if len(classes) != 1:
         raise BenchmarkError(f"simulate fit: the tables use different emotion classes {sorted(classes)}; fit one emotion model")
-    models = {d: fit_dataset(t, dataset=d, dependence=dependence, settings=settings) for d, t in tables.items()}
+    for dataset, table in tables.items():
+        outputs.validate(table, where=f"simulate fit: {dataset}", attribute=designs.INTERSECTION.join(cells_by))
+    age_outputs = {t.design.attributes[AGE].outputs for t in tables.values()} if AGE in cells_by else {()}
+    if len(age_outputs) != 1:
+        raise BenchmarkError(f"simulate fit: the tables declare different {AGE} outputs {sorted(age_outputs)}; fit "
+                             "one age model")
+    models = {d: fit_dataset(t, dataset=d, dependence=dependence, settings=settings, cells_by=cells_by)
+              for d, t in tables.items()}
     z_max = max(float(np.abs(gender_logit(t)).max()) for t in tables.values())
     return Scenario(name=name, description=description, dependence=dependence, emotion_classes=next(iter(classes)),
-                    z_clip=float(max(1, math.ceil(z_max))), fitted_from=[provenance(t, d) for d, t in tables.items()],
-                    fit=settings.as_dict(), datasets=models)
+                    z_clip=float(max(1, math.ceil(z_max))),
+                    fitted_from=[provenance(t, d, cells_by) for d, t in tables.items()], fit=settings.as_dict(age=AGE in cells_by),
+                    datasets=models, cells_by=cells_by, age_outputs=next(iter(age_outputs)))
 
 
-def read_tables(paths: list[Path]) -> dict[str, OutputsTable]:
-    """Outputs tables (parquet, as ``benchmark fetch`` writes them, one dataset each) keyed by dataset."""
-    from benchmark import outputs
-
+def read_tables(paths: list[Path], *, attribute: str = "gender") -> dict[str, OutputsTable]:
+    """Outputs tables (parquet, as ``benchmark fetch`` writes them, one dataset each, valid for ``attribute``) keyed
+    by dataset."""
     tables: dict[str, OutputsTable] = {}
     for path in paths:
-        table = outputs.read(path, attribute="gender")
+        table = outputs.read(path, attribute=attribute)
         if table.design.name in tables:
             raise BenchmarkError(f"{path}: dataset {table.design.name!r} appears in more than one input table; give "
                                  "each once")
@@ -295,9 +385,12 @@ def read_tables(paths: list[Path]) -> dict[str, OutputsTable]:
 
 
 def fit_files(paths: list[Path], *, output: Path, name: str, dependence: str = "observed", description: str = "",
-              settings: FitSettings | None = None) -> Path:
-    """Fit a scenario to the outputs tables at ``paths`` and write it to ``output``; returns ``output``."""
-    from benchmark.sources import sim
+              settings: FitSettings | None = None, cells_by: tuple[str, ...] = DEFAULT_CELLS_BY) -> Path:
+    """Fit a scenario to the outputs tables at ``paths`` (cells by ``cells_by`` x emotion) and write it to
+    ``output``; returns ``output``."""
+    from benchmark.sources import sim_scenario
 
-    scenario = fit(read_tables(paths), name=name, dependence=dependence, description=description, settings=settings)
-    return sim.write(scenario, output)
+    tables = read_tables(paths, attribute=designs.INTERSECTION.join(cells_by))
+    scenario = fit(tables, name=name, dependence=dependence, description=description, settings=settings,
+                   cells_by=cells_by)
+    return sim_scenario.write(scenario, output)

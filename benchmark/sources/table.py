@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark import textfiles
 from benchmark.design import DatasetDesign
 from benchmark.errors import BenchmarkError
 from benchmark.labels import canonical_emotion, canonical_group
@@ -25,21 +26,43 @@ SUFFIXES = (".parquet", ".csv")
 
 
 def locate(folder: Path, dataset: str) -> Path:
-    """The table file of ``dataset`` in ``folder`` (parquet preferred over CSV)."""
-    for suffix in SUFFIXES:
-        path = folder / f"{dataset}{suffix}"
-        if path.exists():
-            return path
+    """The table file of ``dataset`` in ``folder``: ``<dataset>.parquet`` or ``<dataset>.csv``, not both."""
+    found = [folder / f"{dataset}{suffix}" for suffix in SUFFIXES if (folder / f"{dataset}{suffix}").exists()]
+    if len(found) > 1:
+        raise BenchmarkError(f"{folder}: both {dataset}.parquet and {dataset}.csv; keep the one you mean (the other "
+                             f"is not guessed away)")
+    if found:
+        return found[0]
     raise BenchmarkError(f"{folder}: no {dataset}.parquet or {dataset}.csv; data.input must be a folder holding one "
                          f"table per dataset in the outputs-table layout (see docs/DATASETS.md)")
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _label_columns(design: DatasetDesign) -> list[str]:
+    """Identifier and label columns of the dataset's layout: text, never empty."""
+    return ["image_id", *([design.subject] if design.subject else []), "emotion", *design.attributes]
+
+
+def _numeric_columns(design: DatasetDesign, columns: list[str]) -> list[str]:
+    """The attribute models' outputs and the emotion logits among ``columns``: parsed as numbers."""
+    outputs = {c for a in design.attributes.values() for c in a.outputs}
+    return [c for c in columns if c in outputs or c.startswith(EMOTION_PREFIX)]
+
+
+def _read(path: Path, design: DatasetDesign) -> pd.DataFrame:
+    """The user's table, read strictly (:mod:`benchmark.textfiles`): identifiers and labels stay text exactly as
+    written, model outputs are parsed as numbers, and each problem names its row or line and column."""
+    if path.suffix == ".csv":
+        table = textfiles.read_csv(path)
+        textfiles.check_identifiers(table.frame, _label_columns(design), where=table.where)
+        return textfiles.to_numbers(table, _numeric_columns(design, list(table.frame.columns)))
     try:
-        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        frame = pd.read_parquet(path)
     except Exception as err:  # pandas/pyarrow raise many types for unreadable files
         raise BenchmarkError(f"{path}: not a readable {path.suffix[1:]} file ({type(err).__name__}: "
                              f"{str(err).splitlines()[0][:120]})") from err
+    textfiles.check_identifiers(frame, _label_columns(design),
+                                where=lambda row, column: f"{path} row {row + 1} column '{column}'")
+    return frame
 
 
 def _subjects(frame: pd.DataFrame, design: DatasetDesign, path: Path) -> pd.Series:
@@ -56,8 +79,14 @@ def load(folder: Path | str, design: DatasetDesign, *, attribute: str) -> Output
     """Read and validate (for ``attribute``, with errors naming the user's file) the user's table of the dataset
     ``design`` declares; labels may use the datasets' spellings (angry, joy, F ...)."""
     path = locate(Path(folder), design.name)
-    frame = _read(path)
+    frame = _read(path, design)
     classes = tuple(c[len(EMOTION_PREFIX):] for c in frame.columns if c.startswith(EMOTION_PREFIX))
+    if not classes:
+        raise BenchmarkError(f"{path}: no {EMOTION_PREFIX}<class> columns (the emotion model's raw logits) among the "
+                             f"columns {', '.join(map(str, frame.columns))[:200]}; expected one per emotion class")
+    if not classes:
+        raise BenchmarkError(f"{path}: no {EMOTION_PREFIX}<class> columns (the emotion model's raw logits) among the "
+                             f"columns {', '.join(map(str, frame.columns))[:200]}; expected one per emotion class")
     if "dataset" not in frame.columns:
         frame.insert(0, "dataset", design.name)
     if "image_id" in frame.columns:

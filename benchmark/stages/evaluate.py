@@ -3,7 +3,8 @@
 Writes ``results/stats.parquet`` (every metric with its CI, the difference to the reference and of every contrast pair
 (:mod:`benchmark.contrasts`) with its CI and p-values; :mod:`benchmark.stats`), ``results/confusion.parquet`` (emotion confusion per attribute group),
 ``reports/metrics.json`` (the headline numbers with CIs and p-values), ``reports/cells.csv`` (per-cell accuracies
-with CIs), the DVC metrics and plots (:mod:`benchmark.headline`), and logs one MLflow run per (split, method). The
+with CIs), the DVC metrics and plots (:mod:`benchmark.headline`), the predicted-attribute audit beside stats.parquet
+(``results/audit.parquet``, ``results/attribute_audit.parquet``; :mod:`benchmark.audit`), and logs one MLflow run per (split, method). The
 cells (attribute groups x declared emotions), the attribute and the data's source come from the predictions table's
 metadata, not from params.
 """
@@ -20,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmark import atomic, confusion, contrasts, headline, metrics, paths, predictions, stats, tracking
+from benchmark import atomic, audit, confusion, contrasts, headline, metrics, paths, predictions, stats, tracking
 from benchmark.config import Settings, as_dict, flatten
 from benchmark.tables import METADATA_KEY
 
@@ -149,6 +150,8 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
 
     Returns the paths written.
     """
+    if settings.tracking.enabled:
+        tracking.probe(settings.tracking)  # an unreachable store fails now, not after the statistics
     read = predictions.read(source)
     frame, attribute, layouts = read.frame, read.attribute, read.layouts
     cells = metrics.cells_by_group(frame, tasks=read.tasks, layouts=layouts)
@@ -171,8 +174,10 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
                                                         design=design_summary(read)),
                                      **contrasts.metrics_entries(full, pairs)})
     headline.write(table, reference=settings.evaluate.reference, reports_dir=metrics_path.parent)
+    audited = audit.write(frame, attribute=attribute, layouts=layouts, results_dir=stats_path.parent,
+                          config=audit.AuditConfig(n_resamples=config.n_resamples, ci=config.ci, seed=config.seed))
     if settings.tracking.enabled:
         _log_runs(settings, aggregate, table, plot_cells, predictions_path=source, source=meta.get("source", "unknown"),
                   attribute=attribute)
     log.info("evaluate: %d statistics rows over %d group(s)", len(table), table.groupby(list(stats.GROUP_COLUMNS)).ngroups)
-    return [stats_path, confusion_path, metrics_path, cells_path]
+    return [stats_path, confusion_path, metrics_path, cells_path, *audited]

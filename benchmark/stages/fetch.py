@@ -20,6 +20,8 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR) -> list[Path]
     Every table is validated (for ``data.attribute``) before the first is written, so a bad dataset leaves the
     previous tables in place.
     """
+    if settings.data.source == "images" and settings.tracking.enabled:
+        tracking.probe(settings.tracking)  # the images source logs a run after the (long) extraction
     designs = params.run_designs(settings)
     tables = {name: sources.load(settings.data, design) for name, design in designs.items()}
     targets = {name: paths.outputs_table(name, outputs_dir) for name in tables}

@@ -22,6 +22,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
 from benchmark.contrasts import contrast_rows, method_rows
 from benchmark.report import coverage_marks, figures, findings, provenance, tables
+from benchmark.report.audit import fairness_blocks
 from benchmark.report.coverage_marks import APPROXIMATE, PROMISE
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
@@ -163,17 +164,22 @@ def _figures_for_group(stats: pd.DataFrame, confusion: pd.DataFrame, *, group: t
     methods = sorted(rows["method"].unique(), key=lambda m: (m != reference, m))
     compared = [m for m in methods if m != reference and rows.loc[rows["method"] == m, "diff"].notna().any()]
     label, slug = tables.group_label(*group), _slug(split, dataset, partition)
-    made = [(f"cells_{slug}.png", "Per-cell accuracy",
-             figures.cell_bars(rows, reference=reference if reference in methods else methods[0], methods=compared,
-                               title=label, ci=ci),
-             f"female beside male, `{reference}` (hatched) beside each method"),
-            (f"gaps_{slug}.png", "Gender gaps", figures.gap_bars(rows, methods=methods, title=label, ci=ci),
-             "per emotion, with their largest and average")]
+    attribute = figures.task_order(rows)[0]
+    shown = reference if reference in methods else methods[0]
+    if rows.loc[rows["metric"] == "cell", "group"].nunique() > 2:
+        cells = (figures.cell_heatmaps(rows, reference=shown, methods=compared, title=label, ci=ci),
+                 f"one row per method, `{shown}` first; each cell its accuracy [CI]")
+    else:
+        cells = (figures.cell_bars(rows, reference=shown, methods=compared, title=label, ci=ci),
+                 f"the groups side by side, `{reference}` (hatched) beside each method")
+    made = [(f"cells_{slug}.png", "Per-cell accuracy", *cells),
+            (f"gaps_{slug}.png", f"{attribute} gaps".capitalize(),
+             figures.gap_bars(rows, methods=methods, title=label, ci=ci), "per emotion, with their largest and average")]
     if compared:
         made.append((f"forest_{slug}.png", f"Differences to {reference}",
                      figures.forest(rows, reference=reference, methods=compared, title=label, ci=ci, alpha=alpha),
                      f"paired CIs; filled markers: Holm-adjusted p < {alpha:g}"))
-    made.append((f"confusion_{slug}.png", "Emotion confusion per true gender",
+    made.append((f"confusion_{slug}.png", f"Emotion confusion per true {attribute} group",
                  figures.confusion_matrices(conf, methods=methods, title=label), "rows: true emotion, % of its images"))
     out = []
     for name, what, fig, detail in made:
@@ -228,21 +234,11 @@ def provenance_blocks(prov: dict[str, Any]) -> list[Block]:
             Paragraph("Settings in force (params.yaml, validated):"), Code(prov["params"])]
 
 
-def _swap_dir(fresh: Path, target: Path) -> None:
-    """Replace folder ``target`` by ``fresh`` (stale figures never survive a rerun)."""
-    backup = target.with_name(f".{target.name}.old")
-    shutil.rmtree(backup, ignore_errors=True)
-    if target.exists():
-        os.replace(target, backup)
-    os.replace(fresh, target)
-    shutil.rmtree(backup, ignore_errors=True)
-
-
 def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Path = paths.REPORT_MD,
         html_path: Path = paths.REPORT_HTML, stats_path: Path = paths.STATS, confusion_path: Path = paths.CONFUSION,
         figures_dir: Path = paths.FIGURES_DIR, outputs_dir: Path = paths.OUTPUTS_DIR,
         predictions_path: Path = paths.PREDICTIONS, tune_dir: Path = paths.TUNE_DIR,
-        power_path: Path = paths.POWER) -> list[Path]:
+        power_path: Path = paths.POWER, lock_path: Path = paths.LOCK) -> list[Path]:
     """Write the Markdown report, the self-contained HTML report and the figures; returns the paths written."""
     doc, stats, confusion = _read_inputs(metrics_path, stats_path, confusion_path)
     alpha, ci, reference = settings.evaluate.alpha, doc["statistics"]["ci"], doc["reference"]
@@ -251,7 +247,8 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
     figures_dir.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{figures_dir.name}.", dir=figures_dir.parent))
     try:
-        prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path))
+        prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
+                                  lock=lock_path)
         blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *findings.blocks(stats, doc, power, alpha=alpha),
                                *design_blocks(doc), reading_guide(doc, alpha), *reproduction_blocks(doc),
                                Heading("Methods comparison")]
@@ -262,12 +259,14 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
             blocks.append(Heading(tables.group_label(*group), 3))
             blocks += _figures_for_group(stats, confusion, group=group, reference=reference, ci=ci, alpha=alpha,
                                          out_dir=fresh)
+        blocks += fairness_blocks(method_rows(stats), settings, attribute=doc.get("attribute", "gender"), ci=ci, figures_dir=fresh,
+                                  tune_dir=tune_dir, results_dir=stats_path.parent, outputs_dir=outputs_dir)
         blocks += tuning_blocks(tune_dir, paper=CorrectorSettings(), figures_dir=fresh, results=doc["results"])
         blocks += [Heading("Statistical notes"), *statistics_notes(stats)]
         blocks += provenance_blocks(prov)
         atomic.write_text(md_path, f"# {TITLE}\n\n" + to_markdown(blocks, figures_rel=os.path.relpath(figures_dir, md_path.parent)))
         atomic.write_text(html_path, to_html(blocks, title=TITLE, figures_dir=fresh))
-        _swap_dir(fresh, figures_dir)
+        atomic.replace_dir(fresh, figures_dir)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
     log.info("report: %d evaluation group(s), %d figure(s)", len(groups), len(list(figures_dir.glob("*.png"))))

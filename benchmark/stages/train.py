@@ -32,6 +32,8 @@ def _carried(tables: dict[str, outputs.OutputsTable]) -> dict[str, str]:
 
 def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path = paths.PREDICTIONS) -> Path:
     """Train and predict every (split, method, fold, seed); write the predictions table atomically; track the runs."""
+    if settings.tracking.enabled:
+        tracking.probe(settings.tracking)  # an unreachable store fails now, not after the training
     start = time.perf_counter()
     attribute = settings.data.attribute
     tables = {d: outputs.read(paths.outputs_table(d, outputs_dir), attribute=attribute) for d in settings.data.datasets}

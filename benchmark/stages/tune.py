@@ -1,4 +1,5 @@
-"""Stage ``tune``: an Optuna study over corrector variants -> reports/tune/ (best_params.yaml, trials, figure).
+"""Stage ``tune``: an Optuna study over the variants of ``tune.method`` (the corrector's architecture and training, or
+``group_recalibration``'s fairness strength) -> reports/tune/ (best_params.yaml, trials, figure).
 
 One MLflow parent run per invocation, one nested child run per finished trial. Several invocations (workers) on one
 study share it through the storage (PostgreSQL for several machines).
@@ -20,16 +21,21 @@ from typing import Any
 import optuna
 
 from benchmark import design as designs
-from benchmark import outputs, paths, protocol, tracking
+from benchmark import locks, outputs, paths, protocol, tracking
 from benchmark.config import Settings, TuneSettings
 from benchmark.errors import BenchmarkError
+from benchmark.methods.base import Method
 from benchmark.methods.corrector import Corrector
+from benchmark.methods.fair_recalibration import GroupRecalibration
+from benchmark.processes import start_workers_ignoring_interrupts, stop_workers_on_error
 from benchmark.tuning import study as studies
 from benchmark.tuning import summary
 from benchmark.tuning.mlflow_trials import TrialRunLogger
-from benchmark.tuning.objective import Objective, SearchSpace
+from benchmark.tuning.objective import Objective, SearchSpace, StrengthSpace
 
 log = logging.getLogger(__name__)
+#: how long a worker waits for another worker of the same working copy to finish writing its summary
+SUMMARY_LOCK_WAIT_S = 120.0
 
 
 def search_space(tune: TuneSettings) -> SearchSpace:
@@ -51,13 +57,17 @@ def build_objective(settings: Settings, outputs_dir: Path) -> Objective:
     attribute = designs.attribute_of(table.design, settings.data.attribute)
     folds = protocol.make_folds(f"cv:{train_dataset}", {train_dataset: table}, attribute=attribute,
                                 cv_folds=tune.cv_folds, cv_seed=tune.seed)
-    base = settings.train.corrector
+    base, ridge = settings.train.corrector, settings.train.fairness.ridge
+    seeds = [tune.seed + i for i in range(tune.n_seeds)]
+    if tune.method == "group_recalibration":  # deterministic and epoch-free: one seed, nothing to prune
+        return Objective(folds, lambda params: GroupRecalibration(strength=params["strength"], ridge=ridge),
+                         attribute=attribute, space=StrengthSpace(tuple(tune.space.strength)), seeds=seeds[:1],
+                         objective=tune.objective, gap_weight=tune.gap_weight)
 
-    def make_method(params: dict[str, Any]) -> Corrector:
-        return Corrector(dataclasses.replace(base, **params))
+    def make_method(params: dict[str, Any]) -> Method:
+        return Corrector(dataclasses.replace(base, **params), device=settings.train.device)
 
-    return Objective(folds, make_method, attribute=attribute, space=search_space(tune),
-                     seeds=[tune.seed + i for i in range(tune.n_seeds)],
+    return Objective(folds, make_method, attribute=attribute, space=search_space(tune), seeds=seeds,
                      objective=tune.objective, gap_weight=tune.gap_weight,
                      prune_epochs=sorted(set(tune.prune_epochs)) if tune.pruning else ())
 
@@ -124,6 +134,7 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
     study = studies.create_or_load(storage, name=tune.study, objective=tune.objective, pruning=tune.pruning,
                                    sampler_seed=sampler_seed(tune.seed, existing_trials=existing, worker=worker))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    studies.quiet_interrupted_trials()
     ran: list[int] = []
 
     def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -150,9 +161,11 @@ def _run_trials(settings: Settings, outputs_dir: Path) -> set[int]:
     tickets = TrialTickets(tune.n_trials, context)
     with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_receive_tickets,
                              initargs=(tickets,)) as pool:
-        futures = [pool.submit(_optimize, settings, outputs_dir, tune.n_trials, cores[i % len(cores)], level, i)
-                   for i in range(processes)]
-        return {number for future in futures for number in future.result()}
+        with stop_workers_on_error(pool):  # an interrupt stops the running trials instead of awaiting them
+            with start_workers_ignoring_interrupts():  # Ctrl-C reaches this process, which stops them
+                futures = [pool.submit(_optimize, settings, outputs_dir, tune.n_trials, cores[i % len(cores)], level, i)
+                           for i in range(processes)]
+            return {number for future in futures for number in future.result()}
 
 
 def run(settings: Settings, *, n_trials: int | None = None, study_name: str | None = None, storage: str | None = None,
@@ -165,11 +178,13 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     overrides = {"n_trials": n_trials, "study": study_name, "storage": storage, "jobs": jobs}
     tune = dataclasses.replace(settings.tune, **{k: v for k, v in overrides.items() if v is not None})
     settings = dataclasses.replace(settings, tune=tune)
+    if settings.tracking.enabled:
+        tracking.probe(settings.tracking)  # the storage is probed by open_storage, before the study is created
     source = build_objective(settings, outputs_dir).folds[0].train.metadata.get("source", "unknown")  # validates inputs
     storage_obj = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
     study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, sampler_seed=tune.seed,
                                    pruning=tune.pruning)
-    tags = {"study": tune.study, "storage": tracking.redact_url(tune.storage), "objective": tune.objective,
+    tags = {"study": tune.study, "method": tune.method, "storage": tracking.redact_url(tune.storage), "objective": tune.objective,
             "split": tune.split, "source": source, "attribute": settings.data.attribute,
             "git_commit": tracking.git_commit(), "stage": "tune"}
     started = time.monotonic()
@@ -179,7 +194,8 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
         inputs = tracking.table_inputs({train_dataset: paths.outputs_table(train_dataset, outputs_dir)}, context="tuning")
         with tracking.run(mlflow, f"tune:{tune.study}", tags=tags) as parent:
             tracking.log_inputs(mlflow, inputs.values())
-            mlflow.log_params({f"space.{k}": str(v) for k, v in dataclasses.asdict(tune.space).items()})
+            mlflow.log_params({f"space.{k}": str(v) for k, v in dataclasses.asdict(tune.space).items()
+                               if (k == "strength") == (tune.method == "group_recalibration")})
             ran = _run_trials(settings, outputs_dir)
             logger = TrialRunLogger(mlflow, parent_run_id=parent.info.run_id, tags=tags, inputs=list(inputs.values()))
             for trial in study.get_trials(deepcopy=False):
@@ -191,9 +207,10 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     else:
         _run_trials(settings, outputs_dir)
         best = studies.best_configuration(study, pareto_pick=tune.pareto_pick)
-    meta = {"study": tune.study, "objective": tune.objective, "split": tune.split, "source": source,
+    meta = {"study": tune.study, "method": tune.method, "objective": tune.objective, "split": tune.split, "source": source,
             "attribute": settings.data.attribute}
-    target = summary.write(study, best, out_dir, meta=meta)
+    with locks.hold("tune-summary", wait_s=SUMMARY_LOCK_WAIT_S, what=f"benchmark tune writing {out_dir}"):
+        target = summary.write(study, best, out_dir, meta=meta)  # concurrent workers: one complete summary at a time
     log.info("tune: %d trials in %.1f s; best trial %d -> %s", tune.n_trials, time.monotonic() - started,
              best["trial"], target)
     return target

@@ -15,8 +15,7 @@ import pandas as pd
 from benchmark import design as designs
 from benchmark import metrics, predictions
 from benchmark.design import Attribute
-from benchmark.methods.base import FitTask, Probabilities
-from benchmark.methods.corrector import Corrector
+from benchmark.methods.base import FitTask, Method, Probabilities
 from benchmark.protocol import Fold
 
 #: objective name -> (directions, pruning allowed)
@@ -54,6 +53,17 @@ class SearchSpace:
         }
 
 
+@dataclass(frozen=True)
+class StrengthSpace:
+    """The range of ``group_recalibration``'s fairness strength (inclusive, linear: it includes 0)."""
+
+    strength: tuple[float, float]
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Draw one strength; the name is the method's parameter name."""
+        return {"strength": trial.suggest_float("strength", *self.strength)}
+
+
 def cv_scores(results: list[dict[str, Probabilities]], jobs: list[tuple[Fold, int]],
               attribute: Attribute) -> tuple[float, float]:
     """CV (macro, average gap) of one configuration: per fold on its held-out subjects, then the mean over folds.
@@ -77,7 +87,8 @@ def cv_scores(results: list[dict[str, Probabilities]], jobs: list[tuple[Fold, in
 class Objective:
     """Callable Optuna objective: suggest a configuration, train it on the CV folds, report, prune, return the score.
 
-    Every fold and seed of a configuration trains as one stack of models (per-step overhead dominates the corrector's
+    The method is any :class:`~benchmark.methods.base.Method` that ``make_method`` builds from a suggested
+    configuration (the corrector's variants, or ``group_recalibration`` at a strength). Every fold and seed of a configuration trains as one stack of models (per-step overhead dominates the corrector's
     training, so a stack of several costs little more than one). Pruning (single objective, when ``prune_epochs`` is
     not empty): after each epoch in ``prune_epochs`` below the trial's own epochs, the CV score of the networks at that
     epoch is reported at step = epoch and the pruner may stop the trial there. Steps are absolute epochs, so the pruner
@@ -87,15 +98,16 @@ class Objective:
     ----------
     folds : subject-grouped CV folds of the training dataset.
     attribute : the protected attribute.
-    make_method : builds the corrector from a suggested configuration.
-    space : the search space.
+    make_method : builds the method from a suggested configuration.
+    space : the search space (``suggest(trial) -> configuration``): :class:`SearchSpace`, :class:`StrengthSpace`.
     seeds : seeds per configuration (trained together).
     objective : ``macro``, ``macro_minus_gap`` (macro - gap_weight * average gap) or ``pareto`` (macro, average gap).
-    prune_epochs : the epochs at which a single-objective trial reports and may be pruned.
+    prune_epochs : the epochs at which a single-objective trial reports and may be pruned (the corrector's; empty for
+        a method trained without epochs, whose trials are never pruned).
     """
 
-    def __init__(self, folds: list[Fold], make_method: Callable[[dict[str, Any]], Corrector], *, attribute: Attribute,
-                 space: SearchSpace, seeds: list[int], objective: str, gap_weight: float,
+    def __init__(self, folds: list[Fold], make_method: Callable[[dict[str, Any]], Method], *, attribute: Attribute,
+                 space: SearchSpace | StrengthSpace, seeds: list[int], objective: str, gap_weight: float,
                  prune_epochs: Sequence[int] = ()) -> None:
         self.folds = folds
         self.attribute = attribute
@@ -119,8 +131,9 @@ class Objective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
-        results = self.make_method(params).run(tasks, snapshot_epochs=self.prune_epochs,
-                                               on_snapshot=at_epoch if self.prune_epochs else None)
+        method = self.make_method(params)
+        results = (method.run(tasks, snapshot_epochs=self.prune_epochs, on_snapshot=at_epoch) if self.prune_epochs
+                   else method.run(tasks))
         macro, gap = cv_scores(results, jobs, self.attribute)
         trial.set_user_attr("cv_macro", macro)
         trial.set_user_attr("cv_average_gap", gap)

@@ -18,7 +18,8 @@ import optuna
 import sqlalchemy.exc
 
 from benchmark.errors import BenchmarkError
-from benchmark.tracking import redact_url as redact
+from benchmark.probes import check_study_storage
+from benchmark.probes import redact_url as redact
 from benchmark.tuning.objective import OBJECTIVES
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,28 @@ def _make_sqlite_folder(url: str) -> None:
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
 
 
+class _InterruptWithoutTraceback(logging.Filter):
+    """Optuna logs a trial stopped by Ctrl-C or SIGTERM as a failed trial with a traceback; keep the warning (which
+    trial was lost) but drop the traceback: the interrupt is expected, and the CLI says in one line what happened."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_interrupted_trials() -> None:
+    """Install :class:`_InterruptWithoutTraceback` on Optuna's trial-running logger (once per process)."""
+    logger = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _InterruptWithoutTraceback) for f in logger.filters):
+        logger.addFilter(_InterruptWithoutTraceback())
+
+
 def open_storage(url: str, *, heartbeat_s: int, max_retry: int) -> optuna.storages.RDBStorage:
-    """An RDB storage with heartbeats; raises BenchmarkError naming the (redacted) URL when it is unreachable."""
+    """An RDB storage with heartbeats; raises BenchmarkError naming the (redacted) URL when it is unreachable
+    (a database server is probed first, so a silent one fails within seconds)."""
+    check_study_storage(url)
     _make_sqlite_folder(url)
     last: Exception | None = None
     for attempt in range(CREATE_ATTEMPTS):

@@ -72,7 +72,7 @@ def _plot_curves(ax: Any, trial_curves: dict[int, tuple[str, dict[int, float]]])
 
 
 def plot(frame: pd.DataFrame, best: dict[str, Any], target: Path, *, multi: bool,
-         trial_curves: dict[int, tuple[str, dict[int, float]]] | None = None) -> None:
+         trial_curves: dict[int, tuple[str, dict[int, float]]] | None = None, method: str = "corrector") -> None:
     """Pareto front (macro vs average gap) for a multi-objective study, else the optimisation history, beside the
     trials' CV objective by epoch when ``trial_curves`` (see :func:`curves`) has any."""
     import matplotlib
@@ -93,13 +93,13 @@ def plot(frame: pd.DataFrame, best: dict[str, Any], target: Path, *, multi: bool
         ax.scatter([best["cv_average_gap"]], [best["cv_macro"]], marker="*", s=160, color="tab:red", label="chosen")
         ax.set_xlabel("CV average gap (percentage points, lower is fairer)")
         ax.set_ylabel("CV macro accuracy (%)")
-        ax.set_title("Accuracy-fairness trade-off of corrector variants")
+        ax.set_title(f"Accuracy-fairness trade-off of {method} variants")
     else:
         ax.scatter(done["trial"], done["value"], s=18, color="0.5", label="completed trial")
         ax.plot(done["trial"], done["value"].cummax(), color="tab:blue", label="best so far")
         ax.set_xlabel("trial")
         ax.set_ylabel("CV objective (%)")
-        ax.set_title("Optimisation history of the corrector study")
+        ax.set_title(f"Optimisation history of the {method} study")
     if with_curves:
         _plot_curves(axes[0, 1], trial_curves)
     for a in axes.flat:
@@ -115,7 +115,8 @@ def write(study: optuna.Study, best: dict[str, Any], out_dir: Path, *, meta: dic
     frame = trials_frame(study)
     atomic.write_text(out_dir / paths.TUNE_TRIALS, frame.to_csv(index=False))
     atomic.write_json(out_dir / paths.TUNE_IMPORTANCES, importances(study))
-    plot(frame, best, out_dir / paths.TUNE_FIGURE, multi=len(study.directions) > 1, trial_curves=curves(study))
+    plot(frame, best, out_dir / paths.TUNE_FIGURE, multi=len(study.directions) > 1, trial_curves=curves(study),
+         method=str(meta.get("method", "corrector")))
     target = out_dir / paths.TUNE_BEST_PARAMS
     atomic.write_text(target, yaml.safe_dump({**meta, **best}, sort_keys=True))
     return target
