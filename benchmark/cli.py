@@ -206,10 +206,14 @@ def simulate_check(scenario: str, tables: tuple[Path, ...], seed: int, scale: in
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Also write the per-family summary as CSV (and the per-replicate records beside it, .parquet).")
+@click.option("--measured", type=click.Path(path_type=Path), default=None,
+              help="Also merge the summary into this measured-coverage table (the report's marks read the shipped "
+                   "benchmark/stats/coverage.csv), replacing the rows of the same study.")
 @PARAMS_OPTION
 def simulate_coverage(scenario: str, dataset: str, attribute: str, comparison: str, method: str, reference: str,
                       train_dataset: str | None, train_scale: int, replicates: int, scale: int, truth_scale: int,
-                      aa_noise: float, seed: int, output: Path | None, params_path: Path) -> None:
+                      aa_noise: float, seed: int, output: Path | None, measured: Path | None,
+                      params_path: Path) -> None:
     """Measure how often the intervals hold the simulator's truth, and how often the tests reject, over REPLICATES
     samples of a dataset's design (the evaluate section's statistics; docs/STATISTICS.md)."""
     from benchmark import coverage, params
@@ -224,6 +228,9 @@ def simulate_coverage(scenario: str, dataset: str, attribute: str, comparison: s
     click.echo(f"{result.seconds:.0f} s of statistics ({result.seconds / replicates:.2f} s per replicate)")
     for path in coverage.write(result, output) if output is not None else []:
         click.echo(f"wrote {path}")
+    if measured is not None:
+        config = coverage.statistics_config(settings)
+        click.echo(f"wrote {coverage.merge_measured(measured, coverage.measured_rows(result, config=config))}")
 
 
 @cli.command()

@@ -46,7 +46,7 @@ from benchmark.stats import StatsConfig, group_statistics, metric_entries
 log = logging.getLogger(__name__)
 
 __all__ = ["COMPARISONS", "CoverageStudy", "StudyResult", "fitted_predictions", "other_dataset", "run", "summarise",
-           "to_markdown", "write"]
+           "measured_rows", "merge_measured", "statistics_config", "to_markdown", "write"]
 
 COMPARISONS: tuple[str, ...] = ("methods", "aa")
 KEY = ["method", "task", "metric", "group", "emotion"]
@@ -94,13 +94,15 @@ class CoverageStudy:
 class StudyResult:
     """records: one row per (replicate, method, task, metric, group, emotion) with ``covered``, ``diff_covered``,
     ``rejected`` (NaN where not applicable) and widths; truth: the truth per row; summary: :func:`summarise`;
-    seconds: wall time of the replicates' statistics."""
+    seconds: wall time of the replicates' statistics; n_subjects, n_images: the size of one replicate (its design)."""
 
     study: CoverageStudy
     records: pd.DataFrame
     truth: pd.DataFrame
     summary: pd.DataFrame
     seconds: float
+    n_subjects: int
+    n_images: int
 
 
 # ------------------------------------------------------------------------------------------------- predictions
@@ -248,6 +250,13 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def statistics_config(settings: Settings) -> StatsConfig:
+    """The evaluate section's statistics settings (what the evaluate stage runs with)."""
+    e = settings.evaluate
+    return StatsConfig(n_resamples=e.n_resamples, ci=e.ci, ci_method=e.ci_method, n_permutations=e.n_permutations,
+                       seed=e.seed)
+
+
 def run(study: CoverageStudy, settings: Settings, *, declared: dict[str, DatasetDesign] | None = None,
         statistics: Statistics = group_statistics, config: StatsConfig | None = None,
         alpha: float | None = None) -> StudyResult:
@@ -259,23 +268,22 @@ def run(study: CoverageStudy, settings: Settings, *, declared: dict[str, Dataset
     statistics : the function under test, called like :func:`benchmark.stats.group_statistics` once per replicate.
     """
     declared = declared if declared is not None else designs.shipped()
-    e = settings.evaluate
-    config = config or StatsConfig(n_resamples=e.n_resamples, ci=e.ci, ci_method=e.ci_method,
-                                   n_permutations=e.n_permutations, seed=e.seed)
-    alpha = e.alpha if alpha is None else alpha
+    config = config or statistics_config(settings)
+    alpha = settings.evaluate.alpha if alpha is None else alpha
     sets, layout, attribute = prediction_sets(study, settings, declared)
     names = study.names
     truth = truth_table(sets.pop("truth"), layout, attribute, names, exchangeable=study.comparison == "aa")
-    records, start = [], time.perf_counter()
+    records, start, size = [], time.perf_counter(), (0, 0)
     for r in range(study.replicates):
         table = statistics(sets.pop(f"r{r}"), reference=names[1], config=replace(config, seed=config.seed + r),
                            key=f"coverage|{r}", layout=layout, tasks=predictions.tasks(attribute))
+        size = int(table["n_subjects"].iloc[0]), int(table["n_images"].iloc[0])
         records.append(score(table, truth, alpha=alpha).assign(replicate=r))
         if (r + 1) % max(1, study.replicates // 10) == 0:
             log.info("coverage: %d of %d replicates (%.0f s)", r + 1, study.replicates, time.perf_counter() - start)
     seconds = time.perf_counter() - start
     frame = pd.concat(records, ignore_index=True)
-    return StudyResult(study, frame, truth, summarise(frame), seconds)
+    return StudyResult(study, frame, truth, summarise(frame), seconds, *size)
 
 
 def _pct(x: float) -> str:
@@ -314,18 +322,34 @@ MEASURED_COLUMNS = ["scenario", "comparison", "dataset", "attribute", "n_subject
                     "rejection"]
 
 
-def measured_rows(summary: pd.DataFrame, study: CoverageStudy, *, config: StatsConfig, n_subjects: int,
-                  n_images: int) -> pd.DataFrame:
+def measured_rows(result: StudyResult, *, config: StatsConfig) -> pd.DataFrame:
     """A study's summary in the shipped table's layout: one row per (task, metric, kind), kind ``estimate`` or
     ``difference``, with the design and the statistics settings it was measured at."""
+    study = result.study
     base = {"scenario": study.scenario, "comparison": study.comparison, "dataset": study.dataset,
-            "attribute": study.attribute, "n_subjects": n_subjects, "n_images": n_images,
+            "attribute": study.attribute, "n_subjects": result.n_subjects, "n_images": result.n_images,
             "ci_method": config.ci_method, "ci": config.ci, "n_resamples": config.n_resamples,
             "replicates": study.replicates}
     rows = []
-    for r in summary.to_dict("records"):
+    for r in result.summary.to_dict("records"):
         for kind, prefix in (("estimate", ""), ("difference", "diff_")):
             rows.append({**base, "task": r["task"], "metric": r["metric"], "kind": kind,
                          "coverage": r[f"{prefix}coverage"], "worst_row": r[f"{prefix}worst_row"],
                          "width": r[f"{prefix}width"], "rejection": r["rejection"] if kind == "difference" else None})
     return pd.DataFrame(rows, columns=MEASURED_COLUMNS)
+
+
+def merge_measured(path: Path, rows: pd.DataFrame) -> Path:
+    """Write ``rows`` (:func:`measured_rows`) into the measured table at ``path``, replacing the rows of the same study
+    (scenario, comparison, dataset, attribute and statistics settings); atomic."""
+    key = ["scenario", "comparison", "dataset", "attribute", "ci_method", "ci", "n_resamples"]
+    old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=MEASURED_COLUMNS)
+    if list(old.columns) != MEASURED_COLUMNS:
+        raise BenchmarkError(f"{path}: columns {list(old.columns)}, expected {MEASURED_COLUMNS}")
+    study = rows[key].drop_duplicates()
+    kept = old.merge(study, on=key, how="left", indicator=True).query("_merge == 'left_only'")[MEASURED_COLUMNS]
+    merged = pd.concat([kept, rows], ignore_index=True) if not kept.empty else rows
+    merged = merged.sort_values(["dataset", "attribute", "scenario", "comparison", "task", "metric", "kind"],
+                                kind="stable")
+    atomic.write_text(path, merged.to_csv(index=False))
+    return path
