@@ -13,6 +13,8 @@ from importlib import resources
 
 import pandas as pd
 
+from benchmark.coverage import MEASURED_COLUMNS
+
 __all__ = ["PROMISE", "APPROXIMATE", "Measured", "measured_table", "lookup"]
 
 #: the coverage a 95 % interval family must reach at a design not to be marked approximate
@@ -24,9 +26,7 @@ APPROXIMATE = "§"
 def measured_table() -> pd.DataFrame:
     """The shipped measured-coverage table (empty with its columns if the package has none)."""
     path = resources.files("benchmark") / "stats" / "coverage.csv"
-    return pd.read_csv(str(path)) if path.is_file() else pd.DataFrame(
-        columns=["dataset", "attribute", "n_subjects", "n_images", "ci_method", "ci", "task", "metric", "kind",
-                 "coverage"])
+    return pd.read_csv(str(path)) if path.is_file() else pd.DataFrame(columns=MEASURED_COLUMNS)
 
 
 class Measured:
