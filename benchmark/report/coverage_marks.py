@@ -60,12 +60,15 @@ class Measured:
         head = (f"Interval coverage at the design of {label} (measured on simulated data, {replicates} replicates per "
                 f"setting: {settings}; docs/STATISTICS.md): ")
         short = self.short()
+        worst = self.rows.loc[self.rows["worst_row"].idxmin()]
+        single = (f" A family's coverage is over all its intervals; the least covered single interval (one "
+                  f"{worst['metric']} {worst['kind']} of the {worst['task']} task) held it in {worst['worst_row']:.1%}.")
         if not short:
             return (head + f"every family of estimates and differences held the truth in at least {PROMISE:.0%} of "
-                    f"replicates (lowest {lowest[1]:.1%}: {lowest[0][0]} {lowest[0][1]} {lowest[0][2]}s).")
+                    f"replicates (lowest {lowest[1]:.1%}: {lowest[0][0]} {lowest[0][1]} {lowest[0][2]}s)." + single)
         listed = "; ".join(f"{t} {m} {k}s {v:.1%}" for (t, m, k), v in sorted(short.items()))
         return (head + f"these families held the truth in fewer than {PROMISE:.0%} of replicates: {listed}. Their "
-                f"numbers carry {APPROXIMATE}: read those intervals as approximate.")
+                f"numbers carry {APPROXIMATE}: read those intervals as approximate." + single)
 
 
 def lookup(table: pd.DataFrame, *, dataset: str, attribute: str, n_subjects: int, n_images: int, ci_method: str,
