@@ -46,7 +46,7 @@ from benchmark.stats import StatsConfig, group_statistics, metric_entries
 log = logging.getLogger(__name__)
 
 __all__ = ["COMPARISONS", "CoverageStudy", "StudyResult", "fitted_predictions", "other_dataset", "run", "summarise",
-           "measured_rows", "merge_measured", "statistics_config", "to_markdown", "write"]
+           "measured_rows", "merge_measured", "read_measured", "statistics_config", "to_markdown", "write"]
 
 COMPARISONS: tuple[str, ...] = ("methods", "aa")
 KEY = ["method", "task", "metric", "group", "emotion"]
@@ -339,11 +339,17 @@ def measured_rows(result: StudyResult, *, config: StatsConfig) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=MEASURED_COLUMNS)
 
 
+def read_measured(path: Path | str) -> pd.DataFrame:
+    """A measured table as written by :func:`merge_measured`; the scenario ``null`` stays a name (not a missing
+    value), only an empty ``rejection`` (estimates have no test) is missing."""
+    return pd.read_csv(path, keep_default_na=False, na_values={"rejection": [""]})
+
+
 def merge_measured(path: Path, rows: pd.DataFrame) -> Path:
     """Write ``rows`` (:func:`measured_rows`) into the measured table at ``path``, replacing the rows of the same study
     (scenario, comparison, dataset, attribute and statistics settings); atomic."""
     key = ["scenario", "comparison", "dataset", "attribute", "ci_method", "ci", "n_resamples"]
-    old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=MEASURED_COLUMNS)
+    old = read_measured(path) if path.exists() else pd.DataFrame(columns=MEASURED_COLUMNS)
     if list(old.columns) != MEASURED_COLUMNS:
         raise BenchmarkError(f"{path}: columns {list(old.columns)}, expected {MEASURED_COLUMNS}")
     study = rows[key].drop_duplicates()

@@ -74,12 +74,15 @@ def test_the_measured_table_keeps_other_studies_and_replaces_the_same_one(tmp_pa
     rows = coverage.measured_rows(result, config=TINY)
     assert set(rows["kind"]) == {"estimate", "difference"} and len(rows) == 2 * len(result.summary)
     coverage.merge_measured(path, rows)
-    coverage.merge_measured(path, rows.assign(comparison="aa"))
+    coverage.merge_measured(path, rows.assign(comparison="aa", scenario="null"))
     coverage.merge_measured(path, rows.assign(coverage=0.25))
-    table = pd.read_csv(path)
+    coverage.merge_measured(path, rows.assign(comparison="aa", scenario="null", coverage=0.75))
+    table = coverage.read_measured(path)
     assert len(table) == 2 * len(rows)
     assert (table.loc[table["comparison"] == "methods", "coverage"] == 0.25).all()
-    assert (table.loc[table["comparison"] == "aa", "coverage"] == 0.5).all()
+    null = table[table["scenario"] == "null"]  # a scenario named null is not a missing value
+    assert len(null) == len(rows) and (null["coverage"] == 0.75).all()
+    assert table.loc[table["kind"] == "estimate", "rejection"].isna().all()
     assert list(table.columns) == coverage.MEASURED_COLUMNS
 
 

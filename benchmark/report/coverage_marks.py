@@ -13,7 +13,7 @@ from importlib import resources
 
 import pandas as pd
 
-from benchmark.coverage import MEASURED_COLUMNS
+from benchmark.coverage import MEASURED_COLUMNS, read_measured
 
 __all__ = ["PROMISE", "APPROXIMATE", "Measured", "measured_table", "lookup"]
 
@@ -26,7 +26,7 @@ APPROXIMATE = "§"
 def measured_table() -> pd.DataFrame:
     """The shipped measured-coverage table (empty with its columns if the package has none)."""
     path = resources.files("benchmark") / "stats" / "coverage.csv"
-    return pd.read_csv(str(path)) if path.is_file() else pd.DataFrame(columns=MEASURED_COLUMNS)
+    return read_measured(str(path)) if path.is_file() else pd.DataFrame(columns=MEASURED_COLUMNS)
 
 
 class Measured:
