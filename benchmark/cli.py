@@ -192,6 +192,61 @@ def simulate_check(scenario: str, tables: tuple[Path, ...], seed: int, scale: in
     click.echo(sim_check.check_files(scenario, list(tables), scale=scale, seed=seed))
 
 
+@simulate.command("coverage")
+@click.option("--scenario", default="paper", show_default=True, help="Scenario YAML or a shipped name (paper, null).")
+@click.option("--dataset", required=True, help="The declared dataset whose design is replicated (faces, adfes).")
+@click.option("--attribute", default="gender", show_default=True, help="Protected attribute (cells: its groups).")
+@click.option("--comparison", type=click.Choice(["methods", "aa"]), default="methods", show_default=True,
+              help="methods: --method vs --reference, fitted once; aa: --reference run twice on jittered outputs.")
+@click.option("--method", default="corrector", show_default=True)
+@click.option("--reference", default="uncorrected", show_default=True)
+@click.option("--train-dataset", default=None, help="Dataset the methods are fitted on [default: the other shipped one].")
+@click.option("--train-scale", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--replicates", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--scale", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Multiplies the number of subjects of each replicate (1: the real design).")
+@click.option("--truth-scale", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Size of the sample the truth is computed on, in multiples of the design.")
+@click.option("--aa-noise", type=float, default=1.0, show_default=True, help="sd (logits) of the A/A jitter.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Also write the per-family summary as CSV (and the per-replicate records beside it, .parquet).")
+@click.option("--measured", type=click.Path(path_type=Path), default=None,
+              help="Also merge the summary into this measured-coverage table (the report's marks read the shipped "
+                   "benchmark/stats/coverage.csv), replacing the rows of the same study.")
+@PARAMS_OPTION
+def simulate_coverage(scenario: str, dataset: str, attribute: str, comparison: str, method: str, reference: str,
+                      train_dataset: str | None, train_scale: int, replicates: int, scale: int, truth_scale: int,
+                      aa_noise: float, seed: int, output: Path | None, measured: Path | None,
+                      params_path: Path) -> None:
+    """Measure how often the intervals hold the simulator's truth, and how often the tests reject, over REPLICATES
+    samples of a dataset's design (the evaluate section's statistics; docs/STATISTICS.md)."""
+    from benchmark import coverage, params
+
+    settings = _settings(params_path)
+    study = coverage.CoverageStudy(scenario=scenario, dataset=dataset, attribute=attribute, comparison=comparison,
+                                   method=method, reference=reference, train_dataset=train_dataset,
+                                   train_scale=train_scale, replicates=replicates, scale=scale,
+                                   truth_scale=truth_scale, aa_noise=aa_noise, seed=seed)
+    result = coverage.run(study, settings, declared=params.catalogue(settings))
+    click.echo(coverage.to_markdown(result, command="benchmark " + " ".join(sys.argv[1:])))
+    click.echo(f"{result.seconds:.0f} s of statistics ({result.seconds / replicates:.2f} s per replicate)")
+    for path in coverage.write(result, output) if output is not None else []:
+        click.echo(f"wrote {path}")
+    if measured is not None:
+        config = coverage.statistics_config(settings)
+        click.echo(f"wrote {coverage.merge_measured(measured, coverage.measured_rows(result, config=config))}")
+
+
+@cli.command()
+@PARAMS_OPTION
+def power(params_path: Path) -> None:
+    """Simulate the smallest differences the tests detect with 80 % power at each held-out design (results/power.json)."""
+    from benchmark.stages import power as stage
+
+    click.echo(f"wrote {stage.run(_settings(params_path))}")
+
+
 @cli.group()
 def images() -> None:
     """The raw FACES / ADFES images under data.input (for data.source: images)."""

@@ -179,13 +179,31 @@ class EvaluateSettings:
     """The ``evaluate`` section: the reference method comparisons are made against, and the statistics' budgets."""
 
     reference: str = _spec("uncorrected")
-    n_resamples: int = _spec(10_000, low=1, help="subject-cluster bootstrap resamples (stratified by gender)")
+    contrasts: list = _spec([["corrector", "unimodal"], ["crossmodal_linear", "unimodal"],
+                             ["corrector", "crossmodal_linear"]],
+                            help="pairs [a, b] of methods compared directly (a - b) wherever both ran")
+    n_resamples: int = _spec(10_000, low=1, help="subject-cluster bootstrap resamples (stratified by the attribute)")
     ci: float = _spec(0.95, low=0.5, high=0.999, help="confidence level of every interval")
-    ci_method: str = _spec("bca", choices=("percentile", "bca"),
-                           help="bootstrap interval; bca falls back to percentile where it degenerates (noted per row)")
+    ci_method: str = _spec("bound", choices=("percentile", "bca", "bound"),
+                           help="bound: score intervals for cells, error-bound intervals for the rest (docs/STATISTICS.md); "
+                                "bca / percentile: plain bootstrap intervals")
     n_permutations: int = _spec(10_000, low=1, help="subject-level sign flips per permutation test")
     alpha: float = _spec(0.05, low=0.0001, high=0.5, help="significance level of the report's marks (Holm-adjusted p)")
     seed: int = _spec(0, low=0, help="seeds every bootstrap and permutation draw")
+
+
+@dataclass(frozen=True)
+class PowerSettings:
+    """The ``power`` section: the minimum detectable effects the report prints beside its findings (``benchmark
+    power``, docs/STATISTICS.md): planted effects of known size on the held-out designs simulated from a scenario."""
+
+    scenario: str = _spec(str(paths.DEFAULT_SCENARIO),
+                          help="scenario the held-out designs are simulated from (the one fitted to the published "
+                               "outputs by default)")
+    replicates: int = _spec(200, low=10, high=100_000, help="simulated samples per design")
+    target: float = _spec(0.8, low=0.5, high=0.99, help="power at which an effect counts as detectable")
+    truth_scale: int = _spec(100, low=1, high=1000, help="size of the sample the reference's truth is taken from")
+    seed: int = _spec(0, low=0)
 
 
 @dataclass(frozen=True)
@@ -243,6 +261,7 @@ class Settings:
     data: DataSettings = field(default_factory=DataSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    power: PowerSettings = field(default_factory=PowerSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     tune: TuneSettings = field(default_factory=TuneSettings)
 

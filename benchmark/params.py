@@ -157,4 +157,24 @@ def check(settings: Settings) -> None:
     if settings.evaluate.reference not in settings.train.methods:
         raise BenchmarkError(f"evaluate.reference {settings.evaluate.reference!r} must be one of train.methods "
                              f"({', '.join(settings.train.methods)})")
+    _check_contrasts(settings)
     _check_tune(settings)
+
+
+def _check_contrasts(settings: Settings) -> None:
+    """Each contrast is a pair of two different method names (built in or plug-in specs); a pair whose methods did not
+    both run is reported as not computed, not an error, so the default pairs work with fewer methods."""
+    from benchmark.methods.registry import check_method_name
+
+    seen = set()
+    for i, pair in enumerate(settings.evaluate.contrasts):
+        where = f"evaluate.contrasts[{i}]"
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(m, str) for m in pair):
+            raise BenchmarkError(f"{where}: expected a pair [method_a, method_b] (difference a - b), got {pair!r}")
+        if pair[0] == pair[1]:
+            raise BenchmarkError(f"{where}: a method compared with itself ({pair[0]!r}); name two different methods")
+        if tuple(pair) in seen:
+            raise BenchmarkError(f"{where}: {pair!r} is listed twice")
+        seen.add(tuple(pair))
+        for name in pair:
+            check_method_name(name, where=where)

@@ -16,6 +16,7 @@ RESULTS_DIR = Path("results")
 PREDICTIONS = RESULTS_DIR / "predictions.parquet"
 STATS = RESULTS_DIR / "stats.parquet"
 CONFUSION = RESULTS_DIR / "confusion.parquet"
+POWER = RESULTS_DIR / "power.json"  # minimum detectable effects (benchmark power)
 REPORTS_DIR = Path("reports")
 METRICS_JSON = REPORTS_DIR / "metrics.json"
 CELLS_CSV = REPORTS_DIR / "cells.csv"

@@ -22,17 +22,35 @@ HEADLINE = (("macro", "macro accuracy"), ("largest_gap", "largest gap"), ("avera
 _METHOD_CMAP = plt.get_cmap("tab10")
 
 
+#: how a degenerate interval (zero width) is drawn and named in legends, so that it is never mistaken for certainty
+DEGENERATE_LABEL = "interval of zero width (degenerate)"
+
+
 def _draw_ci(ax, position: np.ndarray, low: pd.Series, high: pd.Series, *, horizontal: bool = False) -> None:
-    """Confidence intervals as lines with end caps (a percentile interval need not contain the estimate, e.g. a gap)."""
+    """Confidence intervals as lines with end caps (a percentile interval need not contain the estimate, e.g. a gap);
+    an interval of zero width is marked with a red cross (:data:`DEGENERATE_LABEL`)."""
     low, high = low.to_numpy(dtype=float), high.to_numpy(dtype=float)
     keep = np.isfinite(low) & np.isfinite(high)
     position, low, high = np.asarray(position)[keep], low[keep], high[keep]
+    point = low == high
+    if point.any():
+        xy = (low[point], position[point]) if horizontal else (position[point], low[point])
+        ax.plot(*xy, "x", color="red", markersize=7, zorder=4, label=DEGENERATE_LABEL)
     if horizontal:
         ax.hlines(position, low, high, color="black", linewidth=1.0, zorder=2)
         ax.plot(np.r_[low, high], np.r_[position, position], "|", color="black", markersize=6, zorder=2)
     else:
         ax.vlines(position, low, high, color="black", linewidth=0.8, zorder=3)
         ax.plot(np.r_[position, position], np.r_[low, high], "_", color="black", markersize=3, zorder=3)
+
+
+def _unique_legend(axes: np.ndarray) -> tuple[list, list[str]]:
+    """Legend handles and labels of all panels, each label once (the first panel's order first)."""
+    found: dict[str, object] = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            found.setdefault(label, handle)
+    return list(found.values()), list(found)
 
 
 def task_order(stats: pd.DataFrame) -> list[str]:
@@ -101,7 +119,7 @@ def cell_bars(stats: pd.DataFrame, *, reference: str, methods: list[str], title:
             if col == 0:
                 ax.set_ylabel(f"{task} accuracy (%)")
             ax.grid(axis="y", alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles, labels = _unique_legend(axes)
     fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8,
                title=f"bars: true {tasks[0]}, method (hatched: reference); lines: CI")
     fig.suptitle(f"{title}: accuracy per true {tasks[0]} x true emotion cell, {ci:.0%} CI (subject bootstrap)")
@@ -169,7 +187,7 @@ def gap_bars(stats: pd.DataFrame, *, methods: list[str], title: str, ci: float) 
         ax.grid(axis="y", alpha=0.3)
     spread = " - ".join(groups) if len(groups) == 2 else f"max - min over {len(groups)} groups"
     axes[0, 0].set_ylabel(f"|{spread}| accuracy gap (pp)" if len(groups) == 2 else f"{spread} (pp)")
-    axes[0, 0].legend(fontsize=8, title="method")
+    axes[0, 0].legend(*_unique_legend(axes), fontsize=8, title="method")
     fig.suptitle(f"{title}: {tasks[0]} gaps per emotion, {ci:.0%} CI (subject bootstrap; lower is fairer)")
     fig.tight_layout()
     return fig
@@ -200,8 +218,8 @@ def forest(stats: pd.DataFrame, *, reference: str, methods: list[str], title: st
             if col == 0:
                 ax.set_ylabel("method")
             ax.grid(axis="x", alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8)
+    handles, labels = _unique_legend(axes)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     fig.suptitle(f"{title}: method - {reference}, {ci:.0%} CI (paired subject bootstrap)")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig

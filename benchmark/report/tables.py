@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pandas as pd
 
+from benchmark.contrasts import contrast_rows, method_rows
 from benchmark.metrics import SUMMARY_METRICS
 from benchmark.paper import PAPER_METHOD, PAPER_SPLIT
+from benchmark.report.coverage_marks import APPROXIMATE
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE
 
-__all__ = ["FLAGS", "fmt_ci", "fmt_diff", "group_label", "methods_table", "ordered_groups", "reproduction_table"]
+__all__ = ["DEGENERATE", "DISAGREE", "FLAGS", "contrasts_table", "fmt_ci", "fmt_diff", "group_label",
+           "methods_table", "ordered_groups", "reproduction_table"]
 
 METRIC_LABELS = {"macro": "macro", "largest_gap": "largest gap", "average_gap": "avg gap"}
+#: after an interval of zero width, or one the statistics noted (fallback, left-out resamples, none): see its note
+DEGENERATE = "†"
+#: after a difference whose interval and raw p disagree (one excludes 0 / rejects at alpha, the other not)
+DISAGREE = "‡"
 #: Cells the report emphasises: the paper's value lies outside our CI, or outside the spread of one run.
 FLAGS: tuple[str, ...] = (OUTSIDE, RUN_OUTSIDE)
 
@@ -23,11 +31,13 @@ def _num(value: float, sign: bool = False) -> str:
     return f"{value:+.2f}" if sign else f"{value:.2f}"
 
 
-def fmt_ci(estimate: float, low: float, high: float) -> str:
-    """``95.98 [93.73, 97.50]`` (percent, 2 decimals); ``n/a`` for a missing estimate."""
+def fmt_ci(estimate: float, low: float, high: float, note: str = "") -> str:
+    """``95.98 [93.73, 97.50]`` (percent, 2 decimals); ``n/a`` for a missing estimate; :data:`DEGENERATE` after an
+    interval of zero width or one with a note (a fallback, left-out resamples, none at all)."""
     if pd.isna(estimate):
         return "n/a"
-    return f"{_num(estimate)} [{_num(low)}, {_num(high)}]"
+    flag = f" {DEGENERATE}" if note or pd.isna(low) or low == high else ""
+    return f"{_num(estimate)} [{_num(low)}, {_num(high)}]{flag}"
 
 
 def fmt_p(p: float) -> str:
@@ -35,12 +45,17 @@ def fmt_p(p: float) -> str:
     return "n/a" if pd.isna(p) else f"{p:.4f}"
 
 
-def fmt_diff(diff: float, low: float, high: float, p_holm: float, *, alpha: float) -> str:
-    """``+1.80 [-0.50, 4.10] p=0.0123 *``: the difference, its CI, the Holm-adjusted p and ``*`` when p < alpha."""
+def fmt_diff(diff: float, low: float, high: float, p_perm: float, p_holm: float, *, alpha: float) -> str:
+    """``+1.80 [-0.50, +4.10] p=0.0123 (Holm 0.0492) *``: the difference, its interval, the raw and the Holm-adjusted
+    p, ``*`` when the Holm-adjusted p < alpha, and :data:`DISAGREE` where the per-comparison interval and the raw p
+    tell different stories (the interval excludes 0 and p >= alpha, or the reverse)."""
     if pd.isna(diff):
         return "n/a"
     mark = " *" if not pd.isna(p_holm) and p_holm < alpha else ""
-    return f"{_num(diff, True)} [{_num(low, True)}, {_num(high, True)}] p={fmt_p(p_holm)}{mark}"
+    excludes = not pd.isna(low) and (low > 0 or high < 0)
+    disagree = not pd.isna(p_perm) and excludes != (p_perm < alpha)
+    return (f"{_num(diff, True)} [{_num(low, True)}, {_num(high, True)}] p={fmt_p(p_perm)} (Holm {fmt_p(p_holm)})"
+            f"{mark}{' ' + DISAGREE if disagree else ''}")
 
 
 def ordered_groups(stats: pd.DataFrame) -> list[tuple[str, str, str]]:
@@ -71,10 +86,18 @@ def reproduction_table(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def methods_table(stats: pd.DataFrame, *, reference: str, alpha: float) -> pd.DataFrame:
-    """Every method of one evaluation group: headline metrics with CIs, differences to the reference with CIs and
-    Holm-adjusted p (``*`` below alpha), seeds and seed sd. One row per (task, method); reference first."""
-    headline = stats[stats["metric"].isin(SUMMARY_METRICS)]
+def _mark(text: str, approximate: Callable[[str, str, str], bool] | None, task: str, metric: str, kind: str) -> str:
+    """``text`` with :data:`~benchmark.report.coverage_marks.APPROXIMATE` when its interval family fell short."""
+    return f"{text} {APPROXIMATE}" if approximate is not None and approximate(task, metric, kind) else text
+
+
+def methods_table(stats: pd.DataFrame, *, reference: str, alpha: float,
+                  approximate: Callable[[str, str, str], bool] | None = None) -> pd.DataFrame:
+    """Every method of one evaluation group: headline metrics with intervals, differences to the reference with
+    intervals, raw and Holm-adjusted p (``*``: Holm below alpha), seeds and seed sd. One row per (task, method);
+    reference first. ``approximate(task, metric, kind)`` says which interval families to mark as approximate."""
+    headline = method_rows(stats)
+    headline = headline[headline["metric"].isin(SUMMARY_METRICS)]
     methods = sorted(headline["method"].unique(), key=lambda m: (m != reference, m))
     tasks = sorted(dict.fromkeys(headline["task"]), key=lambda t: t == "emotion")
     rows = []
@@ -84,10 +107,37 @@ def methods_table(stats: pd.DataFrame, *, reference: str, alpha: float) -> pd.Da
             row = {"task": task, "method": method, "seeds": str(int(by_metric["n_seeds"].iloc[0]))}
             for metric in SUMMARY_METRICS:
                 r = by_metric.loc[metric]
-                row[METRIC_LABELS[metric]] = fmt_ci(r["estimate"], r["ci_low"], r["ci_high"])
-                row[f"Δ {METRIC_LABELS[metric]}"] = ("(reference)" if method == reference else
-                                                     fmt_diff(r["diff"], r["diff_ci_low"], r["diff_ci_high"], r["p_holm"], alpha=alpha))
+                row[METRIC_LABELS[metric]] = _mark(fmt_ci(r["estimate"], r["ci_low"], r["ci_high"],
+                                                          _own_note(r["note"])), approximate, task, metric, "estimate")
+                row[f"Δ {METRIC_LABELS[metric]}"] = ("(reference)" if method == reference else _mark(
+                    fmt_diff(r["diff"], r["diff_ci_low"], r["diff_ci_high"], r["p_perm"], r["p_holm"], alpha=alpha),
+                    approximate, task, metric, "difference"))
             row["seed sd (macro / largest / avg)"] = " / ".join(_num(by_metric.loc[m, "seed_sd"]) for m in SUMMARY_METRICS)
             rows.append(row)
     return pd.DataFrame(rows)
 
+
+
+def _own_note(note: str) -> str:
+    """The part of a row's note about its own interval (not the difference's, which starts with ``diff:``)."""
+    return "; ".join(part for part in str(note or "").split("; ") if part and not part.startswith("diff:"))
+
+
+def contrasts_table(stats: pd.DataFrame, *, alpha: float,
+                    approximate: Callable[[str, str, str], bool] | None = None) -> pd.DataFrame:
+    """The contrasts of one evaluation group: one row per (task, contrast a - b) with the differences of the headline
+    metrics, their intervals, raw and Holm-adjusted p (Holm over the contrasts of each metric row)."""
+    rows = contrast_rows(stats)
+    rows = rows[rows["metric"].isin(SUMMARY_METRICS)]
+    out = []
+    for task in sorted(dict.fromkeys(rows["task"]), key=lambda t: t == "emotion"):
+        for name in dict.fromkeys(rows["method"]):
+            by_metric = rows[(rows["task"] == task) & (rows["method"] == name)].set_index("metric")
+            row = {"task": task, "contrast (a - b)": name.replace(" vs ", " - ")}
+            for metric in SUMMARY_METRICS:
+                r = by_metric.loc[metric]
+                row[f"Δ {METRIC_LABELS[metric]}"] = _mark(fmt_diff(r["diff"], r["diff_ci_low"], r["diff_ci_high"],
+                                                                   r["p_perm"], r["p_holm"], alpha=alpha),
+                                                          approximate, task, metric, "difference")
+            out.append(row)
+    return pd.DataFrame(out)

@@ -1,7 +1,7 @@
 """Stage ``evaluate``: the paper's metrics and their statistics for every (split, method, partition, dataset).
 
-Writes ``results/stats.parquet`` (every metric with its subject-bootstrap CI, the difference to the reference with its
-CI and p-values; :mod:`benchmark.stats`), ``results/confusion.parquet`` (emotion confusion per attribute group),
+Writes ``results/stats.parquet`` (every metric with its CI, the difference to the reference and of every contrast pair
+(:mod:`benchmark.contrasts`) with its CI and p-values; :mod:`benchmark.stats`), ``results/confusion.parquet`` (emotion confusion per attribute group),
 ``reports/metrics.json`` (the headline numbers with CIs and p-values), ``reports/cells.csv`` (per-cell accuracies
 with CIs), the DVC metrics and plots (:mod:`benchmark.headline`), the predicted-attribute audit beside stats.parquet
 (``results/audit.parquet``, ``results/attribute_audit.parquet``; :mod:`benchmark.audit`), and logs one MLflow run per (split, method). The
@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmark import atomic, audit, confusion, headline, metrics, paths, predictions, stats, tracking
+from benchmark import atomic, audit, confusion, contrasts, headline, metrics, paths, predictions, stats, tracking
 from benchmark.config import Settings, as_dict, flatten
 from benchmark.tables import METADATA_KEY
 
@@ -91,7 +91,8 @@ def metrics_document(aggregate: pd.DataFrame, table: pd.DataFrame, settings: Set
     document = {"source": meta.get("source", "unknown"), "attribute": attribute, "design": design, "units": "percent",
                 "reference": e.reference,
                 "statistics": {"n_resamples": e.n_resamples, "ci": e.ci, "ci_method": e.ci_method,
-                               "n_permutations": e.n_permutations, "seed": e.seed, "resampling": "subjects, by gender",
+                               "n_permutations": e.n_permutations, "seed": e.seed, "alpha": e.alpha,
+                               "resampling": f"subjects, by {attribute} group",
                                "seeds": "held fixed; CI of the seed mean; seed sd separate"},
                 "results": results}
     if meta.get("scenario") is not None:
@@ -156,18 +157,22 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     cells = metrics.cells_by_group(frame, tasks=read.tasks, layouts=layouts)
     aggregate = seed_aggregate(metrics.summaries_by_group(cells))
     config = stats_config(settings)
-    table = stats.analyse(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
-                          config=config)
+    pairs = contrasts.pairs(settings.evaluate.contrasts)
+    full = stats.analyse(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
+                         config=config, contrasts=pairs)
+    table = contrasts.method_rows(full)  # every output below but stats.parquet and metrics.json's contrasts
     meta = {**read.metadata, "attribute": attribute}
     stats_meta = {"reference": settings.evaluate.reference, "alpha": settings.evaluate.alpha,
+                  "contrasts": [list(pair) for pair in pairs],
                   **{k: getattr(config, k) for k in ("n_resamples", "ci", "ci_method", "n_permutations", "seed")}}
-    _write_parquet(table, stats_path, {**meta, **stats_meta})
+    _write_parquet(full, stats_path, {**meta, **stats_meta})
     _write_parquet(confusion.emotion_confusion(frame, emotion_classes=read.emotion_classes, attribute=attribute,
                                                layouts=layouts), confusion_path, meta)
     plot_cells = cells_plot_table(cells, table)
     atomic.write_text(cells_path, plot_cells.to_csv(index=False))
-    atomic.write_json(metrics_path, metrics_document(aggregate, table, settings, meta, attribute=attribute,
-                                                     design=design_summary(read)))
+    atomic.write_json(metrics_path, {**metrics_document(aggregate, table, settings, meta, attribute=attribute,
+                                                        design=design_summary(read)),
+                                     **contrasts.metrics_entries(full, pairs)})
     headline.write(table, reference=settings.evaluate.reference, reports_dir=metrics_path.parent)
     audited = audit.write(frame, attribute=attribute, layouts=layouts, results_dir=stats_path.parent,
                           config=audit.AuditConfig(n_resamples=config.n_resamples, ci=config.ci, seed=config.seed))

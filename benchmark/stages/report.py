@@ -1,6 +1,7 @@
 """Stage ``report``: ``reports/report.md``, a self-contained ``reports/report.html`` and ``reports/figures/*.png``
-from the evaluate stage's results (metrics.json, stats.parquet, confusion.parquet). It reads results; it computes no
-statistic."""
+from the evaluate stage's results (metrics.json, stats.parquet, confusion.parquet) and the power stage's
+(results/power.json, optional). It opens with the generated findings (:mod:`benchmark.report.findings`). It reads
+results; it computes no statistic."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from benchmark.config import CorrectorSettings, Settings
 from benchmark.errors import BenchmarkError
 from benchmark.processes import available_cores
 from benchmark.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
-from benchmark.report import figures, provenance, tables
+from benchmark.contrasts import contrast_rows, method_rows
+from benchmark.report import coverage_marks, figures, findings, provenance, tables
 from benchmark.report.audit import fairness_blocks
+from benchmark.report.coverage_marks import APPROXIMATE, PROMISE
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
 from benchmark.report.tuning import tuning_blocks
@@ -96,17 +99,32 @@ def design_blocks(doc: dict[str, Any]) -> list[Block]:
                       f"accuracy is their mean; {gap}."), Bullets(tuple(lines))] if lines else []
 
 
+INTERVAL_TEXT = {
+    "bound": "score intervals for cells and, for every other number, the estimate +- a bound on its error that holds "
+             "whatever the true gaps (so the upward bias of a gap near 0 lies inside it), from a subject-cluster "
+             "bootstrap with small-sample corrections",
+    "bca": "BCa intervals of a subject-cluster bootstrap",
+    "percentile": "percentile intervals of a subject-cluster bootstrap",
+}
+
+
 def reading_guide(doc: dict[str, Any], alpha: float) -> Paragraph:
-    """How to read the numbers: units, intervals, differences and marks."""
+    """How to read the numbers: units, intervals, differences, the two p-values and the marks."""
     s = doc["statistics"]
     return Paragraph(
-        f"All numbers are percent (differences: percentage points). Brackets are {s['ci']:.0%} confidence intervals "
-        f"from a subject-cluster bootstrap ({s['n_resamples']} resamples of people, stratified by "
-        f"{doc.get('attribute', 'gender')} group; "
-        f"{s['ci_method']} intervals); seeds are held fixed, so an interval is the test-sampling uncertainty of the "
-        f"seed mean, and the seed sd is reported beside it. Δ is method − `{doc['reference']}` on the same resamples; "
-        f"p is a subject-level permutation test ({s['n_permutations']} sign flips), Holm-adjusted over the methods "
-        f"within each dataset x task x metric; `*` marks adjusted p < {alpha:g}. Details: docs/STATISTICS.md.")
+        f"All numbers are percent (differences: percentage points). Brackets are {s['ci']:.0%} confidence intervals: "
+        f"{INTERVAL_TEXT.get(s['ci_method'], s['ci_method'])} ({s['n_resamples']} resamples of people, stratified by "
+        f"{doc.get('attribute', 'gender')} group); seeds are held fixed, so an interval is the test-sampling "
+        f"uncertainty of the seed mean, and the seed sd is reported beside it. Δ is method − `{doc['reference']}` "
+        f"on the same resamples. p is a subject-level permutation test ({s['n_permutations']} sign flips) of that one "
+        f"comparison, and Holm is the same p adjusted over the methods compared with the reference within each "
+        f"dataset x task x metric (contrasts: over the contrasts); `*` marks Holm p < {alpha:g}, the only claim of a "
+        f"difference the report makes. An interval is per comparison, like the raw p, so an interval that excludes 0 "
+        f"next to a Holm p above {alpha:g} means the difference does not survive the adjustment for multiple "
+        f"comparisons. {tables.DISAGREE} marks a difference whose interval and raw p disagree (one excludes 0, the "
+        f"other does not reject); {tables.DEGENERATE} an interval of zero width or one with a note (see Statistical "
+        f"notes); {APPROXIMATE} an interval family that held the truth in fewer than {PROMISE:.0%} of simulated "
+        f"replicates at this design. Details: docs/STATISTICS.md.")
 
 
 def reproduction_blocks(doc: dict[str, Any]) -> list[Block]:
@@ -144,7 +162,8 @@ def reproduction_blocks(doc: dict[str, Any]) -> list[Block]:
 def _figures_for_group(stats: pd.DataFrame, confusion: pd.DataFrame, *, group: tuple[str, str, str], reference: str,
                        ci: float, alpha: float, out_dir: Path) -> list[Figure]:
     split, dataset, partition = group
-    rows = stats[(stats["split"] == split) & (stats["dataset"] == dataset) & (stats["partition"] == partition)]
+    rows = method_rows(stats)
+    rows = rows[(rows["split"] == split) & (rows["dataset"] == dataset) & (rows["partition"] == partition)]
     conf = confusion[(confusion["split"] == split) & (confusion["dataset"] == dataset) & (confusion["partition"] == partition)]
     methods = sorted(rows["method"].unique(), key=lambda m: (m != reference, m))
     compared = [m for m in methods if m != reference and rows.loc[rows["method"] == m, "diff"].notna().any()]
@@ -197,6 +216,26 @@ def _figures_of_job(job: tuple[pd.DataFrame, pd.DataFrame, tuple[str, str, str]]
     return _figures_for_group(rows, conf, group=group, reference=reference, ci=ci, alpha=alpha, out_dir=out_dir)
 
 
+def _comparison_blocks(stats: pd.DataFrame, group: tuple[str, str, str], doc: dict[str, Any], *,
+                       alpha: float) -> list[Block]:
+    """One evaluation group: its methods table, its contrasts table (if any), and what the measured coverage says
+    about its design (families that fell short are marked in both tables)."""
+    rows = _group_rows(stats, group)
+    label = tables.group_label(*group)
+    s = doc["statistics"]
+    measured = coverage_marks.lookup(coverage_marks.measured_table(), dataset=group[1],
+                                     attribute=doc.get("attribute", "gender"), n_subjects=int(rows["n_subjects"].iloc[0]),
+                                     n_images=int(rows["n_images"].iloc[0]), ci_method=s["ci_method"], ci=s["ci"])
+    out: list[Block] = [Heading(label, 3),
+                        Table(tables.methods_table(rows, reference=doc["reference"], alpha=alpha,
+                                                   approximate=measured.approximate))]
+    if not contrast_rows(rows).empty:
+        out.append(Table(tables.contrasts_table(rows, alpha=alpha, approximate=measured.approximate),
+                         caption=f"Contrasts, {label}: pairs of methods compared directly (a - b) on the same "
+                                 "resamples; Holm over the contrasts"))
+    return out + [Paragraph(measured.sentence(label))]
+
+
 def statistics_notes(stats: pd.DataFrame) -> list[Block]:
     """Where an interval fell back or resamples were left out (the stats table's notes), counted."""
     notes = stats.loc[stats["note"] != "", "note"].str.split("; ").explode()
@@ -227,28 +266,28 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
         html_path: Path = paths.REPORT_HTML, stats_path: Path = paths.STATS, confusion_path: Path = paths.CONFUSION,
         figures_dir: Path = paths.FIGURES_DIR, outputs_dir: Path = paths.OUTPUTS_DIR,
         predictions_path: Path = paths.PREDICTIONS, tune_dir: Path = paths.TUNE_DIR,
-        lock_path: Path = paths.LOCK) -> list[Path]:
+        power_path: Path = paths.POWER, lock_path: Path = paths.LOCK) -> list[Path]:
     """Write the Markdown report, the self-contained HTML report and the figures; returns the paths written."""
     doc, stats, confusion = _read_inputs(metrics_path, stats_path, confusion_path)
     alpha, ci, reference = settings.evaluate.alpha, doc["statistics"]["ci"], doc["reference"]
     groups = tables.ordered_groups(stats)
+    power = json.loads(power_path.read_text()) if power_path.exists() else None
     figures_dir.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{figures_dir.name}.", dir=figures_dir.parent))
     try:
         prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
                                   lock=lock_path)
-        blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *design_blocks(doc), reading_guide(doc, alpha),
-                               *reproduction_blocks(doc),
+        blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *findings.blocks(stats, doc, power, alpha=alpha),
+                               *design_blocks(doc), reading_guide(doc, alpha), *reproduction_blocks(doc),
                                Heading("Methods comparison")]
         for group in groups:
-            rows = _group_rows(stats, group)
-            blocks += [Heading(tables.group_label(*group), 3),
-                       Table(tables.methods_table(rows, reference=reference, alpha=alpha))]
+            blocks += _comparison_blocks(stats, group, doc, alpha=alpha)
         blocks.append(Heading("Figures"))
         for group, drawn in zip(groups, _draw_group_figures(stats, confusion, groups, reference=reference, ci=ci,
                                                              alpha=alpha, out_dir=fresh)):
             blocks += [Heading(tables.group_label(*group), 3), *drawn]
-        blocks += fairness_blocks(stats, settings, attribute=doc.get("attribute", "gender"), ci=ci, figures_dir=fresh,
+        blocks += fairness_blocks(method_rows(stats), settings, attribute=doc.get("attribute", "gender"), ci=ci,
+                                  figures_dir=fresh,
                                   tune_dir=tune_dir, results_dir=stats_path.parent, outputs_dir=outputs_dir)
         blocks += tuning_blocks(tune_dir, paper=CorrectorSettings(), figures_dir=fresh, results=doc["results"])
         blocks += [Heading("Statistical notes"), *statistics_notes(stats)]

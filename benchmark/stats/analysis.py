@@ -1,0 +1,340 @@
+"""Statistics of a predictions table: every metric of every method with its interval, the difference of each method to
+the reference and of each configured contrast pair, with intervals and tests; one evaluation group at a time."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from benchmark.design import CellLayout
+from benchmark.errors import BenchmarkError
+from benchmark.predictions import tasks as run_tasks
+from benchmark.stats import bounds
+from benchmark.stats.cells import (SubjectDesign, check_columns, correctness, metric_entries, seed_mean_summary,
+                                   subject_design, subject_sums)
+from benchmark.stats.config import StatsConfig
+from benchmark.stats.intervals import bootstrap_intervals
+from benchmark.stats.resampling import (jackknife_weights, seed_cells, seed_mean_metrics, seed_metrics,
+                                        subject_resamples)
+from benchmark.stats.significance import mcnemar_table, permutation_p, seed_majority
+
+__all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "analyse", "compare", "contrast_name", "group_statistics",
+           "weighted_metrics"]
+
+#: An evaluation group: the methods within it are compared on the same images and share every resample.
+GROUP_COLUMNS: tuple[str, ...] = ("split", "partition", "dataset")
+#: a contrast row's ``method``: ``"<a> vs <b>"`` (difference a - b; ``reference`` is b)
+CONTRAST_SEPARATOR = " vs "
+#: Estimates, intervals and differences are rounded to 1e-9 percent, far below any reported precision, so that
+#: floating-point noise (the mean of ten identical seeds) never shows as a nonzero difference or seed sd.
+_DECIMALS = 9
+
+
+def contrast_name(a: str, b: str) -> str:
+    """The ``method`` of the contrast rows a - b: ``corrector vs unimodal``."""
+    return f"{a}{CONTRAST_SEPARATOR}{b}"
+
+
+@dataclass(frozen=True)
+class _MethodStats:
+    """One method's data and resampled metrics in one evaluation group (T tasks, K seeds, C cells, M metrics)."""
+
+    seeds: tuple[int, ...]
+    correct: np.ndarray  # (T, K, n_images) bool
+    sums: np.ndarray  # (n_subjects, T, K, C)
+    cells: np.ndarray  # (T, K, C) per-seed cell accuracies on all subjects
+    point: np.ndarray  # (T, M) seed-mean metrics on all subjects
+    seed_sd: np.ndarray  # (T, M)
+    boot_cells: np.ndarray  # (R, T, K, C)
+    boot: np.ndarray  # (R, T, M)
+    jack: np.ndarray  # (n_subjects, T, M)
+    errors: bounds.MethodErrors | None  # calibrated cell errors (ci_method bound), else None
+
+
+@dataclass(frozen=True)
+class _Group:
+    """An evaluation group's design and draws: bootstrap weights (R, n), permutation flips (P, n) and, for ``bound``
+    intervals, the shared score-floor draws (R, T, 1, groups) (:func:`benchmark.stats.bounds.floor_draws`)."""
+
+    design: SubjectDesign
+    weights: np.ndarray
+    flips: np.ndarray
+    shared: np.ndarray | None
+    config: StatsConfig
+
+
+def _rng(config: StatsConfig, key: str) -> np.random.Generator:
+    return np.random.default_rng([config.seed, zlib.crc32(key.encode("utf-8"))])
+
+
+def _group(design: SubjectDesign, config: StatsConfig, key: str) -> _Group:
+    rng = _rng(config, key)
+    weights = subject_resamples(design.subject_group, groups=design.layout.groups, n_resamples=config.n_resamples,
+                                rng=rng)
+    flips = rng.random((config.n_permutations, len(design.subjects))) < 0.5
+    shared = None
+    if config.ci_method == "bound":
+        shared = bounds.floor_draws(config.n_resamples, len(design.tasks), len(design.layout.groups),
+                                    _rng(config, key + "|floor"))
+    return _Group(design, weights, flips, shared, config)
+
+
+def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
+    """Images and subjects per cell, (C,) each."""
+    return design.counts.sum(axis=0), (design.counts > 0).sum(axis=0)
+
+
+def _method_stats(rows: pd.DataFrame, group: _Group, where: str) -> _MethodStats:
+    """Correctness, subject sums, estimate, seed sd, bootstrap and jackknife values of one method."""
+    design, layout = group.design, group.design.layout
+    seeds, correct = correctness(rows, design, where)
+    sums = subject_sums(correct, design)
+    everyone = np.ones((1, len(design.subjects)))
+    seed_values = seed_metrics(everyone, sums, design.counts, layout)[0]  # (T, K, M)
+    seed_sd = seed_values.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(seed_values[:, 0].shape)
+    cells = seed_cells(everyone, sums, design.counts)[0]
+    boot_cells = seed_cells(group.weights, sums, design.counts)
+    errors = None
+    if group.config.ci_method == "bound":
+        n_images, n_subjects = _cell_sizes(design)
+        errors = bounds.method_errors(
+            boot_cells, cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
+            n_images=n_images, n_subjects=n_subjects, level=group.config.ci, shared=group.shared)
+    return _MethodStats(seeds, correct, sums, cells, seed_mean_summary(cells, layout), seed_sd, boot_cells,
+                        seed_mean_summary(boot_cells, layout),
+                        seed_mean_metrics(jackknife_weights(len(design.subjects)), sums, design.counts, layout),
+                        errors)
+
+
+def _empty_cell_notes(boot: np.ndarray) -> np.ndarray:
+    n_valid = np.isfinite(boot).sum(axis=0)
+    return np.array([f"{len(boot) - v} resample(s) with an empty cell left out" if 0 < v < len(boot) else ""
+                     for v in n_valid], dtype=object)
+
+
+def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """low, high, method used, note per (task, metric), flattened to (T * M,)."""
+    design, config = group.design, group.config
+    n = len(design.subjects)
+    if config.ci_method != "bound":
+        return bootstrap_intervals(ms.boot.reshape(len(ms.boot), -1), ms.point.reshape(-1), ms.jack.reshape(n, -1),
+                                   ci=config.ci, method=config.ci_method)
+    layout = design.layout
+    low, high = bounds.estimate_bounds(ms.errors, ms.point, layout, level=config.ci)
+    n_images, n_subjects = _cell_sizes(design)
+    variance = bounds.stratified_jackknife_variance(ms.jack[:, :, :layout.n_cells], design.subject_stratum)
+    strata = np.bincount(design.subject_stratum, minlength=len(layout.groups))
+    low[:, :layout.n_cells], high[:, :layout.n_cells] = bounds.wilson_cells(
+        ms.point[:, :layout.n_cells], variance, n_images, n_subjects, level=config.ci,
+        t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), config.ci))
+    is_cell = np.array([m == "cell" for m, _, _ in metric_entries(layout)])
+    used = np.tile(np.where(is_cell, "wilson", "bound").astype(object), len(design.tasks))
+    return _finite(low.reshape(-1), high.reshape(-1), ms.point.reshape(-1), used,
+                   _empty_cell_notes(ms.boot.reshape(len(ms.boot), -1)))
+
+
+def _finite(low: np.ndarray, high: np.ndarray, point: np.ndarray, used: np.ndarray,
+            notes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """No interval (NaN, method '') where the estimate or an end is not finite (e.g. a group of one subject)."""
+    bad = ~(np.isfinite(low) & np.isfinite(high) & np.isfinite(point))
+    used = np.where(bad, "", used).astype(object)
+    for j in np.flatnonzero(bad & np.isfinite(point)):
+        notes[j] = "; ".join(filter(None, [notes[j], "no interval: a group has fewer than 2 subjects"]))
+    return np.where(bad, np.nan, low), np.where(bad, np.nan, high), used, notes
+
+
+def _difference(a: _MethodStats, b: _MethodStats, group: _Group) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """a - b with its interval and p-values (flattened over tasks x metrics), the interval method and notes."""
+    design, config = group.design, group.config
+    point = a.point - b.point
+    n_resamples, n = len(a.boot), len(design.subjects)
+    if config.ci_method == "bound":
+        strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
+        low, high = bounds.difference_bounds(
+            a.errors, b.errors, point, design.layout, level=config.ci,
+            floors=bounds.difference_floors(design.layout, design.counts),
+            t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), config.ci))
+        used = np.full(low.size, "bound", dtype=object)
+        low, high, used, notes = _finite(low.reshape(-1), high.reshape(-1), point.reshape(-1), used,
+                                         _empty_cell_notes((a.boot - b.boot).reshape(n_resamples, -1)))
+    else:
+        low, high, used, notes = bootstrap_intervals((a.boot - b.boot).reshape(n_resamples, -1), point.reshape(-1),
+                                                     (a.jack - b.jack).reshape(n, -1), ci=config.ci,
+                                                     method=config.ci_method)
+    p_perm = permutation_p(a.sums, b.sums, design.counts, group.flips, point, design.layout)
+    p_mcnemar = mcnemar_table(seed_majority(a.correct), seed_majority(b.correct), design)
+    columns = dict(diff=point.reshape(-1), diff_ci_low=low, diff_ci_high=high, p_perm=p_perm.reshape(-1),
+                   p_mcnemar=p_mcnemar.reshape(-1))
+    return columns, used, notes
+
+
+def _frame(design: SubjectDesign, method: str, reference: str | None, n_seeds: int,
+           values: dict[str, np.ndarray], used: np.ndarray, diff_used: np.ndarray, notes: np.ndarray,
+           diff_notes: np.ndarray, contrast: bool) -> pd.DataFrame:
+    frame = pd.DataFrame([(task, *entry) for task in design.tasks for entry in metric_entries(design.layout)],
+                         columns=["task", "metric", "group", "emotion"])
+    frame.insert(0, "method", method)
+    frame["reference"] = reference
+    frame["n_subjects"] = np.int64(len(design.subjects))
+    frame["n_images"] = np.int64(len(design.image_ids))
+    frame["n_seeds"] = np.int64(n_seeds)
+    for column, value in values.items():
+        frame[column] = value if column.startswith("p_") else np.round(value, _DECIMALS) + 0.0  # no -0.0
+    frame["ci_method"] = used
+    frame["diff_ci_method"] = diff_used
+    frame["note"] = ["; ".join(filter(None, (note, "diff: " + d if d else ""))) for note, d in zip(notes, diff_notes)]
+    frame["contrast"] = contrast
+    return frame
+
+
+def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str | None,
+                     contrasts: tuple[tuple[str, str], ...] = (), config: StatsConfig, key: str, layout: CellLayout,
+                     tasks: tuple[str, str]) -> pd.DataFrame:
+    """Statistics of every method of one evaluation group (rows already restricted to it), and of every contrast
+    (a, b) whose two methods are both present. No family correction (``p_holm`` is added by the caller)."""
+    design = subject_design(pd.concat(list(rows_by_method.values()), ignore_index=True), layout, tasks, key)
+    group = _group(design, config, key)
+    per_method = {name: _method_stats(rows, group, f"{key}: method {name!r}") for name, rows in rows_by_method.items()}
+    ref = per_method.get(reference) if reference is not None else None
+    nan = np.full(len(design.tasks) * len(metric_entries(layout)), np.nan)
+    blank = np.full(nan.shape, "", dtype=object)
+    frames = []
+    for name, ms in per_method.items():
+        low, high, used, notes = _estimate_intervals(ms, group)
+        diff = dict(diff=nan, diff_ci_low=nan, diff_ci_high=nan, p_perm=nan, p_mcnemar=nan)
+        diff_used, diff_notes = blank, blank
+        if ref is not None and name != reference:
+            diff, diff_used, diff_notes = _difference(ms, ref, group)
+        values = {"estimate": ms.point.reshape(-1), "seed_sd": ms.seed_sd.reshape(-1), "ci_low": low, "ci_high": high,
+                  **diff}
+        frames.append(_frame(design, name, reference if ref is not None else None, len(ms.seeds), values, used,
+                             diff_used, notes, diff_notes, contrast=False))
+    for a, b in contrasts:
+        if a in per_method and b in per_method:
+            diff, diff_used, diff_notes = _difference(per_method[a], per_method[b], group)
+            values = {"estimate": nan, "seed_sd": nan, "ci_low": nan, "ci_high": nan, **diff}
+            n_seeds = math.lcm(len(per_method[a].seeds), len(per_method[b].seeds))
+            frames.append(_frame(design, contrast_name(a, b), b, n_seeds, values, blank, diff_used, blank, diff_notes,
+                                 contrast=True))
+    return pd.concat(frames, ignore_index=True)
+
+
+def weighted_metrics(rows: pd.DataFrame, weights: pd.DataFrame, *, layout: CellLayout, attribute: str) -> np.ndarray:
+    """Seed-mean metrics of one method's prediction rows with every subject counted ``weights`` times.
+
+    Parameters
+    ----------
+    rows : prediction rows of one method over one image set (any number of seeds).
+    weights : DataFrame of shape (n_sets, n_subjects), columns the subject ids of ``rows``; non-negative multiplicities
+        (one bootstrap resample per row, as from :func:`~benchmark.stats.resampling.subject_resamples`).
+    layout : the cells; attribute : the protected attribute (its truth and prediction columns).
+
+    Returns
+    -------
+    array of shape (n_sets, 2, n_metrics): percent, tasks (attribute, emotion), metrics in :func:`metric_entries` order.
+    """
+    check_columns(rows, "rows")
+    design = subject_design(rows, layout, run_tasks(attribute), "rows")
+    missing = sorted(set(design.subjects) - set(map(str, weights.columns)))
+    if missing:
+        raise BenchmarkError(f"weights: no column for subject(s) {missing[:5]}; one column per subject is needed")
+    matrix = weights.rename(columns=str)[list(design.subjects)].to_numpy(dtype=np.float64)
+    _, correct = correctness(rows, design, "rows")
+    return seed_mean_metrics(matrix, subject_sums(correct, design), design.counts, layout)
+
+
+def _family_holm(table: pd.DataFrame, family: list[str]) -> pd.Series:
+    """:func:`holm` of ``p_perm`` within every family, vectorised (the same arithmetic: sort within the family,
+    min(1, (m - i) p), running maximum); NaN stays NaN and does not count."""
+    family_id = table.groupby(family, dropna=False, sort=False).ngroup().to_numpy()
+    p = table["p_perm"].to_numpy(dtype=np.float64)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.lexsort((p[valid], family_id[valid]))]  # by family, then p (stable)
+    ids = family_id[order]
+    start = np.r_[0, np.flatnonzero(np.diff(ids)) + 1]
+    size = np.diff(np.r_[start, len(order)])
+    rank = np.arange(len(order)) - np.repeat(start, size)
+    scaled = pd.Series(np.minimum(1.0, (np.repeat(size, size) - rank) * p[order]))
+    adjusted = np.full(len(table), np.nan)
+    adjusted[order] = scaled.groupby(ids).cummax().to_numpy()
+    return pd.Series(adjusted, index=table.index)
+
+
+#: Holm's family: the comparisons of one metric row in one evaluation group; the methods compared with the reference
+#: form one family, the contrasts another.
+HOLM_FAMILY: tuple[str, ...] = GROUP_COLUMNS + ("task", "metric", "group", "emotion", "contrast")
+
+
+def analyse(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, CellLayout], attribute: str,
+            config: StatsConfig = StatsConfig(), contrasts: tuple[tuple[str, str], ...] = ()) -> pd.DataFrame:
+    """Statistics of every (split, partition, dataset) group and method of a predictions table.
+
+    Parameters
+    ----------
+    frame : predictions table (see :mod:`benchmark.predictions`); CV folds of one seed are pooled.
+    reference : method every other method of a group is compared with (no comparisons in a group without it).
+    layouts : dataset -> its cells (attribute groups x declared emotions), e.g. ``Predictions.layouts``.
+    attribute : the protected attribute (the first task; its column holds the cells' groups).
+    config : budgets and interval method.
+    contrasts : pairs (a, b) of methods compared directly, a - b, in every group where both ran.
+
+    Returns
+    -------
+    DataFrame, one row per (split, partition, dataset, method, task, metric[, group][, emotion]), sorted, with
+    ``estimate`` (seed-mean metric, percent), ``seed_sd``, ``ci_low``/``ci_high``, and for compared methods ``diff``
+    (method - reference), ``diff_ci_low``/``diff_ci_high``, ``p_perm`` (permutation), ``p_holm`` (Holm-adjusted within
+    :data:`HOLM_FAMILY`) and ``p_mcnemar`` (accuracies only); plus counts, the interval method used per row and notes
+    (e.g. a BCa fallback). Contrast rows (``contrast`` true) have ``method`` ``"a vs b"``, ``reference`` b, no
+    estimate and the difference a - b.
+    """
+    check_columns(frame, "predictions")
+    for column in GROUP_COLUMNS + ("method",):
+        if column not in frame.columns:
+            raise BenchmarkError(f"predictions: missing column {column!r}; analyse needs {', '.join(GROUP_COLUMNS)}, method")
+    pieces = []
+    for group, rows in frame.groupby(list(GROUP_COLUMNS), sort=True, observed=True):
+        key = "|".join(str(v) for v in group)
+        by_method = {str(m): r for m, r in rows.groupby("method", sort=True, observed=True)}
+        dataset = group[GROUP_COLUMNS.index("dataset")]
+        if dataset not in layouts:
+            raise BenchmarkError(f"predictions: no declared design for dataset {dataset!r}; rerun `benchmark train`")
+        table = group_statistics(by_method, reference=reference if reference in by_method else None,
+                                 contrasts=contrasts, config=config, key=key, layout=layouts[dataset],
+                                 tasks=run_tasks(attribute))
+        for column, value in reversed(list(zip(GROUP_COLUMNS, group))):
+            table.insert(0, column, value)
+        pieces.append(table)
+    table = pd.concat(pieces, ignore_index=True)
+    table.insert(table.columns.get_loc("p_perm") + 1, "p_holm", _family_holm(table, list(HOLM_FAMILY)))
+    return table.reset_index(drop=True)
+
+
+def compare(method_rows: pd.DataFrame, reference_rows: pd.DataFrame, *, layout: CellLayout, attribute: str,
+            config: StatsConfig = StatsConfig(), names: tuple[str, str] = ("method", "reference")) -> pd.DataFrame:
+    """Paired statistics of any two prediction sets over the same images (e.g. two runs of one method).
+
+    Parameters
+    ----------
+    method_rows, reference_rows : prediction rows (columns seed, image_id, subject, <attribute>, emotion,
+        pred_<attribute>, pred_emotion), any number of seeds each, both covering the same images once per seed.
+    layout : the cells; attribute : the protected attribute.
+    config : budgets and interval method.
+    names : labels of the two sets in the ``method`` column.
+
+    Returns
+    -------
+    DataFrame as :func:`analyse` without the group columns: rows for both sets; the first carries the difference to the
+    second, its CI and p-values (``p_holm`` equals ``p_perm``: a single comparison).
+    """
+    for rows, name in zip((method_rows, reference_rows), names):
+        check_columns(rows, name)
+    if names[0] == names[1]:
+        raise BenchmarkError(f"compare: names must differ, got {names!r}")
+    table = group_statistics({names[0]: method_rows, names[1]: reference_rows}, reference=names[1], config=config,
+                             key="|".join(names), layout=layout, tasks=run_tasks(attribute))
+    table.insert(table.columns.get_loc("p_perm") + 1, "p_holm", table["p_perm"])
+    return table

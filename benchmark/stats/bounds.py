@@ -1,0 +1,380 @@
+"""The default intervals (``ci_method: bound``): score intervals for cells, error bounds for the rest.
+
+Why (docs/STATISTICS.md, "Intervals", has the measured coverage): at 10-12 people per group a plain subject bootstrap
+is too narrow (it underestimates the variance by (n - 1) / n and has normal tails), collapses to a point where a cell
+is seen at 0 or 100 %, and follows the upward bias of the gaps (|x| and the max of noisy quantities).
+
+**Calibrated error draws.** The stratified subject-bootstrap deviations of every method's per-seed cell accuracies
+from their estimates, scaled by sqrt(n_g / (n_g - 1)) in each group (unbiased variance) and by t(df) / z, df =
+subjects - groups (tails at few subjects), plus normal noise wherever a cell's spread is below its score floor
+(Agresti-Coull's sd at the number of subjects), so that a cell seen at 100 % still has an error. The noise is one draw
+per attribute group for all its cells (an unseen failure is a person, in every cell of the group), drawn once per
+evaluation group and shared by its methods, so methods that predict alike keep alike errors.
+
+**Estimates.** Cells: a Wilson score interval with the cluster design effect and the same t(df) quantile. Every other metric f: f_hat +- Q, Q the
+(level) quantile of a bound on |f_hat - f| over the draws: |f(e)| for the linear metrics (signed gaps, macro; exact),
+and f(e) for the gaps, because the per-emotion gap (max - min over groups), the pair gaps, the largest gap and the
+average gap are 1-Lipschitz in their own seminorm: |gap(p + e) - gap(p)| <= gap(e). These hold whatever the true
+gaps, so the upward bias of a gap near 0 is inside the interval (a single gap's interval is the fold of its signed
+interval).
+
+**Differences.** Linear metrics: diff +- Q of |f(eA - eB)| over the paired draws, with a floor of one discordant
+image added in quadrature (Agresti and Min). Gaps: the error of f(pA_hat) - f(pB_hat) depends on where the true
+signed gaps are (near 0, or tied with the largest, the plug-in is biased); the interval is the union, over pairs of
+candidate truths for the two methods (the estimates; those whose own, or simultaneous, interval holds 0 set to 0;
+the near-largest tied with the largest), of the basic intervals of the paired plug-in error, with the same floor.
+This is approximate (not a bound); its coverage is measured by ``benchmark simulate coverage``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+from benchmark.design import CellLayout
+from benchmark.stats.cells import GAP_METRICS, by_group, metric_entries, signed_pairs, summary_metrics
+
+__all__ = ["MethodErrors", "difference_bounds", "difference_floors", "estimate_bounds", "floor_draws", "method_errors",
+           "score_floor", "stratified_jackknife_variance", "t_over_z", "wilson_cells"]
+
+
+def stratified_jackknife_variance(jack: np.ndarray, strata: np.ndarray) -> np.ndarray:
+    """Stratified delete-one-subject jackknife variance, sum_g (n_g - 1) / n_g * sum_{s in g} (J_s - mean_g J)^2.
+
+    jack (n_subjects, ...) leave-one-subject-out values; strata (n_subjects,) int group of each subject -> (...).
+    Unbiased for linear statistics (a cell accuracy of a balanced design). NaN values count as the group mean.
+    """
+    out = np.zeros(jack.shape[1:])
+    for g in np.unique(strata):
+        members = jack[strata == g]
+        n = len(members)
+        if n > 1:
+            with np.errstate(invalid="ignore"):
+                deviation = members - np.nanmean(members, axis=0)
+            out += (n - 1) / n * np.nansum(deviation ** 2, axis=0)
+    return out
+
+
+def _z(level: float) -> float:
+    return float(sps.norm.ppf(0.5 + level / 2))
+
+
+def wilson_cells(point: np.ndarray, variance: np.ndarray, n_images: np.ndarray, n_subjects: np.ndarray, *,
+                 level: float, t_over_z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score intervals of cell accuracies with a cluster design effect and Student's quantile.
+
+    point (T, C) percent; variance (T, C) percent^2 (stratified jackknife); n_images, n_subjects (C,) per cell;
+    t_over_z (:func:`t_over_z`). The effective size is n_images / deff, deff = variance / binomial variance clipped
+    to [1, images per subject] (the largest design effect of whole subjects); at 0 or 100 % or zero variance deff is
+    that largest one. The quantile is t(df) as everywhere else: at 10 observations Wilson's coverage dips to 84 % for
+    some true accuracies (below 93 % for 13 % of them in [50, 100] %), with t(20) for 4 % of them (exact binomial
+    sums; docs/STATISTICS.md). Returns low, high (T, C) percent.
+    """
+    p = point / 100.0
+    per_subject = n_images / np.maximum(n_subjects, 1)
+    binomial = p * (1.0 - p) / n_images
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deff = np.where((binomial > 0) & (variance > 0), (variance / 1e4) / binomial, per_subject)
+    deff = np.clip(deff, 1.0, per_subject)
+    n = n_images / deff
+    z = _z(level) * t_over_z
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low, high = np.clip(centre - half, 0.0, p), np.clip(centre + half, p, 1.0)
+    return 100.0 * low, 100.0 * high
+
+
+def score_floor(point: np.ndarray, n_images: np.ndarray, n_subjects: np.ndarray, *, level: float) -> np.ndarray:
+    """The smallest sd (percent) a cell's error may have: Agresti-Coull's at the number of subjects, sqrt(q (1 - q) /
+    (n + z^2)) with q = (x + z^2 / 2) / (n + z^2), x = p n; never 0, even at 0 or 100 %. point (T, C) -> (T, C)."""
+    z = _z(level)
+    n = np.maximum(n_subjects, 1).astype(float)
+    q = (point / 100.0 * n + z * z / 2) / (n + z * z)
+    return 100.0 * np.sqrt(q * (1 - q) / (n + z * z))
+
+
+def difference_floors(layout: CellLayout, counts: np.ndarray) -> np.ndarray:
+    """Per metric entry, the smallest sd (percent) of a difference of two methods: one discordant image among the
+    metric's images, ||a||_1 * 100 / sqrt(images * subjects) over the cells the metric's linearisation a uses (a cell:
+    a = 1; macro: 1 / C each; a signed or absolute gap of two groups: +-1; the average gap: +-1 / E each; the spread
+    of more groups and the largest gap: like one emotion's gap): Agresti and Min's half pair on each side, for whole
+    metrics. counts (n_subjects, C) images per subject and cell. Returns (M,)."""
+    cells = np.arange(layout.n_cells).reshape(len(layout.groups), len(layout.emotions))
+    index = {g: i for i, g in enumerate(layout.groups)}
+    emotion = {e: j for j, e in enumerate(layout.emotions)}
+
+    def floor(used: np.ndarray, norm: float) -> float:
+        images = counts[:, used].sum()
+        subjects = (counts[:, used].sum(axis=1) > 0).sum()
+        return norm * 100.0 / np.sqrt(max(1.0, images) * max(1.0, subjects))
+
+    out = []
+    for metric, group, e in metric_entries(layout):
+        if metric == "cell":
+            out.append(floor(np.array([cells[index[group], emotion[e]]]), 1.0))
+        elif metric == "macro":
+            out.append(floor(cells.ravel(), 1.0))
+        elif metric in ("signed_gap", "pair_gap"):
+            a, b = (index[g] for g in group.split(" vs "))
+            out.append(floor(cells[[a, b], emotion[e]], 2.0))
+        elif metric == "gap":
+            out.append(floor(cells[:, emotion[e]], 2.0))
+        elif metric == "largest_gap":
+            out.append(min(floor(cells[:, j], 2.0) for j in range(len(layout.emotions))))
+        else:  # average_gap
+            out.append(floor(cells.ravel(), 2.0))
+    return np.array(out)
+
+
+def t_over_z(n_subjects: int, n_groups: int, level: float) -> float:
+    df = max(1, n_subjects - n_groups)
+    return float(sps.t.ppf(0.5 + level / 2, df)) / _z(level)
+
+
+def floor_draws(n_draws: int, n_tasks: int, n_groups: int, rng: np.random.Generator) -> np.ndarray:
+    """Standard normal draws (n_draws, T, 1, n_groups): the unseen part of the cells' errors where their bootstrap
+    spread is below the score floor. One draw per group for all its cells, because an unseen failure is most likely a
+    person the models get wrong, who is in every cell of the group (the clustering that makes a group seen at 100 %
+    in every cell far less certain than independent cells would be); one set per evaluation group, shared by its
+    methods, so that methods predicting alike keep alike errors and two identical prediction sets identical ones."""
+    return rng.standard_normal((n_draws, n_tasks, 1, n_groups))
+
+
+@dataclass(frozen=True)
+class MethodErrors:
+    """One method's calibrated error draws and what its intervals and differences need from them.
+
+    mean (R, T, C): the seed mean of the per-seed cell errors; seminorms (R, T, G): the seed mean of each gap
+    metric of the per-seed errors (its Lipschitz bound), G the gap metrics in :func:`metric_entries` order;
+    atoms (T, K, A) the estimated signed pair differences per seed and x (R, T, K, A) their errors; candidates: the
+    candidate truths (T, K, A) (:func:`_candidates`, the estimates first) and gaps their seed-mean plug-in errors of
+    the gap metrics (R, T, G).
+    """
+
+    mean: np.ndarray
+    seminorms: np.ndarray
+    atoms: np.ndarray
+    x: np.ndarray
+    candidates: list[np.ndarray]
+    gaps: list[np.ndarray]
+
+
+def method_errors(boot_cells: np.ndarray, point_cells: np.ndarray, *, layout: CellLayout, group_sizes: np.ndarray,
+                  n_images: np.ndarray, n_subjects: np.ndarray, level: float, shared: np.ndarray) -> MethodErrors:
+    """Calibrated error draws of one method.
+
+    boot_cells (R, T, K, C) percent, per seed, from the stratified subject bootstrap; point_cells (T, K, C);
+    group_sizes (n_groups,) subjects per group; n_images, n_subjects (C,); shared (R, T, 1, n_groups) the
+    evaluation group's :func:`floor_draws`. The draws are the deviations from the estimate scaled by sqrt(n_g / (n_g - 1)) * t(df) / z,
+    df = subjects - groups, plus ``shared`` times the sd missing to the score floor (:func:`score_floor` at the
+    seed-mean accuracy).
+    """
+    group_of_cell = np.repeat(np.arange(len(layout.groups)), len(layout.emotions))
+    n_g = group_sizes[group_of_cell].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(n_g > 1, np.sqrt(n_g / (n_g - 1)), np.nan)
+    scale = scale * t_over_z(int(group_sizes.sum()), int((group_sizes > 0).sum()), level)
+    errors = ((boot_cells - point_cells[None]) * scale).astype(np.float32)  # float32: memory-bound; 1e-5 pp
+    spread = _std(errors).max(axis=1)  # (T, C): the widest seed
+    floor = score_floor(point_cells.mean(axis=1), n_images, n_subjects, level=level)
+    missing = np.sqrt(np.clip(floor ** 2 - spread ** 2, 0.0, None))  # (T, C)
+    errors += (shared[..., group_of_cell] * missing[None, :, None, :]).astype(np.float32)
+    x = _atoms(errors, layout)
+    atoms = _atoms(point_cells, layout).astype(np.float32)
+    candidates = _unique(_candidates(atoms, x, level=level))
+    return MethodErrors(errors.mean(axis=2), _plugin_errors(np.zeros_like(atoms), x, layout), atoms, x, candidates,
+                        [_plugin_errors(c, x, layout) for c in candidates])
+
+
+def _std(values: np.ndarray) -> np.ndarray:
+    """sd over axis 0, ignoring NaN only when there is one (nanstd copies)."""
+    return np.nanstd(values, axis=0) if np.isnan(values).any() else values.std(axis=0)
+
+
+def _quantile(values: np.ndarray, level: float | list[float]) -> np.ndarray:
+    """Quantile(s) over axis 0 ignoring NaN (resamples with an empty cell): (R, ...) -> (...), or (n_levels, ...)."""
+    with np.errstate(invalid="ignore"):
+        return np.nanquantile(values, level, axis=0) if np.isnan(values).any() else np.quantile(values, level, axis=0)
+
+
+def estimate_bounds(errors: MethodErrors, point: np.ndarray, layout: CellLayout, *,
+                    level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals of one method's metrics: estimate +- the ``level`` quantile of the error bound.
+
+    errors: :func:`method_errors`; point (T, M) seed-mean metrics. The bound of a seed-mean
+    metric is |f(e)| for linear metrics and the seed mean of f(e_k) for gaps (each gap metric is 1-Lipschitz in its
+    own seminorm). Returns low, high (T, M) clipped to the metric's range; the caller replaces the cell rows by Wilson
+    intervals.
+    """
+    q = np.zeros(point.shape)
+    linear, gaps = _linear_positions(layout, cells=False), _gap_positions(layout)
+    q[:, linear] = _quantile(np.abs(summary_metrics(errors.mean, layout)[..., linear]), level)  # |f(e)|, exact
+    q[:, gaps] = _quantile(errors.seminorms, level)  # gaps: mean_k f(e_k) >= |error|
+    signed = np.array([m == "signed_gap" for m, _, _ in metric_entries(layout)])
+    return np.clip(point - q, np.where(signed, -100.0, 0.0), None), np.clip(point + q, None, 100.0)
+
+
+def difference_bounds(a: MethodErrors, b: MethodErrors, diff: np.ndarray, layout: CellLayout, *, level: float,
+                      floors: np.ndarray, t_over_z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals of the difference of two methods' metrics on the same resamples (seeds need no pairing: every
+    bound is of seed means).
+
+    a, b: :func:`method_errors`; diff (T, M) the seed-mean difference; floors (M,) :func:`difference_floors`;
+    t_over_z the small-sample factor of the floors.
+
+    Linear metrics: diff +- sqrt(q^2 + (t floor)^2), q the ``level`` quantile of |f(eA - eB)| (Agresti and Min's
+    added half pair, in quadrature). Gaps: the union of the basic intervals of the paired plug-in error over the
+    pairs of candidate truths where one method is at its estimates and the other at any of its candidates, moved to
+    agree with the paired data (:func:`_paired_errors`): the extremes of the difference's bias (one method's gaps as
+    biased as they can plausibly be, the other's not), each half widened by the same floor. Returns low, high (T, M)
+    clipped to [-100, 100].
+    """
+    floor = _z(level) * t_over_z * floors
+    linear = _linear_positions(layout, cells=True)
+    half = floor.copy() * np.ones(diff.shape)
+    half[:, linear] = np.hypot(_quantile(np.abs(summary_metrics(a.mean - b.mean, layout)[..., linear]), level),
+                               floor[linear])
+    low, high = diff - half, diff + half
+    at = _gap_positions(layout)
+    if at:
+        point = diff[:, at]
+        g_low, g_high = _union(point, _paired_errors(a, b, layout, level=level), 1.0 - level)
+        low[:, at] = point - np.hypot(point - g_low, floor[at])
+        high[:, at] = point + np.hypot(g_high - point, floor[at])
+    return np.clip(low, -100.0, None), np.clip(high, None, 100.0)
+
+
+def _paired_errors(a: MethodErrors, b: MethodErrors, layout: CellLayout, *, level: float) -> list[np.ndarray]:
+    """The paired plug-in errors of the gap metrics' difference, eA - eB (R, T, G), over the candidate pairs: each
+    candidate of one method with the other at its estimates. A candidate is first moved (by the same shift for every
+    seed) into the range its true difference to the other method can have: the seed-mean estimated difference +- its
+    simultaneous interval over the atoms (studentised maximum of the paired errors), so that two methods that
+    predict alike are never assumed to have very different truths (two identical prediction sets: none at all)."""
+    shift_range = _difference_range(a, b, level=level)  # (low, high) of mean(cA) - mean(cB), each (T, A)
+    out = []
+    for i, candidate in enumerate(a.candidates):
+        moved = _into(candidate, b.atoms.mean(axis=1) + shift_range[0], b.atoms.mean(axis=1) + shift_range[1])
+        errors = a.gaps[i] if moved is candidate else _plugin_errors(moved, a.x, layout)
+        out.append(errors - b.gaps[0])
+    for j, candidate in enumerate(b.candidates[1:], start=1):
+        moved = _into(candidate, a.atoms.mean(axis=1) - shift_range[1], a.atoms.mean(axis=1) - shift_range[0])
+        errors = b.gaps[j] if moved is candidate else _plugin_errors(moved, b.x, layout)
+        out.append(a.gaps[0] - errors)
+    return out
+
+
+def _difference_range(a: MethodErrors, b: MethodErrors, *, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Simultaneous ``level`` interval (T, A) of the true seed-mean signed differences A - B per atom."""
+    estimate = a.atoms.mean(axis=1) - b.atoms.mean(axis=1)
+    errors = a.x.mean(axis=2) - b.x.mean(axis=2)  # (R, T, A)
+    s = _std(errors)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(s > 0, np.abs(errors) / s, 0.0)
+    half = s * _quantile(t.max(axis=-1), level)[:, None]
+    return estimate - half, estimate + half
+
+
+def _into(candidate: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``candidate`` (T, K, A) shifted per atom, the same for every seed, so that its seed mean lies in [low, high]
+    (T, A); the same object when no shift is needed."""
+    mean = candidate.mean(axis=1)
+    shift = np.clip(mean, low, high) - mean
+    if not np.any(shift):
+        return candidate
+    return candidate + shift[:, None, :].astype(candidate.dtype)
+
+
+# ---------------------------------------------------------------- differences of gaps: candidate truths
+
+
+def _atoms(values: np.ndarray, layout: CellLayout) -> np.ndarray:
+    """Signed pair differences of cell values, (..., C) -> (..., P * E), pair-major."""
+    return signed_pairs(by_group(values, layout), layout)
+
+
+def _spreads(atoms: np.ndarray, layout: CellLayout) -> tuple[np.ndarray, np.ndarray]:
+    """|atoms| and the per-emotion gap (max over pairs of |A_i - A_j| = max - min over groups): (..., P * E) ->
+    ((..., P * E), (..., E))."""
+    a = np.abs(atoms)
+    if len(layout.groups) == 2:
+        return a, a
+    return a, a.reshape(atoms.shape[:-1] + (len(layout.pairs()), len(layout.emotions))).max(axis=-2)
+
+
+def _tie_with_largest(atoms: np.ndarray, s: np.ndarray, z: float) -> np.ndarray:
+    """``atoms`` (T, K, A) with every |atom| within z * sqrt(s^2 + s_top^2) of the largest raised to tie with it
+    (sign kept; where the max of noisy values is most biased)."""
+    a = np.abs(atoms)
+    top = a.argmax(axis=-1)[..., None]
+    m, s_top = np.take_along_axis(a, top, -1), np.take_along_axis(s, top, -1)
+    near = m - a <= z * np.sqrt(s ** 2 + s_top ** 2)
+    return np.where(near, np.where(atoms < 0, -m, m), atoms)
+
+
+def _candidates(d: np.ndarray, x: np.ndarray, *, level: float) -> list[np.ndarray]:
+    """Candidate true signed differences (T, K, A) for the error distribution of one method: the estimates; the
+    estimates with every difference whose own interval (+- z sd) holds 0 set to 0; the same with the simultaneous
+    interval over all atoms and seeds (studentised maximum); and both with the near-largest tied to the largest.
+    Zeros and ties are where |x| and the max of noisy values are most biased."""
+    z = _z(level)
+    s = _std(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(s > 0, np.abs(x) / s, 0.0)
+    z_all = _quantile(t.max(axis=(-1, -2)), level)[:, None, None]  # (T, 1, 1)
+    marginal = np.where(np.abs(d) <= z * s, 0.0, d)
+    simultaneous = np.where(np.abs(d) <= z_all * s, 0.0, d)
+    return [d, marginal, _tie_with_largest(marginal, s, z), simultaneous, _tie_with_largest(simultaneous, s, z)]
+
+
+@functools.lru_cache(maxsize=64)
+def _gap_columns(layout: CellLayout) -> dict[str, list[int]]:
+    """Positions of the gap metrics among :func:`metric_entries`, by metric name, in that order."""
+    entries = metric_entries(layout)
+    found = {name: [j for j, (m, _, _) in enumerate(entries) if m == name] for name in GAP_METRICS}
+    return dict(sorted(((n, c) for n, c in found.items() if c), key=lambda item: item[1][0]))
+
+
+def _plugin_errors(candidate: np.ndarray, x: np.ndarray, layout: CellLayout) -> np.ndarray:
+    """Per draw, the plug-in error f(c + x) - f(c) of every gap metric at candidate truth c (T, K, A), seed-mean:
+    (R, T, G), the gap metrics in :func:`metric_entries` order (gap, pair gap, largest, average)."""
+    moved_pairs, moved = _spreads(candidate[None] + x, layout)
+    still_pairs, still = _spreads(candidate, layout)
+    gap = (moved - still[None]).mean(axis=2)  # (R, T, E)
+    parts = {"gap": gap, "largest_gap": (moved.max(axis=-1) - still.max(axis=-1)[None]).mean(axis=2)[..., None],
+             "average_gap": gap.mean(axis=-1, keepdims=True)}
+    if len(layout.groups) > 2:
+        parts["pair_gap"] = (moved_pairs - still_pairs[None]).mean(axis=2)
+    return np.concatenate([parts[name] for name in _gap_columns(layout)], axis=-1)
+
+
+def _unique(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """``arrays`` without repeats (candidates often coincide: nothing or everything thresholded)."""
+    out: list[np.ndarray] = []
+    for a in arrays:
+        if not any(np.array_equal(a, b) for b in out):
+            out.append(a)
+    return out
+
+
+def _union(point: np.ndarray, errors: list[np.ndarray], alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The union over error distributions (R, T, G) of the basic intervals [point - q_hi, point - q_lo]."""
+    low, high = np.full(point.shape, np.inf), np.full(point.shape, -np.inf)
+    for e in errors:
+        q_lo, q_hi = _quantile(e, [alpha / 2, 1 - alpha / 2])
+        low, high = np.minimum(low, point - q_hi), np.maximum(high, point - q_lo)
+    return low, high
+
+
+@functools.lru_cache(maxsize=64)
+def _linear_positions(layout: CellLayout, *, cells: bool) -> list[int]:
+    """Positions of the linear metrics (signed gaps, macro, and the cells if ``cells``) among :func:`metric_entries`."""
+    kept = ("signed_gap", "macro") + (("cell",) if cells else ())
+    return [j for j, (m, _, _) in enumerate(metric_entries(layout)) if m in kept]
+
+
+def _gap_positions(layout: CellLayout) -> list[int]:
+    """Positions of every gap metric among :func:`metric_entries`, in that order (the G axis)."""
+    return [j for columns in _gap_columns(layout).values() for j in columns]

@@ -1,0 +1,107 @@
+"""Subject resampling: stratified bootstrap multiplicities, and every metric of weighted subject sets as one matrix
+product of exact integer counts (chunked to bound memory)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from benchmark.design import CellLayout
+from benchmark.stats.cells import seed_mean_summary, summary_metrics
+
+__all__ = ["chunks", "exact_product", "jackknife_weights", "seed_cells", "seed_mean_metrics", "seed_metrics",
+           "subject_resamples"]
+
+_CHUNK_ELEMENTS = 4_000_000  # bound on the floats of one matrix-product chunk (memory, not results)
+
+
+def subject_resamples(subject_group: np.ndarray, *, groups: tuple[str, ...], n_resamples: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Subject multiplicities of ``n_resamples`` stratified bootstrap resamples.
+
+    Parameters
+    ----------
+    subject_group : array of shape (n_subjects,)
+        Each subject's attribute group; the strata.
+    groups : the groups in declared order (the order of the draws, so a design gives the same resamples whatever
+        order its subjects come in).
+    n_resamples : int
+    rng : numpy Generator
+
+    Returns
+    -------
+    int array of shape (n_resamples, n_subjects): how often each subject is drawn. Within each group the counts sum to
+    that group's number of subjects (draws with replacement, equal probability). A drawn subject stands for all of
+    its images, so an image's multiplicity is its subject's.
+    """
+    subject_group = np.asarray(subject_group)
+    weights = np.zeros((n_resamples, len(subject_group)), dtype=np.int64)
+    for group in groups:
+        members = np.flatnonzero(subject_group == group)
+        n = len(members)
+        if n:
+            draws = rng.integers(0, n, size=(n_resamples, n)) + n * np.arange(n_resamples)[:, None]
+            weights[:, members] = np.bincount(draws.ravel(), minlength=n_resamples * n).reshape(n_resamples, n)
+    return weights
+
+
+def jackknife_weights(n_subjects: int) -> np.ndarray:
+    """Leave-one-subject-out weights: (n_subjects, n_subjects), row s is every subject but s once."""
+    return np.ones((n_subjects, n_subjects)) - np.eye(n_subjects)
+
+
+def chunks(n_rows: int, n_cols: int) -> Iterator[slice]:
+    """Row slices so that one chunk of an (n_rows, n_cols) product holds at most a few million floats."""
+    step = max(1, _CHUNK_ELEMENTS // max(1, n_cols))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(n_rows, start + step))
+
+
+def exact_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` in float64; computed in float32 (twice as fast) when both hold integers small enough that every
+    partial sum is exact there (multiplicities and correct counts), so the result is the same number."""
+    def integral(x: np.ndarray) -> bool:
+        return x.dtype.kind in "biu" or bool(np.array_equal(x, np.round(x)))
+
+    if (integral(a) and integral(b)
+            and float(np.abs(a).max(initial=0)) * float(np.abs(b).sum(axis=0).max(initial=0)) < 2 ** 24):
+        return (a.astype(np.float32) @ b.astype(np.float32)).astype(np.float64)
+    return a.astype(np.float64) @ b.astype(np.float64)
+
+
+def seed_metrics(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, layout: CellLayout) -> np.ndarray:
+    """Per-seed metrics of weighted subject sets (for the seed sd).
+
+    weights (R, n_subjects); sums (n_subjects, T, K, n_cells); counts (n_subjects, n_cells) -> (R, T, K, n_metrics)
+    percent.
+    """
+    n, n_tasks, n_seeds, n_cells = sums.shape
+    cell_sums = (weights @ sums.reshape(n, -1)).reshape(len(weights), n_tasks, n_seeds, n_cells)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return summary_metrics(100.0 * cell_sums / (weights @ counts)[:, None, None, :], layout)
+
+
+def seed_cells(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-seed cell accuracies of weighted subject sets: (R, n_subjects) weights -> (R, T, K, n_cells) percent, in
+    memory-bounded chunks.
+
+    sums (n_subjects, T, K, n_cells) correct counts; counts (n_subjects, n_cells) images. An empty cell gives NaN.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    n, n_tasks, n_seeds, n_cells = sums.shape
+    flat = sums.reshape(n, -1)
+    out = np.empty((len(weights), n_tasks, n_seeds, n_cells))
+    for part in chunks(len(weights), flat.shape[1] * 3):
+        cell_sums = exact_product(weights[part], flat).reshape(-1, n_tasks, n_seeds, n_cells)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[part] = 100.0 * cell_sums / exact_product(weights[part], counts)[:, None, None, :]
+    return out
+
+
+def seed_mean_metrics(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, layout: CellLayout) -> np.ndarray:
+    """Seed-mean metrics of weighted subject sets, (R, n_subjects) weights -> (R, T, n_metrics) percent.
+
+    sums (n_subjects, T, K, n_cells) correct counts; counts (n_subjects, n_cells) images. An empty cell gives NaN.
+    """
+    return seed_mean_summary(seed_cells(weights, sums, counts), layout)
