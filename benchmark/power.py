@@ -24,21 +24,18 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import multiprocessing
 import zlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import threadpoolctl
 
 from benchmark import coverage, predictions
 from benchmark import design as designs
 from benchmark.config import Settings
 from benchmark.design import CellLayout, DatasetDesign
 from benchmark.errors import BenchmarkError
-from benchmark.processes import available_cores
+from benchmark.processes import map_on_cores
 from benchmark.sources import sim
 from benchmark.stats.cells import by_group, correctness, spread, subject_design, subject_sums
 from benchmark.stats.resampling import seed_cells
@@ -144,11 +141,6 @@ def _seeded_replicate_p(job: tuple[Any, list[int]], *, layout: CellLayout, tasks
     return _replicate_p(rows, layout, tasks, truth, n_permutations=n_permutations, rng=np.random.default_rng(seed))
 
 
-def _one_blas_thread() -> None:
-    """Each worker process uses one core: one BLAS thread (the workers themselves fill the cores)."""
-    threadpoolctl.threadpool_limits(1)
-
-
 def minimum_detectable(power: np.ndarray, effect_at_one: float, target: float) -> float | None:
     """The true effect (pp, absolute) at which ``power`` over :data:`GRID` first reaches ``target``, interpolated
     linearly in lambda; None when it never does (not detectable even when all errors or gaps are removed)."""
@@ -187,16 +179,12 @@ def run(study: PowerStudy, settings: Settings, *, declared: dict[str, DatasetDes
     seeds = [[e.seed, study.seed + r, zlib.crc32(study.dataset.encode())] for r in range(study.replicates)]
     replicate = functools.partial(_seeded_replicate_p, layout=layout, tasks=tasks, truth=truth,
                                   n_permutations=e.n_permutations)
-    workers = min(len(available_cores()), study.replicates)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_one_blas_thread) as pool:  # replicates are independent: one per core
-        jobs = ((rows.pop(f"r{r}"), seeds[r]) for r in range(study.replicates))
-        for r, p in enumerate(pool.map(replicate, jobs, chunksize=max(1, study.replicates // (4 * workers)))):
-            for kind in KINDS:
-                for level, value in levels.items():
-                    rejected[kind][level] += p[kind] < value
-            if (r + 1) % max(1, study.replicates // 5) == 0:
-                log.info("power: %s: %d of %d replicates", study.dataset, r + 1, study.replicates)
+    jobs = [(rows.pop(f"r{r}"), seeds[r]) for r in range(study.replicates)]
+    log.info("power: %s: %d replicates", study.dataset, study.replicates)
+    for p in map_on_cores(replicate, jobs, chunksize=max(1, study.replicates // 8)):  # independent replicates
+        for kind in KINDS:
+            for level, value in levels.items():
+                rejected[kind][level] += p[kind] < value
     effects = true_effects(truth, layout)
     out: dict[str, Any] = {"tasks": {}}
     for t, task in enumerate(tasks):

@@ -8,12 +8,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import multiprocessing
 import os
 import re
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import pandas as pd
 from benchmark import atomic, paths
 from benchmark.config import CorrectorSettings, Settings
 from benchmark.errors import BenchmarkError
-from benchmark.processes import available_cores
+from benchmark.processes import map_on_cores
 from benchmark.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
 from benchmark.contrasts import contrast_rows, method_rows
 from benchmark.report import coverage_marks, figures, findings, provenance, tables
@@ -202,12 +200,8 @@ def _draw_group_figures(stats: pd.DataFrame, confusion: pd.DataFrame, groups: li
     PNG encoding are most of the report's time, and each group's figures are independent (each process gets only
     its group's rows; the files are the same bytes whichever process draws them)."""
     jobs = [(_group_rows(stats, g), _group_rows(confusion, g), g) for g in groups]
-    workers = min(len(jobs), len(available_cores()))
     draw = functools.partial(_figures_of_job, reference=reference, ci=ci, alpha=alpha, out_dir=out_dir)
-    if workers <= 1:
-        return [draw(job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(draw, jobs))
+    return map_on_cores(draw, jobs)
 
 
 def _figures_of_job(job: tuple[pd.DataFrame, pd.DataFrame, tuple[str, str, str]], *, reference: str, ci: float,

@@ -3,6 +3,7 @@ the reference and of each configured contrast pair, with intervals and tests; on
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pandas as pd
 from benchmark.design import CellLayout
 from benchmark.errors import BenchmarkError
 from benchmark.predictions import tasks as run_tasks
+from benchmark.processes import map_on_cores
 from benchmark.stats import bounds
 from benchmark.stats.cells import (SubjectDesign, check_columns, correctness, metric_entries, seed_mean_summary,
                                    subject_design, subject_sums)
@@ -269,6 +271,20 @@ def _family_holm(table: pd.DataFrame, family: list[str]) -> pd.Series:
 HOLM_FAMILY: tuple[str, ...] = GROUP_COLUMNS + ("task", "metric", "group", "emotion", "contrast")
 
 
+def _group_table(job: tuple[tuple, dict[str, pd.DataFrame]], *, reference: str | None,
+                 contrasts: tuple[tuple[str, str], ...], config: StatsConfig, layouts: dict[str, CellLayout],
+                 attribute: str) -> pd.DataFrame:
+    """:func:`group_statistics` of one (split, partition, dataset) group, its key columns in front."""
+    group, by_method = job
+    dataset = group[GROUP_COLUMNS.index("dataset")]
+    table = group_statistics(by_method, reference=reference if reference in by_method else None, contrasts=contrasts,
+                             config=config, key="|".join(str(v) for v in group), layout=layouts[dataset],
+                             tasks=run_tasks(attribute))
+    for column, value in reversed(list(zip(GROUP_COLUMNS, group))):
+        table.insert(0, column, value)
+    return table
+
+
 def analyse(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, CellLayout], attribute: str,
             config: StatsConfig = StatsConfig(), contrasts: tuple[tuple[str, str], ...] = ()) -> pd.DataFrame:
     """Statistics of every (split, partition, dataset) group and method of a predictions table.
@@ -295,20 +311,15 @@ def analyse(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, Ce
     for column in GROUP_COLUMNS + ("method",):
         if column not in frame.columns:
             raise BenchmarkError(f"predictions: missing column {column!r}; analyse needs {', '.join(GROUP_COLUMNS)}, method")
-    pieces = []
+    jobs = []
     for group, rows in frame.groupby(list(GROUP_COLUMNS), sort=True, observed=True):
-        key = "|".join(str(v) for v in group)
-        by_method = {str(m): r for m, r in rows.groupby("method", sort=True, observed=True)}
         dataset = group[GROUP_COLUMNS.index("dataset")]
         if dataset not in layouts:
             raise BenchmarkError(f"predictions: no declared design for dataset {dataset!r}; rerun `benchmark train`")
-        table = group_statistics(by_method, reference=reference if reference in by_method else None,
-                                 contrasts=contrasts, config=config, key=key, layout=layouts[dataset],
-                                 tasks=run_tasks(attribute))
-        for column, value in reversed(list(zip(GROUP_COLUMNS, group))):
-            table.insert(0, column, value)
-        pieces.append(table)
-    table = pd.concat(pieces, ignore_index=True)
+        jobs.append((group, {str(m): r for m, r in rows.groupby("method", sort=True, observed=True)}))
+    statistics = functools.partial(_group_table, reference=reference, contrasts=contrasts, config=config,
+                                   layouts=layouts, attribute=attribute)
+    table = pd.concat(map_on_cores(statistics, jobs), ignore_index=True)  # groups are independent: one per core
     table.insert(table.columns.get_loc("p_perm") + 1, "p_holm", _family_holm(table, list(HOLM_FAMILY)))
     return table.reset_index(drop=True)
 

@@ -1,0 +1,41 @@
+"""`processes.map_on_cores`: independent work spread over the cores, results in input order, as a plain loop gives."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from benchmark import processes
+
+
+def _pid_and_square(x: int) -> tuple[int, int]:
+    return os.getpid(), x * x
+
+
+def _blas_threads(_: int) -> int:
+    import threadpoolctl
+
+    return max((info["num_threads"] for info in threadpoolctl.threadpool_info()), default=1)
+
+
+def test_results_come_back_in_input_order_equal_to_a_plain_loop():
+    items = list(range(23))
+    assert [square for _, square in processes.map_on_cores(_pid_and_square, items)] == [x * x for x in items]
+
+
+def test_the_work_runs_in_one_worker_per_core_when_there_are_several(monkeypatch):
+    monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
+    pids = {pid for pid, _ in processes.map_on_cores(_pid_and_square, list(range(8)))}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def test_one_core_runs_the_work_in_this_process(monkeypatch):
+    monkeypatch.setattr(processes, "available_cores", lambda: [0])
+    assert {pid for pid, _ in processes.map_on_cores(_pid_and_square, [1, 2, 3])} == {os.getpid()}
+
+
+def test_each_worker_uses_one_blas_thread(monkeypatch):
+    monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
+    np.ones((2, 2)) @ np.ones((2, 2))  # BLAS loaded before the fork
+    assert set(processes.map_on_cores(_blas_threads, [0, 1])) == {1}
