@@ -51,7 +51,7 @@ def test_pulled_outputs_tables_are_the_pushed_ones(machines):
 def test_the_pulling_machine_runs_train_to_report_without_fetch(machines):
     _, cpu, output = machines
     assert not (cpu / "data" / "scenario" / "paper.yaml").exists()
-    assert stages_run(output) == ["tune", "train", "evaluate", "report"]
+    assert stages_run(output) == ["tune", "train", "evaluate", "power", "report"]
     assert "Stage 'fetch' didn't change, skipping" in output
 
 
