@@ -1,9 +1,9 @@
 """What the data could have shown: the smallest difference the permutation test detects with the target power.
 
 For one held-out design (a dataset at its real size), simulated from a fitted scenario (:mod:`benchmark.sources.sim`):
-``replicates`` samples are predicted by the reference method (fitted once, as :mod:`benchmark.coverage` does), and a
-**planted method** is made from the reference by turning wrong predictions right at random, so the true size of its
-effect is known from the scenario:
+``replicates`` samples are predicted by the reference method (fitted as :mod:`benchmark.coverage` does, once per
+worker: the same fit each time), and a **planted method** is made from the reference by turning wrong predictions
+right at random, so the true size of its effect is known from the scenario:
 
 - **macro accuracy**: every wrong prediction becomes right with probability lambda, a true gain of
   lambda x (100 - macro) percentage points;
@@ -33,11 +33,12 @@ import numpy as np
 from benchmark import coverage, predictions
 from benchmark import design as designs
 from benchmark.config import Settings
-from benchmark.design import CellLayout, DatasetDesign
+from benchmark.design import Attribute, CellLayout, DatasetDesign
 from benchmark.errors import BenchmarkError
-from benchmark.processes import map_on_cores
+from benchmark.outputs import OutputsTable
+from benchmark.processes import available_cores, map_on_cores
 from benchmark.sources import sim
-from benchmark.stats.cells import by_group, correctness, spread, subject_design, subject_sums
+from benchmark.stats.cells import by_group, correctness, signed_pairs, spread, subject_design, subject_sums
 from benchmark.stats.resampling import seed_cells
 
 log = logging.getLogger(__name__)
@@ -98,22 +99,41 @@ def planted_p(sums: np.ndarray, reference: np.ndarray, counts: np.ndarray, flips
 
     sums (n_subjects, S, T, C) correct counts of S planted sets; reference (n_subjects, T, C); counts (n_subjects, C);
     flips (P, n_subjects) bool. Returns metric -> (S, T).
+
+    Exchanging subjects moves each cell's accuracy linearly: A - m for the planted set and B + m for the reference,
+    with m = flips @ (100 x the subjects' count differences / the cell's images). So one product per chunk of
+    permutations gives what the metrics need, no more: the mean of m over the cells (macro), and for two groups the
+    per-emotion difference of m between the groups (each gap is |signed difference|), else m itself. That axis comes
+    first (before sets and tasks), so the mean over it adds whole slabs.
     """
     n, n_sets, n_tasks, n_cells = sums.shape
-    delta = (sums - reference[:, None]).reshape(n, -1).astype(np.float32)
-    total_a, total_b = sums.sum(axis=0), reference.sum(axis=0)[None]
     cell_n = counts.sum(axis=0)
+    acc_a, acc_b = 100.0 * sums.sum(axis=0) / cell_n, 100.0 * reference.sum(axis=0)[None] / cell_n  # (S | 1, T, C)
+    share = 100.0 * (sums - reference[:, None]) / cell_n  # (n, S, T, C): what exchanging one subject moves
+    two_groups = len(layout.groups) == 2
 
-    def metrics(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
-        acc_a, acc_b = 100.0 * a / cell_n, 100.0 * b / cell_n
-        gap = lambda acc: spread(by_group(acc, layout)).mean(axis=-1)  # noqa: E731
-        return {"macro": acc_a.mean(axis=-1) - acc_b.mean(axis=-1), "average_gap": gap(acc_a) - gap(acc_b)}
+    def gap_part(acc: np.ndarray) -> np.ndarray:
+        """What the average gap is a function of, on the axis before sets and tasks: (..., C) -> (..., X, S, T);
+        signed differences per emotion (X = E, two groups), else the cells (X = C)."""
+        return np.moveaxis(signed_pairs(by_group(acc, layout), layout) if two_groups else acc, -1, -3)
 
-    observed = metrics(total_a, total_b)
+    def average_gap(part: np.ndarray) -> np.ndarray:
+        """(..., X, S, T) -> (..., S, T)."""
+        if two_groups:
+            return np.abs(part).mean(axis=-3)
+        return spread(by_group(np.moveaxis(part, -3, -1), layout)).mean(axis=-1)
+
+    macro_share = share.mean(axis=-1)[:, None]  # (n, 1, S, T)
+    columns = np.concatenate([macro_share, gap_part(share)], axis=1).reshape(n, -1)  # (n, (1 + X) S T)
+    base_a, base_b = gap_part(acc_a), gap_part(acc_b)
+    observed = {"macro": acc_a.mean(axis=-1) - acc_b.mean(axis=-1),
+                "average_gap": average_gap(base_a) - average_gap(base_b)}
     exceed = {m: np.zeros((n_sets, n_tasks), dtype=np.int64) for m in observed}
     for start in range(0, len(flips), 2000):
-        moved = (flips[start:start + 2000].astype(np.float32) @ delta).reshape(-1, n_sets, n_tasks, n_cells)
-        permuted = metrics(total_a[None] - moved, total_b[None] + moved)
+        moved = (flips[start:start + 2000].astype(np.float64) @ columns).reshape(-1, columns.shape[1] // (
+            n_sets * n_tasks), n_sets, n_tasks)
+        permuted = {"macro": observed["macro"] - 2.0 * moved[:, 0],
+                    "average_gap": average_gap(base_a - moved[:, 1:]) - average_gap(base_b + moved[:, 1:])}
         for m in exceed:
             exceed[m] += (np.abs(permuted[m]) >= np.abs(observed[m]) - _TIE_TOLERANCE).sum(axis=0)
     return {m: (1.0 + exceed[m]) / (1.0 + len(flips)) for m in exceed}
@@ -134,11 +154,31 @@ def _replicate_p(rows, layout: CellLayout, tasks: tuple[str, str], truth: np.nda
     return {kind: p[KINDS[kind]].reshape(len(GRID), len(kinds), -1)[:, i] for i, kind in enumerate(kinds)}
 
 
-def _seeded_replicate_p(job: tuple[Any, list[int]], *, layout: CellLayout, tasks: tuple[str, str], truth: np.ndarray,
-                        n_permutations: int) -> dict[str, np.ndarray]:
-    """:func:`_replicate_p` of one replicate's rows with its own random stream (seed sequence), in a worker."""
-    rows, seed = job
-    return _replicate_p(rows, layout, tasks, truth, n_permutations=n_permutations, rng=np.random.default_rng(seed))
+@dataclass(frozen=True)
+class _Replicates:
+    """What a worker needs to simulate, predict and test its share of one study's replicates."""
+
+    study: PowerStudy
+    settings: Settings
+    design: DatasetDesign
+    train: OutputsTable  # what the reference method is fitted on
+    attribute: Attribute
+    truth: np.ndarray  # (T, C) percent: the reference's cell accuracies in the very large sample
+
+
+def _replicates_p(numbers: list[int], *, job: _Replicates) -> list[dict[str, np.ndarray]]:
+    """:func:`_replicate_p` of replicates ``numbers``, each sampled with its own seed (study seed + r) and tested with
+    its own random stream, so the result does not depend on how replicates are shared out between workers. The
+    reference is fitted once per call (the same fit every time: same train table, same seed)."""
+    study, layout = job.study, designs.layout(job.design, job.attribute)
+    scenario = sim.read(study.scenario)
+    tables = {f"r{r}": sim.sample_table(scenario, job.design, seed=study.seed + r, scale=study.scale) for r in numbers}
+    rows = coverage.fitted_predictions(study.reference, job.settings, job.train, tables, job.attribute)
+    tasks = predictions.tasks(job.attribute.name)
+    return [_replicate_p(rows[f"r{r}"], layout, tasks, job.truth, n_permutations=job.settings.evaluate.n_permutations,
+                         rng=np.random.default_rng([job.settings.evaluate.seed, study.seed + r,
+                                                    zlib.crc32(study.dataset.encode())]))
+            for r in numbers]
 
 
 def minimum_detectable(power: np.ndarray, effect_at_one: float, target: float) -> float | None:
@@ -167,24 +207,21 @@ def run(study: PowerStudy, settings: Settings, *, declared: dict[str, DatasetDes
     scenario = sim.read(study.scenario)
     train_name = study.train_dataset or coverage.other_dataset(study.dataset, declared)
     train = sim.sample_table(scenario, declared[train_name], seed=study.seed + TRAIN_SEED_OFFSET)
-    tables = {f"r{r}": sim.sample_table(scenario, design, seed=study.seed + r, scale=study.scale)
-              for r in range(study.replicates)}
-    tables["truth"] = sim.sample_table(scenario, design, seed=study.seed + TRUTH_SEED_OFFSET, scale=study.truth_scale)
-    subjects = int(tables["r0"].frame["subject"].nunique())
-    rows = coverage.fitted_predictions(study.reference, settings, train, tables, attribute)
-    truth = _cell_accuracy(rows.pop("truth"), layout, tasks)
-    e = settings.evaluate
+    truth_table = sim.sample_table(scenario, design, seed=study.seed + TRUTH_SEED_OFFSET, scale=study.truth_scale)
+    rows = coverage.fitted_predictions(study.reference, settings, train, {"truth": truth_table}, attribute)
+    truth = _cell_accuracy(rows["truth"], layout, tasks)
     levels = {"alpha": alpha, "holm": alpha / max(1, family_size)}
     rejected = {kind: {level: np.zeros((len(GRID), len(tasks))) for level in levels} for kind in KINDS}
-    seeds = [[e.seed, study.seed + r, zlib.crc32(study.dataset.encode())] for r in range(study.replicates)]
-    replicate = functools.partial(_seeded_replicate_p, layout=layout, tasks=tasks, truth=truth,
-                                  n_permutations=e.n_permutations)
-    jobs = [(rows.pop(f"r{r}"), seeds[r]) for r in range(study.replicates)]
-    log.info("power: %s: %d replicates", study.dataset, study.replicates)
-    for p in map_on_cores(replicate, jobs, chunksize=max(1, study.replicates // 8)):  # independent replicates
-        for kind in KINDS:
-            for level, value in levels.items():
-                rejected[kind][level] += p[kind] < value
+    # independent replicates, shared out in one contiguous block per core
+    blocks = np.array_split(np.arange(study.replicates), min(study.replicates, len(available_cores())))
+    job = _Replicates(study, settings, design, train, attribute, truth)
+    subjects = int(sim.sample_table(scenario, design, seed=study.seed, scale=study.scale).frame["subject"].nunique())
+    log.info("power: %s: %d replicates of %d subjects", study.dataset, study.replicates, subjects)
+    for block in map_on_cores(functools.partial(_replicates_p, job=job), [b.tolist() for b in blocks]):
+        for p in block:
+            for kind in KINDS:
+                for level, value in levels.items():
+                    rejected[kind][level] += p[kind] < value
     effects = true_effects(truth, layout)
     out: dict[str, Any] = {"tasks": {}}
     for t, task in enumerate(tasks):

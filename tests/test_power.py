@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from benchmark import power
+from benchmark.design import CellLayout
 from benchmark.params import load_settings
 from benchmark.stages import power as stage
+from benchmark.stats.cells import metric_entries, seed_mean_difference
+from benchmark.stats.significance import permutation_p
 from conftest import REPO
 
 TINY = {"tracking.enabled": False, "power.scenario": "paper", "power.replicates": 10, "power.truth_scale": 2, "evaluate.n_permutations": 50,
@@ -48,3 +51,33 @@ def test_the_mde_interpolates_linearly_in_the_planted_share():
     # power 0.6 at lambda 0.2 and 1.0 at 0.3: 0.8 is reached half way, lambda 0.25, of an effect of 40 pp at lambda 1
     assert power.minimum_detectable(curve, 40.0, 0.8) == 10.0
     assert power.minimum_detectable(np.zeros(len(power.GRID)), 40.0, 0.8) is None
+
+
+@pytest.mark.parametrize("groups", [("female", "male"), ("young", "middle", "old")])
+def test_planted_sets_get_the_evaluate_stages_permutation_p(groups):
+    layout = CellLayout(groups, ("neutral", "happy", "sad", "anger"))
+    rng = np.random.default_rng(7)
+    n_subjects, n_sets, n_tasks = 12, 3, 2
+    counts = rng.integers(1, 4, (n_subjects, layout.n_cells))
+    reference = rng.binomial(counts[:, None], 0.6, (n_subjects, n_tasks, layout.n_cells))
+    sums = np.minimum(reference[:, None] + rng.binomial(1, 0.3, (n_subjects, n_sets, n_tasks, layout.n_cells)),
+                      counts[:, None, None])
+    flips = rng.random((300, n_subjects)) < 0.5
+    p = power.planted_p(sums, reference, counts, flips, layout)
+    metrics = [name for name, _, _ in metric_entries(layout)]
+    cell_n = counts.sum(axis=0)
+    for s in range(n_sets):
+        a, b = sums[:, s, :, None, :], reference[:, :, None, :]  # one seed each
+        observed = seed_mean_difference(100.0 * a.sum(axis=0) / cell_n, 100.0 * b.sum(axis=0) / cell_n, layout)
+        expected = permutation_p(a, b, counts, flips, observed, layout)
+        for metric in ("macro", "average_gap"):
+            assert np.array_equal(p[metric][s], expected[:, metrics.index(metric)])
+
+
+def test_power_json_does_not_depend_on_how_many_cores_share_the_replicates(tmp_path, monkeypatch):
+    settings = load_settings(REPO / "params.yaml", overrides=TINY)
+    documents = []
+    for cores in ([0], [0, 1, 2]):
+        monkeypatch.setattr(power, "available_cores", lambda cores=cores: cores)
+        documents.append(stage.run(settings, target=tmp_path / f"{len(cores)}.json").read_bytes())
+    assert documents[0] == documents[1]
