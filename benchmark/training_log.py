@@ -62,7 +62,8 @@ def log_runs(settings: Settings, runs: list["MethodRun"], *, source: str, attrib
               "params_hash": tracking.params_hash(flat), "stage": "train"}
     values = metric_values(runs, attribute=attribute, layouts=layouts)
     for run in runs:
-        tags = {**common, "split": run.split, "method": run.method}
+        tags = {**common, "split": run.split, "method": run.method,
+                **({"shared_with": run.shared_with} if run.shared_with else {})}
         with tracking.run(mlflow, f"train:{run.split}:{run.method}", tags=tags) as active:
             now = int(time.time() * 1000)
             entries = [Metric("train_seconds", run.seconds, now, 0), Metric("n_models", float(len(run.jobs)), now, 0)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmark import outputs, paths, predictions
@@ -112,3 +113,49 @@ def test_corrector_tuned_runs_only_on_the_split_its_configuration_was_tuned_for(
     tuned_splits = set(frame.loc[frame["method"] == "corrector_tuned", "split"])
     assert tuned_splits == {"faces->adfes"}
     assert set(frame.loc[frame["method"] == "uncorrected", "split"]) == set(SPLITS)
+
+
+def _tuned_run(outputs_dir, tmp_path, monkeypatch, tuned: dict, **overrides):
+    """(predictions frame, how many times the corrector trainer ran) with corrector and corrector_tuned on
+    faces->adfes, the study having chosen ``tuned``."""
+    import yaml
+
+    from benchmark.methods import corrector
+
+    calls = []
+    real = corrector.train_many
+    monkeypatch.setattr(corrector, "train_many", lambda *a, **k: calls.append(1) or real(*a, **k))
+    best = tmp_path / "best_params.yaml"
+    best.write_text(yaml.safe_dump({"split": "faces->adfes", "params": tuned}))
+    settings = _settings(tmp_path, **{"train.methods": ["uncorrected", "corrector", "corrector_tuned"],
+                                      "train.splits": ["faces->adfes"],
+                                      "train.tuned_params": str(best), **overrides})
+    return predictions.read(train.run(settings, outputs_dir, tmp_path / "predictions.parquet")).frame, len(calls)
+
+
+def test_corrector_tuned_with_the_correctors_configuration_shares_its_results_instead_of_training_again(
+        outputs_dir, tmp_path, monkeypatch):
+    frame, trainings = _tuned_run(outputs_dir, tmp_path, monkeypatch, {"epochs": 3, "width": 24})
+    plain, tuned = (frame[frame["method"] == m].drop(columns="method").reset_index(drop=True)
+                    for m in ("corrector", "corrector_tuned"))
+    assert trainings == 1 and len(tuned) > 0
+    assert tuned.equals(plain)
+
+
+def test_corrector_tuned_with_another_configuration_is_trained_on_its_own(outputs_dir, tmp_path, monkeypatch):
+    frame, trainings = _tuned_run(outputs_dir, tmp_path, monkeypatch, {"epochs": 2})
+    assert trainings == 2
+    assert {"corrector", "corrector_tuned"} <= set(frame["method"])
+
+
+def test_a_shared_run_says_in_mlflow_whose_results_it_shares(outputs_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    _tuned_run(outputs_dir, tmp_path, monkeypatch, {"epochs": 3}, **{"tracking.enabled": True})
+
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["crossmodal-bias"]).set_index("tags.method")
+    assert runs.loc["corrector_tuned", "tags.shared_with"] == "corrector"
+    assert runs.loc["corrector_tuned", "metrics.train_seconds"] == 0.0
+    assert pd.isna(runs.loc["corrector", "tags.shared_with"])

@@ -8,6 +8,7 @@ tasks for every row of every evaluation table (:class:`Probabilities`). See docs
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,12 @@ class Method(ABC):
     def skip_reason(self, split: str) -> str | None:
         """Why this method must not run on ``split`` (e.g. its configuration was chosen on that split's test data),
         or None when it may."""
+        return None
+
+    def configuration(self) -> Hashable | None:
+        """What, beside the tasks, fully determines this method's results: two methods of a split whose
+        configurations are equal give the same results, so the run matrix fits only the first (``corrector_tuned``
+        when the study chose the paper's network). None (the default): never shared."""
         return None
 
     def fitted_arrays(self) -> list[dict[str, np.ndarray]]:

@@ -5,7 +5,7 @@ vectorised trainer that fits all folds x seeds of a split in one loop: :mod:`ben
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -54,6 +54,10 @@ class Corrector(Method):
         self.fitted = train_many(data, [t.seed for t in tasks], arch=arch, settings=self.settings, device=device,
                                  snapshot_epochs=snapshot_epochs, on_snapshot=relay)
         return predict_all(self.fitted)
+
+    def configuration(self) -> Hashable:
+        """The network, its training and the device: a tuned corrector whose study chose these trains the same."""
+        return ("correction network", self.settings, self.device)
 
     def fitted_arrays(self) -> list[dict[str, np.ndarray]]:
         return [{f"layer{l}.{name}": arr for l, (w, b) in enumerate(weights.layers)
