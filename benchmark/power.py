@@ -123,15 +123,14 @@ def planted_p(sums: np.ndarray, reference: np.ndarray, counts: np.ndarray, flips
             return np.abs(part).mean(axis=-3)
         return spread(by_group(np.moveaxis(part, -3, -1), layout)).mean(axis=-1)
 
-    macro_share = share.mean(axis=-1)[:, None]  # (n, 1, S, T)
-    columns = np.concatenate([macro_share, gap_part(share)], axis=1).reshape(n, -1)  # (n, (1 + X) S T)
+    parts = np.concatenate([share.mean(axis=-1)[:, None], gap_part(share)], axis=1)  # (n, 1 + X, S, T)
+    columns = parts.reshape(n, -1)
     base_a, base_b = gap_part(acc_a), gap_part(acc_b)
     observed = {"macro": acc_a.mean(axis=-1) - acc_b.mean(axis=-1),
                 "average_gap": average_gap(base_a) - average_gap(base_b)}
     exceed = {m: np.zeros((n_sets, n_tasks), dtype=np.int64) for m in observed}
     for start in range(0, len(flips), 2000):
-        moved = (flips[start:start + 2000].astype(np.float64) @ columns).reshape(-1, columns.shape[1] // (
-            n_sets * n_tasks), n_sets, n_tasks)
+        moved = (flips[start:start + 2000].astype(np.float64) @ columns).reshape((-1,) + parts.shape[1:])
         permuted = {"macro": observed["macro"] - 2.0 * moved[:, 0],
                     "average_gap": average_gap(base_a - moved[:, 1:]) - average_gap(base_b + moved[:, 1:])}
         for m in exceed:
