@@ -18,22 +18,26 @@ def available_cores() -> list[int]:
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
 
 
-def _one_blas_thread() -> None:
+def _forked_worker() -> None:
+    """A :func:`map_on_cores` worker: Ctrl-C is the parent's to handle (:func:`ignore_interrupts`), one BLAS thread."""
     import threadpoolctl
 
+    ignore_interrupts()
     threadpoolctl.threadpool_limits(1)
 
 
-def map_on_cores(function: Callable[[Any], Any], items: Sequence[Any], *, chunksize: int = 1) -> list[Any]:
+def map_on_cores(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     """``[function(item) for item in items]``, in order, with one forked worker process per available core (each
     with one BLAS thread, so the workers fill the cores without oversubscribing them); in this process when there is
-    one core or one item. For independent, deterministic pieces of work: the results are the same either way."""
+    one core or one item. For independent, deterministic pieces of work: the results are the same either way. An
+    error or interrupt in this process stops the workers at once (:func:`stop_workers_on_error`)."""
     workers = min(len(items), len(available_cores()))
     if workers <= 1:
         return [function(item) for item in items]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_one_blas_thread) as pool:
-        return list(pool.map(function, items, chunksize=chunksize))
+    with (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                              initializer=_forked_worker) as pool,
+          stop_workers_on_error(pool)):
+        return list(pool.map(function, items))
 
 
 def pid_alive(pid: int) -> bool:

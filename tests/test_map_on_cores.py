@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
+import pytest
 
 from benchmark import processes
 
@@ -39,3 +41,24 @@ def test_each_worker_uses_one_blas_thread(monkeypatch):
     monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
     np.ones((2, 2)) @ np.ones((2, 2))  # BLAS loaded before the fork
     assert set(processes.map_on_cores(_blas_threads, [0, 1])) == {1}
+
+
+def _sigint_ignored(_: int) -> bool:
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def _fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("item 3")
+    return x
+
+
+def test_workers_leave_ctrl_c_to_this_process(monkeypatch):
+    monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
+    assert processes.map_on_cores(_sigint_ignored, [0, 1]) == [True, True]
+
+
+def test_an_error_in_one_item_reaches_the_caller(monkeypatch):
+    monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
+    with pytest.raises(ValueError, match="item 3"):
+        processes.map_on_cores(_fail_on_three, list(range(6)))
