@@ -30,16 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmark import coverage, predictions
+from benchmark import coverage, predictions, processes
 from benchmark import design as designs
 from benchmark.config import Settings
 from benchmark.design import Attribute, CellLayout, DatasetDesign
 from benchmark.errors import BenchmarkError
 from benchmark.outputs import OutputsTable
-from benchmark.processes import available_cores, map_on_cores
 from benchmark.sources import sim
 from benchmark.stats.cells import by_group, correctness, signed_pairs, spread, subject_design, subject_sums
-from benchmark.stats.resampling import seed_cells
+from benchmark.stats.resampling import chunks, seed_cells
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +128,8 @@ def planted_p(sums: np.ndarray, reference: np.ndarray, counts: np.ndarray, flips
     observed = {"macro": acc_a.mean(axis=-1) - acc_b.mean(axis=-1),
                 "average_gap": average_gap(base_a) - average_gap(base_b)}
     exceed = {m: np.zeros((n_sets, n_tasks), dtype=np.int64) for m in observed}
-    for start in range(0, len(flips), 2000):
-        moved = (flips[start:start + 2000].astype(np.float64) @ columns).reshape((-1,) + parts.shape[1:])
+    for part in chunks(len(flips), columns.shape[1]):
+        moved = (flips[part].astype(np.float64) @ columns).reshape((-1,) + parts.shape[1:])
         permuted = {"macro": observed["macro"] - 2.0 * moved[:, 0],
                     "average_gap": average_gap(base_a - moved[:, 1:]) - average_gap(base_b + moved[:, 1:])}
         for m in exceed:
@@ -158,6 +157,7 @@ class _Replicates:
     """What a worker needs to simulate, predict and test its share of one study's replicates."""
 
     study: PowerStudy
+    scenario: sim.Scenario
     settings: Settings
     design: DatasetDesign
     train: OutputsTable  # what the reference method is fitted on
@@ -170,8 +170,7 @@ def _replicates_p(numbers: list[int], *, job: _Replicates) -> list[dict[str, np.
     its own random stream, so the result does not depend on how replicates are shared out between workers. The
     reference is fitted once per call (the same fit every time: same train table, same seed)."""
     study, layout = job.study, designs.layout(job.design, job.attribute)
-    scenario = sim.read(study.scenario)
-    tables = {f"r{r}": sim.sample_table(scenario, job.design, seed=study.seed + r, scale=study.scale) for r in numbers}
+    tables = {f"r{r}": sim.sample_table(job.scenario, job.design, seed=study.seed + r, scale=study.scale) for r in numbers}
     rows = coverage.fitted_predictions(study.reference, job.settings, job.train, tables, job.attribute)
     tasks = predictions.tasks(job.attribute.name)
     return [_replicate_p(rows[f"r{r}"], layout, tasks, job.truth, n_permutations=job.settings.evaluate.n_permutations,
@@ -212,11 +211,11 @@ def run(study: PowerStudy, settings: Settings, *, declared: dict[str, DatasetDes
     levels = {"alpha": alpha, "holm": alpha / max(1, family_size)}
     rejected = {kind: {level: np.zeros((len(GRID), len(tasks))) for level in levels} for kind in KINDS}
     # independent replicates, shared out in one contiguous block per core
-    blocks = np.array_split(np.arange(study.replicates), min(study.replicates, len(available_cores())))
-    job = _Replicates(study, settings, design, train, attribute, truth)
+    blocks = np.array_split(np.arange(study.replicates), min(study.replicates, len(processes.available_cores())))
+    job = _Replicates(study, scenario, settings, design, train, attribute, truth)
     subjects = int(sim.sample_table(scenario, design, seed=study.seed, scale=study.scale).frame["subject"].nunique())
     log.info("power: %s: %d replicates of %d subjects", study.dataset, study.replicates, subjects)
-    for block in map_on_cores(functools.partial(_replicates_p, job=job), [b.tolist() for b in blocks]):
+    for block in processes.map_on_cores(functools.partial(_replicates_p, job=job), [b.tolist() for b in blocks]):
         for p in block:
             for kind in KINDS:
                 for level, value in levels.items():

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmark import power
+from benchmark import power, processes
 from benchmark.design import CellLayout
 from benchmark.params import load_settings
 from benchmark.stages import power as stage
@@ -78,6 +78,6 @@ def test_power_json_does_not_depend_on_how_many_cores_share_the_replicates(tmp_p
     settings = load_settings(REPO / "params.yaml", overrides=TINY)
     documents = []
     for cores in ([0], [0, 1, 2]):
-        monkeypatch.setattr(power, "available_cores", lambda cores=cores: cores)
+        monkeypatch.setattr(processes, "available_cores", lambda cores=cores: cores)
         documents.append(stage.run(settings, target=tmp_path / f"{len(cores)}.json").read_bytes())
     assert documents[0] == documents[1]
