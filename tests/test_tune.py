@@ -415,6 +415,28 @@ def test_startup_trials_run_at_once_give_the_study_of_one_after_the_other(tmp_pa
     assert tables["sequential best"] == tables["at_once best"]
 
 
+def test_a_study_from_train_corrector_past_its_startup_trials_is_the_same_at_once_as_one_after_the_other(
+        tmp_path, monkeypatch):
+    tables = {}
+    for name, startup_jobs in (("sequential", "1"), ("at_once", "2")):
+        root = tmp_path / name
+        root.mkdir()
+        monkeypatch.chdir(root)
+        _project(root)
+        _with_corrector(root, SMALL_CORRECTOR)  # enqueued as trial 0
+        assert main(["tune", "--n-trials", "7", "--jobs", "1", "--startup-jobs", startup_jobs]) == 0
+        tables[name] = _trials_without_times(root)
+    assert len(tables["sequential"]) == 7 and tables["sequential"].equals(tables["at_once"])
+
+
+def test_a_resumed_study_draws_new_random_configurations(project):
+    _project(project)
+    assert main(["tune", "--n-trials", "2", "--jobs", "1", "--startup-jobs", "2"]) == 0
+    assert main(["tune", "--n-trials", "2", "--jobs", "1", "--startup-jobs", "2"]) == 0
+    configurations = [tuple(sorted(t.params.items())) for t in _study(project).get_trials()]
+    assert len(configurations) == 4 and len(set(configurations)) == 4
+
+
 def test_a_fresh_corrector_study_starts_from_train_corrector(project):
     _project(project)
     _with_corrector(project, SMALL_CORRECTOR)

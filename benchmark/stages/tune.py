@@ -120,10 +120,12 @@ def _receive_tickets(tickets: TrialTickets) -> None:
 
 
 def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | None, log_level: int,
-              worker: int = 0) -> list[int]:
+              worker: int = 0, study: optuna.Study | None = None) -> list[int]:
     """Run trials of the (existing) study in this process: ``n_trials`` of them, or, in a trial process of a parallel
     invocation, one per ticket it claims; returns the numbers of the trials it ran. A trial process is pinned to one
-    CPU ``core``, so the corrector trains its models in this process only and each trial process keeps one core busy."""
+    CPU ``core``, so the corrector trains its models in this process only and each trial process keeps one core busy.
+    ``study``: the invocation's own study object, whose sampler carries on where its start-up batch left off (so one
+    process gives the trials of one after the other); else the study is loaded with a seed of this process's own."""
     if core is not None:  # a trial process of a parallel invocation
         _die_with_parent()
         if hasattr(os, "sched_setaffinity"):
@@ -131,10 +133,11 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
         logging.basicConfig(level=log_level, format="%(message)s", stream=sys.stderr)
     tune = settings.tune
     objective = build_objective(settings, outputs_dir)
-    storage = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
-    existing = len(optuna.load_study(study_name=tune.study, storage=storage).get_trials(deepcopy=False))
-    study = studies.create_or_load(storage, name=tune.study, objective=tune.objective, pruning=tune.pruning,
-                                   sampler_seed=sampler_seed(tune.seed, existing_trials=existing, worker=worker))
+    if study is None:
+        storage = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
+        existing = studies.started_trials(optuna.load_study(study_name=tune.study, storage=storage))
+        study = studies.create_or_load(storage, name=tune.study, objective=tune.objective, pruning=tune.pruning,
+                                       sampler_seed=sampler_seed(tune.seed, existing_trials=existing, worker=worker))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     studies.quiet_interrupted_trials()
     ran: list[int] = []
@@ -154,8 +157,9 @@ def _evaluate_in_worker(settings: Settings, outputs_dir: Path, params: dict[str,
     """One start-up trial's configuration trained in a worker process (single-threaded torch: the workers use the
     cores); nothing is pruned, the snapshot scores come back for the parent to report."""
     torch.set_num_threads(1)
-    start = time.perf_counter()
-    result = build_objective(settings, outputs_dir).evaluate(params)
+    objective = build_objective(settings, outputs_dir)
+    start = time.perf_counter()  # the training alone, as a sequential trial's duration counts no table reading
+    result = objective.evaluate(params)
     return dataclasses.replace(result, seconds=time.perf_counter() - start)
 
 
@@ -166,16 +170,18 @@ def _run_startup_batch(settings: Settings, outputs_dir: Path, study: optuna.Stud
     study ends as it would after running them one after the other (values, reports, user attributes), so a seeded
     study stays reproducible; only durations differ. Returns the trial numbers."""
     objective = build_objective(settings, outputs_dir)
-    with warnings.catch_warnings():  # asked trials send no heartbeats; an interrupt fails them below instead
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-        trials = [study.ask() for _ in range(n_trials)]
-    configs = [objective.space.suggest(trial) for trial in trials]
-    order = sorted(range(n_trials), key=lambda i: (-studies.training_cost(configs[i]), i))
+    trials: list[optuna.Trial] = []
     told: set[int] = set()
     context = multiprocessing.get_context("spawn")
     progress = _progress(n_trials)
     try:
-        with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        with warnings.catch_warnings():  # asked trials send no heartbeats; an interrupt fails them below instead
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+            for _ in range(n_trials):
+                trials.append(study.ask())
+        configs = [objective.space.suggest(trial) for trial in trials]
+        order = sorted(range(n_trials), key=lambda i: (-studies.training_cost(configs[i]), i))
+        with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_die_with_parent) as pool:
             with stop_workers_on_error(pool):
                 with start_workers_ignoring_interrupts():
                     futures = {i: pool.submit(_evaluate_in_worker, settings, outputs_dir, configs[i]) for i in order}
@@ -213,7 +219,7 @@ def _run_trials(settings: Settings, outputs_dir: Path, study: optuna.Study, star
     processes = max(1, min(tune.jobs or len(cores), tune.n_trials))
     level = logging.getLogger().level
     if processes == 1:
-        return ran | set(_optimize(settings, outputs_dir, tune.n_trials, None, level))
+        return ran | set(_optimize(settings, outputs_dir, tune.n_trials, None, level, study=study))
     context = multiprocessing.get_context("spawn")
     tickets = TrialTickets(tune.n_trials, context)
     with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_receive_tickets,
@@ -260,6 +266,9 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     storage_obj = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
     study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, sampler_seed=tune.seed,
                                    pruning=tune.pruning)
+    if started := studies.started_trials(study):  # resumed: a seed of its own, not the first invocation's draws
+        study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, pruning=tune.pruning,
+                                       sampler_seed=sampler_seed(tune.seed, existing_trials=started, worker=0))
     start_from_defaults(study, settings)
     tags = {"study": tune.study, "method": tune.method, "storage": tracking.redact_url(tune.storage), "objective": tune.objective,
             "split": tune.split, "source": source, "attribute": settings.data.attribute,

@@ -105,14 +105,19 @@ def create_or_load(storage: optuna.storages.RDBStorage, *, name: str, objective:
     return study
 
 
+def started_trials(study: optuna.Study) -> int:
+    """Trials of the study that have started (any state but WAITING: an enqueued configuration has drawn nothing)."""
+    return len(study.get_trials(deepcopy=False, states=tuple(s for s in optuna.trial.TrialState
+                                                            if s != optuna.trial.TrialState.WAITING)))
+
+
 def startup_trials_left(study: optuna.Study, *, pruning: bool) -> int:
     """How many more trials of a single-objective study are drawn at random and can never be pruned: their
     configurations do not depend on any result, so they may run at once and give the study they would give one after
     the other (0 for a multi-objective study, whose sampler is population based)."""
     if len(study.directions) != 1:
         return 0
-    started = len(study.get_trials(deepcopy=False, states=tuple(s for s in optuna.trial.TrialState
-                                                               if s != optuna.trial.TrialState.WAITING)))
+    started = started_trials(study)
     limit = min(SAMPLER_STARTUP_TRIALS, PRUNER_STARTUP_TRIALS) if pruning else SAMPLER_STARTUP_TRIALS
     return max(0, limit - started)
 
