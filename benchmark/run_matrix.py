@@ -3,7 +3,7 @@
 All folds x seeds of a (split, method) are handed to the method at once (the vectorised corrector trains them in one
 loop); the method's results are checked against the method contract before they become rows. Two methods of a split
 with equal :meth:`~benchmark.methods.base.Method.configuration` are fitted once: the second gets the first's results
-under its own name (``corrector_tuned`` when the study chose the paper's network).
+under its own name (``corrector_tuned`` when the study chose ``train.corrector``'s configuration).
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def log_runs(settings: Settings, runs: list["MethodRun"], *, source: str, attrib
             for i in range(max(len(param_chunks), len(metric_chunks))):
                 client.log_batch(run_id, params=param_chunks[i] if i < len(param_chunks) else [],
                                  metrics=metric_chunks[i] if i < len(metric_chunks) else [])
-            if any(run.fitted):
+            if any(run.fitted) and not run.shared_with:  # a shared run's weights are those of the run it names
                 with tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / "fitted.npz"
                     arrays = {f"fold{fold}.seed{seed}.{name}": arr

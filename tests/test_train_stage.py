@@ -159,3 +159,6 @@ def test_a_shared_run_says_in_mlflow_whose_results_it_shares(outputs_dir, tmp_pa
     assert runs.loc["corrector_tuned", "tags.shared_with"] == "corrector"
     assert runs.loc["corrector_tuned", "metrics.train_seconds"] == 0.0
     assert pd.isna(runs.loc["corrector", "tags.shared_with"])
+    client = mlflow.MlflowClient()  # the weights are logged once, with the run that fitted them
+    assert [a.path for a in client.list_artifacts(runs.loc["corrector", "run_id"])] == ["fitted.npz"]
+    assert client.list_artifacts(runs.loc["corrector_tuned", "run_id"]) == []

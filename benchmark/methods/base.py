@@ -72,7 +72,7 @@ class Method(ABC):
     def configuration(self) -> Hashable | None:
         """What, beside the tasks, fully determines this method's results: two methods of a split whose
         configurations are equal give the same results, so the run matrix fits only the first (``corrector_tuned``
-        when the study chose the paper's network). None (the default): never shared."""
+        when the study chose ``train.corrector``'s configuration). None (the default): never shared."""
         return None
 
     def fitted_arrays(self) -> list[dict[str, np.ndarray]]:

@@ -56,8 +56,9 @@ class Corrector(Method):
         return predict_all(self.fitted)
 
     def configuration(self) -> Hashable:
-        """The network, its training and the device: a tuned corrector whose study chose these trains the same."""
-        return ("correction network", self.settings, self.device)
+        """The code that trains (a subclass that trains differently overrides ``run``), the network, its training and
+        the device: a tuned corrector whose study chose ``train.corrector``'s configuration trains the same."""
+        return (type(self).run, self.settings, self.device)
 
     def fitted_arrays(self) -> list[dict[str, np.ndarray]]:
         return [{f"layer{l}.{name}": arr for l, (w, b) in enumerate(weights.layers)
