@@ -17,8 +17,9 @@ x 12 images = 2,052 rows per scale):
   trained once (2 seeds, 5 corrector epochs); each point keeps its splits' and methods' predictions and evaluates them
   (200 resamples; untimed), then times the report.
 
-Every point runs in a freshly spawned process (:mod:`benchmark.scaling_work`) that times its work ``repeats`` times
-on one thread and reports the fastest run (the one least disturbed by other load), in wall-clock and CPU seconds, and
+Every point runs in a freshly spawned process pinned to one core (:mod:`benchmark.scaling_work`) that times its work
+``repeats`` times on one thread and reports the least wall-clock and the least CPU seconds over the runs (the least
+disturbed by other load; the two minima may come from different runs), and
 its peak resident memory; the 1-minute load average before and after each point is recorded beside it. Each curve gets
 a power law ``CPU seconds ~ x^b`` fitted by least squares on log-log (:func:`fit_power_laws`);
 :mod:`benchmark.scaling_figure` draws them.

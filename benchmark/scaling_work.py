@@ -6,8 +6,10 @@ of the process (on one thread the two agree on an idle core; CPU time is what ot
 least), and returns them with the process's memory: ``start_rss_mb``, the resident set when the work starts (interpreter, libraries, inputs), and
 ``peak_rss_mb``, its peak during the work (Linux: the high-water mark is reset when the work starts, ``peak_since`` =
 ``work``; elsewhere getrusage's peak since the process started, ``process``). Each point function imports the
-libraries its own work needs inside it, so a point's process holds only those (importing torch alone is about
-0.6 GB of resident memory here; the statistics need no torch).
+heavy libraries its own work needs inside it, so only the trainer's points load torch (importing it alone is about
+0.6 GB of resident memory here); every point's process also holds what spawning imports (the launching module,
+pandas, threadpoolctl). The process is pinned to one core, so work that shares itself out over the available cores
+(the report's figures, the trainer's stacks) runs in it, where its CPU time and memory are counted.
 
 Inputs: "scale" multiplies the subjects of the simulated FACES design (scenario ``paper``: 171 people x 12 images =
 2,052 rows per scale).
@@ -16,6 +18,7 @@ Inputs: "scale" multiplies the subjects of the simulated FACES design (scenario 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import resource
 import sys
@@ -30,7 +33,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from benchmark.processes import ignore_interrupts, stop_workers_on_error
+from benchmark.processes import available_cores, ignore_interrupts, stop_workers_on_error
 
 if TYPE_CHECKING:
     from benchmark.config import Settings
@@ -52,10 +55,19 @@ REDRAWN = 0.1            # share of each of its seeds' predictions redrawn at ra
 WARM_ROWS = 64           # rows of the trainer's warm-up
 
 
+def _one_core() -> None:
+    """Pin this process to one core (where the platform can), so the work it times runs there alone: code that
+    shares work out over :func:`~benchmark.processes.available_cores` (the report's figures, the trainer's stacks)
+    then runs in this process, whose CPU time and peak memory are what a point measures."""
+    ignore_interrupts()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {available_cores()[0]})
+
+
 def in_fresh_process(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-    """``function(*args)`` in a newly spawned process (nothing inherited: its memory is its own)."""
+    """``function(*args)`` in a newly spawned process pinned to one core (nothing inherited: its memory is its own)."""
     context = multiprocessing.get_context("spawn")
-    with (ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=ignore_interrupts) as pool,
+    with (ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_one_core) as pool,
           stop_workers_on_error(pool)):
         return pool.submit(function, *args).result()
 
@@ -93,7 +105,7 @@ def _peak_rss_mb(reset: bool) -> tuple[float, str]:
 
 
 def _timed(work: Callable[[], object], repeats: int) -> dict[str, Any]:
-    """Run ``work`` ``repeats`` times on one thread: the wall and CPU seconds of each run (the fastest first), the
+    """Run ``work`` ``repeats`` times on one thread: the wall and CPU seconds of each run (in the order they ran), the
     resident set at its start and its peak."""
     with threadpool_limits(1):
         reset, start_rss = _reset_peak_rss(), _status_mb("VmRSS")

@@ -4,11 +4,12 @@ power laws fitted per curve; a bad grid is one line naming its option (times are
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
 
-from benchmark import scaling
+from benchmark import processes, scaling, scaling_work
 from benchmark.cli import main
 from benchmark.scaling import Point
 
@@ -85,3 +86,8 @@ def test_power_law_fits_recover_the_exponents_of_exact_power_laws():
     assert fits["report", "splits"].exponent == pytest.approx(1.0)
     assert fits["report", "methods"].exponent == pytest.approx(0.5)
     assert [fits[k].growth() for k in fits] == ["super-linear", "linear", "sub-linear"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="the platform cannot pin a process to a core")
+def test_a_point_runs_pinned_to_one_core_so_work_shared_over_cores_stays_in_its_process():
+    assert len(scaling_work.in_fresh_process(processes.available_cores)) == 1
