@@ -157,12 +157,11 @@ def reproduction_blocks(doc: dict[str, Any]) -> list[Block]:
             Table(tables.reproduction_table(rows), flags=tables.FLAGS), Bullets(tuple(verdicts))]
 
 
-def _figures_for_group(stats: pd.DataFrame, confusion: pd.DataFrame, *, group: tuple[str, str, str], reference: str,
+def _figures_for_group(stats: pd.DataFrame, conf: pd.DataFrame, *, group: tuple[str, str, str], reference: str,
                        ci: float, alpha: float, out_dir: Path) -> list[Figure]:
+    """The figures of one evaluation group from its own stats and confusion rows (:func:`_group_rows`)."""
     split, dataset, partition = group
     rows = method_rows(stats)
-    rows = rows[(rows["split"] == split) & (rows["dataset"] == dataset) & (rows["partition"] == partition)]
-    conf = confusion[(confusion["split"] == split) & (confusion["dataset"] == dataset) & (confusion["partition"] == partition)]
     methods = sorted(rows["method"].unique(), key=lambda m: (m != reference, m))
     compared = [m for m in methods if m != reference and rows.loc[rows["method"] == m, "diff"].notna().any()]
     label, slug = tables.group_label(*group), _slug(split, dataset, partition)
