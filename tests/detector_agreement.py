@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from face_pictures import astronaut, lfw_photo  # noqa: E402
 
 from benchmark.frozen import detector_bench  # noqa: E402
-from benchmark.frozen.chips import Aligner, ChipSettings, available_cores  # noqa: E402
+from benchmark.frozen.chips import Aligner, ChipSettings, resolve_workers  # noqa: E402
+from benchmark.processes import available_cores  # noqa: E402
 
 
 def measured_pictures(count: int | None = None) -> dict[str, np.ndarray]:
@@ -71,9 +72,9 @@ def measure_agreement(args: argparse.Namespace) -> dict:
 
 def measure_timing(args: argparse.Namespace) -> dict:
     pictures = [detector_bench.faces_sized(p) for p in measured_pictures(args.pictures).values()]
-    workers = [available_cores() if w == 0 else w for w in args.workers]
+    workers = [resolve_workers(w) for w in args.workers]
     result: dict = {"pictures": len(pictures), "size": list(detector_bench.FACES_SIZE), "upsample": args.upsample,
-                    "max_side": args.max_side, "cores": available_cores(), "load_before": os.getloadavg()[0],
+                    "max_side": args.max_side, "cores": len(available_cores()), "load_before": os.getloadavg()[0],
                     "wall_s_per_image": {}, "cpu_s_per_image": {}}
     with tempfile.TemporaryDirectory() as folder:
         images = detector_bench.write_jpegs(pictures, Path(folder))

@@ -117,14 +117,9 @@ class Shard:
         return f"shard-{self.index}-of-{self.count}"
 
 
-def available_cores() -> int:
-    """How many cores this process may run on."""
-    return len(processes.available_cores())
-
-
 def resolve_workers(workers: int) -> int:
     """``data.images.detect_workers``: 0 -> one per available core; else the number given."""
-    return available_cores() if workers == 0 else workers
+    return len(processes.available_cores()) if workers == 0 else workers
 
 
 @contextlib.contextmanager

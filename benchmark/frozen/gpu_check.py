@@ -226,10 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         result["trainer"] = trainer
     if args.detector_images > 0:
         from benchmark.frozen import detector_bench
-        from benchmark.frozen.chips import available_cores
+        from benchmark.frozen.chips import resolve_workers
 
         result["detector"] = detector_bench.detector_check(
-            args.detector_images, device="cuda" if torch.cuda.is_available() else "cpu", workers=available_cores())
+            args.detector_images, device="cuda" if torch.cuda.is_available() else "cpu", workers=resolve_workers(0))
     print(json.dumps(result, sort_keys=True))
     return 0
 
