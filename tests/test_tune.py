@@ -400,32 +400,32 @@ def _trials_without_times(root: Path):
     return pd.read_csv(root / "reports" / "tune" / "trials.csv").drop(columns=["duration_s"])  # times differ
 
 
-def test_startup_trials_run_at_once_give_the_study_of_one_after_the_other(tmp_path, monkeypatch):
-    tables = {}
+def _sequential_and_at_once(tmp_path, monkeypatch, n_trials: int, corrector: dict | None = None) -> dict:
+    """A fresh study of ``n_trials`` run by one process with start-up trials one after the other (``sequential``) and
+    with them at once in two processes (``at_once``): its trials table without times and best_params.yaml of each."""
+    out = {}
     for name, startup_jobs in (("sequential", "1"), ("at_once", "2")):
         root = tmp_path / name
         root.mkdir()
         monkeypatch.chdir(root)
         _project(root)
-        assert main(["tune", "--n-trials", "4", "--jobs", "1", "--startup-jobs", startup_jobs]) == 0
-        tables[name] = _trials_without_times(root)
-        best = yaml.safe_load((root / "reports" / "tune" / "best_params.yaml").read_text())
-        tables[name + " best"] = best
+        if corrector is not None:
+            _with_corrector(root, corrector)  # enqueued as trial 0
+        assert main(["tune", "--n-trials", str(n_trials), "--jobs", "1", "--startup-jobs", startup_jobs]) == 0
+        out[name] = _trials_without_times(root)
+        out[name + " best"] = yaml.safe_load((root / "reports" / "tune" / "best_params.yaml").read_text())
+    return out
+
+
+def test_startup_trials_run_at_once_give_the_study_of_one_after_the_other(tmp_path, monkeypatch):
+    tables = _sequential_and_at_once(tmp_path, monkeypatch, 4)
     assert len(tables["sequential"]) == 4 and tables["sequential"].equals(tables["at_once"])
     assert tables["sequential best"] == tables["at_once best"]
 
 
 def test_a_study_from_train_corrector_past_its_startup_trials_is_the_same_at_once_as_one_after_the_other(
         tmp_path, monkeypatch):
-    tables = {}
-    for name, startup_jobs in (("sequential", "1"), ("at_once", "2")):
-        root = tmp_path / name
-        root.mkdir()
-        monkeypatch.chdir(root)
-        _project(root)
-        _with_corrector(root, SMALL_CORRECTOR)  # enqueued as trial 0
-        assert main(["tune", "--n-trials", "7", "--jobs", "1", "--startup-jobs", startup_jobs]) == 0
-        tables[name] = _trials_without_times(root)
+    tables = _sequential_and_at_once(tmp_path, monkeypatch, 7, corrector=SMALL_CORRECTOR)
     assert len(tables["sequential"]) == 7 and tables["sequential"].equals(tables["at_once"])
 
 
