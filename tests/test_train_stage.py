@@ -172,3 +172,45 @@ def test_the_stage_starts_the_trainers_fork_server_before_it_reads_the_outputs(o
     settings = _settings(tmp_path, **{"train.splits": ["faces->adfes"], "train.methods": ["uncorrected"]})
     train.run(settings, outputs_dir, tmp_path / "predictions.parquet")
     assert events[0] == "fork server" and "read" in events
+
+
+def _corrector_rows(outputs_dir, tmp_path, splits: list[str]) -> pd.DataFrame:
+    tmp_path.mkdir(exist_ok=True)
+    settings = _settings(tmp_path, **{"train.splits": splits, "train.methods": ["uncorrected", "corrector"]})
+    frame = predictions.read(train.run(settings, outputs_dir, tmp_path / "predictions.parquet")).frame
+    return frame[frame["method"] == "corrector"]
+
+
+def test_the_correctors_of_all_splits_trained_in_one_stack_predict_as_each_split_trained_alone(outputs_dir, tmp_path):
+    together = _corrector_rows(outputs_dir, tmp_path, SPLITS)
+    alone = pd.concat([_corrector_rows(outputs_dir, tmp_path / f"alone{i}", [split]) for i, split in enumerate(SPLITS)])
+    key = list(predictions.KEY_COLUMNS)
+    pd.testing.assert_frame_equal(together.sort_values(key).reset_index(drop=True),
+                                  alone.sort_values(key).reset_index(drop=True), check_exact=True)
+
+
+def test_the_correctors_of_all_splits_train_in_one_call(outputs_dir, tmp_path, monkeypatch):
+    from benchmark.methods import corrector
+
+    calls = []
+    real = corrector.train_many
+    monkeypatch.setattr(corrector, "train_many", lambda data, *a, **k: calls.append(len(data)) or real(data, *a, **k))
+    _corrector_rows(outputs_dir, tmp_path, SPLITS)
+    assert calls == [2 * (1 + 1 + 3 + 4)]   # 2 seeds x (one fold per transfer split, 3 + 4 CV folds)
+
+
+def test_each_split_of_a_shared_training_logs_its_own_run_naming_the_splits_that_shared_its_time(
+        outputs_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    settings = _settings(tmp_path, **{"tracking.enabled": True, "train.splits": ["faces->adfes", "cv:adfes"],
+                                      "train.methods": ["uncorrected", "corrector"]})
+    train.run(settings, outputs_dir, tmp_path / "predictions.parquet")
+
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment]).set_index("tags.mlflow.runName")
+    shared = runs.loc[["train:faces->adfes:corrector", "train:cv:adfes:corrector"]]
+    assert set(shared["tags.trained_with"]) == {"faces->adfes, cv:adfes"}
+    assert shared["metrics.n_models"].tolist() == [2.0, 8.0]
+    assert pd.isna(runs.loc["train:faces->adfes:uncorrected", "tags.trained_with"])
