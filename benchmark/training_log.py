@@ -2,8 +2,7 @@
 
 Each run carries the params (all of params.yaml, flattened), the tags of :mod:`benchmark.tracking` (source, split,
 method, git commit, params hash), the paper's metrics per seed (stepped metrics, step = seed) and their seed mean and
-sd, the training time (tag ``trained_with``, when present, names the splits whose models were fitted in the same
-call: ``train_seconds`` is then that call's time, shared by them), and what the method fitted as ``fitted.npz`` (arrays named ``fold<f>.seed<s>.<name>``).
+sd, the training time, and what the method fitted as ``fitted.npz`` (arrays named ``fold<f>.seed<s>.<name>``).
 Everything of a run goes in one batched call, so logging stays a small part of the stage.
 """
 
@@ -64,8 +63,7 @@ def log_runs(settings: Settings, runs: list["MethodRun"], *, source: str, attrib
     values = metric_values(runs, attribute=attribute, layouts=layouts)
     for run in runs:
         tags = {**common, "split": run.split, "method": run.method,
-                **({"shared_with": run.shared_with} if run.shared_with else {}),
-                **({"trained_with": ", ".join(run.trained_with)} if run.trained_with else {})}
+                **({"shared_with": run.shared_with} if run.shared_with else {})}
         with tracking.run(mlflow, f"train:{run.split}:{run.method}", tags=tags) as active:
             now = int(time.time() * 1000)
             entries = [Metric("train_seconds", run.seconds, now, 0), Metric("n_models", float(len(run.jobs)), now, 0)]

@@ -55,9 +55,6 @@ class Method(ABC):
 
     name: str = ""
     stochastic: bool = False
-    #: a task's result depends on the task and :meth:`configuration` alone, not on the other tasks of the same
-    #: :meth:`run` call: the run matrix may then fit the tasks of several splits in one call (fewer, larger stacks)
-    independent_tasks: bool = False
 
     @abstractmethod
     def run(self, tasks: list[FitTask]) -> list[dict[str, Probabilities]]:

@@ -55,12 +55,6 @@ class Corrector(Method):
                                  snapshot_epochs=snapshot_epochs, on_snapshot=relay)
         return predict_all(self.fitted)
 
-    @property
-    def independent_tasks(self) -> bool:  # type: ignore[override]
-        """True on the CPU, where the trainer guarantees that a model's weights do not depend on the other models of
-        its stack; not on CUDA, whose product kernels may change with the stack's size."""
-        return resolve_device(self.device, where="train.device").type == "cpu"
-
     def configuration(self) -> Hashable:
         """The code that trains (a subclass that trains differently overrides ``run``), the network, its training and
         the device: a tuned corrector whose study chose ``train.corrector``'s configuration trains the same."""
