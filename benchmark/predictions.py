@@ -12,6 +12,8 @@ stored beside it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,33 +52,64 @@ def emotion_prob_column(emotion_class: str) -> str:
     return f"pe_{emotion_class}"
 
 
-def make_rows(table: OutputsTable, *, attribute: Attribute, split: str, fold: int, method: str, seed: int,
-              partition: str, group_probs: np.ndarray, emotion_probs: np.ndarray) -> pd.DataFrame:
-    """Prediction rows for every image of ``table``.
+@dataclass(frozen=True)
+class Predicted:
+    """One model's predictions for every image of ``table``, and the fold, seed and partition its rows carry.
 
-    Parameters
-    ----------
-    group_probs : array of shape (n_images, n_groups), rows sum to 1, columns in ``attribute.groups`` order.
+    group_probs : array of shape (n_images, n_groups), rows sum to 1, columns in the attribute's groups order.
     emotion_probs : array of shape (n_images, n_emotion_classes), rows sum to 1, model class order.
     """
-    n = len(table.frame)
-    assert group_probs.shape == (n, len(attribute.groups)), group_probs.shape
-    assert emotion_probs.shape == (n, len(table.emotion_classes)), emotion_probs.shape
-    canonical = np.array([canonical_emotion(c) or c for c in table.emotion_classes], dtype=object)
+
+    table: OutputsTable
+    fold: int
+    seed: int
+    partition: str
+    group_probs: np.ndarray
+    emotion_probs: np.ndarray
+
+
+def make_rows(table: OutputsTable, *, attribute: Attribute, split: str, fold: int, method: str, seed: int,
+              partition: str, group_probs: np.ndarray, emotion_probs: np.ndarray) -> pd.DataFrame:
+    """Prediction rows for every image of ``table`` (probabilities as in :class:`Predicted`)."""
+    return rows_of([Predicted(table, fold, seed, partition, group_probs, emotion_probs)], attribute=attribute,
+                   split=split, method=method)
+
+
+def _copied_columns(table: OutputsTable, attribute: Attribute) -> dict[str, np.ndarray]:
+    """The columns a row copies from its image in ``table``: arrays of shape (n_images,)."""
     src = table.frame
-    frame = pd.DataFrame({
-        "split": split, "fold": np.int64(fold), "method": method, "seed": np.int64(seed), "partition": partition,
-        "dataset": src["dataset"].to_numpy(), "image_id": src["image_id"].to_numpy(),
-        "subject": src["subject"].astype(str).to_numpy(), attribute.name: attribute.truth(src),
-        EMOTION_TASK: src["emotion"].to_numpy(),
+    return {"dataset": src["dataset"].to_numpy(), "image_id": src["image_id"].to_numpy(),
+            "subject": src["subject"].astype(str).to_numpy(), attribute.name: attribute.truth(src),
+            EMOTION_TASK: src["emotion"].to_numpy()}
+
+
+def rows_of(pieces: Sequence[Predicted], *, attribute: Attribute, split: str, method: str) -> pd.DataFrame:
+    """The prediction rows of every piece of one (split, method), piece after piece: :func:`make_rows` of each,
+    concatenated, built as one frame from whole columns (a table shared by several pieces, one per seed, is read
+    once). The pieces' tables have the same emotion classes."""
+    classes = pieces[0].table.emotion_classes
+    for p in pieces:
+        assert p.group_probs.shape == (len(p.table.frame), len(attribute.groups)), p.group_probs.shape
+        assert p.emotion_probs.shape == (len(p.table.frame), len(classes)), p.emotion_probs.shape
+        assert p.table.emotion_classes == classes, (p.table.emotion_classes, classes)
+    labels = {id(p.table): _copied_columns(p.table, attribute) for p in pieces}
+    sizes = [len(p.table.frame) for p in pieces]
+    group_probs = np.concatenate([p.group_probs for p in pieces])
+    emotion_probs = np.concatenate([p.emotion_probs for p in pieces])
+    canonical = np.array([canonical_emotion(c) or c for c in classes], dtype=object)
+    columns = {
+        "split": np.full(sum(sizes), split, dtype=object),
+        "fold": np.repeat(np.array([p.fold for p in pieces], dtype=np.int64), sizes),
+        "method": np.full(sum(sizes), method, dtype=object),
+        "seed": np.repeat(np.array([p.seed for p in pieces], dtype=np.int64), sizes),
+        "partition": np.repeat(np.array([p.partition for p in pieces], dtype=object), sizes),
+        **{name: np.concatenate([labels[id(p.table)][name] for p in pieces]) for name in labels[id(pieces[0].table)]},
         f"pred_{attribute.name}": np.array(attribute.groups, dtype=object)[group_probs.argmax(axis=1)],
         f"pred_{EMOTION_TASK}": canonical[emotion_probs.argmax(axis=1)],
-    })
-    for i, g in enumerate(attribute.groups):
-        frame[group_prob_column(g)] = group_probs[:, i].astype(np.float32)
-    for i, c in enumerate(table.emotion_classes):
-        frame[emotion_prob_column(c)] = emotion_probs[:, i].astype(np.float32)
-    return frame
+        **{group_prob_column(g): group_probs[:, i].astype(np.float32) for i, g in enumerate(attribute.groups)},
+        **{emotion_prob_column(c): emotion_probs[:, i].astype(np.float32) for i, c in enumerate(classes)},
+    }
+    return pd.DataFrame(columns)
 
 
 def metadata(attribute: str, datasets: dict[str, DatasetDesign], **extra: Any) -> dict[str, Any]:

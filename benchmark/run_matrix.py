@@ -82,12 +82,11 @@ def train_all(settings: Settings, tables: dict[str, OutputsTable]) -> list[Metho
             start = time.perf_counter()
             results = check_results(name, tasks, method.run(tasks))
             seconds = time.perf_counter() - start
-            rows = [predictions.make_rows(fold.evaluate[partition], attribute=attribute, split=split, fold=fold.fold,
-                                          method=name, seed=seed, partition=partition, group_probs=probs.attribute,
-                                          emotion_probs=probs.emotion)
-                    for (fold, seed), result in zip(jobs, results) for partition, probs in result.items()]
-            runs.append(MethodRun(split, name, [(f.fold, s) for f, s in jobs], pd.concat(rows, ignore_index=True),
-                                  method.fitted_arrays(), seconds))
+            pieces = [predictions.Predicted(fold.evaluate[partition], fold.fold, seed, partition, probs.attribute,
+                                            probs.emotion)
+                      for (fold, seed), result in zip(jobs, results) for partition, probs in result.items()]
+            rows = predictions.rows_of(pieces, attribute=attribute, split=split, method=name)
+            runs.append(MethodRun(split, name, [(f.fold, s) for f, s in jobs], rows, method.fitted_arrays(), seconds))
             if key is not None:
                 fitted_by[key] = runs[-1]
             log.info("train: %s: %s, %d fold(s) x %d seed(s) in %.1f s", split, name, len(folds),

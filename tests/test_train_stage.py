@@ -162,3 +162,13 @@ def test_a_shared_run_says_in_mlflow_whose_results_it_shares(outputs_dir, tmp_pa
     client = mlflow.MlflowClient()  # the weights are logged once, with the run that fitted them
     assert [a.path for a in client.list_artifacts(runs.loc["corrector", "run_id"])] == ["fitted.npz"]
     assert client.list_artifacts(runs.loc["corrector_tuned", "run_id"]) == []
+
+
+def test_the_stage_starts_the_trainers_fork_server_before_it_reads_the_outputs(outputs_dir, tmp_path, monkeypatch):
+    events = []
+    monkeypatch.setattr(train.fork_server, "start", lambda: events.append("fork server") or True)
+    real_read = train.outputs.read
+    monkeypatch.setattr(train.outputs, "read", lambda *a, **k: events.append("read") or real_read(*a, **k))
+    settings = _settings(tmp_path, **{"train.splits": ["faces->adfes"], "train.methods": ["uncorrected"]})
+    train.run(settings, outputs_dir, tmp_path / "predictions.parquet")
+    assert events[0] == "fork server" and "read" in events

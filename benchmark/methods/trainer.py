@@ -15,7 +15,6 @@ on the same device gives the same bits (both tested when torch sees a GPU).
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing, contextmanager
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from benchmark.config import CorrectorSettings
+from benchmark.methods import fork_server
 from benchmark.processes import available_cores, ignore_interrupts, stop_workers_on_error
 from benchmark.methods.batches import BatchShape, DeviceBatches, HostBatches, ModelSteps, StackRows
 from benchmark.methods.network import (
@@ -303,9 +303,8 @@ def _train_groups(groups: list[list[int]], data: list[TrainingData], seeds: list
     from a fork of this process, whose thread pools and locks a child would inherit in an unknown state. As with any
     multiprocessing, a script that calls this must guard its entry point with ``if __name__ == "__main__":``.
     """
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
-    with (ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=ctx, initializer=ignore_interrupts) as pool,
+    with (ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=fork_server.context(),
+                              initializer=ignore_interrupts) as pool,
           stop_workers_on_error(pool)):
         futures = [pool.submit(_train_group, [data[k] for k in g], [seeds[k] for k in g], arch, settings)
                    for g in groups[:-1]]
@@ -343,7 +342,7 @@ def train_many(data: list[TrainingData], seeds: list[int], *, arch: Architecture
     steps = [n_batches(len(d), settings.batch_size) * settings.epochs for d in data]
     if workers is None:
         workers = default_workers() if sum(steps) >= PARALLEL_MIN_STEPS else 1
-    if "forkserver" not in multiprocessing.get_all_start_methods() or on_snapshot is not None:
+    if not fork_server.available() or on_snapshot is not None:
         workers = 1   # no fork server (e.g. Windows): same results, one core; snapshots: see above
     groups = _balanced_groups(steps, max(1, min(workers, len(data))))
     if len(groups) == 1:

@@ -12,6 +12,7 @@ import pandas as pd
 from benchmark import design as designs
 from benchmark import outputs, paths, predictions, tracking, training_log
 from benchmark.config import Settings
+from benchmark.methods import fork_server
 from benchmark.run_matrix import train_all
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path 
     if settings.tracking.enabled:
         tracking.probe(settings.tracking)  # an unreachable store fails now, not after the training
     start = time.perf_counter()
+    if settings.train.device != "cuda":
+        fork_server.start()  # the CPU trainer's workers: their torch import overlaps the reading and the baselines
     attribute = settings.data.attribute
     tables = {d: outputs.read(paths.outputs_table(d, outputs_dir), attribute=attribute) for d in settings.data.datasets}
     classes = next(iter(tables.values())).emotion_classes
