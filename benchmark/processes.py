@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -38,6 +39,27 @@ def map_on_cores(function: Callable[[Any], Any], items: Sequence[Any]) -> list[A
                               initializer=_forked_worker) as pool,
           stop_workers_on_error(pool)):
         return list(pool.map(function, items))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Independent pieces of work and how their results make one: ``combine([call() for call in calls])``. Each
+    call takes no argument and pickles (a :func:`functools.partial` of a module-level function), so it can run in a
+    worker; ``combine`` runs in this process."""
+
+    calls: list[Callable[[], Any]]
+    combine: Callable[[list[Any]], Any]
+
+
+def _call(function: Callable[[], Any]) -> Any:
+    return function()
+
+
+def run_batches(batches: Sequence[Batch]) -> list[Any]:
+    """Each batch's combined result, in ``batches`` order. The calls of all batches share one :func:`map_on_cores`
+    pool, so a core that finishes one batch's pieces takes another's instead of waiting for the slowest piece."""
+    results = iter(map_on_cores(_call, [call for batch in batches for call in batch.calls]))
+    return [batch.combine([next(results) for _ in batch.calls]) for batch in batches]
 
 
 def pid_alive(pid: int) -> bool:

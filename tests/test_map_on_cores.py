@@ -1,7 +1,9 @@
-"""`processes.map_on_cores`: independent work spread over the cores, results in input order, as a plain loop gives."""
+"""`processes.map_on_cores`: independent work spread over the cores, results in input order, as a plain loop gives;
+`processes.run_batches`: several kinds of such work in one pool, each combined as if run alone."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 
@@ -62,3 +64,28 @@ def test_an_error_in_one_item_reaches_the_caller(monkeypatch):
     monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
     with pytest.raises(ValueError, match="item 3"):
         processes.map_on_cores(_fail_on_three, list(range(6)))
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _sequentially(batch: processes.Batch) -> object:
+    return batch.combine([call() for call in batch.calls])
+
+
+def test_batches_of_different_work_in_one_pool_give_what_each_gives_alone(monkeypatch):
+    monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
+    batches = [processes.Batch([functools.partial(_square, x) for x in range(5)], sum),
+               processes.Batch([], list),
+               processes.Batch([functools.partial(str, x) for x in range(12)], "-".join),
+               processes.Batch([functools.partial(_pid_and_square, 7)], len)]
+    expected = [30, [], "-".join(map(str, range(12))), 1]
+    assert processes.run_batches(batches) == [_sequentially(b) for b in batches] == expected
+
+
+def test_the_pieces_of_all_batches_share_the_workers(monkeypatch):
+    monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
+    pids = processes.run_batches([processes.Batch([functools.partial(_pid_and_square, x) for x in range(4)], list),
+                                  processes.Batch([functools.partial(_pid_and_square, x) for x in range(4)], list)])
+    assert os.getpid() not in {pid for batch in pids for pid, _ in batch}

@@ -21,7 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmark import atomic, audit, confusion, contrasts, headline, metrics, paths, predictions, stats, tracking
+from benchmark import (atomic, audit, confusion, contrasts, headline, metrics, paths, predictions, processes, stats,
+                       tracking)
 from benchmark.config import Settings, as_dict, flatten
 from benchmark.tables import METADATA_KEY
 
@@ -158,8 +159,12 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     aggregate = seed_aggregate(metrics.summaries_by_group(cells))
     config = stats_config(settings)
     pairs = contrasts.pairs(settings.evaluate.contrasts)
-    full = stats.analyse(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
-                         config=config, contrasts=pairs)
+    audit_config = audit.AuditConfig(n_resamples=config.n_resamples, ci=config.ci, seed=config.seed)
+    full, gaps, accuracy = processes.run_batches([  # one pool: no core waits while the other ends a piece
+        stats.analysis_batch(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
+                             config=config, contrasts=pairs),
+        audit.gap_batch(frame, attribute=attribute, layouts=layouts, config=audit_config),
+        audit.attribute_batch(frame, attribute=attribute, layouts=layouts, config=audit_config)])
     table = contrasts.method_rows(full)  # every output below but stats.parquet and metrics.json's contrasts
     meta = {**read.metadata, "attribute": attribute}
     stats_meta = {"reference": settings.evaluate.reference, "alpha": settings.evaluate.alpha,
@@ -174,8 +179,7 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
                                                         design=design_summary(read)),
                                      **contrasts.metrics_entries(full, pairs)})
     headline.write(table, reference=settings.evaluate.reference, reports_dir=metrics_path.parent)
-    audited = audit.write(frame, attribute=attribute, layouts=layouts, results_dir=stats_path.parent,
-                          config=audit.AuditConfig(n_resamples=config.n_resamples, ci=config.ci, seed=config.seed))
+    audited = audit.write(gaps, accuracy, results_dir=stats_path.parent)
     if settings.tracking.enabled:
         _log_runs(settings, aggregate, table, plot_cells, predictions_path=source, source=meta.get("source", "unknown"),
                   attribute=attribute)
