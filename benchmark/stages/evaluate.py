@@ -128,7 +128,6 @@ def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, 
     inputs = tracking.table_inputs({"predictions": predictions_path}, context="evaluation")
     for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
         with tracking.run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split, "method": method}):
-            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             tracking.log_inputs(mlflow, inputs.values())
             values = {}
             for row in rows.to_dict("records"):
@@ -139,9 +138,9 @@ def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, 
                 for column, suffix in HEADLINE_STATS.items():
                     if not pd.isna(row[column]):
                         values[tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{row['metric']}{suffix}")] = float(row[column])
-            mlflow.log_metrics(values)
             subset = cells[(cells["split"] == split) & (cells["method"] == method)]
-            mlflow.log_table(subset.reset_index(drop=True), artifact_file="cells.json")
+            tables = tracking.log_tables(mlflow, {"cells.json": subset.reset_index(drop=True)})
+            tracking.log_batch(mlflow, params={k: str(v)[:500] for k, v in params.items()}, metrics=values, tags=tables)
 
 
 def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path = paths.METRICS_JSON,
