@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -89,3 +90,29 @@ def test_the_pieces_of_all_batches_share_the_workers(monkeypatch):
     pids = processes.run_batches([processes.Batch([functools.partial(_pid_and_square, x) for x in range(4)], list),
                                   processes.Batch([functools.partial(_pid_and_square, x) for x in range(4)], list)])
     assert os.getpid() not in {pid for batch in pids for pid, _ in batch}
+
+
+def _waits_for(path: str) -> bool:
+    """Whether ``path`` appears within 30 s."""
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.mark.parametrize("cores", [[0], [0, 1]])
+def test_meanwhile_runs_in_this_process_before_the_results_are_awaited(tmp_path, monkeypatch, cores):
+    """The workers wait for a file that only ``meanwhile`` (run here) writes: they finish only if it runs while
+    they work (with one core: before the items)."""
+    monkeypatch.setattr(processes, "available_cores", lambda: cores)
+    flag = tmp_path / "meanwhile-ran"
+    ran_in = []
+
+    def meanwhile() -> None:
+        ran_in.append(os.getpid())
+        flag.touch()
+
+    assert processes.map_on_cores(_waits_for, [str(flag)] * 3, meanwhile=meanwhile) == [True] * 3
+    assert ran_in == [os.getpid()]

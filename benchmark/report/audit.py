@@ -5,11 +5,13 @@ from the outputs tables of the splits' training datasets)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from benchmark import audit, bias_profile, outputs, paths
+from benchmark import audit, bias_profile, outputs, paths, tracking
 from benchmark.config import Settings
 from benchmark.optional import available
 from benchmark.processes import Batch
@@ -19,7 +21,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.report.document import Block, Figure, Heading, Paragraph, Table
 from benchmark.report.tables import METRIC_LABELS, fmt_ci, group_label
 
-__all__ = ["fairness_blocks", "frontier_batch"]
+__all__ = ["fairness_blocks", "frontier_batch", "tracking_start"]
 
 
 def frontier_batch(stats: pd.DataFrame, settings: Settings, *, ci: float, figures_dir: Path, tune_dir: Path) -> Batch:
@@ -27,6 +29,13 @@ def frontier_batch(stats: pd.DataFrame, settings: Settings, *, ci: float, figure
     fairness strength, with the study's Pareto front; their results go to :func:`fairness_blocks`."""
     return frontier.frontier_batch(stats, out_dir=figures_dir, default_strength=settings.train.fairness.strength,
                                    ci=ci, pareto=frontier.pareto_front(tune_dir))
+
+
+def tracking_start(settings: Settings, frontier_figures: Batch) -> Callable[[], object] | None:
+    """The MLflow import and store start-up of :func:`fairness_blocks`'s logging (:func:`tracking.setup`, seconds),
+    to run while the figures are drawn; None when it logs nothing (tracking off, or no frontier figure)."""
+    return (functools.partial(tracking.setup, settings.tracking)
+            if settings.tracking.enabled and frontier_figures.calls else None)
 
 
 def frontier_blocks(made: list[Figure]) -> list[Block]:

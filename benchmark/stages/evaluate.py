@@ -11,9 +11,11 @@ metadata, not from params.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +145,12 @@ def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, 
             tracking.log_batch(mlflow, params={k: str(v)[:500] for k, v in params.items()}, metrics=values, tags=tables)
 
 
+def _start_tracking(settings: Settings) -> Callable[[], object] | None:
+    """MLflow's import and store start-up (:func:`tracking.setup`, seconds), to run while the workers compute, so
+    :func:`_log_runs`'s own setup is then quick; None when tracking is off."""
+    return functools.partial(tracking.setup, settings.tracking) if settings.tracking.enabled else None
+
+
 def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path = paths.METRICS_JSON,
         cells_path: Path = paths.CELLS_CSV, stats_path: Path = paths.STATS,
         confusion_path: Path = paths.CONFUSION) -> list[Path]:
@@ -163,7 +171,8 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
         stats.analysis_batch(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
                              config=config, contrasts=pairs),
         audit.gap_batch(frame, attribute=attribute, layouts=layouts, config=audit_config),
-        audit.attribute_batch(frame, attribute=attribute, layouts=layouts, config=audit_config)])
+        audit.attribute_batch(frame, attribute=attribute, layouts=layouts, config=audit_config)],
+        meanwhile=_start_tracking(settings))
     table = contrasts.method_rows(full)  # every output below but stats.parquet and metrics.json's contrasts
     meta = {**read.metadata, "attribute": attribute}
     stats_meta = {"reference": settings.evaluate.reference, "alpha": settings.evaluate.alpha,

@@ -24,7 +24,7 @@ from benchmark.processes import Batch, run_batches
 from benchmark.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
 from benchmark.contrasts import contrast_rows, method_rows
 from benchmark.report import coverage_marks, figures, findings, provenance, tables
-from benchmark.report.audit import fairness_blocks, frontier_batch
+from benchmark.report.audit import fairness_blocks, frontier_batch, tracking_start
 from benchmark.report.coverage_marks import APPROXIMATE, PROMISE
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
@@ -275,13 +275,14 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
         for group in groups:
             blocks += _comparison_blocks(stats, group, doc, alpha=alpha)
         method_stats = method_rows(stats)  # without the contrast rows
-        by_group, frontier = run_batches([  # one pool for all figures: no core waits while the other draws
+        frontier = frontier_batch(method_stats, settings, ci=ci, figures_dir=fresh, tune_dir=tune_dir)
+        by_group, frontier_figures = run_batches([  # one pool for all figures: no core waits while the other draws
             _group_figures_batch(stats, confusion, groups, reference=reference, ci=ci, alpha=alpha, out_dir=fresh),
-            frontier_batch(method_stats, settings, ci=ci, figures_dir=fresh, tune_dir=tune_dir)])
+            frontier], meanwhile=tracking_start(settings, frontier))
         blocks.append(Heading("Figures"))
         for group, drawn in zip(groups, by_group):
             blocks += [Heading(tables.group_label(*group), 3), *drawn]
-        blocks += fairness_blocks(frontier, method_stats, settings, attribute=doc.get("attribute", "gender"),
+        blocks += fairness_blocks(frontier_figures, method_stats, settings, attribute=doc.get("attribute", "gender"),
                                   figures_dir=fresh, results_dir=stats_path.parent, outputs_dir=outputs_dir)
         blocks += tuning_blocks(tune_dir, paper=CorrectorSettings(), figures_dir=fresh, results=doc["results"])
         blocks += [Heading("Statistical notes"), *statistics_notes(stats)]
