@@ -15,6 +15,7 @@ of interval), per dataset: FairFace's gender accuracy by expression.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,11 @@ import pandas as pd
 
 from benchmark import atomic, stats
 from benchmark.design import CellLayout
+from benchmark.processes import Batch, run_batches
 from benchmark.predictions import EMOTION_TASK
 
 __all__ = ["ATTRIBUTE_MODEL", "ATTRIBUTE_FILE", "GAPS_FILE", "GROUPINGS", "AuditConfig", "attribute_accuracy",
-           "gap_audit", "write"]
+           "attribute_batch", "gap_audit", "gap_batch", "write"]
 
 #: the method whose attribute prediction is the attribute model's own
 ATTRIBUTE_MODEL = "uncorrected"
@@ -145,16 +147,31 @@ def gap_audit(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLay
     emotion, task, estimate, ci_low, ci_high (percent; differences in percentage points), n_valid (resamples in the
     interval), n_subjects, n_seeds; empty when the table has no ``uncorrected`` rows.
     """
+    return run_batches([gap_batch(frame, attribute=attribute, layouts=layouts, config=config)])[0]
+
+
+def gap_batch(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
+              config: AuditConfig = AuditConfig()) -> Batch:
+    """:func:`gap_audit` as a :class:`~benchmark.processes.Batch`: one call per evaluation group."""
     if ATTRIBUTE_MODEL not in set(frame["method"]):
-        return pd.DataFrame()
-    pieces = []
-    for group, rows in frame.groupby(_GROUP_COLUMNS, sort=True, observed=True):
-        key = "|".join(map(str, group))
-        table = _group_audit(rows, attribute=attribute, layout=layouts[group[2]], config=config, key=key)
-        for column, value in reversed(list(zip(_GROUP_COLUMNS, group))):
-            table.insert(0, column, value)
-        pieces.append(table)
-    return pd.concat(pieces, ignore_index=True)
+        return Batch([], _concat)
+    return Batch([functools.partial(_keyed_group_audit, group, rows, attribute=attribute, layout=layouts[group[2]],
+                                    config=config)
+                  for group, rows in frame.groupby(_GROUP_COLUMNS, sort=True, observed=True)], _concat)
+
+
+def _keyed_group_audit(group: tuple, rows: pd.DataFrame, *, attribute: str, layout: CellLayout,
+                       config: AuditConfig) -> pd.DataFrame:
+    """:func:`_group_audit` of one evaluation group, its key columns in front."""
+    table = _group_audit(rows, attribute=attribute, layout=layout, config=config, key="|".join(map(str, group)))
+    for column, value in reversed(list(zip(_GROUP_COLUMNS, group))):
+        table.insert(0, column, value)
+    return table
+
+
+def _concat(pieces: list[pd.DataFrame]) -> pd.DataFrame:
+    """The pieces in one table; an empty table without pieces."""
+    return pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
 
 
 def attribute_accuracy(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
@@ -167,46 +184,61 @@ def attribute_accuracy(frame: pd.DataFrame, *, attribute: str, layouts: dict[str
     pooled over groups) with a subject-bootstrap percentile interval, and per true group the percent predicted as each
     group (columns ``<true> -> <predicted>``), and the number of images. Empty without ``uncorrected`` rows.
     """
+    return run_batches([attribute_batch(frame, attribute=attribute, layouts=layouts, config=config)])[0]
+
+
+def attribute_batch(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
+                    config: AuditConfig = AuditConfig()) -> Batch:
+    """:func:`attribute_accuracy` as a :class:`~benchmark.processes.Batch`: one call per dataset, given only its
+    images (:func:`_images`)."""
     if ATTRIBUTE_MODEL not in set(frame["method"]):
-        return pd.DataFrame()
+        return Batch([], _records)
+    return Batch([functools.partial(_dataset_accuracy, dataset, _images(rows, attribute), attribute=attribute,
+                                    layout=layouts[dataset], config=config)
+                  for dataset, rows in frame.groupby("dataset", sort=True, observed=True)], _records)
+
+
+def _dataset_accuracy(dataset: str, images: pd.DataFrame, *, attribute: str, layout: CellLayout,
+                      config: AuditConfig) -> list[dict]:
+    """:func:`attribute_accuracy`'s rows of one dataset, one per true emotion."""
+    subjects, subject = np.unique(images["subject"].astype(str).to_numpy(), return_inverse=True)
+    subject_group = np.empty(len(subjects), dtype=object)
+    subject_group[subject] = images[attribute].to_numpy()
+    weights = stats.subject_resamples(subject_group, groups=layout.groups, n_resamples=config.n_resamples,
+                                      rng=_rng(config, f"attribute|{dataset}")).astype(np.float64)
+    emotion_index = {e: i for i, e in enumerate(layout.emotions)}
+    cell = np.array([emotion_index[e] for e in images["emotion"]])
+    right = (images[attribute] == images[f"pred_{attribute}"]).to_numpy(dtype=float)
+    sums = _sums(right[None], subject, cell, len(subjects), len(layout.emotions))
+    counts = _sums(np.ones((1, len(images))), subject, cell, len(subjects), len(layout.emotions))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = 100.0 * (weights @ sums) / (weights @ counts)
+    low, high, _ = _percentile(boot, config.ci)
     out = []
-    for dataset, rows in frame.groupby("dataset", sort=True, observed=True):
-        layout = layouts[dataset]
-        images = _images(rows, attribute)
-        subjects, subject = np.unique(images["subject"].astype(str).to_numpy(), return_inverse=True)
-        subject_group = np.empty(len(subjects), dtype=object)
-        subject_group[subject] = images[attribute].to_numpy()
-        weights = stats.subject_resamples(subject_group, groups=layout.groups, n_resamples=config.n_resamples,
-                                          rng=_rng(config, f"attribute|{dataset}")).astype(np.float64)
-        emotion_index = {e: i for i, e in enumerate(layout.emotions)}
-        cell = np.array([emotion_index[e] for e in images["emotion"]])
-        right = (images[attribute] == images[f"pred_{attribute}"]).to_numpy(dtype=float)
-        sums = _sums(right[None], subject, cell, len(subjects), len(layout.emotions))
-        counts = _sums(np.ones((1, len(images))), subject, cell, len(subjects), len(layout.emotions))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            boot = 100.0 * (weights @ sums) / (weights @ counts)
-        low, high, _ = _percentile(boot, config.ci)
-        for e, emotion in enumerate(layout.emotions):
-            these = images[images["emotion"] == emotion]
-            row = {"dataset": dataset, "emotion": emotion, "n_images": len(these),
-                   "accuracy": 100.0 * float(right[cell == e].mean()), "ci_low": low[e], "ci_high": high[e]}
-            for true in layout.groups:
-                of_group = these[these[attribute] == true]
-                for predicted in layout.groups:
-                    row[f"{true} -> {predicted}"] = (100.0 * float((of_group[f"pred_{attribute}"] == predicted).mean())
-                                                     if len(of_group) else np.nan)
-            out.append(row)
-    return pd.DataFrame(out)
+    for e, emotion in enumerate(layout.emotions):
+        these = images[images["emotion"] == emotion]
+        row = {"dataset": dataset, "emotion": emotion, "n_images": len(these),
+               "accuracy": 100.0 * float(right[cell == e].mean()), "ci_low": low[e], "ci_high": high[e]}
+        for true in layout.groups:
+            of_group = these[these[attribute] == true]
+            for predicted in layout.groups:
+                row[f"{true} -> {predicted}"] = (100.0 * float((of_group[f"pred_{attribute}"] == predicted).mean())
+                                                 if len(of_group) else np.nan)
+        out.append(row)
+    return out
 
 
-def write(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout], config: AuditConfig,
-          results_dir: Path) -> list[Path]:
-    """Write both audits (:data:`GAPS_FILE`, :data:`ATTRIBUTE_FILE`) atomically into ``results_dir``; returns them.
-    Without ``uncorrected`` rows both files are empty tables (the report then says the audit needs that method)."""
+def _records(pieces: list[list[dict]]) -> pd.DataFrame:
+    """The pieces' rows in one table; an empty table without pieces."""
+    return pd.DataFrame([row for rows in pieces for row in rows])
+
+
+def write(gaps: pd.DataFrame, accuracy: pd.DataFrame, *, results_dir: Path) -> list[Path]:
+    """Write both audits, ``gaps`` (:func:`gap_audit`) as :data:`GAPS_FILE` and ``accuracy``
+    (:func:`attribute_accuracy`) as :data:`ATTRIBUTE_FILE`, atomically into ``results_dir``; returns them. Without
+    ``uncorrected`` rows both are empty tables (the report then says the audit needs that method)."""
     written = []
-    for name, table in ((GAPS_FILE, gap_audit(frame, attribute=attribute, layouts=layouts, config=config)),
-                        (ATTRIBUTE_FILE, attribute_accuracy(frame, attribute=attribute, layouts=layouts,
-                                                            config=config))):
+    for name, table in ((GAPS_FILE, gaps), (ATTRIBUTE_FILE, accuracy)):
         target = results_dir / name
         atomic.write_with(target, lambda tmp, t=table: t.to_parquet(tmp, index=False))
         written.append(target)

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -26,18 +27,49 @@ def _forked_worker() -> None:
     threadpoolctl.threadpool_limits(1)
 
 
-def map_on_cores(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+def map_on_cores(function: Callable[[Any], Any], items: Sequence[Any], *,
+                 meanwhile: Callable[[], object] | None = None) -> list[Any]:
     """``[function(item) for item in items]``, in order, with one forked worker process per available core (each
     with one BLAS thread, so the workers fill the cores without oversubscribing them); in this process when there is
     one core or one item. For independent, deterministic pieces of work: the results are the same either way. An
-    error or interrupt in this process stops the workers at once (:func:`stop_workers_on_error`)."""
+    error or interrupt in this process stops the workers at once (:func:`stop_workers_on_error`).
+
+    ``meanwhile()``, if given, runs once in this process while the workers work (before the items when there are
+    none), for work of this process's own that would otherwise follow with the cores idle, such as a slow import; its
+    result is discarded."""
     workers = min(len(items), len(available_cores()))
+    meanwhile = meanwhile or (lambda: None)
     if workers <= 1:
+        meanwhile()
         return [function(item) for item in items]
     with (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                               initializer=_forked_worker) as pool,
           stop_workers_on_error(pool)):
-        return list(pool.map(function, items))
+        results = pool.map(function, items)  # every item submitted: the workers are forked and at work
+        meanwhile()
+        return list(results)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Independent pieces of work and how their results make one: ``combine([call() for call in calls])``. Each
+    call takes no argument and pickles (a :func:`functools.partial` of a module-level function), so it can run in a
+    worker; ``combine`` runs in this process."""
+
+    calls: list[Callable[[], Any]]
+    combine: Callable[[list[Any]], Any]
+
+
+def _call(function: Callable[[], Any]) -> Any:
+    return function()
+
+
+def run_batches(batches: Sequence[Batch], *, meanwhile: Callable[[], object] | None = None) -> list[Any]:
+    """Each batch's combined result, in ``batches`` order. The calls of all batches share one :func:`map_on_cores`
+    pool, so a core that finishes one batch's pieces takes another's instead of waiting for the slowest piece;
+    ``meanwhile`` as there."""
+    results = iter(map_on_cores(_call, [call for batch in batches for call in batch.calls], meanwhile=meanwhile))
+    return [batch.combine([next(results) for _ in batch.calls]) for batch in batches]
 
 
 def pid_alive(pid: int) -> bool:

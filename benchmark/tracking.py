@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import socket
 import subprocess
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from benchmark.config import TrackingSettings
 from benchmark.errors import BenchmarkError
 from benchmark.hashing import sha256_bytes, sha256_file
 from benchmark.probes import check_service, redact_url
 from benchmark.processes import interruption, pid_alive
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ARTIFACT_ROOT = Path("mlartifacts")
 #: characters of a table's sha256 (hex) used as its MLflow dataset digest: MLflow stores at most 36
@@ -187,3 +192,37 @@ def table_inputs(tables: Mapping[str, Path], *, context: str) -> dict[str, Any]:
 def log_inputs(mlflow: Any, inputs: Iterable[Any], *, run_id: str | None = None) -> None:
     """Log dataset inputs (from :func:`table_inputs`) to run ``run_id``, by default the active run, in one call."""
     mlflow.MlflowClient().log_inputs(run_id or mlflow.active_run().info.run_id, datasets=list(inputs))
+
+
+def _active_run_id(mlflow: Any) -> str:
+    return mlflow.active_run().info.run_id
+
+
+def log_batch(mlflow: Any, *, params: Mapping[str, Any] = {}, metrics: Mapping[str, float] = {},
+              tags: Mapping[str, str] = {}) -> None:
+    """Log params (as ``str``), metrics (step 0, one timestamp) and tags to the active run in one store request (MLflow
+    splits it at its batch limits): what ``log_params``, ``log_metrics`` and ``set_tags`` store with one each."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.utils.time import get_current_time_millis
+
+    now = get_current_time_millis()
+    mlflow.MlflowClient().log_batch(_active_run_id(mlflow),
+                                    metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+                                    params=[Param(k, str(v)) for k, v in params.items()],
+                                    tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_tables(mlflow: Any, tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """Store each table (artifact file ``*.json`` -> DataFrame without image columns) as an artifact of the active
+    run, a new run, as ``mlflow.log_table`` writes it (pandas JSON, orient ``split``) but without its three store
+    requests per table (list artifacts, get run, set tag). Returns the tag ``log_table`` sets, listing the tables, to
+    log with :func:`log_batch`."""
+    from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
+
+    client, run_id = mlflow.MlflowClient(), _active_run_id(mlflow)
+    with tempfile.TemporaryDirectory() as folder:
+        for artifact_file, table in tables.items():
+            local = Path(folder, posixpath.basename(artifact_file))
+            table.to_json(local, orient="split", index=False, date_format="iso")
+            client.log_artifact(run_id, str(local), posixpath.dirname(artifact_file) or None)
+    return {MLFLOW_LOGGED_ARTIFACTS: json.dumps([{"path": file, "type": "table"} for file in tables])}

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark import stats
-from benchmark.audit import AuditConfig, attribute_accuracy, gap_audit
+from benchmark import processes, stats
+from benchmark.audit import AuditConfig, attribute_accuracy, attribute_batch, gap_audit, gap_batch
 from toy_predictions import LAYOUT, pipeline_predictions
 
 CONFIG = AuditConfig(n_resamples=200, ci=0.95, seed=0)
@@ -70,6 +70,19 @@ def test_the_audit_is_deterministic(frame):
     a = gap_audit(frame, attribute="gender", layouts=LAYOUTS, config=CONFIG)
     b = gap_audit(frame, attribute="gender", layouts=LAYOUTS, config=CONFIG)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_the_audit_run_in_the_same_pool_as_the_analysis_gives_the_same_tables(frame, monkeypatch):
+    monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
+    config = stats.StatsConfig(n_resamples=20, n_permutations=20)
+    design = dict(layouts=LAYOUTS, attribute="gender")
+    table, gaps, accuracy = processes.run_batches([
+        stats.analysis_batch(frame, reference="uncorrected", config=config, **design),
+        gap_batch(frame, config=CONFIG, **design), attribute_batch(frame, config=CONFIG, **design)])
+    monkeypatch.setattr(processes, "available_cores", lambda: [0])
+    pd.testing.assert_frame_equal(table, stats.analyse(frame, reference="uncorrected", config=config, **design))
+    pd.testing.assert_frame_equal(gaps, gap_audit(frame, config=CONFIG, **design))
+    pd.testing.assert_frame_equal(accuracy, attribute_accuracy(frame, config=CONFIG, **design))
 
 
 def test_no_audit_without_the_attribute_models_rows(frame):

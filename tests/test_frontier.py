@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from benchmark import processes
 from benchmark.report.frontier import curve_of, frontier_figures, pareto_front
 from test_report import build_report
 
@@ -41,6 +42,20 @@ def test_one_figure_per_held_out_group_with_the_pareto_panel_for_the_tuned_split
     made = frontier_figures(stats, out_dir=tmp_path, default_strength=1.0, ci=0.95, pareto=front)
     assert [f.file for f in made] == ["frontier_faces-to-adfes_adfes.png"]
     assert "Pareto front" in made[0].caption and (tmp_path / made[0].file).stat().st_size > 10_000
+
+
+def test_frontier_figures_drawn_by_worker_processes_are_the_same_files_as_drawn_here(tmp_path, monkeypatch):
+    one = _stats({"uncorrected": (80, 10), "group_recalibration@4": (83, 5)})
+    stats = pd.concat([one, one.assign(split="adfes->faces", dataset="faces", estimate=one["estimate"] + 1)])
+    drawn = {}
+    for cores in ([0], [0, 1]):
+        monkeypatch.setattr(processes, "available_cores", lambda cores=cores: cores)
+        out = tmp_path / f"{len(cores)}-cores"
+        out.mkdir()
+        made = frontier_figures(stats, out_dir=out, default_strength=1.0, ci=0.95)
+        drawn[len(cores)] = {f.file: (out / f.file).read_bytes() for f in made}
+    assert list(drawn[1]) == ["frontier_adfes-to-faces_faces.png", "frontier_faces-to-adfes_adfes.png"]
+    assert drawn[2] == drawn[1]
 
 
 def test_no_pareto_panel_without_a_pareto_study(tmp_path):

@@ -1,9 +1,12 @@
-"""`processes.map_on_cores`: independent work spread over the cores, results in input order, as a plain loop gives."""
+"""`processes.map_on_cores`: independent work spread over the cores, results in input order, as a plain loop gives;
+`processes.run_batches`: several kinds of such work in one pool, each combined as if run alone."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -62,3 +65,54 @@ def test_an_error_in_one_item_reaches_the_caller(monkeypatch):
     monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
     with pytest.raises(ValueError, match="item 3"):
         processes.map_on_cores(_fail_on_three, list(range(6)))
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _sequentially(batch: processes.Batch) -> object:
+    return batch.combine([call() for call in batch.calls])
+
+
+def test_batches_of_different_work_in_one_pool_give_what_each_gives_alone(monkeypatch):
+    monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
+    batches = [processes.Batch([functools.partial(_square, x) for x in range(5)], sum),
+               processes.Batch([], list),
+               processes.Batch([functools.partial(str, x) for x in range(12)], "-".join),
+               processes.Batch([functools.partial(_pid_and_square, 7)], len)]
+    expected = [30, [], "-".join(map(str, range(12))), 1]
+    assert processes.run_batches(batches) == [_sequentially(b) for b in batches] == expected
+
+
+def test_the_pieces_of_all_batches_share_the_workers(monkeypatch):
+    monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
+    pids = processes.run_batches([processes.Batch([functools.partial(_pid_and_square, x) for x in range(4)], list),
+                                  processes.Batch([functools.partial(_pid_and_square, x) for x in range(4)], list)])
+    assert os.getpid() not in {pid for batch in pids for pid, _ in batch}
+
+
+def _waits_for(path: str) -> bool:
+    """Whether ``path`` appears within 30 s."""
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.mark.parametrize("cores", [[0], [0, 1]])
+def test_meanwhile_runs_in_this_process_before_the_results_are_awaited(tmp_path, monkeypatch, cores):
+    """The workers wait for a file that only ``meanwhile`` (run here) writes: they finish only if it runs while
+    they work (with one core: before the items)."""
+    monkeypatch.setattr(processes, "available_cores", lambda: cores)
+    flag = tmp_path / "meanwhile-ran"
+    ran_in = []
+
+    def meanwhile() -> None:
+        ran_in.append(os.getpid())
+        flag.touch()
+
+    assert processes.map_on_cores(_waits_for, [str(flag)] * 3, meanwhile=meanwhile) == [True] * 3
+    assert ran_in == [os.getpid()]

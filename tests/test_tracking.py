@@ -128,3 +128,33 @@ def test_a_table_input_names_the_file_by_its_sha256_and_resolves_to_its_path(sto
     assert [(t.key, t.value) for t in logged.tags] == [("mlflow.data.context", "training")]
     assert mlflow.data.get_source(logged).uri == table.resolve().as_uri()
     assert json.loads(logged.dataset.profile)["sha256"] == sha256
+
+
+def _content(mlflow, run_id: str) -> dict:
+    """What a run stores, without ids and times: params, metrics (value, step), tags but the run's own, artifacts."""
+    from pathlib import Path
+
+    run = mlflow.MlflowClient().get_run(run_id)
+    own = {"mlflow.runName", "benchmark.pid", "benchmark.host"}
+    artifacts = {a.path: Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=a.path)).read_bytes()
+                 for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    steps = {k: [m.step for m in mlflow.MlflowClient().get_metric_history(run_id, k)] for k in run.data.metrics}
+    return {"params": run.data.params, "metrics": run.data.metrics, "steps": steps, "artifacts": artifacts,
+            "tags": {k: v for k, v in run.data.tags.items() if k not in own}}
+
+
+def test_one_batch_and_log_tables_store_what_mlflows_separate_calls_store(store):
+    import pandas as pd
+
+    mlflow = tracking.setup(store)
+    table = pd.DataFrame({"cell": ["female/anger", "male/anger"], "accuracy": [0.5, 0.75], "n": [3, 4]})
+    params, metrics, tags = {"train.seed": 0, "evaluate.ci": 0.95}, {"macro": 81.25, "gap": 2.5}, {"stage": "x"}
+    with tracking.run(mlflow, "separate", tags={}) as separate:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        mlflow.set_tags(tags)
+        mlflow.log_table(table, artifact_file="cells.json")
+    with tracking.run(mlflow, "batched", tags={}) as batched:
+        logged = tracking.log_tables(mlflow, {"cells.json": table})
+        tracking.log_batch(mlflow, params=params, metrics=metrics, tags={**tags, **logged})
+    assert _content(mlflow, batched.info.run_id) == _content(mlflow, separate.info.run_id)

@@ -5,33 +5,47 @@ from the outputs tables of the splits' training datasets)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from benchmark import audit, bias_profile, outputs, paths
+from benchmark import audit, bias_profile, outputs, paths, tracking
 from benchmark.config import Settings
 from benchmark.optional import available
+from benchmark.processes import Batch
 from benchmark.protocol import parse_split
 from benchmark.report import frontier
 from benchmark.errors import BenchmarkError
-from benchmark.report.document import Block, Heading, Paragraph, Table
+from benchmark.report.document import Block, Figure, Heading, Paragraph, Table
 from benchmark.report.tables import METRIC_LABELS, fmt_ci, group_label
 
-__all__ = ["fairness_blocks"]
+__all__ = ["fairness_blocks", "frontier_batch", "tracking_start"]
 
 
-def frontier_blocks(stats: pd.DataFrame, settings: Settings, *, ci: float, figures_dir: Path,
-                    tune_dir: Path) -> tuple[list[Block], list[Path]]:
-    """The frontier section and the figure files it wrote."""
-    made = frontier.frontier_figures(stats, out_dir=figures_dir, default_strength=settings.train.fairness.strength,
-                                     ci=ci, pareto=frontier.pareto_front(tune_dir))
+def frontier_batch(stats: pd.DataFrame, settings: Settings, *, ci: float, figures_dir: Path, tune_dir: Path) -> Batch:
+    """The frontier figures to draw into ``figures_dir`` (:func:`frontier.frontier_batch`), at the configured default
+    fairness strength, with the study's Pareto front; their results go to :func:`fairness_blocks`."""
+    return frontier.frontier_batch(stats, out_dir=figures_dir, default_strength=settings.train.fairness.strength,
+                                   ci=ci, pareto=frontier.pareto_front(tune_dir))
+
+
+def tracking_start(settings: Settings, frontier_figures: Batch) -> Callable[[], object] | None:
+    """The MLflow import and store start-up of :func:`fairness_blocks`'s logging (:func:`tracking.setup`, seconds),
+    to run while the figures are drawn; None when it logs nothing (tracking off, or no frontier figure)."""
+    return (functools.partial(tracking.setup, settings.tracking)
+            if settings.tracking.enabled and frontier_figures.calls else None)
+
+
+def frontier_blocks(made: list[Figure]) -> list[Block]:
+    """The frontier section around its figures."""
     intro = Paragraph(
         "Each held-out evaluation: macro accuracy against average gap for every method (bars: subject-bootstrap "
         "intervals of each axis). Up and to the left is better on both. `group_recalibration` and its `@<strength>` "
         "variants (train.methods) trace how much accuracy a smaller gap costs; the fairness baselines are described "
         "in docs/FAIRNESS_BASELINES.md.")
-    return [Heading("Accuracy-fairness frontier"), intro, *made], [figures_dir / f.file for f in made]
+    return [Heading("Accuracy-fairness frontier"), intro, *made]
 
 
 def _audit_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -110,10 +124,10 @@ def profile_blocks(stats: pd.DataFrame, *, attribute: str, outputs_dir: Path) ->
                   caption="Strongest co-occurrence per pair of labels")]
 
 
-def fairness_blocks(stats: pd.DataFrame, settings: Settings, *, attribute: str, ci: float, figures_dir: Path,
-                    tune_dir: Path, results_dir: Path, outputs_dir: Path) -> list[Block]:
-    """The three sections, in report order; logs the frontier figures to MLflow."""
-    blocks, files = frontier_blocks(stats, settings, ci=ci, figures_dir=figures_dir, tune_dir=tune_dir)
-    frontier.log_to_mlflow(settings, files)
-    return (blocks + audit_blocks(results_dir, attribute=attribute)
+def fairness_blocks(frontier_figures: list[Figure], stats: pd.DataFrame, settings: Settings, *, attribute: str,
+                    figures_dir: Path, results_dir: Path, outputs_dir: Path) -> list[Block]:
+    """The three sections, in report order, around the frontier figures drawn in ``figures_dir``
+    (:func:`frontier_batch`); logs those figures to MLflow."""
+    frontier.log_to_mlflow(settings, [figures_dir / f.file for f in frontier_figures])
+    return (frontier_blocks(frontier_figures) + audit_blocks(results_dir, attribute=attribute)
             + profile_blocks(stats, attribute=attribute, outputs_dir=outputs_dir))

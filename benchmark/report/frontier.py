@@ -7,6 +7,7 @@ in its own panel). Nothing here computes a statistic. The figures also go to MLf
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ import yaml  # noqa: E402
 
 from benchmark import paths, tracking  # noqa: E402
 from benchmark.config import Settings  # noqa: E402
+from benchmark.processes import Batch, run_batches  # noqa: E402
 from benchmark.report import figures  # noqa: E402
 from benchmark.report.document import Figure  # noqa: E402
 
-__all__ = ["curve_of", "frontier_figures", "log_to_mlflow", "pareto_front"]
+__all__ = ["curve_of", "frontier_batch", "frontier_figures", "log_to_mlflow", "pareto_front"]
 
 HELD_OUT = "test"
 #: built-in methods with a fairness strength (benchmark.methods.registry.WITH_STRENGTH), and the separator
@@ -94,39 +96,54 @@ def _slug(*parts: str) -> str:
 def frontier_figures(stats: pd.DataFrame, *, out_dir: Path, default_strength: float, ci: float,
                      pareto: dict[str, Any] | None = None) -> list[Figure]:
     """One figure per held-out (split, dataset): a panel per task, and the Pareto front's panel for its split."""
-    made = []
+    return run_batches([frontier_batch(stats, out_dir=out_dir, default_strength=default_strength, ci=ci,
+                                       pareto=pareto)])[0]
+
+
+def frontier_batch(stats: pd.DataFrame, *, out_dir: Path, default_strength: float, ci: float,
+                   pareto: dict[str, Any] | None = None) -> Batch:
+    """:func:`frontier_figures` as a :class:`~benchmark.processes.Batch`: one call per figure, given only its rows."""
     held_out = stats[stats["partition"] == HELD_OUT]
-    for (split, dataset), rows in held_out.groupby(["split", "dataset"], sort=True):
-        tasks = figures.task_order(rows)
-        front = pareto if pareto is not None and pareto["split"] == split else None
-        fig, axes = plt.subplots(1, len(tasks) + (front is not None), figsize=(6.2 * (len(tasks) + (front is not None)),
-                                                                                  4.8), squeeze=False)
-        for ax, task in zip(axes[0], tasks):
-            _panel(ax, _headline(rows, task), task=task, default_strength=default_strength)
-        if front is not None:
-            ax = axes[0, -1]
-            points = pd.DataFrame(front["front"]).sort_values("cv_average_gap")
-            ax.plot(points["cv_average_gap"], points["cv_macro"], "o-", color="tab:blue", label="Pareto front")
-            ax.scatter([front["chosen"][0]], [front["chosen"][1]], marker="*", s=160, color="tab:red", label="chosen")
-            ax.set_xlabel("CV average gap (percentage points)")
-            ax.set_ylabel("CV macro accuracy (%)")
-            ax.set_title(f"Optuna Pareto front of {front['method']} (CV inside the training dataset)")
-            ax.grid(alpha=0.3)
-        handles: dict[str, object] = {}
-        for ax in axes.flat:
-            for handle, label in zip(*ax.get_legend_handles_labels()):
-                handles.setdefault(label, handle)
-        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=4, fontsize=8, frameon=False)
-        fig.suptitle(f"Accuracy against fairness, {split}, held-out {dataset} (bars: {ci:.0%} CIs)")
-        fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(handles) // 4), 1, 1))
-        name = f"frontier_{_slug(split, dataset)}.png"
-        figures.save_png(fig, out_dir / name)
-        made.append(Figure(name, f"Accuracy-fairness frontier, {split}, held-out {dataset}",
-                           "Macro accuracy against average gap per method and task, with subject-bootstrap intervals; "
-                           "methods with a fairness strength form a line labelled by strength"
-                           + ("; right: the study's Pareto front (CV scores inside the training dataset, not "
-                              "comparable with the held-out axes)" if front is not None else "") + "."))
-    return made
+    return Batch([functools.partial(_frontier_figure, split, dataset, rows, out_dir=out_dir,
+                                    default_strength=default_strength, ci=ci,
+                                    front=pareto if pareto is not None and pareto["split"] == split else None)
+                  for (split, dataset), rows in held_out.groupby(["split", "dataset"], sort=True)], list)
+
+
+def _pareto_panel(ax, front: dict[str, Any]) -> None:
+    points = pd.DataFrame(front["front"]).sort_values("cv_average_gap")
+    ax.plot(points["cv_average_gap"], points["cv_macro"], "o-", color="tab:blue", label="Pareto front")
+    ax.scatter([front["chosen"][0]], [front["chosen"][1]], marker="*", s=160, color="tab:red", label="chosen")
+    ax.set_xlabel("CV average gap (percentage points)")
+    ax.set_ylabel("CV macro accuracy (%)")
+    ax.set_title(f"Optuna Pareto front of {front['method']} (CV inside the training dataset)")
+    ax.grid(alpha=0.3)
+
+
+def _frontier_figure(split: str, dataset: str, rows: pd.DataFrame, *, out_dir: Path, default_strength: float,
+                     ci: float, front: dict[str, Any] | None) -> Figure:
+    """Draw and save the frontier figure of one held-out (split, dataset), with ``front``'s panel when given."""
+    tasks = figures.task_order(rows)
+    fig, axes = plt.subplots(1, len(tasks) + (front is not None), figsize=(6.2 * (len(tasks) + (front is not None)),
+                                                                          4.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        _panel(ax, _headline(rows, task), task=task, default_strength=default_strength)
+    if front is not None:
+        _pareto_panel(axes[0, -1], front)
+    handles: dict[str, object] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle(f"Accuracy against fairness, {split}, held-out {dataset} (bars: {ci:.0%} CIs)")
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(handles) // 4), 1, 1))
+    name = f"frontier_{_slug(split, dataset)}.png"
+    figures.save_png(fig, out_dir / name)
+    return Figure(name, f"Accuracy-fairness frontier, {split}, held-out {dataset}",
+                  "Macro accuracy against average gap per method and task, with subject-bootstrap intervals; "
+                  "methods with a fairness strength form a line labelled by strength"
+                  + ("; right: the study's Pareto front (CV scores inside the training dataset, not "
+                     "comparable with the held-out axes)" if front is not None else "") + ".")
 
 
 def log_to_mlflow(settings: Settings, files: list[Path]) -> None:

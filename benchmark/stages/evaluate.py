@@ -11,9 +11,11 @@ metadata, not from params.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmark import atomic, audit, confusion, contrasts, headline, metrics, paths, predictions, stats, tracking
+from benchmark import (atomic, audit, confusion, contrasts, headline, metrics, paths, predictions, processes, stats,
+                       tracking)
 from benchmark.config import Settings, as_dict, flatten
 from benchmark.tables import METADATA_KEY
 
@@ -127,7 +130,6 @@ def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, 
     inputs = tracking.table_inputs({"predictions": predictions_path}, context="evaluation")
     for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
         with tracking.run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split, "method": method}):
-            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             tracking.log_inputs(mlflow, inputs.values())
             values = {}
             for row in rows.to_dict("records"):
@@ -138,9 +140,15 @@ def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, 
                 for column, suffix in HEADLINE_STATS.items():
                     if not pd.isna(row[column]):
                         values[tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{row['metric']}{suffix}")] = float(row[column])
-            mlflow.log_metrics(values)
             subset = cells[(cells["split"] == split) & (cells["method"] == method)]
-            mlflow.log_table(subset.reset_index(drop=True), artifact_file="cells.json")
+            tables = tracking.log_tables(mlflow, {"cells.json": subset.reset_index(drop=True)})
+            tracking.log_batch(mlflow, params={k: str(v)[:500] for k, v in params.items()}, metrics=values, tags=tables)
+
+
+def _start_tracking(settings: Settings) -> Callable[[], object] | None:
+    """MLflow's import and store start-up (:func:`tracking.setup`, seconds), to run while the workers compute, so
+    :func:`_log_runs`'s own setup is then quick; None when tracking is off."""
+    return functools.partial(tracking.setup, settings.tracking) if settings.tracking.enabled else None
 
 
 def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path = paths.METRICS_JSON,
@@ -158,8 +166,13 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     aggregate = seed_aggregate(metrics.summaries_by_group(cells))
     config = stats_config(settings)
     pairs = contrasts.pairs(settings.evaluate.contrasts)
-    full = stats.analyse(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
-                         config=config, contrasts=pairs)
+    audit_config = audit.AuditConfig(n_resamples=config.n_resamples, ci=config.ci, seed=config.seed)
+    full, gaps, accuracy = processes.run_batches([  # one pool: no core waits while the other ends a piece
+        stats.analysis_batch(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
+                             config=config, contrasts=pairs),
+        audit.gap_batch(frame, attribute=attribute, layouts=layouts, config=audit_config),
+        audit.attribute_batch(frame, attribute=attribute, layouts=layouts, config=audit_config)],
+        meanwhile=_start_tracking(settings))
     table = contrasts.method_rows(full)  # every output below but stats.parquet and metrics.json's contrasts
     meta = {**read.metadata, "attribute": attribute}
     stats_meta = {"reference": settings.evaluate.reference, "alpha": settings.evaluate.alpha,
@@ -174,8 +187,7 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
                                                         design=design_summary(read)),
                                      **contrasts.metrics_entries(full, pairs)})
     headline.write(table, reference=settings.evaluate.reference, reports_dir=metrics_path.parent)
-    audited = audit.write(frame, attribute=attribute, layouts=layouts, results_dir=stats_path.parent,
-                          config=audit.AuditConfig(n_resamples=config.n_resamples, ci=config.ci, seed=config.seed))
+    audited = audit.write(gaps, accuracy, results_dir=stats_path.parent)
     if settings.tracking.enabled:
         _log_runs(settings, aggregate, table, plot_cells, predictions_path=source, source=meta.get("source", "unknown"),
                   attribute=attribute)

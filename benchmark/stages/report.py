@@ -20,11 +20,11 @@ import pandas as pd
 from benchmark import atomic, paths
 from benchmark.config import CorrectorSettings, Settings
 from benchmark.errors import BenchmarkError
-from benchmark.processes import map_on_cores
+from benchmark.processes import Batch, run_batches
 from benchmark.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
 from benchmark.contrasts import contrast_rows, method_rows
 from benchmark.report import coverage_marks, figures, findings, provenance, tables
-from benchmark.report.audit import fairness_blocks
+from benchmark.report.audit import fairness_blocks, frontier_batch, tracking_start
 from benchmark.report.coverage_marks import APPROXIMATE, PROMISE
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
@@ -193,14 +193,13 @@ def _group_rows(frame: pd.DataFrame, group: tuple[str, str, str]) -> pd.DataFram
     return frame[(frame[["split", "dataset", "partition"]] == list(group)).all(axis=1)]
 
 
-def _draw_group_figures(stats: pd.DataFrame, confusion: pd.DataFrame, groups: list[tuple[str, str, str]], *,
-                        reference: str, ci: float, alpha: float, out_dir: Path) -> list[list[Figure]]:
-    """Every evaluation group's figures (in ``groups`` order), drawn by one process per available core: drawing and
-    PNG encoding are most of the report's time, and each group's figures are independent (each process gets only
-    its group's rows; the files are the same bytes whichever process draws them)."""
-    jobs = [(_group_rows(stats, g), _group_rows(confusion, g), g) for g in groups]
-    draw = functools.partial(_figures_of_job, reference=reference, ci=ci, alpha=alpha, out_dir=out_dir)
-    return map_on_cores(draw, jobs)
+def _group_figures_batch(stats: pd.DataFrame, confusion: pd.DataFrame, groups: list[tuple[str, str, str]], *,
+                         reference: str, ci: float, alpha: float, out_dir: Path) -> Batch:
+    """Every evaluation group's figures (in ``groups`` order) as calls for worker processes: drawing and PNG encoding
+    are most of the report's time, and each group's figures are independent (each call gets only its group's rows;
+    the files are the same bytes whichever process draws them)."""
+    return Batch([functools.partial(_figures_of_job, (_group_rows(stats, g), _group_rows(confusion, g), g),
+                                    reference=reference, ci=ci, alpha=alpha, out_dir=out_dir) for g in groups], list)
 
 
 def _figures_of_job(job: tuple[pd.DataFrame, pd.DataFrame, tuple[str, str, str]], *, reference: str, ci: float,
@@ -275,13 +274,16 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
                                Heading("Methods comparison")]
         for group in groups:
             blocks += _comparison_blocks(stats, group, doc, alpha=alpha)
+        method_stats = method_rows(stats)  # without the contrast rows
+        frontier = frontier_batch(method_stats, settings, ci=ci, figures_dir=fresh, tune_dir=tune_dir)
+        by_group, frontier_figures = run_batches([  # one pool for all figures: no core waits while the other draws
+            _group_figures_batch(stats, confusion, groups, reference=reference, ci=ci, alpha=alpha, out_dir=fresh),
+            frontier], meanwhile=tracking_start(settings, frontier))
         blocks.append(Heading("Figures"))
-        for group, drawn in zip(groups, _draw_group_figures(stats, confusion, groups, reference=reference, ci=ci,
-                                                             alpha=alpha, out_dir=fresh)):
+        for group, drawn in zip(groups, by_group):
             blocks += [Heading(tables.group_label(*group), 3), *drawn]
-        blocks += fairness_blocks(method_rows(stats), settings, attribute=doc.get("attribute", "gender"), ci=ci,
-                                  figures_dir=fresh,
-                                  tune_dir=tune_dir, results_dir=stats_path.parent, outputs_dir=outputs_dir)
+        blocks += fairness_blocks(frontier_figures, method_stats, settings, attribute=doc.get("attribute", "gender"),
+                                  figures_dir=fresh, results_dir=stats_path.parent, outputs_dir=outputs_dir)
         blocks += tuning_blocks(tune_dir, paper=CorrectorSettings(), figures_dir=fresh, results=doc["results"])
         blocks += [Heading("Statistical notes"), *statistics_notes(stats)]
         blocks += provenance_blocks(prov)

@@ -14,7 +14,7 @@ import pandas as pd
 from benchmark.design import CellLayout
 from benchmark.errors import BenchmarkError
 from benchmark.predictions import tasks as run_tasks
-from benchmark.processes import map_on_cores
+from benchmark.processes import Batch, run_batches
 from benchmark.stats import bounds
 from benchmark.stats.cells import (SubjectDesign, check_columns, correctness, metric_entries, seed_mean_summary,
                                    subject_design, subject_sums)
@@ -24,8 +24,8 @@ from benchmark.stats.resampling import (jackknife_weights, seed_cells, seed_mean
                                         subject_resamples)
 from benchmark.stats.significance import mcnemar_table, permutation_p, seed_majority
 
-__all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "analyse", "compare", "contrast_name", "group_statistics",
-           "weighted_metrics"]
+__all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "analyse", "analysis_batch", "compare", "contrast_name",
+           "group_statistics", "weighted_metrics"]
 
 #: An evaluation group: the methods within it are compared on the same images and share every resample.
 GROUP_COLUMNS: tuple[str, ...] = ("split", "partition", "dataset")
@@ -307,19 +307,32 @@ def analyse(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, Ce
     (e.g. a BCa fallback). Contrast rows (``contrast`` true) have ``method`` ``"a vs b"``, ``reference`` b, no
     estimate and the difference a - b.
     """
+    return run_batches([analysis_batch(frame, reference=reference, layouts=layouts, attribute=attribute, config=config,
+                                       contrasts=contrasts)])[0]
+
+
+def analysis_batch(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, CellLayout], attribute: str,
+                   config: StatsConfig = StatsConfig(), contrasts: tuple[tuple[str, str], ...] = ()) -> Batch:
+    """:func:`analyse` as a :class:`~benchmark.processes.Batch`: one call per evaluation group (groups are
+    independent), combined into the table with ``p_holm``; for running beside other work on the cores."""
     check_columns(frame, "predictions")
     for column in GROUP_COLUMNS + ("method",):
         if column not in frame.columns:
             raise BenchmarkError(f"predictions: missing column {column!r}; analyse needs {', '.join(GROUP_COLUMNS)}, method")
-    jobs = []
+    calls = []
     for group, rows in frame.groupby(list(GROUP_COLUMNS), sort=True, observed=True):
         dataset = group[GROUP_COLUMNS.index("dataset")]
         if dataset not in layouts:
             raise BenchmarkError(f"predictions: no declared design for dataset {dataset!r}; rerun `benchmark train`")
-        jobs.append((group, {str(m): r for m, r in rows.groupby("method", sort=True, observed=True)}))
-    statistics = functools.partial(_group_table, reference=reference, contrasts=contrasts, config=config,
-                                   layouts=layouts, attribute=attribute)
-    table = pd.concat(map_on_cores(statistics, jobs), ignore_index=True)  # groups are independent: one per core
+        job = (group, {str(m): r for m, r in rows.groupby("method", sort=True, observed=True)})
+        calls.append(functools.partial(_group_table, job, reference=reference, contrasts=contrasts, config=config,
+                                       layouts=layouts, attribute=attribute))
+    return Batch(calls, _with_holm)
+
+
+def _with_holm(pieces: list[pd.DataFrame]) -> pd.DataFrame:
+    """The groups' tables in one, with ``p_holm`` after ``p_perm``."""
+    table = pd.concat(pieces, ignore_index=True)
     table.insert(table.columns.get_loc("p_perm") + 1, "p_holm", _family_holm(table, list(HOLM_FAMILY)))
     return table.reset_index(drop=True)
 
