@@ -83,12 +83,13 @@ def _name_tail(naming: str, *, emotion: str, repeat: int) -> str:
     if naming == "faces":
         return f"{emotion[0]}_{FACES_SET_CODES[repeat]}.jpg"
     if naming == "adfes":
-        return "Neutral.jpg" if emotion == "neutral" else f"{ADFES_FILE_EMOTION.get(emotion, emotion.capitalize())}-Apex.jpg"
+        spelled = ADFES_FILE_EMOTION.get(emotion, emotion.capitalize())
+        return "Neutral.jpg" if emotion == "neutral" else f"{spelled}-Apex.jpg"
     return f"{emotion}_{repeat}.jpg"
 
 
-def image_names(naming: str, subjects: np.ndarray, emotions: tuple[str, ...], reps: int, *, who: np.ndarray,
-                emotion: np.ndarray, repeat: np.ndarray) -> np.ndarray:
+def _image_names(naming: str, subjects: np.ndarray, emotions: tuple[str, ...], reps: int, *, who: np.ndarray,
+                 emotion: np.ndarray, repeat: np.ndarray) -> np.ndarray:
     """File names in the dataset's own scheme (FACES ``004_y_f_a_a.jpg``, ADFES ``F01-Joy-Apex.jpg``, else
     ``S0001_anger_0.jpg``) of many images at once: each is its subject's stem plus its (emotion, repeat) tail, so no
     string is formatted per image.
@@ -126,7 +127,7 @@ def sample_vectors(model: DatasetModel, *, emotions: tuple[str, ...], rng: np.ra
         z (unclipped), the emotion logits, then any age log-probabilities; logit units.
     """
     subjects = np.array(_subjects(model.design, scale), dtype=object)  # (n_subjects, 3): id, gender, age group
-    ids, genders, ages = subjects.T
+    _, genders, ages = subjects.T
     n_dims = model.subject_cov.shape[0]
     effects = rng.standard_normal((len(subjects), n_dims)) @ matrix_root(model.subject_cov).T
     reps = model.design.images_per_emotion
@@ -141,11 +142,19 @@ def sample_vectors(model: DatasetModel, *, emotions: tuple[str, ...], rng: np.ra
             keys.append((who, np.full(len(who), e), np.tile(np.arange(reps), len(members))))
     who, emotion, repeat = (np.concatenate(k) for k in zip(*keys))
     order = np.lexsort((repeat, emotion, who))
-    who, emotion, repeat = who[order], emotion[order], repeat[order]
-    names = image_names(model.design.naming, subjects, emotions, reps, who=who, emotion=emotion, repeat=repeat)
-    index = pd.DataFrame({"subject": ids[who], "gender": genders[who], "emotion": np.array(emotions, dtype=object)[emotion],
-                          "repeat": repeat, "age_group": ages[who], "image_id": names})
-    return index, np.vstack(blocks)[order]
+    return (_image_index(model.design.naming, subjects, emotions, reps, who=who[order], emotion=emotion[order],
+                         repeat=repeat[order]), np.vstack(blocks)[order])
+
+
+def _image_index(naming: str, subjects: np.ndarray, emotions: tuple[str, ...], reps: int, *, who: np.ndarray,
+                 emotion: np.ndarray, repeat: np.ndarray) -> pd.DataFrame:
+    """The index :func:`sample_vectors` returns, of shape (n_images, 6), from each image's subject, emotion and
+    repeat (int arrays of shape (n_images,), as :func:`_image_names` reads them)."""
+    ids, genders, ages = subjects.T
+    names = _image_names(naming, subjects, emotions, reps, who=who, emotion=emotion, repeat=repeat)
+    return pd.DataFrame({"subject": ids[who], "gender": genders[who],
+                         "emotion": np.array(emotions, dtype=object)[emotion], "repeat": repeat, "age_group": ages[who],
+                         "image_id": names})
 
 
 def _check_declaration(scenario: Scenario, model: DatasetModel, design: DatasetDesign) -> None:

@@ -192,7 +192,8 @@ def subject_design(rows: pd.DataFrame, layout: CellLayout, tasks: tuple[str, str
     if (subject_group[image_subject] != groups).any():
         bad = subjects[image_subject[subject_group[image_subject] != groups][0]]
         raise BenchmarkError(f"{where}: subject {bad!r} has images in two {attribute} groups; a subject has one group")
-    image_cell = _positions(groups, layout.groups) * len(layout.emotions) + _positions(images["emotion"], layout.emotions)
+    image_cell = (_positions(groups, layout.groups) * len(layout.emotions)
+                  + _positions(images["emotion"], layout.emotions))
     counts = np.zeros((len(subjects), layout.n_cells))
     np.add.at(counts, (image_subject, image_cell), 1.0)
     return SubjectDesign(images["image_id"].to_numpy(), image_subject, image_cell, subjects, subject_group, counts,
