@@ -67,6 +67,43 @@ def test_sample_names_follow_the_dataset_schemes(paper_sample):
             assert (parsed.subject, parsed.labels["gender"], parsed.emotion) == (row.subject, row.gender, row.emotion)
 
 
+def _per_image_names(naming: str, design: sim_scenario.Design, emotions: tuple[str, ...], scale: int) -> list[tuple]:
+    """(subject, gender, emotion, repeat, age group, image name) of every image, ordered by subject, emotion and
+    repeat, each name formatted on its own: what the vectorised sampling must reproduce."""
+    rows = []
+    for subject, gender, age in sim._subjects(design, scale):
+        for emotion in emotions:
+            for k in range(design.images_per_emotion):
+                if naming == "faces":
+                    name = f"{subject}_{sim_scenario.FACES_AGE_CODES[age]}_{gender[0]}_{emotion[0]}_{'ab'[k]}.jpg"
+                elif naming == "adfes":
+                    name = (f"{subject}-Neutral.jpg" if emotion == "neutral" else
+                            f"{subject}-{sim.ADFES_FILE_EMOTION.get(emotion, emotion.capitalize())}-Apex.jpg")
+                else:
+                    name = f"{subject}_{emotion}_{k}.jpg"
+                rows.append((subject, gender, emotion, k, age, name))
+    return rows
+
+
+@pytest.mark.parametrize("scenario, dataset, naming, pinned", [
+    ("paper", "faces", "faces", ["001_y_f_n_a.jpg", "001_y_f_n_b.jpg", "001_y_f_h_a.jpg", "513_o_m_a_b.jpg"]),
+    ("age", "faces", "faces", ["001_y_f_n_a.jpg", "001_y_f_n_b.jpg", "001_y_f_h_a.jpg", "513_o_m_a_b.jpg"]),
+    ("paper", "adfes", "adfes", ["F01-Neutral.jpg", "F01-Joy-Apex.jpg", "F01-Sad-Apex.jpg", "M36-Anger-Apex.jpg"]),
+    ("paper", "faces", "generic", ["S0001_neutral_0.jpg", "S0001_neutral_1.jpg", "S0001_happy_0.jpg",
+                                   "S0513_anger_1.jpg"]),
+])
+def test_sample_index_is_every_image_in_order_with_its_name(scenario, dataset, naming, pinned):
+    read = sim_scenario.read(scenario)
+    model = read.datasets[dataset]
+    model = dataclasses.replace(model, design=dataclasses.replace(model.design, naming=naming))
+    emotions = SHIPPED[dataset].emotions
+    index, x = sim.sample_vectors(model, emotions=emotions, rng=np.random.default_rng(0), scale=3,
+                                  cells_by=read.cells_by)
+    assert list(index.itertuples(index=False, name=None)) == _per_image_names(naming, model.design, emotions, 3)
+    assert index["image_id"].iloc[[0, 1, 2, -1]].tolist() == pinned
+    assert len(x) == len(index)
+
+
 def test_sample_scale_multiplies_the_subjects(paper):
     table = sim.sample_table(paper, SHIPPED["adfes"], seed=0, scale=3)
     assert table.frame.groupby("gender")["subject"].nunique().to_dict() == {"female": 30, "male": 36}

@@ -71,14 +71,36 @@ def _subjects(design: Design, scale: int) -> list[tuple[str, str, str]]:
     return out
 
 
-def image_name(naming: str, *, subject: str, gender: str, emotion: str, repeat: int, age: str) -> str:
-    """A file name in the dataset's own scheme (FACES ``004_y_f_a_a.jpg``, ADFES ``F01-Joy-Apex.jpg``)."""
+def _name_stem(naming: str, *, subject: str, gender: str, age: str) -> str:
+    """The subject's part of its image names, the same for every image (FACES ``004_y_f_``, ADFES ``F01-``)."""
     if naming == "faces":
-        return f"{subject}_{FACES_AGE_CODES[age]}_{gender[0]}_{emotion[0]}_{FACES_SET_CODES[repeat]}.jpg"
+        return f"{subject}_{FACES_AGE_CODES[age]}_{gender[0]}_"
+    return f"{subject}-" if naming == "adfes" else f"{subject}_"
+
+
+def _name_tail(naming: str, *, emotion: str, repeat: int) -> str:
+    """The image's part of its name after the subject's stem (FACES ``a_a.jpg``, ADFES ``Joy-Apex.jpg``)."""
+    if naming == "faces":
+        return f"{emotion[0]}_{FACES_SET_CODES[repeat]}.jpg"
     if naming == "adfes":
         spelled = ADFES_FILE_EMOTION.get(emotion, emotion.capitalize())
-        return f"{subject}-Neutral.jpg" if emotion == "neutral" else f"{subject}-{spelled}-Apex.jpg"
-    return f"{subject}_{emotion}_{repeat}.jpg"
+        return "Neutral.jpg" if emotion == "neutral" else f"{spelled}-Apex.jpg"
+    return f"{emotion}_{repeat}.jpg"
+
+
+def _image_names(naming: str, subjects: np.ndarray, emotions: tuple[str, ...], reps: int, *, who: np.ndarray,
+                 emotion: np.ndarray, repeat: np.ndarray) -> np.ndarray:
+    """File names in the dataset's own scheme (FACES ``004_y_f_a_a.jpg``, ADFES ``F01-Joy-Apex.jpg``, else
+    ``S0001_anger_0.jpg``) of many images at once: each is its subject's stem plus its (emotion, repeat) tail, so no
+    string is formatted per image.
+
+    subjects : object array of shape (n_subjects, 3), (subject id, gender, age group) per row as :func:`_subjects`
+    gives them; who, emotion, repeat : int arrays of shape (n_images,), indices into ``subjects``, ``emotions`` and
+    ``range(reps)``. Returns an object array of str of shape (n_images,).
+    """
+    stems = np.array([_name_stem(naming, subject=s, gender=g, age=a) for s, g, a in subjects], dtype=object)
+    tails = np.array([[_name_tail(naming, emotion=e, repeat=k) for k in range(reps)] for e in emotions], dtype=object)
+    return stems[who] + tails[emotion, repeat]
 
 
 def _cell_groups(model: DatasetModel, cells_by: tuple[str, ...]) -> list[tuple[str, str | None]]:
@@ -104,25 +126,35 @@ def sample_vectors(model: DatasetModel, *, emotions: tuple[str, ...], rng: np.ra
     x : array of shape (n_images, n_dims)
         z (unclipped), the emotion logits, then any age log-probabilities; logit units.
     """
-    subjects = _subjects(model.design, scale)
+    subjects = np.array(_subjects(model.design, scale), dtype=object)  # (n_subjects, 3): id, gender, age group
+    _, genders, ages = subjects.T
     n_dims = model.subject_cov.shape[0]
     effects = rng.standard_normal((len(subjects), n_dims)) @ matrix_root(model.subject_cov).T
     reps = model.design.images_per_emotion
-    rows, blocks = [], []
+    keys, blocks = [], []  # per cell: (subject, emotion, repeat) int arrays of its images; their vectors
     for gender, age in _cell_groups(model, cells_by):
-        members = [i for i, s in enumerate(subjects) if s[1] == gender and age in (None, s[2])]
-        for emotion in emotions:
+        members = np.flatnonzero((genders == gender) & ((age is None) | (ages == age)))
+        who = np.repeat(members, reps)
+        for e, emotion in enumerate(emotions):
             cell = model.cells[_key(gender, age, emotion)]
-            who = np.repeat(members, reps)
             noise = rng.standard_normal((len(who), n_dims)) @ matrix_root(cell.noise_corr).T
             blocks.append(cell.mean + cell.sd * (effects[who] + noise))
-            rows.extend((i, subjects[i][0], gender, emotion, k, subjects[i][2]) for i in members for k in range(reps))
-    index = pd.DataFrame(rows, columns=["order", "subject", "gender", "emotion", "repeat", "age_group"])
-    index["image_id"] = [image_name(model.design.naming, subject=s, gender=g, emotion=e, repeat=k, age=a)
-                         for s, g, e, k, a in zip(index["subject"], index["gender"], index["emotion"],
-                                                  index["repeat"], index["age_group"])]
-    order = np.lexsort((index["repeat"], index["emotion"].map(emotions.index), index["order"]))
-    return index.iloc[order].drop(columns="order").reset_index(drop=True), np.vstack(blocks)[order]
+            keys.append((who, np.full(len(who), e), np.tile(np.arange(reps), len(members))))
+    who, emotion, repeat = (np.concatenate(k) for k in zip(*keys))
+    order = np.lexsort((repeat, emotion, who))
+    return (_image_index(model.design.naming, subjects, emotions, reps, who=who[order], emotion=emotion[order],
+                         repeat=repeat[order]), np.vstack(blocks)[order])
+
+
+def _image_index(naming: str, subjects: np.ndarray, emotions: tuple[str, ...], reps: int, *, who: np.ndarray,
+                 emotion: np.ndarray, repeat: np.ndarray) -> pd.DataFrame:
+    """The index :func:`sample_vectors` returns, of shape (n_images, 6), from each image's subject, emotion and
+    repeat (int arrays of shape (n_images,), as :func:`_image_names` reads them)."""
+    ids, genders, ages = subjects.T
+    names = _image_names(naming, subjects, emotions, reps, who=who, emotion=emotion, repeat=repeat)
+    return pd.DataFrame({"subject": ids[who], "gender": genders[who],
+                         "emotion": np.array(emotions, dtype=object)[emotion], "repeat": repeat, "age_group": ages[who],
+                         "image_id": names})
 
 
 def _check_declaration(scenario: Scenario, model: DatasetModel, design: DatasetDesign) -> None:
@@ -158,17 +190,19 @@ def sample_table(scenario: Scenario, design: DatasetDesign, *, seed: int, scale:
     index, x = sample_vectors(model, emotions=design.emotions, rng=dataset_rng(seed, dataset), scale=scale,
                               cells_by=scenario.cells_by)
     z = np.clip(x[:, 0], -scenario.z_clip, scenario.z_clip)
-    frame = pd.DataFrame({"dataset": dataset, "image_id": index["image_id"], "subject": index["subject"],
-                          "gender": index["gender"], "emotion": index["emotion"],
-                          gender_column("male"): 1.0 / (1.0 + np.exp(-z)), gender_column("female"): 1.0 / (1.0 + np.exp(z))})
-    for j, c in enumerate(scenario.emotion_classes):
-        frame[emotion_column(c)] = x[:, scenario.emotion_dims][:, j]
+    logits = x[:, scenario.emotion_dims]
+    columns = {"dataset": dataset, "image_id": index["image_id"], "subject": index["subject"],
+               "gender": index["gender"], "emotion": index["emotion"],
+               gender_column("male"): 1.0 / (1.0 + np.exp(-z)), gender_column("female"): 1.0 / (1.0 + np.exp(z)),
+               **{emotion_column(c): logits[:, j] for j, c in enumerate(scenario.emotion_classes)}}
     if scenario.age_outputs:
-        frame[list(scenario.age_outputs)] = special.softmax(x[:, scenario.age_dims], axis=1)
+        probabilities = special.softmax(x[:, scenario.age_dims], axis=1)
+        columns.update({c: probabilities[:, j] for j, c in enumerate(scenario.age_outputs)})
     if model.design.age_groups:
-        frame[AGE] = index["age_group"]
+        columns[AGE] = index["age_group"]
     if model.design.naming == "faces":
-        frame["picture_set"] = [FACES_SET_CODES[k] for k in index["repeat"]]
+        columns["picture_set"] = np.array(FACES_SET_CODES, dtype=object)[index["repeat"].to_numpy()]
+    frame = pd.DataFrame(columns)
     meta = {"source": "sim", "scenario": scenario.name, "seed": seed, "scale": scale, **(metadata or {})}
     return OutputsTable(frame, design, scenario.emotion_classes, meta)
 

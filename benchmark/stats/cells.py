@@ -162,6 +162,14 @@ def check_columns(rows: pd.DataFrame, where: str) -> None:
         raise BenchmarkError(f"{where}: no prediction rows")
 
 
+def _positions(values: np.ndarray | pd.Series, labels: tuple[str, ...]) -> np.ndarray:
+    """Where each of ``values`` (n,) is in ``labels``, every value being one of them: int64 array of shape (n,).
+    Looked up once per distinct value, not per value."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    index = {label: i for i, label in enumerate(labels)}
+    return np.array([index[v] for v in distinct], dtype=np.int64)[codes]
+
+
 def subject_design(rows: pd.DataFrame, layout: CellLayout, tasks: tuple[str, str], where: str) -> SubjectDesign:
     """The subject x cell design of the images in ``rows`` (any methods and seeds over one image set)."""
     attribute = tasks[0]
@@ -172,8 +180,8 @@ def subject_design(rows: pd.DataFrame, layout: CellLayout, tasks: tuple[str, str
     if images["image_id"].duplicated().any():
         bad = images.loc[images["image_id"].duplicated(), "image_id"].iloc[0]
         raise BenchmarkError(f"{where}: image {bad!r} carries different true labels in different rows; labels must agree")
-    bad_labels = (sorted(set(images[attribute]) - set(layout.groups))
-                  + sorted(set(images["emotion"]) - set(layout.emotions)))
+    bad_labels = (sorted(set(images[attribute].unique()) - set(layout.groups))
+                  + sorted(set(images["emotion"].unique()) - set(layout.emotions)))
     if bad_labels:
         raise BenchmarkError(f"{where}: unknown true label(s) {bad_labels}; expected {attribute} groups "
                              f"{layout.groups} and emotions {layout.emotions}")
@@ -184,10 +192,8 @@ def subject_design(rows: pd.DataFrame, layout: CellLayout, tasks: tuple[str, str
     if (subject_group[image_subject] != groups).any():
         bad = subjects[image_subject[subject_group[image_subject] != groups][0]]
         raise BenchmarkError(f"{where}: subject {bad!r} has images in two {attribute} groups; a subject has one group")
-    group_index = {g: i for i, g in enumerate(layout.groups)}
-    emotion_index = {e: i for i, e in enumerate(layout.emotions)}
-    image_cell = (np.array([group_index[g] for g in groups]) * len(layout.emotions)
-                  + np.array([emotion_index[e] for e in images["emotion"]]))
+    image_cell = (_positions(groups, layout.groups) * len(layout.emotions)
+                  + _positions(images["emotion"], layout.emotions))
     counts = np.zeros((len(subjects), layout.n_cells))
     np.add.at(counts, (image_subject, image_cell), 1.0)
     return SubjectDesign(images["image_id"].to_numpy(), image_subject, image_cell, subjects, subject_group, counts,
