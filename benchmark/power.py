@@ -195,14 +195,15 @@ def minimum_detectable(power: np.ndarray, effect_at_one: float, target: float) -
 
 
 def run(study: PowerStudy, settings: Settings, *, declared: dict[str, DatasetDesign], alpha: float,
-        family_size: int) -> dict[str, Any]:
-    """Simulate one held-out design; returns its part of ``power.json`` (see :func:`benchmark.stages.power.run`)."""
+        family_size: int, scenario: sim.Scenario | None = None) -> dict[str, Any]:
+    """Simulate one held-out design; returns its part of ``power.json`` (see :func:`benchmark.stages.power.run`).
+    ``scenario``: the file ``study.scenario`` already read by the caller (read here when None)."""
     if study.dataset not in declared:
         raise BenchmarkError(f"power: dataset {study.dataset!r} is not declared")
     design = declared[study.dataset]
     attribute = designs.attribute_of(design, study.attribute)
     layout, tasks = designs.layout(design, attribute), predictions.tasks(attribute.name)
-    scenario = sim.read(study.scenario)
+    scenario = scenario or sim.read(study.scenario)
     train_name = study.train_dataset or coverage.other_dataset(study.dataset, declared)
     train = sim.sample_table(scenario, declared[train_name], seed=study.seed + TRAIN_SEED_OFFSET)
     truth_table = sim.sample_table(scenario, design, seed=study.seed + TRUTH_SEED_OFFSET, scale=study.truth_scale)

@@ -50,7 +50,7 @@ def run(settings: Settings, target: Path = paths.POWER) -> Path:
                                    reference=e.reference, scale=scale, replicates=p.replicates,
                                    truth_scale=p.truth_scale, target=p.target, seed=p.seed)
         document["designs"][dataset] = library.run(study, settings, declared=declared, alpha=e.alpha,
-                                                   family_size=family)
+                                                   family_size=family, scenario=scenario)
         log.info("power: %s simulated (%d replicates)", dataset, p.replicates)
     atomic.write_json(target, document)
     return target
