@@ -16,7 +16,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -179,12 +179,21 @@ class StartupBatch:
     configs: list[dict[str, Any]]
     futures: dict[int, Future[Evaluation]]
     pool: ProcessPoolExecutor
+    processes: int
     told: set[int]
+
+    def await_idle_process(self) -> None:
+        """Return once a process has no trial left to start (the batch's last trials run on fewer cores than it has)."""
+        pending = set(self.futures.values())
+        while len(pending) >= self.processes:
+            _, pending = wait(pending, return_when=FIRST_COMPLETED)
 
     def finish(self) -> list[int]:
         """Await the trials, then report and tell them in trial order: the study ends as it would after running them
         one after the other (values, reports, user attributes), so a seeded study stays reproducible; only durations
-        differ. Returns the trial numbers."""
+        differ. The summary's imports load on the first core the batch leaves idle. Returns the trial numbers."""
+        self.await_idle_process()
+        summary.preload()
         progress = _progress(len(self.trials))
         for i, trial in enumerate(self.trials):
             result = self.futures[i].result()
@@ -230,7 +239,7 @@ def _startup_batch(settings: Settings, outputs_dir: Path, study: optuna.Study, o
             with stop_workers_on_error(pool):
                 with start_workers_ignoring_interrupts():
                     futures = {i: pool.submit(_evaluate_in_worker, settings, outputs_dir, configs[i]) for i in order}
-                yield StartupBatch(study, objective, trials, configs, futures, pool, told)
+                yield StartupBatch(study, objective, trials, configs, futures, pool, processes, told)
     finally:
         for i, trial in enumerate(trials):
             if i not in told:
