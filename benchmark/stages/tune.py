@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-import signal
 import sys
 import time
 import warnings
@@ -23,58 +22,19 @@ from typing import Any
 
 import optuna
 
-from benchmark import design as designs
-from benchmark import locks, outputs, paths, protocol, tracking
+from benchmark import locks, paths, protocol, tracking
 from benchmark.config import Settings, TuneSettings
-from benchmark.errors import BenchmarkError
-from benchmark.methods.base import Method
-from benchmark.processes import available_cores, start_workers_ignoring_interrupts, stop_workers_on_error
+from benchmark.processes import (available_cores, die_with_parent, start_workers_ignoring_interrupts,
+                                 stop_workers_on_error)
 from benchmark.tuning import study as studies
 from benchmark.tuning import summary
 from benchmark.tuning.mlflow_trials import TrialRunLogger
-from benchmark.tuning.objective import EPOCH_STEP, Evaluation, Objective, SearchSpace, StrengthSpace
+from benchmark.tuning.objective import EPOCH_STEP, Evaluation, Objective
+from benchmark.tuning.worker import build_objective, evaluate_in_worker, search_space
 
 log = logging.getLogger(__name__)
 #: how long a worker waits for another worker of the same working copy to finish writing its summary
 SUMMARY_LOCK_WAIT_S = 120.0
-
-
-def search_space(tune: TuneSettings) -> SearchSpace:
-    """The search space of ``tune.space`` (ranges as tuples)."""
-    space = tune.space
-    return SearchSpace(depth=tuple(space.depth), width=tuple(space.width), dropout=tuple(space.dropout),
-                       attribute_weight=tuple(space.attribute_weight), lr=tuple(space.lr), epochs=tuple(space.epochs),
-                       batch_size=tuple(space.batch_size), input=tuple(space.input))
-
-
-def build_objective(settings: Settings, outputs_dir: Path) -> Objective:
-    """The objective over CV folds of the tuned split's training dataset (the test dataset is never read)."""
-    tune = settings.tune
-    train_dataset = protocol.parse_split(tune.split, where="tune.split").train
-    if train_dataset not in settings.data.datasets:
-        raise BenchmarkError(f"tune.split: {tune.split!r} tunes by CV inside {train_dataset!r}, which is not in "
-                             f"data.datasets ({', '.join(settings.data.datasets)}); fetch it or set tune.split")
-    table = outputs.read(paths.outputs_table(train_dataset, outputs_dir), attribute=settings.data.attribute)
-    attribute = designs.attribute_of(table.design, settings.data.attribute)
-    folds = protocol.make_folds(f"cv:{train_dataset}", {train_dataset: table}, attribute=attribute,
-                                cv_folds=tune.cv_folds, cv_seed=tune.seed)
-    base, ridge = settings.train.corrector, settings.train.fairness.ridge
-    seeds = [tune.seed + i for i in range(tune.n_seeds)]
-    if tune.method == "group_recalibration":  # deterministic and epoch-free: one seed, nothing to prune
-        from benchmark.methods.fair_recalibration import GroupRecalibration  # scipy: imported where trials train
-
-        return Objective(folds, lambda params: GroupRecalibration(strength=params["strength"], ridge=ridge),
-                         attribute=attribute, space=StrengthSpace(tuple(tune.space.strength)), seeds=seeds[:1],
-                         objective=tune.objective, gap_weight=tune.gap_weight)
-
-    def make_method(params: dict[str, Any]) -> Method:
-        from benchmark.methods.corrector import Corrector  # torch (seconds): imported only where trials train
-
-        return Corrector(dataclasses.replace(base, **params), device=settings.train.device)
-
-    return Objective(folds, make_method, attribute=attribute, space=search_space(tune), seeds=seeds,
-                     objective=tune.objective, gap_weight=tune.gap_weight,
-                     prune_epochs=sorted(set(tune.prune_epochs)) if tune.pruning else ())
 
 
 class TrialTickets:
@@ -103,16 +63,6 @@ def sampler_seed(base: int, *, existing_trials: int, worker: int) -> int:
     return (base * 1_000_003 + existing_trials * 7_919 + worker * 104_729 + os.getpid()) % 2**31
 
 
-def _die_with_parent() -> None:
-    """Linux: ask the kernel to SIGKILL this process when its parent dies, so killing `benchmark tune` stops its trial
-    processes too (their running trials are then failed by the heartbeat check and retried)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 #: the invocation's tickets, in a trial process (set by the pool's initializer; see TrialTickets)
 _tickets: TrialTickets | None = None
 
@@ -130,7 +80,7 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
     ``study``: the invocation's own study object, whose sampler carries on where its start-up batch left off (so one
     process gives the trials of one after the other); else the study is loaded with a seed of this process's own."""
     if core is not None:  # a trial process of a parallel invocation
-        _die_with_parent()
+        die_with_parent()
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {core})
         logging.basicConfig(level=log_level, format="%(message)s", stream=sys.stderr)
@@ -154,18 +104,6 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
     while (ticket := _tickets.claim()) is not None:
         study.optimize(objective, n_trials=1, callbacks=[_progress(n_trials, ticket), record], gc_after_trial=False)
     return ran
-
-
-def _evaluate_in_worker(settings: Settings, outputs_dir: Path, params: dict[str, Any]) -> Evaluation:
-    """One start-up trial's configuration trained in a worker process (single-threaded torch: the workers use the
-    cores); nothing is pruned, the snapshot scores come back for the parent to report."""
-    import torch
-
-    torch.set_num_threads(1)
-    objective = build_objective(settings, outputs_dir)
-    start = time.perf_counter()  # the training alone, as a sequential trial's duration counts no table reading
-    result = objective.evaluate(params)
-    return dataclasses.replace(result, seconds=time.perf_counter() - start)
 
 
 @dataclasses.dataclass
@@ -235,10 +173,10 @@ def _startup_batch(settings: Settings, outputs_dir: Path, study: optuna.Study, o
         configs = [objective.space.suggest(trial) for trial in trials]
         order = sorted(range(n_trials), key=lambda i: (-studies.training_cost(configs[i]), i))
         with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_die_with_parent) as pool:
+                                 initializer=die_with_parent) as pool:
             with stop_workers_on_error(pool):
                 with start_workers_ignoring_interrupts():
-                    futures = {i: pool.submit(_evaluate_in_worker, settings, outputs_dir, configs[i]) for i in order}
+                    futures = {i: pool.submit(evaluate_in_worker, settings, outputs_dir, configs[i]) for i in order}
                 yield StartupBatch(study, objective, trials, configs, futures, pool, processes, told)
     finally:
         for i, trial in enumerate(trials):
