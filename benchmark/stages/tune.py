@@ -193,7 +193,8 @@ def _run_trials(settings: Settings, outputs_dir: Path, study: optuna.Study, batc
     ran: set[int] = set()
     if batch is not None:
         ran |= set(batch.finish())
-        settings = dataclasses.replace(settings, tune=dataclasses.replace(tune, n_trials=tune.n_trials - len(batch.trials)))
+        remaining = tune.n_trials - len(batch.trials)
+        settings = dataclasses.replace(settings, tune=dataclasses.replace(tune, n_trials=remaining))
         tune = settings.tune
         if tune.n_trials == 0:
             return ran
