@@ -72,6 +72,16 @@ def run_batches(batches: Sequence[Batch], *, meanwhile: Callable[[], object] | N
     return [batch.combine([next(results) for _ in batch.calls]) for batch in batches]
 
 
+def die_with_parent() -> None:
+    """Linux: ask the kernel to SIGKILL this process when its parent dies, so killing a stage stops its worker processes
+    too (a tuning study's running trials are then failed by the heartbeat check and retried)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with id ``pid`` exists on this machine (one we may not signal counts as alive)."""
     try:

@@ -283,6 +283,59 @@ def test_two_trial_processes_run_every_trial_of_one_invocation(project):
     assert runs["tags.mlflow.parentRunId"].notna().sum() == 4
 
 
+def test_a_start_up_batch_trains_while_mlflow_sets_up_and_its_trials_nest_under_the_parent_run(project, monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from benchmark import tracking
+    from benchmark.stages import tune
+
+    events = []
+
+    class RecordingPool(ProcessPoolExecutor):
+        def submit(self, *args, **kwargs):
+            events.append("trial submitted")
+            return super().submit(*args, **kwargs)
+
+    def setup(settings):
+        events.append("mlflow set up")
+        return real_setup(settings)
+
+    real_setup = tracking.setup
+    monkeypatch.setattr(tune, "ProcessPoolExecutor", RecordingPool)
+    monkeypatch.setattr(tracking, "setup", setup)
+    _project(project, tracking=True)
+    assert main(["tune", "--n-trials", "2", "--startup-jobs", "2"]) == 0
+    assert events == ["trial submitted", "trial submitted", "mlflow set up"]
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["tune-test"])
+    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
+    assert len(parents) == 1 and list(parents["status"]) == ["FINISHED"]
+    assert list(runs["tags.mlflow.parentRunId"].dropna()) == [parents["run_id"].iloc[0]] * 2
+
+
+def _imported_by(statement: str, cwd: Path | None = None) -> list[str]:
+    """Which of the heavy libraries a fresh Python process has imported after running ``statement``."""
+    code = (f"import sys\n{statement}\n"
+            "print(sorted({'torch', 'optuna', 'sqlalchemy', 'mlflow'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True).stdout
+    return yaml.safe_load(out.strip().splitlines()[-1])
+
+
+def test_the_stage_process_never_imports_torch_when_its_trials_all_run_in_the_start_up_batch(project):
+    _project(project)
+    run = "from benchmark.cli import main\nassert main(['-q', 'tune', '--n-trials', '2', '--startup-jobs', '2']) == 0"
+    assert "torch" not in _imported_by(run, cwd=project)
+
+
+def test_a_start_up_trial_process_imports_neither_optuna_nor_its_storage_nor_mlflow():
+    from benchmark.stages import tune
+
+    pickled = {tune.evaluate_in_worker.__module__, tune.die_with_parent.__module__}  # what the pool sends by name
+    assert _imported_by("import benchmark.cli\n" + "\n".join(f"import {m}" for m in sorted(pickled))) == []
+
+
 def test_sampler_seed_is_the_params_seed_only_for_the_first_process_of_a_fresh_study():
     from benchmark.stages.tune import sampler_seed
 

@@ -11,67 +11,30 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-import signal
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 
-from benchmark import design as designs
-from benchmark import locks, outputs, paths, protocol, tracking
+from benchmark import locks, paths, protocol, tracking
 from benchmark.config import Settings, TuneSettings
-from benchmark.errors import BenchmarkError
-from benchmark.methods.base import Method
-from benchmark.methods.corrector import Corrector
-from benchmark.methods.fair_recalibration import GroupRecalibration
-from benchmark.processes import available_cores, start_workers_ignoring_interrupts, stop_workers_on_error
+from benchmark.processes import (available_cores, die_with_parent, start_workers_ignoring_interrupts,
+                                 stop_workers_on_error)
 from benchmark.tuning import study as studies
 from benchmark.tuning import summary
 from benchmark.tuning.mlflow_trials import TrialRunLogger
-from benchmark.tuning.objective import EPOCH_STEP, Evaluation, Objective, SearchSpace, StrengthSpace
+from benchmark.tuning.objective import EPOCH_STEP, Evaluation, Objective
+from benchmark.tuning.worker import build_objective, evaluate_in_worker, search_space
 
 log = logging.getLogger(__name__)
 #: how long a worker waits for another worker of the same working copy to finish writing its summary
 SUMMARY_LOCK_WAIT_S = 120.0
-
-
-def search_space(tune: TuneSettings) -> SearchSpace:
-    """The search space of ``tune.space`` (ranges as tuples)."""
-    space = tune.space
-    return SearchSpace(depth=tuple(space.depth), width=tuple(space.width), dropout=tuple(space.dropout),
-                       attribute_weight=tuple(space.attribute_weight), lr=tuple(space.lr), epochs=tuple(space.epochs),
-                       batch_size=tuple(space.batch_size), input=tuple(space.input))
-
-
-def build_objective(settings: Settings, outputs_dir: Path) -> Objective:
-    """The objective over CV folds of the tuned split's training dataset (the test dataset is never read)."""
-    tune = settings.tune
-    train_dataset = protocol.parse_split(tune.split, where="tune.split").train
-    if train_dataset not in settings.data.datasets:
-        raise BenchmarkError(f"tune.split: {tune.split!r} tunes by CV inside {train_dataset!r}, which is not in "
-                             f"data.datasets ({', '.join(settings.data.datasets)}); fetch it or set tune.split")
-    table = outputs.read(paths.outputs_table(train_dataset, outputs_dir), attribute=settings.data.attribute)
-    attribute = designs.attribute_of(table.design, settings.data.attribute)
-    folds = protocol.make_folds(f"cv:{train_dataset}", {train_dataset: table}, attribute=attribute,
-                                cv_folds=tune.cv_folds, cv_seed=tune.seed)
-    base, ridge = settings.train.corrector, settings.train.fairness.ridge
-    seeds = [tune.seed + i for i in range(tune.n_seeds)]
-    if tune.method == "group_recalibration":  # deterministic and epoch-free: one seed, nothing to prune
-        return Objective(folds, lambda params: GroupRecalibration(strength=params["strength"], ridge=ridge),
-                         attribute=attribute, space=StrengthSpace(tuple(tune.space.strength)), seeds=seeds[:1],
-                         objective=tune.objective, gap_weight=tune.gap_weight)
-
-    def make_method(params: dict[str, Any]) -> Method:
-        return Corrector(dataclasses.replace(base, **params), device=settings.train.device)
-
-    return Objective(folds, make_method, attribute=attribute, space=search_space(tune), seeds=seeds,
-                     objective=tune.objective, gap_weight=tune.gap_weight,
-                     prune_epochs=sorted(set(tune.prune_epochs)) if tune.pruning else ())
 
 
 class TrialTickets:
@@ -100,16 +63,6 @@ def sampler_seed(base: int, *, existing_trials: int, worker: int) -> int:
     return (base * 1_000_003 + existing_trials * 7_919 + worker * 104_729 + os.getpid()) % 2**31
 
 
-def _die_with_parent() -> None:
-    """Linux: ask the kernel to SIGKILL this process when its parent dies, so killing `benchmark tune` stops its trial
-    processes too (their running trials are then failed by the heartbeat check and retried)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 #: the invocation's tickets, in a trial process (set by the pool's initializer; see TrialTickets)
 _tickets: TrialTickets | None = None
 
@@ -127,7 +80,7 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
     ``study``: the invocation's own study object, whose sampler carries on where its start-up batch left off (so one
     process gives the trials of one after the other); else the study is loaded with a seed of this process's own."""
     if core is not None:  # a trial process of a parallel invocation
-        _die_with_parent()
+        die_with_parent()
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {core})
         logging.basicConfig(level=log_level, format="%(message)s", stream=sys.stderr)
@@ -153,27 +106,65 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
     return ran
 
 
-def _evaluate_in_worker(settings: Settings, outputs_dir: Path, params: dict[str, Any]) -> Evaluation:
-    """One start-up trial's configuration trained in a worker process (single-threaded torch: the workers use the
-    cores); nothing is pruned, the snapshot scores come back for the parent to report."""
-    torch.set_num_threads(1)
-    objective = build_objective(settings, outputs_dir)
-    start = time.perf_counter()  # the training alone, as a sequential trial's duration counts no table reading
-    result = objective.evaluate(params)
-    return dataclasses.replace(result, seconds=time.perf_counter() - start)
+@dataclasses.dataclass
+class StartupBatch:
+    """Start-up trials asked at once and training in worker processes, most expensive first (see
+    :func:`_startup_batch`); ``told`` holds the indices of those already told to the study."""
+
+    study: optuna.Study
+    objective: Objective
+    trials: list[optuna.Trial]
+    configs: list[dict[str, Any]]
+    futures: dict[int, Future[Evaluation]]
+    pool: ProcessPoolExecutor
+    processes: int
+    told: set[int]
+
+    def await_idle_process(self) -> None:
+        """Return once a process has no trial left to start (the batch's last trials run on fewer cores than it has)."""
+        pending = set(self.futures.values())
+        while len(pending) >= self.processes:
+            _, pending = wait(pending, return_when=FIRST_COMPLETED)
+
+    def finish(self) -> list[int]:
+        """Await the trials, then report and tell them in trial order: the study ends as it would after running them
+        one after the other (values, reports, user attributes), so a seeded study stays reproducible; only durations
+        differ. The summary's imports load on the first core the batch leaves idle. Returns the trial numbers."""
+        self.await_idle_process()
+        summary.preload()
+        progress = _progress(len(self.trials))
+        for i, trial in enumerate(self.trials):
+            result = self.futures[i].result()
+            for epoch, score in result.snapshots:
+                trial.report(score, epoch)
+            frozen = self.study.tell(trial, self.objective.record(trial, self.configs[i], result))
+            self.told.add(i)
+            progress(self.study, frozen)
+        self.pool.shutdown()
+        return [trial.number for trial in self.trials]
 
 
-def _run_startup_batch(settings: Settings, outputs_dir: Path, study: optuna.Study, n_trials: int,
-                       processes: int) -> list[int]:
-    """Run ``n_trials`` start-up trials at once: ask them all (the sampler draws them at random, whatever the results),
-    train them in ``processes`` processes, the most expensive first, then report and tell them in trial order. The
-    study ends as it would after running them one after the other (values, reports, user attributes), so a seeded
-    study stays reproducible; only durations differ. Returns the trial numbers."""
-    objective = build_objective(settings, outputs_dir)
+def _startup_plan(tune: TuneSettings, study: optuna.Study, startup_jobs: int | None) -> tuple[int, int]:
+    """How many of the study's remaining start-up trials this invocation runs (at most ``tune.n_trials``) and in how
+    many processes at once: ``startup_jobs`` (0: one per core; None: ``tune.jobs``), at most one per trial."""
+    startup = min(studies.startup_trials_left(study, pruning=tune.pruning), tune.n_trials)
+    startup_processes = tune.jobs if startup_jobs is None else startup_jobs
+    return startup, min(startup, startup_processes or len(available_cores()))
+
+
+@contextmanager
+def _startup_batch(settings: Settings, outputs_dir: Path, study: optuna.Study, objective: Objective,
+                   startup_jobs: int | None) -> Iterator[StartupBatch | None]:
+    """Ask the start-up trials of :func:`_startup_plan` at once (the sampler draws them at random, whatever the
+    results) and train them in their processes, the most expensive first, while the block runs (it ends them with
+    :meth:`StartupBatch.finish`); None when fewer than two processes would run them. Leaving the block by an error or
+    an interrupt stops the processes and fails the trials not yet told."""
+    n_trials, processes = _startup_plan(settings.tune, study, startup_jobs)
+    if processes < 2:
+        yield None
+        return
     trials: list[optuna.Trial] = []
     told: set[int] = set()
-    context = multiprocessing.get_context("spawn")
-    progress = _progress(n_trials)
     try:
         with warnings.catch_warnings():  # asked trials send no heartbeats; an interrupt fails them below instead
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
@@ -181,38 +172,29 @@ def _run_startup_batch(settings: Settings, outputs_dir: Path, study: optuna.Stud
                 trials.append(study.ask())
         configs = [objective.space.suggest(trial) for trial in trials]
         order = sorted(range(n_trials), key=lambda i: (-studies.training_cost(configs[i]), i))
-        with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_die_with_parent) as pool:
+        with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=die_with_parent) as pool:
             with stop_workers_on_error(pool):
                 with start_workers_ignoring_interrupts():
-                    futures = {i: pool.submit(_evaluate_in_worker, settings, outputs_dir, configs[i]) for i in order}
-                for i, trial in enumerate(trials):
-                    result = futures[i].result()
-                    for epoch, score in result.snapshots:
-                        trial.report(score, epoch)
-                    frozen = study.tell(trial, objective.record(trial, configs[i], result))
-                    told.add(i)
-                    progress(study, frozen)
+                    futures = {i: pool.submit(evaluate_in_worker, settings, outputs_dir, configs[i]) for i in order}
+                yield StartupBatch(study, objective, trials, configs, futures, pool, processes, told)
     finally:
         for i, trial in enumerate(trials):
             if i not in told:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return [trial.number for trial in trials]
 
 
-def _run_trials(settings: Settings, outputs_dir: Path, study: optuna.Study, startup_jobs: int | None) -> set[int]:
-    """All of this invocation's trials: first the study's remaining start-up trials at once in ``startup_jobs``
-    processes (0: one per core; None: ``jobs``), then the rest in this process (``jobs`` 1) or in one process per
-    core; returns their numbers (other workers on the same study run trials at the same time: those are theirs to
-    log)."""
+def _run_trials(settings: Settings, outputs_dir: Path, study: optuna.Study, batch: StartupBatch | None) -> set[int]:
+    """All of this invocation's trials: first the start-up ``batch`` (already training, see :func:`_startup_batch`),
+    then the rest in this process (``jobs`` 1) or in one process per core; returns their numbers (other workers on the
+    same study run trials at the same time: those are theirs to log)."""
     tune = settings.tune
     cores = available_cores()
-    startup_processes = tune.jobs if startup_jobs is None else startup_jobs
-    startup = min(studies.startup_trials_left(study, pruning=tune.pruning), tune.n_trials)
     ran: set[int] = set()
-    if startup > 1 and (startup_processes or len(cores)) > 1:
-        ran |= set(_run_startup_batch(settings, outputs_dir, study, startup,
-                                      min(startup, startup_processes or len(cores))))
-        settings = dataclasses.replace(settings, tune=dataclasses.replace(tune, n_trials=tune.n_trials - startup))
+    if batch is not None:
+        ran |= set(batch.finish())
+        remaining = tune.n_trials - len(batch.trials)
+        settings = dataclasses.replace(settings, tune=dataclasses.replace(tune, n_trials=remaining))
         tune = settings.tune
         if tune.n_trials == 0:
             return ran
@@ -250,19 +232,46 @@ def start_from_defaults(study: optuna.Study, settings: Settings) -> None:
     study.enqueue_trial(params, skip_if_exists=True)
 
 
+def _run_tracked(settings: Settings, outputs_dir: Path, study: optuna.Study, batch: StartupBatch | None, *,
+                 source: str, started: float) -> dict[str, Any]:
+    """:func:`_run_trials` under this invocation's MLflow parent run, then one child run per trial it finished;
+    returns the best configuration."""
+    tune = settings.tune
+    tags = {"study": tune.study, "method": tune.method, "storage": tracking.redact_url(tune.storage), "objective": tune.objective,
+            "split": tune.split, "source": source, "attribute": settings.data.attribute,
+            "git_commit": tracking.git_commit(), "stage": "tune"}
+    mlflow = tracking.setup(settings.tracking)
+    train_dataset = protocol.parse_split(tune.split).train
+    inputs = tracking.table_inputs({train_dataset: paths.outputs_table(train_dataset, outputs_dir)}, context="tuning")
+    with tracking.run(mlflow, f"tune:{tune.study}", tags=tags) as parent:
+        tracking.log_inputs(mlflow, inputs.values())
+        mlflow.log_params({f"space.{k}": str(v) for k, v in dataclasses.asdict(tune.space).items()
+                           if (k == "strength") == (tune.method == "group_recalibration")})
+        ran = _run_trials(settings, outputs_dir, study, batch)
+        logger = TrialRunLogger(mlflow, parent_run_id=parent.info.run_id, tags=tags, inputs=list(inputs.values()))
+        for trial in study.get_trials(deepcopy=False):
+            if trial.number in ran and trial.state.is_finished():
+                logger(study, trial)
+        best = studies.best_configuration(study, pareto_pick=tune.pareto_pick, pick=tune.pick)
+        mlflow.log_metrics({"n_complete": len(studies.finished(study)), "best_cv_macro": float(best["cv_macro"]),
+                            "wall_s": time.monotonic() - started})
+    return best
+
+
 def run(settings: Settings, *, n_trials: int | None = None, study_name: str | None = None, storage: str | None = None,
         jobs: int | None = None, startup_jobs: int | None = None, outputs_dir: Path = paths.OUTPUTS_DIR, out_dir: Path = paths.TUNE_DIR) -> Path:
     """Run ``n_trials`` more trials of the study and write its summary; returns best_params.yaml.
 
     The study is created here once before any trial process starts. MLflow gets one parent run for this invocation
-    and, after the trials, one child run per trial this invocation finished.
+    (set up while the start-up trials train) and, after the trials, one child run per trial this invocation finished.
     """
     overrides = {"n_trials": n_trials, "study": study_name, "storage": storage, "jobs": jobs}
     tune = dataclasses.replace(settings.tune, **{k: v for k, v in overrides.items() if v is not None})
     settings = dataclasses.replace(settings, tune=tune)
     if settings.tracking.enabled:
         tracking.probe(settings.tracking)  # the storage is probed by open_storage, before the study is created
-    source = build_objective(settings, outputs_dir).folds[0].train.metadata.get("source", "unknown")  # validates inputs
+    objective = build_objective(settings, outputs_dir)  # validates inputs
+    source = objective.folds[0].train.metadata.get("source", "unknown")
     storage_obj = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
     study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, sampler_seed=tune.seed,
                                    pruning=tune.pruning)
@@ -270,29 +279,13 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
         study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, pruning=tune.pruning,
                                        sampler_seed=sampler_seed(tune.seed, existing_trials=started, worker=0))
     start_from_defaults(study, settings)
-    tags = {"study": tune.study, "method": tune.method, "storage": tracking.redact_url(tune.storage), "objective": tune.objective,
-            "split": tune.split, "source": source, "attribute": settings.data.attribute,
-            "git_commit": tracking.git_commit(), "stage": "tune"}
     started = time.monotonic()
-    if settings.tracking.enabled:
-        mlflow = tracking.setup(settings.tracking)
-        train_dataset = protocol.parse_split(tune.split).train
-        inputs = tracking.table_inputs({train_dataset: paths.outputs_table(train_dataset, outputs_dir)}, context="tuning")
-        with tracking.run(mlflow, f"tune:{tune.study}", tags=tags) as parent:
-            tracking.log_inputs(mlflow, inputs.values())
-            mlflow.log_params({f"space.{k}": str(v) for k, v in dataclasses.asdict(tune.space).items()
-                               if (k == "strength") == (tune.method == "group_recalibration")})
-            ran = _run_trials(settings, outputs_dir, study, startup_jobs)
-            logger = TrialRunLogger(mlflow, parent_run_id=parent.info.run_id, tags=tags, inputs=list(inputs.values()))
-            for trial in study.get_trials(deepcopy=False):
-                if trial.number in ran and trial.state.is_finished():
-                    logger(study, trial)
+    with _startup_batch(settings, outputs_dir, study, objective, startup_jobs) as batch:  # its trials train from here
+        if settings.tracking.enabled:
+            best = _run_tracked(settings, outputs_dir, study, batch, source=source, started=started)
+        else:
+            _run_trials(settings, outputs_dir, study, batch)
             best = studies.best_configuration(study, pareto_pick=tune.pareto_pick, pick=tune.pick)
-            mlflow.log_metrics({"n_complete": len(studies.finished(study)), "best_cv_macro": float(best["cv_macro"]),
-                                "wall_s": time.monotonic() - started})
-    else:
-        _run_trials(settings, outputs_dir, study, startup_jobs)
-        best = studies.best_configuration(study, pareto_pick=tune.pareto_pick, pick=tune.pick)
     meta = {"study": tune.study, "method": tune.method, "objective": tune.objective, "split": tune.split, "source": source,
             "attribute": settings.data.attribute}
     with locks.hold("tune-summary", wait_s=SUMMARY_LOCK_WAIT_S, what=f"benchmark tune writing {out_dir}"):

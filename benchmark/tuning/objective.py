@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 import pandas as pd
 
 from benchmark import design as designs
@@ -17,6 +16,9 @@ from benchmark import metrics, predictions
 from benchmark.design import Attribute
 from benchmark.methods.base import FitTask, Method, Probabilities
 from benchmark.protocol import Fold
+
+if TYPE_CHECKING:  # a start-up batch's trial processes evaluate configurations without Optuna
+    import optuna
 
 #: objective name -> (directions, pruning allowed)
 OBJECTIVES: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -179,6 +181,8 @@ class Objective:
         return self._score(result.macro, result.average_gap)
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        import optuna
+
         params = self.space.suggest(trial)
 
         def report(epoch: int, score: float) -> None:

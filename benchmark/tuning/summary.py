@@ -4,6 +4,7 @@ and the chosen configuration (best_params.yaml, read by the ``corrector_tuned`` 
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,16 @@ from benchmark import atomic, paths
 from benchmark.tuning.study import finished, trial_seconds
 
 log = logging.getLogger(__name__)
+
+
+def preload() -> None:
+    """Import what :func:`write` needs beyond this module (fANOVA's scikit-learn, matplotlib: seconds of CPU), e.g.
+    while a core waits for the last trials."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for module in ("matplotlib.pyplot", "optuna.importance"):
+        importlib.import_module(module)
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
