@@ -18,8 +18,9 @@ dvc repro 2>&1 | python -u -c '
 import os, re, sys, time
 
 def busy_s():
-    """Seconds of CPU time spent by the whole machine so far (user, nice, system, irq, softirq, steal)."""
-    fields = [int(v) for v in open("/proc/stat").readline().split()[1:9]]
+    """Seconds of CPU time the whole machine has run so far (user, nice, system, irq, softirq; not idle, I/O wait
+    or time the hypervisor gave to other machines)."""
+    fields = [int(v) for v in open("/proc/stat").readline().split()[1:8]]
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 log = open(".log.dvc_repro", "w")
