@@ -198,8 +198,8 @@ def _active_run_id(mlflow: Any) -> str:
     return mlflow.active_run().info.run_id
 
 
-def log_batch(mlflow: Any, *, params: Mapping[str, Any] = {}, metrics: Mapping[str, float] = {},
-              tags: Mapping[str, str] = {}) -> None:
+def log_batch(mlflow: Any, *, params: Mapping[str, Any], metrics: Mapping[str, float],
+              tags: Mapping[str, str]) -> None:
     """Log params (as ``str``), metrics (step 0, one timestamp) and tags to the active run in one store request (MLflow
     splits it at its batch limits): what ``log_params``, ``log_metrics`` and ``set_tags`` store with one each."""
     from mlflow.entities import Metric, Param, RunTag
