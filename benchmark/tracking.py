@@ -4,6 +4,7 @@ run read as MLflow dataset inputs (name, digest from the file's sha256, source p
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import posixpath
@@ -12,7 +13,7 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from benchmark.config import TrackingSettings
 from benchmark.errors import BenchmarkError
@@ -99,6 +100,13 @@ def setup(settings: TrackingSettings) -> Any:
             f"tracking.uri: cannot use MLflow tracking store {redact_url(uri)!r} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
             f"fix the URI or unset MLFLOW_TRACKING_URI (default sqlite:///mlflow.db), or set tracking.enabled: false") from err
     return mlflow
+
+
+def deferred_setup(settings: TrackingSettings) -> Callable[[], Any] | None:
+    """:func:`setup` as a call to make later, e.g. while worker processes compute (``map_on_cores(meanwhile=...)``),
+    so the import and store start-up (seconds) overlap work and the stage's own ``setup`` is then quick; None when
+    tracking is off."""
+    return functools.partial(setup, settings) if settings.enabled else None
 
 
 def _create_experiment(mlflow: Any, name: str, uri: str) -> None:

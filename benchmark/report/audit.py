@@ -5,7 +5,6 @@ from the outputs tables of the splits' training datasets)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,8 +33,7 @@ def frontier_batch(stats: pd.DataFrame, settings: Settings, *, ci: float, figure
 def tracking_start(settings: Settings, frontier_figures: Batch) -> Callable[[], object] | None:
     """The MLflow import and store start-up of :func:`fairness_blocks`'s logging (:func:`tracking.setup`, seconds),
     to run while the figures are drawn; None when it logs nothing (tracking off, or no frontier figure)."""
-    return (functools.partial(tracking.setup, settings.tracking)
-            if settings.tracking.enabled and frontier_figures.calls else None)
+    return tracking.deferred_setup(settings.tracking) if frontier_figures.calls else None
 
 
 def frontier_blocks(made: list[Figure]) -> list[Block]:

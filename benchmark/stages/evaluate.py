@@ -11,11 +11,9 @@ metadata, not from params.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,12 +143,6 @@ def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, 
             tracking.log_batch(mlflow, params={k: str(v)[:500] for k, v in params.items()}, metrics=values, tags=tables)
 
 
-def _start_tracking(settings: Settings) -> Callable[[], object] | None:
-    """MLflow's import and store start-up (:func:`tracking.setup`, seconds), to run while the workers compute, so
-    :func:`_log_runs`'s own setup is then quick; None when tracking is off."""
-    return functools.partial(tracking.setup, settings.tracking) if settings.tracking.enabled else None
-
-
 def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path = paths.METRICS_JSON,
         cells_path: Path = paths.CELLS_CSV, stats_path: Path = paths.STATS,
         confusion_path: Path = paths.CONFUSION) -> list[Path]:
@@ -172,7 +164,7 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
                              config=config, contrasts=pairs),
         audit.gap_batch(frame, attribute=attribute, layouts=layouts, config=audit_config),
         audit.attribute_batch(frame, attribute=attribute, layouts=layouts, config=audit_config)],
-        meanwhile=_start_tracking(settings))
+        meanwhile=tracking.deferred_setup(settings.tracking))
     table = contrasts.method_rows(full)  # every output below but stats.parquet and metrics.json's contrasts
     meta = {**read.metadata, "attribute": attribute}
     stats_meta = {"reference": settings.evaluate.reference, "alpha": settings.evaluate.alpha,
