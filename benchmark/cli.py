@@ -1,7 +1,7 @@
 """The ``benchmark`` command: one subcommand per pipeline stage, thin over the library.
 
-User mistakes raise :class:`~benchmark.errors.BenchmarkError`; they are printed as one line on stderr with exit code 1
-(with the traceback only under ``--debug``). A stage holds its working-copy lock (:mod:`benchmark.locks`) while it
+User mistakes raise :class:`~benchmark.infra.errors.BenchmarkError`; they are printed as one line on stderr with exit code 1
+(with the traceback only under ``--debug``). A stage holds its working-copy lock (:mod:`benchmark.infra.process_locks`) while it
 runs; Ctrl-C and SIGTERM unwind it cleanly (exit 130 and 143) and a full disk is one line too.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import click
 
-from benchmark import paths
-from benchmark.config import TRAIN_DEVICES
-from benchmark.errors import BenchmarkError
+from benchmark.core.settings import TRAIN_DEVICES
+from benchmark.infra import paths
+from benchmark.infra.errors import BenchmarkError
 
 PARAMS_OPTION = click.option("--params", "params_path", type=click.Path(path_type=Path), default=paths.PARAMS,
                              show_default=True, metavar="PATH", help="params.yaml to read.")
@@ -26,13 +26,13 @@ PARAMS_OPTION = click.option("--params", "params_path", type=click.Path(path_typ
 
 def _exclusive(stage: str) -> AbstractContextManager[Path]:
     """The working copy's lock of ``stage``: a second invocation writing the same files is refused with one line."""
-    from benchmark import locks
+    from benchmark.infra import process_locks
 
-    return locks.hold(stage)
+    return process_locks.hold(stage)
 
 
 def _settings(params_path: Path, overrides: dict | None = None):
-    from benchmark.params import load_settings
+    from benchmark.experiment.params import load_settings
 
     return load_settings(params_path, overrides)
 
@@ -105,7 +105,8 @@ def report(params_path: Path) -> None:
 def tune(params_path: Path, study_name: str | None, n_trials: int | None, storage: str | None,
          objective: str | None, jobs: int | None, startup_jobs: int | None) -> None:
     """Run an Optuna study over corrector variants (reports/tune/best_params.yaml); each trial an MLflow run."""
-    from benchmark import probes, tracking
+    from benchmark.experiment import tracking
+    from benchmark.infra import probes
 
     overrides = {"tune.objective": objective} if objective else None
     settings = _settings(params_path, overrides)
@@ -123,7 +124,7 @@ def tune(params_path: Path, study_name: str | None, n_trials: int | None, storag
 @PARAMS_OPTION
 def doctor(params_path: Path) -> None:
     """Print what is present and what is missing (GPU, data, weights, tracking, storage, versions), with fixes."""
-    from benchmark.doctor import run_checks
+    from benchmark.tools.doctor import run_checks
 
     checks = run_checks(_settings(params_path))
     for check in checks:
@@ -171,7 +172,8 @@ def simulate_fit(tables: tuple[Path, ...], output: Path, name: str, dependence: 
 def simulate_sample(scenario: str, output_dir: Path, seed: int, scale: int, params_path: Path | None) -> None:
     """Sample outputs tables of every dataset of SCENARIO (a scenario YAML, or a shipped name: paper, null, age), each as
     its declaration names its emotions: the shipped declarations, and those of --params when given."""
-    from benchmark import design, params
+    from benchmark.core import design
+    from benchmark.experiment import params
     from benchmark.sources import sim
 
     declared = params.catalogue(_settings(params_path)) if params_path is not None else design.shipped()
@@ -221,21 +223,23 @@ def simulate_coverage(scenario: str, dataset: str, attribute: str, comparison: s
                       params_path: Path) -> None:
     """Measure how often the intervals hold the simulator's truth, and how often the tests reject, over REPLICATES
     samples of a dataset's design (the evaluate section's statistics; docs/STATISTICS.md)."""
-    from benchmark import coverage, params
+    from benchmark.experiment import params
+    from benchmark.stats import coverage_table
+    from benchmark.studies import coverage_study
 
     settings = _settings(params_path)
-    study = coverage.CoverageStudy(scenario=scenario, dataset=dataset, attribute=attribute, comparison=comparison,
+    study = coverage_study.CoverageStudy(scenario=scenario, dataset=dataset, attribute=attribute, comparison=comparison,
                                    method=method, reference=reference, train_dataset=train_dataset,
                                    train_scale=train_scale, replicates=replicates, scale=scale,
                                    truth_scale=truth_scale, aa_noise=aa_noise, seed=seed)
-    result = coverage.run(study, settings, declared=params.catalogue(settings))
-    click.echo(coverage.to_markdown(result, command="benchmark " + " ".join(sys.argv[1:])))
+    result = coverage_study.measure_coverage(study, settings, declared=params.catalogue(settings))
+    click.echo(coverage_study.to_markdown(result, command="benchmark " + " ".join(sys.argv[1:])))
     click.echo(f"{result.seconds:.0f} s of statistics ({result.seconds / replicates:.2f} s per replicate)")
-    for path in coverage.write(result, output) if output is not None else []:
+    for path in coverage_study.write(result, output) if output is not None else []:
         click.echo(f"wrote {path}")
     if measured is not None:
-        config = coverage.statistics_config(settings)
-        click.echo(f"wrote {coverage.merge_measured(measured, coverage.measured_rows(result, config=config))}")
+        config = coverage_study.statistics_config(settings)
+        click.echo(f"wrote {coverage_table.merge_measured(measured, coverage_study.measured_rows(result, config=config))}")
 
 
 @cli.command()
@@ -257,9 +261,8 @@ def images() -> None:
 @click.option("--strict", is_flag=True, help="Any problem (name, unreadable, duplicate, count) is an error (exit 1).")
 def images_manifest(params_path: Path, strict: bool) -> None:
     """Check every image of data.datasets under data.input and write data/chips/manifest_<dataset>.csv."""
+    from benchmark.experiment import params
     from benchmark.sources import images as source
-
-    from benchmark import params
 
     settings = _settings(params_path)
     for design in params.run_designs(settings).values():
@@ -274,7 +277,7 @@ def images_manifest(params_path: Path, strict: bool) -> None:
                    "any machines sharing data/chips (or copy their folders together); the next fetch merges them.")
 def images_chips(params_path: Path, shard: str | None) -> None:
     """Detect faces and cut the chips of data.datasets into data/chips, without running the models."""
-    from benchmark import params
+    from benchmark.experiment import params
     from benchmark.frozen.chips import Shard
     from benchmark.sources import images as source
 
@@ -293,9 +296,8 @@ def images_chips(params_path: Path, shard: str | None) -> None:
 @click.option("--dataset", required=True, help="Which declared dataset the archive holds (faces, adfes, yours).")
 def images_import(params_path: Path, archive: Path, dataset: str) -> None:
     """Unpack a dataset archive (zip/tar) into data.input/<dataset>/, refusing members that escape that folder."""
+    from benchmark.experiment import params
     from benchmark.sources import archive as archives
-
-    from benchmark import params
 
     settings = _settings(params_path)
     declared = params.catalogue(settings)
@@ -320,8 +322,8 @@ def bench(models: int, reference_models: int, epochs: int | None, workers: int |
           json_path: Path | None) -> None:
     """Time the reference training loop against the vectorised trainer, on the CPU and with --device cuda also on the
     GPU (paper configuration, FACES-sized data)."""
-    from benchmark import atomic
-    from benchmark import bench as library
+    from benchmark.infra import atomic
+    from benchmark.tools import bench as library
 
     result = library.run_bench(models=models, reference_models=reference_models, epochs=epochs, workers=workers,
                                device=device)
@@ -359,8 +361,8 @@ def scaling(output_dir: Path, curves: str, rows_scales: str, rows_models: int, r
             repeats: int) -> None:
     """Measure how the trainer, the statistics and the report grow with the data (time and peak memory per point,
     each in its own process on one core), fit power laws and write a table and a figure."""
-    from benchmark import scaling as library
-    from benchmark.scaling_figure import write_figure
+    from benchmark.tools import scaling as library
+    from benchmark.tools.scaling_figure import write_figure
 
     grid = library.grid_from_options(
         curves=curves, rows_scales=rows_scales, rows_models=rows_models, row_epochs=row_epochs, models=models,
@@ -376,7 +378,7 @@ def scaling(output_dir: Path, curves: str, rows_scales: str, rows_models: int, r
 
 def _interrupted(received: KeyboardInterrupt) -> int:
     """Say in one line that a signal stopped the command; return its exit code (128 + the signal's number)."""
-    from benchmark.processes import Terminated
+    from benchmark.infra.processes import Terminated
 
     number = signal.SIGTERM if isinstance(received, Terminated) else signal.SIGINT
     click.echo(f"error: interrupted by {number.name}; files being written were discarded (outputs keep their "
@@ -389,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
 
     Exit codes: 0 done, 1 a user error or a full disk, 2 a usage error (click), 130 Ctrl-C, 143 SIGTERM.
     """
-    from benchmark.atomic import disk_full_message, is_disk_full
-    from benchmark.processes import interruption, sigterm_as_interrupt
+    from benchmark.infra.atomic import disk_full_message, is_disk_full
+    from benchmark.infra.processes import interruption, sigterm_as_interrupt
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args

@@ -9,4 +9,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 if [ ! -x "$PYTHON" ]; then PYTHON=python3; fi
-exec "$PYTHON" -m benchmark.frozen.gpu_check "$@"
+exec "$PYTHON" -m benchmark.tools.gpu_check "$@"

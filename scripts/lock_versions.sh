@@ -13,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
   -e '.[test,images,fairness]' 2> "$work/pip.log" || { cat "$work/pip.log" >&2; exit 1; }
 "$python" - "$work/report.json" "$@" > "$work/constraints.txt" <<'PY'
 import json, platform, sys, sysconfig
-from benchmark.lockfile import lock_text
+from benchmark.infra.version_lock import lock_text
 
 report = json.load(open(sys.argv[1]))
 sys.stdout.write(lock_text(report, exclude=("crossmodal-bias-benchmark",), extra=tuple(sys.argv[2:]),

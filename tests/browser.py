@@ -71,7 +71,7 @@ class Server:
                     return
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"{args[0]} exited with {self.process.returncode} before answering {health_url}")
+                    raise RuntimeError(f"{args[0]} exited with {self.process.returncode} before answering {health_url}") from None
                 time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"{health_url} did not answer within {wait_s} s")

@@ -2,7 +2,7 @@
 deterministic toy outputs tables built in one place (tests/toy.py), and the hermeticity guard.
 
 Hermetic tests: every test runs in its own temporary folder (the current directory is ``tmp_path``, where every
-default path of benchmark/paths.py then points), and a test that reads or writes the working copy's outputs anyway
+default path of benchmark/infra/paths.py then points), and a test that reads or writes the working copy's outputs anyway
 (data/, results/, reports/, the MLflow and Optuna stores ...) fails, naming the path: opens, SQLite connections and
 file-system changes are watched with an audit hook (the test that set up a fixture answers for it), and the whole
 run fails if any of those paths changed (pyarrow's own file access, which no hook sees, is caught by that check).
@@ -138,7 +138,7 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def published_tables(paper_outputs_dir):
     """The published outputs as validated tables: {'faces': OutputsTable, 'adfes': OutputsTable}."""
-    from benchmark.design import shipped
+    from benchmark.core.design import shipped
     from benchmark.sources import published
 
     return {name: published.load(shipped()[name], paper_outputs_dir) for name in ("faces", "adfes")}

@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from face_pictures import astronaut, lfw_photo  # noqa: E402
 
-from benchmark.frozen import detector_bench  # noqa: E402
 from benchmark.frozen.chips import Aligner, ChipSettings, resolve_workers  # noqa: E402
-from benchmark.processes import available_cores  # noqa: E402
+from benchmark.infra.processes import available_cores  # noqa: E402
+from benchmark.tools import detector_bench
 
 
 def measured_pictures(count: int | None = None) -> dict[str, np.ndarray]:

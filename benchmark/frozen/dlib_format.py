@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
+from benchmark.infra.errors import BenchmarkError
 
 FLOAT_SPECIALS = {32000: float("inf"), 32001: float("-inf"), 32002: float("nan")}
 

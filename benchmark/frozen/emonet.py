@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.frozen.base import InputSpec, TorchModel
+from benchmark.core.labels import EMONET_EMOTIONS
+from benchmark.frozen.model import InputSpec, TorchModel
 from benchmark.frozen.weights import NUM_BATCHES_TRACKED, load_strict, provenance, read_state_dict
-from benchmark.labels import EMONET_EMOTIONS
 
 INPUT_SIZE = 256
 N_LANDMARKS = 68

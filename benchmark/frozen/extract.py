@@ -1,6 +1,6 @@
 """Batched, device-aware extraction: face chips in, each frozen model's scores out.
 
-Worker processes decode each chip and resize it once per distinct :class:`~benchmark.frozen.base.InputSpec`
+Worker processes decode each chip and resize it once per distinct :class:`~benchmark.frozen.model.InputSpec`
 (PIL or OpenCV, as the model was trained); batches travel in pinned memory to the device, and each model runs one
 forward pass per batch under ``torch.inference_mode``. Precision: ``fp32`` (IEEE float32 everywhere, TF32 off),
 ``tf32`` or ``bf16`` (autocast) on CUDA only; in the last two the first batch is also run in fp32 and the agreement
@@ -22,8 +22,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.errors import BenchmarkError
-from benchmark.frozen.base import FrozenModel, InputSpec
+from benchmark.frozen.model import FrozenModel, InputSpec
+from benchmark.infra.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
 

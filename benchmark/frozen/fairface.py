@@ -15,9 +15,9 @@ import torch
 import torchvision
 from torch import nn
 
-from benchmark.frozen.base import InputSpec, TorchModel
+from benchmark.core.labels import AGE_COLUMNS, FAIRFACE_AGES, FAIRFACE_RACES, GENDERS
+from benchmark.frozen.model import InputSpec, TorchModel
 from benchmark.frozen.weights import load_strict, provenance, read_state_dict
-from benchmark.labels import AGE_COLUMNS, FAIRFACE_AGES, FAIRFACE_RACES, GENDERS
 
 INPUT_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

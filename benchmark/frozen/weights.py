@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from benchmark.errors import BenchmarkError
-from benchmark.hashing import sha256_file
+from benchmark.infra.errors import BenchmarkError
+from benchmark.infra.hashing import sha256_file
 
 NUM_BATCHES_TRACKED = "num_batches_tracked"
 SHOWN_KEYS = 5

@@ -23,12 +23,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benchmark.config import LinearSettings
-from benchmark.design import Attribute
-from benchmark.labels import canonical_emotion
-from benchmark.methods.base import FitTask, Method, Probabilities, softmax
+from benchmark.core.design import Attribute
+from benchmark.core.labels import canonical_emotion
+from benchmark.core.outputs import OutputsTable
+from benchmark.core.scores import softmax
+from benchmark.core.settings import LinearSettings
 from benchmark.methods.inputs import attribute_targets, emotion_targets, emotion_values, features
-from benchmark.outputs import OutputsTable
+from benchmark.methods.method import FitTask, Method, Probabilities
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
-from benchmark.config import CorrectorSettings
-from benchmark.methods.base import FitTask, Method, Probabilities
+from benchmark.core.settings import CorrectorSettings
 from benchmark.methods.device import resolve_device
 from benchmark.methods.inputs import features
+from benchmark.methods.method import FitTask, Method, Probabilities
 from benchmark.methods.network import Architecture, TrainingData, Weights, predict
 from benchmark.methods.trainer import train_many
 from benchmark.methods.tuned import tuned_skip_reason

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from benchmark.config import TRAIN_DEVICES
-from benchmark.errors import BenchmarkError
+from benchmark.core.settings import TRAIN_DEVICES
+from benchmark.infra.errors import BenchmarkError
 
 if TYPE_CHECKING:
     import torch
 
 
-def resolve_device(name: str, *, where: str) -> "torch.device":
+def resolve_device(name: str, *, where: str) -> torch.device:
     """The torch device ``name`` means on this machine; ``where`` names the setting in errors.
 
-    Raises BenchmarkError for a name not in :data:`~benchmark.config.TRAIN_DEVICES`, or for ``cuda`` when torch sees
+    Raises BenchmarkError for a name not in :data:`~benchmark.core.settings.TRAIN_DEVICES`, or for ``cuda`` when torch sees
     no CUDA device.
     """
     import torch
@@ -34,7 +34,7 @@ def resolve_device(name: str, *, where: str) -> "torch.device":
     return torch.device(name)
 
 
-def device_label(device: "torch.device") -> str:
+def device_label(device: torch.device) -> str:
     """``cpu``, or ``cuda (<GPU name>)``."""
     import torch
 

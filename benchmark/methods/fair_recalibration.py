@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.design import Attribute
-from benchmark.methods.base import FitTask, Method, Probabilities
+from benchmark.core.design import Attribute
+from benchmark.core.outputs import OutputsTable
 from benchmark.methods.group_offsets import OffsetProblem, apply_offsets, fit_offsets
 from benchmark.methods.inputs import attribute_targets, emotion_targets
+from benchmark.methods.method import FitTask, Method, Probabilities
 from benchmark.methods.tuned import tuned_skip_reason
-from benchmark.outputs import OutputsTable
 
 #: floor of a group probability before its log (FairFace's probabilities can be exactly 0 after rounding)
 LOG_FLOOR = 1e-12

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from benchmark.methods.base import softmax
+from benchmark.core.scores import softmax
 
 #: L-BFGS iterations; the problem is small (n_conditions x n_classes offsets) and smooth
 MAX_ITER = 1000
@@ -109,11 +109,3 @@ def fit_offsets(problem: OffsetProblem, *, strength: float, ridge: float) -> np.
 def apply_offsets(scores: np.ndarray, condition: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """softmax(scores + offsets[condition]), shape (n, n_classes)."""
     return softmax(scores + offsets[condition])
-
-
-def soft_gaps(probs: np.ndarray, problem: OffsetProblem) -> np.ndarray:
-    """The penalty's per-pair differences |R[g, e] - R[h, e]| for probabilities ``probs`` (n, n_classes)."""
-    cell, size, pair_a, pair_b = _pairs(problem)
-    q = probs[np.arange(len(probs)), problem.target]
-    soft = np.bincount(cell, weights=q, minlength=len(size)) / np.maximum(size, 1.0)
-    return np.abs(soft[pair_a] - soft[pair_b])

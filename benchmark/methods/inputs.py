@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.design import Attribute
-from benchmark.errors import BenchmarkError
-from benchmark.labels import canonical_emotion
-from benchmark.methods.base import softmax
-from benchmark.outputs import OutputsTable
+from benchmark.core.design import Attribute
+from benchmark.core.labels import canonical_emotion
+from benchmark.core.outputs import OutputsTable
+from benchmark.core.scores import softmax
+from benchmark.infra.errors import BenchmarkError
 
 INPUTS: tuple[str, ...] = ("logits", "probs")
 

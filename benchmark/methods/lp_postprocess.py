@@ -27,12 +27,12 @@ import zlib
 import numpy as np
 from scipy.optimize import linprog
 
-from benchmark.errors import BenchmarkError
-from benchmark.labels import canonical_emotion
-from benchmark.methods.base import FitTask, Method, Probabilities
+from benchmark.core.labels import canonical_emotion
+from benchmark.core.outputs import OutputsTable
+from benchmark.infra.errors import BenchmarkError
 from benchmark.methods.fair_recalibration import predicted_group
 from benchmark.methods.inputs import emotion_targets
-from benchmark.outputs import OutputsTable
+from benchmark.methods.method import FitTask, Method, Probabilities
 
 CONSTRAINTS: tuple[str, ...] = ("equal_opportunity", "equalized_odds")
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchmark.design import Attribute
+from benchmark.core.design import Attribute
+from benchmark.core.outputs import OutputsTable
 from benchmark.methods.inputs import attribute_targets, emotion_targets, features
-from benchmark.outputs import OutputsTable
 
 ADAM_BETAS: tuple[float, float] = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -55,7 +55,7 @@ class Architecture:
     n_groups: int
 
     @classmethod
-    def for_attribute(cls, n_emotion: int, attribute: Attribute, *, depth: int, width: int) -> "Architecture":
+    def for_attribute(cls, n_emotion: int, attribute: Attribute, *, depth: int, width: int) -> Architecture:
         """The network of ``attribute``: its model outputs in, its groups out."""
         return cls(n_emotion, depth, width, n_attribute_inputs=len(attribute.outputs), n_groups=len(attribute.groups))
 
@@ -90,7 +90,7 @@ class TrainingData:
     emotion: np.ndarray
 
     @classmethod
-    def from_table(cls, table: OutputsTable, attribute: Attribute, *, input: str) -> "TrainingData":
+    def from_table(cls, table: OutputsTable, attribute: Attribute, *, input: str) -> TrainingData:
         return cls(features(table, attribute, input=input).astype(np.float32), attribute_targets(table, attribute),
                    emotion_targets(table))
 

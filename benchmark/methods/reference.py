@@ -16,9 +16,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from benchmark.config import CorrectorSettings
+from benchmark.core.settings import CorrectorSettings
 from benchmark.methods.network import (
-    ADAM_BETAS, ADAM_EPS, Architecture, ModelRandomness, TrainingData, Weights, dropout_keep, initial_weights,
+    ADAM_BETAS,
+    ADAM_EPS,
+    Architecture,
+    ModelRandomness,
+    TrainingData,
+    Weights,
+    dropout_keep,
+    initial_weights,
     n_batches,
 )
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from benchmark.errors import BenchmarkError
-from benchmark.methods.base import FitTask, Method, Probabilities, softmax
+from benchmark.core.scores import softmax
+from benchmark.infra.errors import BenchmarkError
+from benchmark.infra.optional import require
 from benchmark.methods.inputs import attribute_targets
 from benchmark.methods.lp_postprocess import training_classes
-from benchmark.optional import require
+from benchmark.methods.method import FitTask, Method, Probabilities
 
 #: Fairlearn's constraint: equal true- and false-positive rates across the sensitive groups
 CONSTRAINT = "equalized_odds"
@@ -30,7 +31,7 @@ CONSTRAINT = "equalized_odds"
 class _Score(ClassifierMixin, BaseEstimator):
     """A pre-fitted 'estimator' whose prediction is the score itself (column 0 of X), as ThresholdOptimizer needs."""
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "_Score":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _Score:
         self.classes_ = np.array([0, 1])
         return self
 

@@ -4,7 +4,7 @@ CUDA device.
 :func:`train_many` follows the randomness contract of :mod:`benchmark.methods.network` for each of K models: stacked
 weights, a hand-written forward and backward pass with batched matrix products (every kernel covers all K models),
 one fused Adam call per step, batches and dropout masks prepared per model ahead of time in chunks
-(:mod:`benchmark.methods.batches`), models of different training-set sizes handled by sorting them by their number of
+(:mod:`benchmark.methods.minibatches`), models of different training-set sizes handled by sorting them by their number of
 steps and stepping only the prefix still training. On the CPU the stack is split across one worker process per core;
 on CUDA all K models are one stack in this process. A model's result does not depend on which other models share its
 stack or its worker on the CPU, nor on its number of epochs: its weights after epoch e of a longer run are those of a
@@ -22,12 +22,19 @@ from contextlib import closing, contextmanager
 import numpy as np
 import torch
 
-from benchmark.config import CorrectorSettings
+from benchmark.core.settings import CorrectorSettings
+from benchmark.infra.processes import available_cores, ignore_interrupts, stop_workers_on_error
 from benchmark.methods import fork_server
-from benchmark.processes import available_cores, ignore_interrupts, stop_workers_on_error
-from benchmark.methods.batches import BatchShape, DeviceBatches, HostBatches, ModelSteps, StackRows
+from benchmark.methods.minibatches import BatchShape, DeviceBatches, HostBatches, ModelSteps, StackRows
 from benchmark.methods.network import (
-    ADAM_BETAS, ADAM_EPS, Architecture, ModelRandomness, TrainingData, Weights, initial_weights, n_batches,
+    ADAM_BETAS,
+    ADAM_EPS,
+    Architecture,
+    ModelRandomness,
+    TrainingData,
+    Weights,
+    initial_weights,
+    n_batches,
 )
 
 #: logit given to the padding classes of the shorter head (weight 0, so softmax gives them probability 0)
@@ -100,8 +107,8 @@ class _Stack:
     batch-major inputs, a ones row in the feature-major hidden activations). The output layer is padded to two heads
     of ``cp = max(n_emotion, n_groups)`` rows (head 0 emotion, head 1 the attribute) so one softmax covers both;
     padding rows have weight 0 and bias ``_PAD_LOGIT`` and never receive a gradient. Batches come from
-    :class:`~benchmark.methods.batches.HostBatches` or, with ``device_batches``,
-    :class:`~benchmark.methods.batches.DeviceBatches`.
+    :class:`~benchmark.methods.minibatches.HostBatches` or, with ``device_batches``,
+    :class:`~benchmark.methods.minibatches.DeviceBatches`.
     """
 
     def __init__(self, data: list[TrainingData], seeds: list[int], arch: Architecture,
@@ -182,13 +189,13 @@ class _Stack:
                     due.setdefault(stream.nb * epoch, []).append((pos, epoch))
         return due
 
-    def views(self, k: int) -> "_Views":
+    def views(self, k: int) -> _Views:
         """Views of the state and work buffers restricted to the first ``k`` models (made once per k)."""
         if k not in self._views:
             self._views[k] = _Views(self, k)
         return self._views[k]
 
-    def step(self, v: "_Views", x: torch.Tensor, keep: list[torch.Tensor] | None, neg_target: torch.Tensor,
+    def step(self, v: _Views, x: torch.Tensor, keep: list[torch.Tensor] | None, neg_target: torch.Tensor,
              coef: torch.Tensor, t: torch.Tensor) -> None:
         """One Adam step of the models in ``v`` on one prepared batch each.
 
@@ -324,7 +331,7 @@ def train_many(data: list[TrainingData], seeds: list[int], *, arch: Architecture
     large enough to repay starting processes (:data:`PARALLEL_MIN_STEPS` model-steps), else one. Results do not depend
     on the split. On CUDA all models are one stack in this process (``workers`` is not used).
 
-    ``device_batches``: build batches, masks and targets with :class:`~benchmark.methods.batches.DeviceBatches`
+    ``device_batches``: build batches, masks and targets with :class:`~benchmark.methods.minibatches.DeviceBatches`
     (default: on any device but the CPU). True on the CPU runs the CUDA path's batch building there, in one stack;
     its weights are the host builder's bit for bit.
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from benchmark.config import CorrectorSettings, FairnessSettings, build
-from benchmark.errors import BenchmarkError
-from benchmark.protocol import parse_split
+from benchmark.core.protocol import parse_split
+from benchmark.core.settings import CorrectorSettings, FairnessSettings, build
+from benchmark.infra.errors import BenchmarkError
 
 
 def _read(path: Path) -> dict:

@@ -9,11 +9,9 @@ measured it says that instead of implying a promise.
 
 from __future__ import annotations
 
-from importlib import resources
-
 import pandas as pd
 
-from benchmark.coverage import MEASURED_COLUMNS, read_measured
+from benchmark.stats import coverage_table
 
 __all__ = ["PROMISE", "APPROXIMATE", "Measured", "measured_table", "lookup"]
 
@@ -25,8 +23,7 @@ APPROXIMATE = "§"
 
 def measured_table() -> pd.DataFrame:
     """The shipped measured-coverage table (empty with its columns if the package has none)."""
-    path = resources.files("benchmark") / "stats" / "coverage.csv"
-    return read_measured(str(path)) if path.is_file() else pd.DataFrame(columns=MEASURED_COLUMNS)
+    return coverage_table.shipped()
 
 
 class Measured:

@@ -5,7 +5,7 @@ against the reference, and every contrast: does the cross-modal information help
 the difference in macro accuracy and in average gap with its interval and Holm-adjusted p, and says whether the data
 support it: the test rejects after Holm's adjustment and the interval excludes 0 (both claims agree), or the test
 rejects but the interval includes 0 (not settled), or the test does not reject. Then what the data could have shown: the minimum detectable effects of the design
-(results/power.json, :mod:`benchmark.power`). On simulated data the section says that it describes the simulator.
+(results/power.json, :mod:`benchmark.studies.power_study`). On simulated data the section says that it describes the simulator.
 Every sentence comes from a :class:`Claim` list, so a test can check it against the table it came from.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark import contrasts
-from benchmark.headline import HEADLINE_METHOD
+from benchmark.evaluation import contrasts
+from benchmark.evaluation.headline import HEADLINE_METHOD
 from benchmark.report.document import Block, Bullets, Heading, Paragraph
 from benchmark.report.tables import ordered_groups
 

@@ -20,16 +20,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from benchmark import paths, tracking  # noqa: E402
-from benchmark.config import Settings  # noqa: E402
-from benchmark.processes import Batch, run_batches  # noqa: E402
+from benchmark.core.settings import Settings  # noqa: E402
+from benchmark.experiment import tracking
+from benchmark.infra import paths
+from benchmark.infra.processes import Job, run_jobs  # noqa: E402
 from benchmark.report import figures  # noqa: E402
 from benchmark.report.document import Figure  # noqa: E402
 
-__all__ = ["curve_of", "frontier_batch", "frontier_figures", "log_to_mlflow", "pareto_front"]
+__all__ = ["curve_of", "frontier_job", "frontier_figures", "log_to_mlflow", "pareto_front"]
 
 HELD_OUT = "test"
-#: built-in methods with a fairness strength (benchmark.methods.registry.WITH_STRENGTH), and the separator
+#: built-in methods with a fairness strength (benchmark.methods.method_registry.WITH_STRENGTH), and the separator
 CURVE_METHODS: tuple[str, ...] = ("group_recalibration",)
 _SEPARATOR = "@"
 
@@ -96,15 +97,15 @@ def _slug(*parts: str) -> str:
 def frontier_figures(stats: pd.DataFrame, *, out_dir: Path, default_strength: float, ci: float,
                      pareto: dict[str, Any] | None = None) -> list[Figure]:
     """One figure per held-out (split, dataset): a panel per task, and the Pareto front's panel for its split."""
-    return run_batches([frontier_batch(stats, out_dir=out_dir, default_strength=default_strength, ci=ci,
+    return run_jobs([frontier_job(stats, out_dir=out_dir, default_strength=default_strength, ci=ci,
                                        pareto=pareto)])[0]
 
 
-def frontier_batch(stats: pd.DataFrame, *, out_dir: Path, default_strength: float, ci: float,
-                   pareto: dict[str, Any] | None = None) -> Batch:
-    """:func:`frontier_figures` as a :class:`~benchmark.processes.Batch`: one call per figure, given only its rows."""
+def frontier_job(stats: pd.DataFrame, *, out_dir: Path, default_strength: float, ci: float,
+                   pareto: dict[str, Any] | None = None) -> Job:
+    """:func:`frontier_figures` as a :class:`~benchmark.infra.processes.Job`: one call per figure, given only its rows."""
     held_out = stats[stats["partition"] == HELD_OUT]
-    return Batch([functools.partial(_frontier_figure, split, dataset, rows, out_dir=out_dir,
+    return Job([functools.partial(_frontier_figure, split, dataset, rows, out_dir=out_dir,
                                     default_strength=default_strength, ci=ci,
                                     front=pareto if pareto is not None and pareto["split"] == split else None)
                   for (split, dataset), rows in held_out.groupby(["split", "dataset"], sort=True)], list)
@@ -151,7 +152,7 @@ def log_to_mlflow(settings: Settings, files: list[Path]) -> None:
     if not settings.tracking.enabled or not files:
         return
     mlflow = tracking.setup(settings.tracking)
-    with tracking.run(mlflow, "report:frontier", tags={"stage": "report", "git_commit": tracking.git_commit(),
+    with tracking.mlflow_run(mlflow, "report:frontier", tags={"stage": "report", "git_commit": tracking.git_commit(),
                                                        "attribute": settings.data.attribute}):
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="frontier")

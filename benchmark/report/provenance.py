@@ -14,10 +14,11 @@ from typing import Any
 import pyarrow.parquet as pq
 import yaml
 
-from benchmark import lockfile, paths, tracking
-from benchmark.config import Settings, as_dict
-from benchmark.hashing import sha256_file
-from benchmark.tables import METADATA_KEY
+from benchmark.core.settings import Settings, as_dict
+from benchmark.experiment import tracking
+from benchmark.infra import paths, version_lock
+from benchmark.infra.hashing import sha256_file
+from benchmark.infra.parquet import METADATA_KEY
 
 __all__ = ["PACKAGES", "collect"]
 
@@ -87,5 +88,5 @@ def collect(settings: Settings, *, outputs_dir: Path = paths.OUTPUTS_DIR,
     return {"inputs": inputs, "results": results, "params": yaml.safe_dump(as_dict(settings), sort_keys=False),
             "git_commit": tracking.git_commit(), "git_dirty": _git_dirty(),
             "python": platform.python_version(), "packages": {p: _version(p) for p in PACKAGES},
-            "lock": lockfile.status_line(lock),
+            "lock": version_lock.status_line(lock),
             "seeds": seeds, "generated": generated}

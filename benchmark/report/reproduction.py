@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from benchmark.metrics import SUMMARY_METRICS
-from benchmark.paper import PAPER_METHOD, PAPER_PARTITION, PAPER_SPLIT, PAPER_TABLE
+from benchmark.core.metrics import SUMMARY_METRICS
+from benchmark.core.paper import PAPER_METHOD, PAPER_PARTITION, PAPER_SPLIT, PAPER_TABLE
 
 COLUMN_LABELS = {"macro": "macro", "largest_gap": "largest gap", "average_gap": "avg gap"}
 WITHIN, OUTSIDE, MISSING = "within CI", "OUTSIDE CI", "not run"

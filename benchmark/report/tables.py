@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from benchmark.contrasts import contrast_rows, method_rows
-from benchmark.metrics import SUMMARY_METRICS
-from benchmark.paper import PAPER_METHOD, PAPER_SPLIT
+from benchmark.core.metrics import SUMMARY_METRICS
+from benchmark.core.paper import PAPER_METHOD, PAPER_SPLIT
+from benchmark.evaluation.contrasts import contrast_rows, method_rows
 from benchmark.report.coverage_marks import APPROXIMATE
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE
 

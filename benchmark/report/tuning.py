@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from benchmark import paths
-from benchmark.config import CorrectorSettings
-from benchmark.protocol import test_dataset
+from benchmark.core.protocol import test_dataset
+from benchmark.core.settings import CorrectorSettings
+from benchmark.infra import paths
 from benchmark.report.document import Block, Figure, Heading, Paragraph, Table
 from benchmark.report.tables import METRIC_LABELS, fmt_ci
 

@@ -7,7 +7,7 @@
 - ``table``: the user's own per-image outputs, ``<dataset>.csv`` or ``.parquet`` in the outputs-table layout of the
   dataset's declaration (``data.input``: their folder); any emotion label space.
 
-A loader is called with the data settings and the dataset's declaration (:class:`benchmark.design.DatasetDesign`).
+A loader is called with the data settings and the dataset's declaration (:class:`benchmark.core.design.DatasetDesign`).
 """
 
 from __future__ import annotations
@@ -17,32 +17,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from benchmark.config import DataSettings
-    from benchmark.design import DatasetDesign
-    from benchmark.outputs import OutputsTable
+    from benchmark.core.design import DatasetDesign
+    from benchmark.core.outputs import OutputsTable
+    from benchmark.core.settings import DataSettings
 
 Loader = Callable[["DataSettings", "DatasetDesign"], "OutputsTable"]
 
 
-def _published(settings: "DataSettings", design: "DatasetDesign") -> "OutputsTable":
+def _published(settings: DataSettings, design: DatasetDesign) -> OutputsTable:
     from benchmark.sources import published
 
     return published.load(design, Path(settings.input), download=settings.published.download)
 
 
-def _sim(settings: "DataSettings", design: "DatasetDesign") -> "OutputsTable":
+def _sim(settings: DataSettings, design: DatasetDesign) -> OutputsTable:
     from benchmark.sources import sim
 
     return sim.load(settings, design)
 
 
-def _images(settings: "DataSettings", design: "DatasetDesign") -> "OutputsTable":
+def _images(settings: DataSettings, design: DatasetDesign) -> OutputsTable:
     from benchmark.sources import images
 
     return images.load(design, settings)
 
 
-def _table(settings: "DataSettings", design: "DatasetDesign") -> "OutputsTable":
+def _table(settings: DataSettings, design: DatasetDesign) -> OutputsTable:
     from benchmark.sources import table
 
     return table.load(Path(settings.input), design, attribute=settings.attribute)
@@ -57,6 +57,6 @@ LOADERS: dict[str, Loader] = {
 }
 
 
-def load(settings: "DataSettings", design: "DatasetDesign") -> "OutputsTable":
+def load(settings: DataSettings, design: DatasetDesign) -> OutputsTable:
     """The outputs table of the dataset ``design`` declares, from the source named by ``data.source``."""
     return LOADERS[settings.source](settings, design)

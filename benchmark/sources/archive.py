@@ -13,7 +13,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from benchmark.errors import BenchmarkError
+from benchmark.infra.errors import BenchmarkError
 
 
 def _check_name(archive: Path, name: str) -> None:

@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from PIL import Image
 
-from benchmark import atomic, paths
-from benchmark.design import DatasetDesign, ImagesDeclaration
-from benchmark.errors import BenchmarkError
-from benchmark.hashing import sha256_bytes
-from benchmark.labels import GENDER_COLUMNS, GENDERS, canonical_gender, emotion_column
-from benchmark.outputs import OutputsTable
+from benchmark.core.design import DatasetDesign, ImagesDeclaration
+from benchmark.core.labels import GENDER_COLUMNS, GENDERS, canonical_gender, emotion_column
+from benchmark.core.outputs import OutputsTable
+from benchmark.infra import atomic, paths
+from benchmark.infra.errors import BenchmarkError
+from benchmark.infra.hashing import sha256_bytes
 from benchmark.sources import names
 
 if TYPE_CHECKING:
-    from benchmark.config import DataSettings, ImagesSettings
+    from benchmark.core.settings import DataSettings, ImagesSettings
     from benchmark.frozen.chips import ChipRecord, Shard
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ def write_manifest(result: Scan, path: Path) -> None:
     atomic.write_with(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
 
 
-def scan_and_report(design: DatasetDesign, settings: "DataSettings", *, strict: bool | None = None,
+def scan_and_report(design: DatasetDesign, settings: DataSettings, *, strict: bool | None = None,
                     chips_dir: Path = paths.CHIPS_DIR) -> tuple[Scan, Path]:
     """Scan one dataset folder, write its manifest, report its problems; returns the scan and the manifest path."""
     strict = settings.images.strict if strict is None else strict
@@ -231,15 +231,15 @@ def scan_and_report(design: DatasetDesign, settings: "DataSettings", *, strict: 
     return result, target
 
 
-def _chip_settings(images: "ImagesSettings"):
+def _chip_settings(images: ImagesSettings):
     from benchmark.frozen.chips import ChipSettings
 
     return ChipSettings(detector=images.detector, upsample=images.upsample, max_side=images.max_side,
                         size=images.chip_size, padding=images.padding)
 
 
-def chip_images(result: Scan, images: "ImagesSettings", *, chips_dir: Path, device: str, progress: bool = True,
-                shard: "Shard | None" = None) -> "dict[str, ChipRecord]":
+def chip_images(result: Scan, images: ImagesSettings, *, chips_dir: Path, device: str, progress: bool = True,
+                shard: Shard | None = None) -> dict[str, ChipRecord]:
     """Face chips of a scan's usable images (cached), detected on ``data.images.detect_workers`` processes;
     ``shard`` restricts them to one shard. Image id -> ChipRecord."""
     from benchmark.frozen import chips
@@ -250,8 +250,8 @@ def chip_images(result: Scan, images: "ImagesSettings", *, chips_dir: Path, devi
                             progress=progress, shard=shard)
 
 
-def chip_dataset(design: DatasetDesign, settings: "DataSettings", *, shard: "Shard | None" = None,
-                 chips_dir: Path = paths.CHIPS_DIR, progress: bool = True) -> "tuple[Scan, dict[str, ChipRecord]]":
+def chip_dataset(design: DatasetDesign, settings: DataSettings, *, shard: Shard | None = None,
+                 chips_dir: Path = paths.CHIPS_DIR, progress: bool = True) -> tuple[Scan, dict[str, ChipRecord]]:
     """``benchmark images chips``: scan one dataset and make its (or one shard's) chips, without the models."""
     from benchmark.frozen import extract
 
@@ -286,11 +286,11 @@ def _table(design: DatasetDesign, entries: list[Entry], records: dict, extractio
     return frame
 
 
-def load(design: DatasetDesign, settings: "DataSettings", *, chips_dir: Path = paths.CHIPS_DIR,
+def load(design: DatasetDesign, settings: DataSettings, *, chips_dir: Path = paths.CHIPS_DIR,
          progress: bool = True) -> OutputsTable:
     """The outputs table of the dataset ``design`` declares from its raw images: scan, chips (cached), both frozen
     models."""
-    from benchmark.frozen import chips, extract, registry
+    from benchmark.frozen import chips, extract, model_registry
 
     images, dataset = settings.images, design.name
     result, manifest = scan_and_report(design, settings, chips_dir=chips_dir)
@@ -298,8 +298,8 @@ def load(design: DatasetDesign, settings: "DataSettings", *, chips_dir: Path = p
     # models, device and precision are checked before face detection, the slow step
     device = extract.resolve_device(images.device)
     extract.check_precision(images.precision, device)
-    gender_model = registry.build(images.gender_model, task="gender", settings=images)
-    emotion_model = registry.build(images.emotion_model, task="emotion", settings=images)
+    gender_model = model_registry.build(images.gender_model, task="gender", settings=images)
+    emotion_model = model_registry.build(images.emotion_model, task="emotion", settings=images)
     extract.check_inputs([gender_model, emotion_model], chip_padding=images.padding)
     chip_settings = _chip_settings(images)
     records = chip_images(result, images, chips_dir=chips_dir, device=device.type, progress=progress)

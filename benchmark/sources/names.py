@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.design import ImagesDeclaration
-from benchmark.labels import canonical_emotion, canonical_group
+from benchmark.core.design import ImagesDeclaration
+from benchmark.core.labels import canonical_emotion, canonical_group
 
 FACES_PATTERN = re.compile(r"^(?P<id>\d{1,3})_(?P<age>[ymo])_(?P<gender>[mf])_(?P<emotion>[adfhns])_(?P<set>[ab])\.(?:jpe?g|png)$", re.I)
 ADFES_PATTERN = re.compile(r"^(?P<gender>[FM])(?P<num>\d{2})-(?P<emotion>[A-Za-z]+)(?:-Apex)?\.(?:jpe?g|png)$")

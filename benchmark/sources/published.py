@@ -19,14 +19,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark import textfiles
-from benchmark.design import DatasetDesign, ImagesDeclaration
-from benchmark.errors import BenchmarkError
-from benchmark.hashing import sha256_file
-from benchmark.labels import (
-    AGE_COLUMNS, EMONET_EMOTIONS, GENDER_COLUMNS, canonical_emotion, canonical_gender, canonical_group, emotion_column,
+from benchmark.core.design import DatasetDesign, ImagesDeclaration
+from benchmark.core.labels import (
+    AGE_COLUMNS,
+    EMONET_EMOTIONS,
+    GENDER_COLUMNS,
+    canonical_emotion,
+    canonical_gender,
+    canonical_group,
+    emotion_column,
 )
-from benchmark.outputs import OutputsTable
+from benchmark.core.outputs import OutputsTable
+from benchmark.infra import textfiles
+from benchmark.infra.errors import BenchmarkError
+from benchmark.infra.hashing import sha256_file
 from benchmark.sources import names
 
 REPOSITORY = "arin-upna/crossmodal_bias_mitigation"

@@ -25,17 +25,26 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from benchmark import outputs, paths
-from benchmark.design import DatasetDesign
-from benchmark.errors import BenchmarkError
-from benchmark.labels import GENDERS, emotion_column, gender_column
-from benchmark.outputs import OutputsTable
+from benchmark.core import outputs
+from benchmark.core.design import DatasetDesign
+from benchmark.core.labels import GENDERS, emotion_column, gender_column
+from benchmark.core.outputs import OutputsTable
+from benchmark.infra import paths
+from benchmark.infra.errors import BenchmarkError
 from benchmark.sources.sim_scenario import (
-    AGE, DEFAULT_CELLS_BY, FACES_AGE_CODES, FACES_SET_CODES, DatasetModel, Design, Scenario, read, sha256_of,
+    AGE,
+    DEFAULT_CELLS_BY,
+    FACES_AGE_CODES,
+    FACES_SET_CODES,
+    DatasetModel,
+    Design,
+    Scenario,
+    read,
+    sha256_of,
 )
 
 if TYPE_CHECKING:
-    from benchmark.config import DataSettings
+    from benchmark.core.settings import DataSettings
 
 #: ADFES spells happy as Joy in its file names; the other emotions are the capitalised canonical names.
 ADFES_FILE_EMOTION = {"happy": "Joy"}
@@ -213,7 +222,7 @@ def sample(scenario: Scenario, designs: dict[str, DatasetDesign], *, seed: int, 
     return {name: sample_table(scenario, d, seed=seed, scale=scale, metadata=metadata) for name, d in designs.items()}
 
 
-def load(settings: "DataSettings", design: DatasetDesign) -> OutputsTable:
+def load(settings: DataSettings, design: DatasetDesign) -> OutputsTable:
     """The ``sim`` source: sample the dataset ``design`` declares from the scenario file ``data.input`` with
     ``data.seed``."""
     scenario = read(settings.input)

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmark import design as designs
-from benchmark import metrics
-from benchmark.errors import BenchmarkError
-from benchmark.design import CellLayout
-from benchmark.labels import GENDER_COLUMNS, GENDERS
-from benchmark.methods.base import softmax
-from benchmark.outputs import OutputsTable
+from benchmark.core import design as designs
+from benchmark.core import metrics
+from benchmark.core.design import CellLayout
+from benchmark.core.labels import GENDER_COLUMNS, GENDERS
+from benchmark.core.outputs import OutputsTable
+from benchmark.core.scores import softmax
+from benchmark.infra.errors import BenchmarkError
 from benchmark.sources import sim, sim_scenario
 from benchmark.sources.sim_fit import vectors
 

@@ -32,16 +32,26 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from benchmark import design as designs
-from benchmark import outputs
-from benchmark.errors import BenchmarkError
-from benchmark.labels import GENDER_COLUMNS, GENDERS
-from benchmark.outputs import OutputsTable
+from benchmark.core import design as designs
+from benchmark.core import outputs
+from benchmark.core.labels import GENDER_COLUMNS, GENDERS
+from benchmark.core.outputs import OutputsTable
+from benchmark.infra.errors import BenchmarkError
 from benchmark.sources import names
 from benchmark.sources.sim import matrix_root
 from benchmark.sources.sim_scenario import (
-    AGE, CELLS_BY, DEFAULT_CELLS_BY, DEPENDENCES, FACES_AGE_CODES, FACES_SET_CODES, CellKey, CellModel, DatasetModel,
-    Design, Scenario, round_parameters,
+    AGE,
+    CELLS_BY,
+    DEFAULT_CELLS_BY,
+    DEPENDENCES,
+    FACES_AGE_CODES,
+    FACES_SET_CODES,
+    CellKey,
+    CellModel,
+    DatasetModel,
+    Design,
+    Scenario,
+    round_parameters,
 )
 
 #: Probabilities are floored here before taking z = log(p_male) - log(p_female), so a stored 0 gives a finite z.

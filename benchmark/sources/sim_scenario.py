@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from benchmark import atomic, textfiles
-from benchmark.errors import BenchmarkError
-from benchmark.hashing import sha256_file
-from benchmark.labels import GENDERS, emotion_column
+from benchmark.core.labels import GENDERS, emotion_column
+from benchmark.infra import atomic, textfiles
+from benchmark.infra.errors import BenchmarkError
+from benchmark.infra.hashing import sha256_file
 
 FORMAT = "benchmark-sim-scenario/1"
 #: How the fitted cells relate the two modalities: ``observed`` keeps every dependence of the fitted table; ``none``

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark import textfiles
-from benchmark.design import DatasetDesign
-from benchmark.errors import BenchmarkError
-from benchmark.labels import canonical_emotion, canonical_group
-from benchmark.outputs import OutputsTable, validate
+from benchmark.core.design import DatasetDesign
+from benchmark.core.labels import canonical_emotion, canonical_group
+from benchmark.core.outputs import OutputsTable, validate
+from benchmark.infra import textfiles
+from benchmark.infra.errors import BenchmarkError
 
 EMOTION_PREFIX = "emo_"
 SUFFIXES = (".parquet", ".csv")
@@ -49,7 +49,7 @@ def _numeric_columns(design: DatasetDesign, columns: list[str]) -> list[str]:
 
 
 def _read(path: Path, design: DatasetDesign) -> pd.DataFrame:
-    """The user's table, read strictly (:mod:`benchmark.textfiles`): identifiers and labels stay text exactly as
+    """The user's table, read strictly (:mod:`benchmark.infra.textfiles`): identifiers and labels stay text exactly as
     written, model outputs are parsed as numbers, and each problem names its row or line and column."""
     if path.suffix == ".csv":
         table = textfiles.read_csv(path)

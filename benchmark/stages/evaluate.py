@@ -1,10 +1,10 @@
 """Stage ``evaluate``: the paper's metrics and their statistics for every (split, method, partition, dataset).
 
 Writes ``results/stats.parquet`` (every metric with its CI, the difference to the reference and of every contrast pair
-(:mod:`benchmark.contrasts`) with its CI and p-values; :mod:`benchmark.stats`), ``results/confusion.parquet`` (emotion confusion per attribute group),
+(:mod:`benchmark.evaluation.contrasts`) with its CI and p-values; :mod:`benchmark.stats`), ``results/confusion.parquet`` (emotion confusion per attribute group),
 ``reports/metrics.json`` (the headline numbers with CIs and p-values), ``reports/cells.csv`` (per-cell accuracies
-with CIs), the DVC metrics and plots (:mod:`benchmark.headline`), the predicted-attribute audit beside stats.parquet
-(``results/audit.parquet``, ``results/attribute_audit.parquet``; :mod:`benchmark.audit`), and logs one MLflow run per (split, method). The
+with CIs), the DVC metrics and plots (:mod:`benchmark.evaluation.headline`), the predicted-attribute audit beside stats.parquet
+(``results/audit.parquet``, ``results/attribute_audit.parquet``; :mod:`benchmark.evaluation.audit`), and logs one MLflow run per (split, method). The
 cells (attribute groups x declared emotions), the attribute and the data's source come from the predictions table's
 metadata, not from params.
 """
@@ -21,10 +21,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmark import (atomic, audit, confusion, contrasts, headline, metrics, paths, predictions, processes, stats,
-                       tracking)
-from benchmark.config import Settings, as_dict, flatten
-from benchmark.tables import METADATA_KEY
+from benchmark import stats
+from benchmark.core import metrics, predictions
+from benchmark.core.settings import Settings, as_dict, flatten
+from benchmark.evaluation import audit, confusion, contrasts, headline
+from benchmark.experiment import tracking
+from benchmark.infra import atomic, paths, processes
+from benchmark.infra.parquet import METADATA_KEY
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, 
     headline = table[table["metric"].isin(metrics.SUMMARY_METRICS)]
     inputs = tracking.table_inputs({"predictions": predictions_path}, context="evaluation")
     for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
-        with tracking.run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split, "method": method}):
+        with tracking.mlflow_run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split, "method": method}):
             tracking.log_inputs(mlflow, inputs.values())
             values = {}
             for row in rows.to_dict("records"):
@@ -159,11 +162,11 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     config = stats_config(settings)
     pairs = contrasts.pairs(settings.evaluate.contrasts)
     audit_config = audit.AuditConfig(n_resamples=config.n_resamples, ci=config.ci, seed=config.seed)
-    full, gaps, accuracy = processes.run_batches([  # one pool: no core waits while the other ends a piece
-        stats.analysis_batch(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
+    full, gaps, accuracy = processes.run_jobs([  # one pool: no core waits while the other ends a piece
+        stats.analysis_job(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
                              config=config, contrasts=pairs),
-        audit.gap_batch(frame, attribute=attribute, layouts=layouts, config=audit_config),
-        audit.attribute_batch(frame, attribute=attribute, layouts=layouts, config=audit_config)],
+        audit.gap_job(frame, attribute=attribute, layouts=layouts, config=audit_config),
+        audit.attribute_job(frame, attribute=attribute, layouts=layouts, config=audit_config)],
         meanwhile=tracking.deferred_setup(settings.tracking))
     table = contrasts.method_rows(full)  # every output below but stats.parquet and metrics.json's contrasts
     meta = {**read.metadata, "attribute": attribute}

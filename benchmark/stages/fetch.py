@@ -7,9 +7,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from benchmark import outputs, params, paths, sources, tracking
-from benchmark.config import Settings, as_dict, flatten
-from benchmark.outputs import OutputsTable
+from benchmark import sources
+from benchmark.core import outputs
+from benchmark.core.outputs import OutputsTable
+from benchmark.core.settings import Settings, as_dict, flatten
+from benchmark.experiment import params, tracking
+from benchmark.infra import paths
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ def log_images_provenance(tables: dict[str, OutputsTable], settings: Settings) -
         tags[role] = model["name"]
         if "weights_sha256" in model:
             tags[f"{role}_sha256"] = model["weights_sha256"]
-    with tracking.run(mlflow, "fetch:images", tags=tags):
+    with tracking.mlflow_run(mlflow, "fetch:images", tags=tags):
         tracking.log_inputs(mlflow, tracking.table_inputs(
             {f"{d}-images": Path(t.metadata["manifest"]) for d, t in tables.items()}, context="source").values())
         mlflow.log_params({k: str(v)[:250] for k, v in flatten(as_dict(settings.data), "data.").items()})

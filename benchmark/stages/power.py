@@ -1,6 +1,6 @@
 """Stage ``power``: the minimum detectable effects of every held-out design -> ``results/power.json``.
 
-For each dataset some split tests on (``A->B``: B; ``cv:A``: A), :func:`benchmark.power.run` simulates the design
+For each dataset some split tests on (``A->B``: B; ``cv:A``: A), :func:`benchmark.studies.power_study.measure_power` simulates the design
 from ``power.scenario`` (at ``data.sim.scale`` subjects for simulated data, else the real design) and finds the
 smallest difference in macro accuracy and in average gap that the evaluate stage's permutation test detects with
 ``power.target`` power, at ``evaluate.alpha`` and at Holm's first step over the methods compared with the reference.
@@ -13,12 +13,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from benchmark import atomic, params, paths
-from benchmark import power as library
-from benchmark.config import Settings
-from benchmark.errors import BenchmarkError
-from benchmark.protocol import parse_split
+from benchmark.core.protocol import parse_split
+from benchmark.core.settings import Settings
+from benchmark.experiment import params
+from benchmark.infra import atomic, paths
+from benchmark.infra.errors import BenchmarkError
 from benchmark.sources import sim
+from benchmark.studies import power_study as library
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def run(settings: Settings, target: Path = paths.POWER) -> Path:
         study = library.PowerStudy(scenario=p.scenario, dataset=dataset, attribute=settings.data.attribute,
                                    reference=e.reference, scale=scale, replicates=p.replicates,
                                    truth_scale=p.truth_scale, target=p.target, seed=p.seed)
-        document["designs"][dataset] = library.run(study, settings, declared=declared, alpha=e.alpha,
+        document["designs"][dataset] = library.measure_power(study, settings, declared=declared, alpha=e.alpha,
                                                    family_size=family, scenario=scenario)
         log.info("power: %s simulated (%d replicates)", dataset, p.replicates)
     atomic.write_json(target, document)

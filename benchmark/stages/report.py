@@ -17,16 +17,16 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark import atomic, paths
-from benchmark.config import CorrectorSettings, Settings
-from benchmark.errors import BenchmarkError
-from benchmark.processes import Batch, run_batches
-from benchmark.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
-from benchmark.contrasts import contrast_rows, method_rows
+from benchmark.core.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
+from benchmark.core.settings import CorrectorSettings, Settings
+from benchmark.evaluation.contrasts import contrast_rows, method_rows
+from benchmark.infra import atomic, paths
+from benchmark.infra.errors import BenchmarkError
+from benchmark.infra.processes import Job, run_jobs
 from benchmark.report import coverage_marks, figures, findings, provenance, tables
-from benchmark.report.audit import fairness_blocks, frontier_batch, tracking_start
 from benchmark.report.coverage_marks import APPROXIMATE, PROMISE
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from benchmark.report.fairness_sections import fairness_blocks, frontier_job, tracking_start
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
 from benchmark.report.tuning import tuning_blocks
 
@@ -193,12 +193,12 @@ def _group_rows(frame: pd.DataFrame, group: tuple[str, str, str]) -> pd.DataFram
     return frame[(frame[["split", "dataset", "partition"]] == list(group)).all(axis=1)]
 
 
-def _group_figures_batch(stats: pd.DataFrame, confusion: pd.DataFrame, groups: list[tuple[str, str, str]], *,
-                         reference: str, ci: float, alpha: float, out_dir: Path) -> Batch:
+def _group_figures_job(stats: pd.DataFrame, confusion: pd.DataFrame, groups: list[tuple[str, str, str]], *,
+                         reference: str, ci: float, alpha: float, out_dir: Path) -> Job:
     """Every evaluation group's figures (in ``groups`` order) as calls for worker processes: drawing and PNG encoding
     are most of the report's time, and each group's figures are independent (each call gets only its group's rows;
     the files are the same bytes whichever process draws them)."""
-    return Batch([functools.partial(_figures_of_job, (_group_rows(stats, g), _group_rows(confusion, g), g),
+    return Job([functools.partial(_figures_of_job, (_group_rows(stats, g), _group_rows(confusion, g), g),
                                     reference=reference, ci=ci, alpha=alpha, out_dir=out_dir) for g in groups], list)
 
 
@@ -275,9 +275,9 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
         for group in groups:
             blocks += _comparison_blocks(stats, group, doc, alpha=alpha)
         method_stats = method_rows(stats)  # without the contrast rows
-        frontier = frontier_batch(method_stats, settings, ci=ci, figures_dir=fresh, tune_dir=tune_dir)
-        by_group, frontier_figures = run_batches([  # one pool for all figures: no core waits while the other draws
-            _group_figures_batch(stats, confusion, groups, reference=reference, ci=ci, alpha=alpha, out_dir=fresh),
+        frontier = frontier_job(method_stats, settings, ci=ci, figures_dir=fresh, tune_dir=tune_dir)
+        by_group, frontier_figures = run_jobs([  # one pool for all figures: no core waits while the other draws
+            _group_figures_job(stats, confusion, groups, reference=reference, ci=ci, alpha=alpha, out_dir=fresh),
             frontier], meanwhile=tracking_start(settings, frontier))
         blocks.append(Heading("Figures"))
         for group, drawn in zip(groups, by_group):

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark import design as designs
-from benchmark import outputs, paths, predictions, tracking, training_log
-from benchmark.config import Settings
+from benchmark.core import design as designs
+from benchmark.core import outputs, predictions
+from benchmark.core.settings import Settings
+from benchmark.experiment import tracking, training_log
+from benchmark.experiment.run_matrix import train_all
+from benchmark.infra import paths
 from benchmark.methods import fork_server
-from benchmark.run_matrix import train_all
 
 log = logging.getLogger(__name__)
 

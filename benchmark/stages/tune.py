@@ -22,10 +22,16 @@ from typing import Any
 
 import optuna
 
-from benchmark import locks, paths, protocol, tracking
-from benchmark.config import Settings, TuneSettings
-from benchmark.processes import (available_cores, die_with_parent, start_workers_ignoring_interrupts,
-                                 stop_workers_on_error)
+from benchmark.core import protocol
+from benchmark.core.settings import Settings, TuneSettings
+from benchmark.experiment import tracking
+from benchmark.infra import paths, process_locks
+from benchmark.infra.processes import (
+    available_cores,
+    die_with_parent,
+    start_workers_ignoring_interrupts,
+    stop_workers_on_error,
+)
 from benchmark.tuning import study as studies
 from benchmark.tuning import summary
 from benchmark.tuning.mlflow_trials import TrialRunLogger
@@ -243,7 +249,7 @@ def _run_tracked(settings: Settings, outputs_dir: Path, study: optuna.Study, bat
     mlflow = tracking.setup(settings.tracking)
     train_dataset = protocol.parse_split(tune.split).train
     inputs = tracking.table_inputs({train_dataset: paths.outputs_table(train_dataset, outputs_dir)}, context="tuning")
-    with tracking.run(mlflow, f"tune:{tune.study}", tags=tags) as parent:
+    with tracking.mlflow_run(mlflow, f"tune:{tune.study}", tags=tags) as parent:
         tracking.log_inputs(mlflow, inputs.values())
         mlflow.log_params({f"space.{k}": str(v) for k, v in dataclasses.asdict(tune.space).items()
                            if (k == "strength") == (tune.method == "group_recalibration")})
@@ -288,7 +294,7 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
             best = studies.best_configuration(study, pareto_pick=tune.pareto_pick, pick=tune.pick)
     meta = {"study": tune.study, "method": tune.method, "objective": tune.objective, "split": tune.split, "source": source,
             "attribute": settings.data.attribute}
-    with locks.hold("tune-summary", wait_s=SUMMARY_LOCK_WAIT_S, what=f"benchmark tune writing {out_dir}"):
+    with process_locks.hold("tune-summary", wait_s=SUMMARY_LOCK_WAIT_S, what=f"benchmark tune writing {out_dir}"):
         target = summary.write(study, best, out_dir, meta=meta)  # concurrent workers: one complete summary at a time
     log.info("tune: %d trials in %.1f s; best trial %d -> %s", tune.n_trials, time.monotonic() - started,
              best["trial"], target)

@@ -21,8 +21,17 @@ matrix product of exact integer counts. Modules: :mod:`~benchmark.stats.cells` (
 See docs/STATISTICS.md.
 """
 
-from benchmark.stats.analysis import (CONTRAST_SEPARATOR, GROUP_COLUMNS, HOLM_FAMILY, analyse, analysis_batch, compare,
-                                      contrast_name, group_statistics, weighted_metrics)
+from benchmark.stats.analysis import (
+                                      CONTRAST_SEPARATOR,
+                                      GROUP_COLUMNS,
+                                      HOLM_FAMILY,
+                                      analyse,
+                                      analysis_job,
+                                      compare,
+                                      contrast_name,
+                                      group_statistics,
+                                      weighted_metrics,
+)
 from benchmark.stats.cells import ACCURACY_METRICS, GAP_METRICS, PAIR_SEPARATOR, metric_entries, summary_metrics
 from benchmark.stats.config import CI_METHODS, StatsConfig
 from benchmark.stats.resampling import subject_resamples
@@ -30,6 +39,6 @@ from benchmark.stats.significance import holm, mcnemar_exact
 
 __all__ = [
     "ACCURACY_METRICS", "CI_METHODS", "CONTRAST_SEPARATOR", "GAP_METRICS", "GROUP_COLUMNS", "HOLM_FAMILY",
-    "PAIR_SEPARATOR", "StatsConfig", "analyse", "analysis_batch", "compare", "contrast_name", "group_statistics",
+    "PAIR_SEPARATOR", "StatsConfig", "analyse", "analysis_job", "compare", "contrast_name", "group_statistics",
     "holm", "mcnemar_exact", "metric_entries", "subject_resamples", "summary_metrics", "weighted_metrics",
 ]

@@ -11,20 +11,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmark.design import CellLayout
-from benchmark.errors import BenchmarkError
-from benchmark.predictions import tasks as run_tasks
-from benchmark.processes import Batch, run_batches
+from benchmark.core.design import CellLayout
+from benchmark.core.predictions import tasks as run_tasks
+from benchmark.infra.errors import BenchmarkError
+from benchmark.infra.processes import Job, run_jobs
 from benchmark.stats import bounds
-from benchmark.stats.cells import (SubjectDesign, check_columns, correctness, metric_entries, seed_mean_summary,
-                                   subject_design, subject_sums)
+from benchmark.stats.cells import (
+    SubjectDesign,
+    check_columns,
+    correctness,
+    metric_entries,
+    seed_mean_summary,
+    subject_design,
+    subject_sums,
+)
 from benchmark.stats.config import StatsConfig
 from benchmark.stats.intervals import bootstrap_intervals
-from benchmark.stats.resampling import (jackknife_weights, seed_cells, seed_mean_metrics, seed_metrics,
-                                        subject_resamples)
+from benchmark.stats.resampling import jackknife_weights, seed_cells, seed_mean_metrics, seed_metrics, subject_resamples
 from benchmark.stats.significance import mcnemar_table, permutation_p, seed_majority
 
-__all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "analyse", "analysis_batch", "compare", "contrast_name",
+__all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "analyse", "analysis_job", "compare", "contrast_name",
            "group_statistics", "weighted_metrics"]
 
 #: An evaluation group: the methods within it are compared on the same images and share every resample.
@@ -291,7 +297,7 @@ def analyse(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, Ce
 
     Parameters
     ----------
-    frame : predictions table (see :mod:`benchmark.predictions`); CV folds of one seed are pooled.
+    frame : predictions table (see :mod:`benchmark.core.predictions`); CV folds of one seed are pooled.
     reference : method every other method of a group is compared with (no comparisons in a group without it).
     layouts : dataset -> its cells (attribute groups x declared emotions), e.g. ``Predictions.layouts``.
     attribute : the protected attribute (the first task; its column holds the cells' groups).
@@ -307,13 +313,13 @@ def analyse(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, Ce
     (e.g. a BCa fallback). Contrast rows (``contrast`` true) have ``method`` ``"a vs b"``, ``reference`` b, no
     estimate and the difference a - b.
     """
-    return run_batches([analysis_batch(frame, reference=reference, layouts=layouts, attribute=attribute, config=config,
+    return run_jobs([analysis_job(frame, reference=reference, layouts=layouts, attribute=attribute, config=config,
                                        contrasts=contrasts)])[0]
 
 
-def analysis_batch(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, CellLayout], attribute: str,
-                   config: StatsConfig = StatsConfig(), contrasts: tuple[tuple[str, str], ...] = ()) -> Batch:
-    """:func:`analyse` as a :class:`~benchmark.processes.Batch`: one call per evaluation group (groups are
+def analysis_job(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, CellLayout], attribute: str,
+                   config: StatsConfig = StatsConfig(), contrasts: tuple[tuple[str, str], ...] = ()) -> Job:
+    """:func:`analyse` as a :class:`~benchmark.infra.processes.Job`: one call per evaluation group (groups are
     independent), combined into the table with ``p_holm``; for running beside other work on the cores."""
     check_columns(frame, "predictions")
     for column in GROUP_COLUMNS + ("method",):
@@ -327,7 +333,7 @@ def analysis_batch(frame: pd.DataFrame, *, reference: str | None, layouts: dict[
         job = (group, {str(m): r for m, r in rows.groupby("method", sort=True, observed=True)})
         calls.append(functools.partial(_group_table, job, reference=reference, contrasts=contrasts, config=config,
                                        layouts=layouts, attribute=attribute))
-    return Batch(calls, _with_holm)
+    return Job(calls, _with_holm)
 
 
 def _with_holm(pieces: list[pd.DataFrame]) -> pd.DataFrame:

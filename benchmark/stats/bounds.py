@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from benchmark.design import CellLayout
+from benchmark.core.design import CellLayout
 from benchmark.stats.cells import GAP_METRICS, by_group, metric_entries, signed_pairs, summary_metrics
 
 __all__ = ["MethodErrors", "difference_bounds", "difference_floors", "estimate_bounds", "floor_draws", "method_errors",

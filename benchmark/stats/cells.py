@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmark.design import CellLayout
-from benchmark.errors import BenchmarkError
-from benchmark.metrics import emotion_gaps
+from benchmark.core.design import CellLayout
+from benchmark.core.metrics import emotion_gaps
+from benchmark.infra.errors import BenchmarkError
 
 __all__ = ["ACCURACY_METRICS", "GAP_METRICS", "PAIR_SEPARATOR", "SubjectDesign", "by_group", "check_columns",
            "correctness", "metric_entries", "seed_mean_difference", "seed_mean_summary", "signed_pairs", "spread",

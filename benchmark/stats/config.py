@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmark.errors import BenchmarkError
+from benchmark.infra.errors import BenchmarkError
 
 __all__ = ["CI_METHODS", "StatsConfig"]
 

@@ -3,11 +3,11 @@ product of exact integer counts (chunked to bound memory)."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
-from benchmark.design import CellLayout
+from benchmark.core.design import CellLayout
 from benchmark.stats.cells import seed_mean_summary, summary_metrics
 
 __all__ = ["chunks", "exact_product", "jackknife_weights", "seed_cells", "seed_mean_metrics", "seed_metrics",

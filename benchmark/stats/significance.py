@@ -9,7 +9,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from benchmark.design import CellLayout
+from benchmark.core.design import CellLayout
 from benchmark.stats.cells import SubjectDesign, metric_entries, seed_mean_difference
 from benchmark.stats.resampling import chunks, exact_product
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from benchmark import design as designs
-from benchmark import metrics, predictions
-from benchmark.design import Attribute
-from benchmark.methods.base import FitTask, Method, Probabilities
-from benchmark.protocol import Fold
+from benchmark.core import design as designs
+from benchmark.core import metrics, predictions
+from benchmark.core.design import Attribute
+from benchmark.core.protocol import Fold
+from benchmark.methods.method import FitTask, Method, Probabilities
 
 if TYPE_CHECKING:  # a start-up batch's trial processes evaluate configurations without Optuna
     import optuna
@@ -111,7 +111,7 @@ class Evaluation:
 class Objective:
     """Callable Optuna objective: suggest a configuration, train it on the CV folds, report, prune, return the score.
 
-    The method is any :class:`~benchmark.methods.base.Method` that ``make_method`` builds from a suggested
+    The method is any :class:`~benchmark.methods.method.Method` that ``make_method`` builds from a suggested
     configuration (the corrector's variants, or ``group_recalibration`` at a strength). Every fold and seed of a
     configuration trains as one stack of models (per-step overhead dominates the corrector's training, so a stack of
     several costs little more than one). Pruning (single objective, when ``prune_epochs`` is not empty): after each

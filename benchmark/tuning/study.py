@@ -18,9 +18,9 @@ import numpy as np
 import optuna
 import sqlalchemy.exc
 
-from benchmark.errors import BenchmarkError
-from benchmark.probes import check_study_storage
-from benchmark.probes import redact_url as redact
+from benchmark.infra.errors import BenchmarkError
+from benchmark.infra.probes import check_study_storage
+from benchmark.infra.probes import redact_url as redact
 from benchmark.tuning.objective import OBJECTIVES
 
 log = logging.getLogger(__name__)

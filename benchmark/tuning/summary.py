@@ -13,7 +13,7 @@ import optuna
 import pandas as pd
 import yaml
 
-from benchmark import atomic, paths
+from benchmark.infra import atomic, paths
 from benchmark.tuning.study import finished, trial_seconds
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmark import design as designs
-from benchmark import outputs, paths, protocol
-from benchmark.config import Settings, TuneSettings
-from benchmark.errors import BenchmarkError
-from benchmark.methods.base import Method
+from benchmark.core import design as designs
+from benchmark.core import outputs, protocol
+from benchmark.core.settings import Settings, TuneSettings
+from benchmark.infra import paths
+from benchmark.infra.errors import BenchmarkError
+from benchmark.methods.method import Method
 from benchmark.tuning.objective import Evaluation, Objective, SearchSpace, StrengthSpace
 
 

@@ -1,0 +1,90 @@
+"""MLflow records of the train stage: one run ``train:<split>:<method>`` per (split, method).
+
+Each run carries the params (all of params.yaml, flattened), the tags of :mod:`benchmark.experiment.tracking` (source, split,
+method, git commit, params hash), the paper's metrics per seed (stepped metrics, step = seed) and their seed mean and
+sd, the training time, and what the method fitted as ``fitted.npz`` (arrays named ``fold<f>.seed<s>.<name>``).
+Everything of a run goes in one batched call, so logging stays a small part of the stage.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from benchmark.core import metrics, predictions, protocol
+from benchmark.core.design import CellLayout
+from benchmark.core.settings import Settings, as_dict, flatten
+from benchmark.experiment import tracking
+
+if TYPE_CHECKING:
+    from benchmark.experiment.run_matrix import MethodRun
+
+_PARAMS_PER_BATCH = 100   # MLflow's log_batch limits
+_METRICS_PER_BATCH = 1000
+
+
+def metric_values(runs: list[MethodRun], *, attribute: str,
+                  layouts: dict[str, CellLayout]) -> dict[tuple[str, str], dict[str, list[tuple[int, float]]]]:
+    """(split, method) -> metric name -> [(seed, value)]: macro, largest and average gap per
+    ``<dataset>_<partition>.<task>``, computed once over all runs' prediction rows."""
+    rows = pd.concat([r.rows for r in runs], ignore_index=True)
+    table = metrics.summaries_by_group(metrics.cells_by_group(rows, tasks=predictions.tasks(attribute), layouts=layouts))
+    out: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = {}
+    for row in table.to_dict("records"):
+        slot = out.setdefault((row["split"], row["method"]), {})
+        for name in metrics.SUMMARY_METRICS:
+            if not np.isnan(row[name]):
+                key = tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{name}")
+                slot.setdefault(key, []).append((int(row["seed"]), float(row[name])))
+    return out
+
+
+def _batches(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+
+
+def log_runs(settings: Settings, runs: list[MethodRun], *, source: str, attribute: str,
+             layouts: dict[str, CellLayout], inputs: dict[str, Any]) -> None:
+    """Log one MLflow run per (split, method) of the train stage; ``source`` is the data's (from its metadata);
+    ``inputs`` (dataset -> MLflow dataset input, :func:`benchmark.experiment.tracking.table_inputs`) are the outputs tables, each
+    run gets those of its split."""
+    mlflow = tracking.setup(settings.tracking)
+    from mlflow.entities import Metric, Param
+
+    client = mlflow.MlflowClient()
+    flat = flatten(as_dict(settings))
+    params = [Param(k, str(v)[:500]) for k, v in sorted(flat.items())]
+    common = {"source": source, "attribute": attribute, "git_commit": tracking.git_commit(),
+              "params_hash": tracking.params_hash(flat), "stage": "train"}
+    values = metric_values(runs, attribute=attribute, layouts=layouts)
+    for run in runs:
+        tags = {**common, "split": run.split, "method": run.method,
+                **({"shared_with": run.shared_with} if run.shared_with else {})}
+        with tracking.mlflow_run(mlflow, f"train:{run.split}:{run.method}", tags=tags) as active:
+            now = int(time.time() * 1000)
+            entries = [Metric("train_seconds", run.seconds, now, 0), Metric("n_models", float(len(run.jobs)), now, 0)]
+            for key, per_seed in values.get((run.split, run.method), {}).items():
+                entries += [Metric(key, v, now, seed) for seed, v in per_seed]
+                seed_values = np.array([v for _, v in per_seed])
+                sd = float(seed_values.std(ddof=1)) if len(seed_values) > 1 else 0.0
+                entries += [Metric(f"{key}.seed_mean", float(seed_values.mean()), now, 0),
+                            Metric(f"{key}.seed_sd", sd, now, 0)]
+            run_id = active.info.run_id
+            tracking.log_inputs(mlflow, [inputs[d] for d in protocol.parse_split(run.split).datasets], run_id=run_id)
+            param_chunks = _batches(params, _PARAMS_PER_BATCH)
+            metric_chunks = _batches(entries, _METRICS_PER_BATCH - _PARAMS_PER_BATCH)
+            for i in range(max(len(param_chunks), len(metric_chunks))):
+                client.log_batch(run_id, params=param_chunks[i] if i < len(param_chunks) else [],
+                                 metrics=metric_chunks[i] if i < len(metric_chunks) else [])
+            if any(run.fitted) and not run.shared_with:  # a shared run's weights are those of the run it names
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / "fitted.npz"
+                    arrays = {f"fold{fold}.seed{seed}.{name}": arr
+                              for (fold, seed), fitted in zip(run.jobs, run.fitted) for name, arr in fitted.items()}
+                    np.savez_compressed(path, **arrays)
+                    client.log_artifact(run_id, str(path))

@@ -1,0 +1,1 @@
+"""Infrastructure every layer may build on: errors, paths, atomic writes, locks, hashing, text and parquet files, processes, service probes, optional imports and plug-in loading. Imports nothing else of the package."""

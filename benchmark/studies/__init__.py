@@ -1,0 +1,1 @@
+"""Simulation studies of the statistics: interval coverage and the minimum detectable effects."""

@@ -1,0 +1,240 @@
+"""What the data could have shown: the smallest difference the permutation test detects with the target power.
+
+For one held-out design (a dataset at its real size), simulated from a fitted scenario (:mod:`benchmark.sources.sim`):
+``replicates`` samples are predicted by the reference method (fitted as :mod:`benchmark.studies.coverage_study` does, once per
+worker: the same fit each time), and a **planted method** is made from the reference by turning wrong predictions
+right at random, so the true size of its effect is known from the scenario:
+
+- **macro accuracy**: every wrong prediction becomes right with probability lambda, a true gain of
+  lambda x (100 - macro) percentage points;
+- **average gap**: in every cell, wrong predictions become right with the probability that moves the cell's accuracy
+  a share lambda of the way up to the best group's in that emotion, so every per-emotion gap (max - min over the
+  groups) shrinks by the share lambda: a true change of -lambda x the average gap.
+
+For each lambda of a grid the share of replicates whose subject-level permutation test (the evaluate stage's test,
+same number of permutations) rejects at ``alpha`` is the power; the **minimum detectable effect** is the true effect at
+which the power, interpolated linearly in lambda, reaches the target (80 %). It is given at ``alpha`` (one comparison)
+and at ``alpha / m`` (the first step of Holm's adjustment over the m methods compared with the reference, as the
+report's marks are made). Draws are coupled across lambda (one uniform number per image), so the power curve is
+smooth. docs/STATISTICS.md ("What the data could have shown") has the reasoning and measured values.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from benchmark.core import design as designs
+from benchmark.core import predictions
+from benchmark.core.design import Attribute, CellLayout, DatasetDesign
+from benchmark.core.outputs import OutputsTable
+from benchmark.core.settings import Settings
+from benchmark.infra import processes
+from benchmark.infra.errors import BenchmarkError
+from benchmark.sources import sim
+from benchmark.stats.cells import by_group, correctness, signed_pairs, spread, subject_design, subject_sums
+from benchmark.stats.resampling import chunks, seed_cells
+from benchmark.studies import coverage_study
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GRID", "KINDS", "PowerStudy", "measure_power", "minimum_detectable"]
+
+#: lambda: the share of the reference's errors (macro) or of its gaps (average gap) the planted method removes
+GRID: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+#: what is planted -> the metric whose test is counted
+KINDS: dict[str, str] = {"macro": "macro", "gap": "average_gap"}
+TRUTH_SEED_OFFSET, TRAIN_SEED_OFFSET = coverage_study.TRUTH_SEED_OFFSET, coverage_study.TRAIN_SEED_OFFSET
+_TIE_TOLERANCE = 1e-9  # percent, as the evaluate stage's permutation test
+
+
+@dataclass(frozen=True)
+class PowerStudy:
+    """One held-out design's power simulation (see the module docstring)."""
+
+    scenario: str
+    dataset: str
+    attribute: str = "gender"
+    reference: str = "uncorrected"
+    train_dataset: str | None = None
+    scale: int = 1
+    replicates: int = 200
+    truth_scale: int = 100
+    target: float = 0.8
+    seed: int = 0
+
+
+def _cell_accuracy(rows, layout: CellLayout, tasks: tuple[str, str]) -> np.ndarray:
+    """Cell accuracies (T, C) percent of one prediction set (one seed)."""
+    design = subject_design(rows, layout, tasks, "truth")
+    _, correct = correctness(rows, design, "truth")
+    return seed_cells(np.ones((1, len(design.subjects))), subject_sums(correct, design), design.counts)[0, :, 0]
+
+
+def flip_probabilities(truth: np.ndarray, layout: CellLayout, lam: float) -> dict[str, np.ndarray]:
+    """Per kind, the probability (T, C) that a wrong prediction of a cell becomes right: lambda for macro; for the
+    gap the share that lifts the cell lambda of the way to its emotion's best group. truth (T, C) percent."""
+    acc = by_group(truth, layout)  # (T, k, E)
+    best = acc.max(axis=-2, keepdims=True)
+    room = 100.0 - acc
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.where(room > 0, lam * (best - acc) / room, 0.0)
+    return {"macro": np.full(truth.shape, lam), "gap": gap.reshape(truth.shape)}
+
+
+def true_effects(truth: np.ndarray, layout: CellLayout) -> dict[str, np.ndarray]:
+    """Per kind, the true effect (T,) in percentage points at lambda = 1: 100 - macro, and -average gap."""
+    return {"macro": 100.0 - truth.mean(axis=-1), "gap": -spread(by_group(truth, layout)).mean(axis=-1)}
+
+
+def planted_p(sums: np.ndarray, reference: np.ndarray, counts: np.ndarray, flips: np.ndarray,
+              layout: CellLayout) -> dict[str, np.ndarray]:
+    """Two-sided subject-level permutation p of macro accuracy and of the average gap, planted - reference, for many
+    planted sets at once: the test of :func:`benchmark.stats.significance.permutation_p` (one seed), for two metrics.
+
+    sums (n_subjects, S, T, C) correct counts of S planted sets; reference (n_subjects, T, C); counts (n_subjects, C);
+    flips (P, n_subjects) bool. Returns metric -> (S, T).
+
+    Exchanging subjects moves each cell's accuracy linearly: A - m for the planted set and B + m for the reference,
+    with m = flips @ (100 x the subjects' count differences / the cell's images). So one product per chunk of
+    permutations gives what the metrics need, no more: the mean of m over the cells (macro), and for two groups the
+    per-emotion difference of m between the groups (each gap is |signed difference|), else m itself. That axis comes
+    first (before sets and tasks), so the mean over it adds whole slabs.
+    """
+    n, n_sets, n_tasks, n_cells = sums.shape
+    cell_n = counts.sum(axis=0)
+    acc_a, acc_b = 100.0 * sums.sum(axis=0) / cell_n, 100.0 * reference.sum(axis=0)[None] / cell_n  # (S | 1, T, C)
+    share = 100.0 * (sums - reference[:, None]) / cell_n  # (n, S, T, C): what exchanging one subject moves
+    two_groups = len(layout.groups) == 2
+
+    def gap_part(acc: np.ndarray) -> np.ndarray:
+        """What the average gap is a function of, on the axis before sets and tasks: (..., C) -> (..., X, S, T);
+        signed differences per emotion (X = E, two groups), else the cells (X = C)."""
+        return np.moveaxis(signed_pairs(by_group(acc, layout), layout) if two_groups else acc, -1, -3)
+
+    def average_gap(part: np.ndarray) -> np.ndarray:
+        """(..., X, S, T) -> (..., S, T)."""
+        if two_groups:
+            return np.abs(part).mean(axis=-3)
+        return spread(by_group(np.moveaxis(part, -3, -1), layout)).mean(axis=-1)
+
+    parts = np.concatenate([share.mean(axis=-1)[:, None], gap_part(share)], axis=1)  # (n, 1 + X, S, T)
+    columns = parts.reshape(n, -1)
+    base_a, base_b = gap_part(acc_a), gap_part(acc_b)
+    observed = {"macro": acc_a.mean(axis=-1) - acc_b.mean(axis=-1),
+                "average_gap": average_gap(base_a) - average_gap(base_b)}
+    exceed = {m: np.zeros((n_sets, n_tasks), dtype=np.int64) for m in observed}
+    for part in chunks(len(flips), columns.shape[1]):
+        moved = (flips[part].astype(np.float64) @ columns).reshape((-1,) + parts.shape[1:])
+        permuted = {"macro": observed["macro"] - 2.0 * moved[:, 0],
+                    "average_gap": average_gap(base_a - moved[:, 1:]) - average_gap(base_b + moved[:, 1:])}
+        for m in exceed:
+            exceed[m] += (np.abs(permuted[m]) >= np.abs(observed[m]) - _TIE_TOLERANCE).sum(axis=0)
+    return {m: (1.0 + exceed[m]) / (1.0 + len(flips)) for m in exceed}
+
+
+def _replicate_p(rows, layout: CellLayout, tasks: tuple[str, str], truth: np.ndarray, *, n_permutations: int,
+                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per kind, the permutation p of the planted method against the reference at every lambda: (len(GRID), T)."""
+    design = subject_design(rows, layout, tasks, "replicate")
+    _, correct = correctness(rows, design, "replicate")  # (T, 1, n_images)
+    uniform = rng.random(correct.shape[::2])  # (T, n_images): one draw per image, shared by every lambda
+    flips = rng.random((n_permutations, len(design.subjects))) < 0.5
+    reference = subject_sums(correct, design)[:, :, 0]  # (n, T, C)
+    planted = [subject_sums(correct | (uniform < q[:, design.image_cell])[:, None, :], design)[:, :, 0]
+               for lam in GRID for q in flip_probabilities(truth, layout, lam).values()]
+    p = planted_p(np.stack(planted, axis=1), reference, design.counts, flips, layout)  # metric -> (L * kinds, T)
+    kinds = list(KINDS)
+    return {kind: p[KINDS[kind]].reshape(len(GRID), len(kinds), -1)[:, i] for i, kind in enumerate(kinds)}
+
+
+@dataclass(frozen=True)
+class _Replicates:
+    """What a worker needs to simulate, predict and test its share of one study's replicates."""
+
+    study: PowerStudy
+    scenario: sim.Scenario
+    settings: Settings
+    design: DatasetDesign
+    train: OutputsTable  # what the reference method is fitted on
+    attribute: Attribute
+    truth: np.ndarray  # (T, C) percent: the reference's cell accuracies in the very large sample
+
+
+def _replicates_p(numbers: list[int], *, job: _Replicates) -> list[dict[str, np.ndarray]]:
+    """:func:`_replicate_p` of replicates ``numbers``, each sampled with its own seed (study seed + r) and tested with
+    its own random stream, so the result does not depend on how replicates are shared out between workers. The
+    reference is fitted once per call (the same fit every time: same train table, same seed)."""
+    study, layout = job.study, designs.layout(job.design, job.attribute)
+    tables = {f"r{r}": sim.sample_table(job.scenario, job.design, seed=study.seed + r, scale=study.scale) for r in numbers}
+    rows = coverage_study.fitted_predictions(study.reference, job.settings, job.train, tables, job.attribute)
+    tasks = predictions.tasks(job.attribute.name)
+    return [_replicate_p(rows[f"r{r}"], layout, tasks, job.truth, n_permutations=job.settings.evaluate.n_permutations,
+                         rng=np.random.default_rng([job.settings.evaluate.seed, study.seed + r,
+                                                    zlib.crc32(study.dataset.encode())]))
+            for r in numbers]
+
+
+def minimum_detectable(power: np.ndarray, effect_at_one: float, target: float) -> float | None:
+    """The true effect (pp, absolute) at which ``power`` over :data:`GRID` first reaches ``target``, interpolated
+    linearly in lambda; None when it never does (not detectable even when all errors or gaps are removed)."""
+    grid = np.array(GRID)
+    above = np.flatnonzero(power >= target)
+    if not len(above):
+        return None
+    i = int(above[0])
+    if i == 0:  # reached at the smallest lambda of the grid: an upper bound
+        lam = grid[0]
+    else:
+        lam = grid[i - 1] + (target - power[i - 1]) / (power[i] - power[i - 1]) * (grid[i] - grid[i - 1])
+    return round(float(lam * abs(effect_at_one)), 2)
+
+
+def measure_power(study: PowerStudy, settings: Settings, *, declared: dict[str, DatasetDesign], alpha: float,
+        family_size: int, scenario: sim.Scenario | None = None) -> dict[str, Any]:
+    """Simulate one held-out design; returns its part of ``power.json`` (see :func:`benchmark.stages.power.run`).
+    ``scenario``: the file ``study.scenario`` already read by the caller (read here when None)."""
+    if study.dataset not in declared:
+        raise BenchmarkError(f"power: dataset {study.dataset!r} is not declared")
+    design = declared[study.dataset]
+    attribute = designs.attribute_of(design, study.attribute)
+    layout, tasks = designs.layout(design, attribute), predictions.tasks(attribute.name)
+    scenario = scenario or sim.read(study.scenario)
+    train_name = study.train_dataset or coverage_study.other_dataset(study.dataset, declared)
+    train = sim.sample_table(scenario, declared[train_name], seed=study.seed + TRAIN_SEED_OFFSET)
+    truth_table = sim.sample_table(scenario, design, seed=study.seed + TRUTH_SEED_OFFSET, scale=study.truth_scale)
+    rows = coverage_study.fitted_predictions(study.reference, settings, train, {"truth": truth_table}, attribute)
+    truth = _cell_accuracy(rows["truth"], layout, tasks)
+    levels = {"alpha": alpha, "holm": alpha / max(1, family_size)}
+    rejected = {kind: {level: np.zeros((len(GRID), len(tasks))) for level in levels} for kind in KINDS}
+    # independent replicates, shared out in one contiguous block per core
+    blocks = np.array_split(np.arange(study.replicates), min(study.replicates, len(processes.available_cores())))
+    job = _Replicates(study, scenario, settings, design, train, attribute, truth)
+    subjects = int(sim.sample_table(scenario, design, seed=study.seed, scale=study.scale).frame["subject"].nunique())
+    log.info("power: %s: %d replicates of %d subjects", study.dataset, study.replicates, subjects)
+    for block in processes.map_on_cores(functools.partial(_replicates_p, job=job), [b.tolist() for b in blocks]):
+        for p in block:
+            for kind in KINDS:
+                for level, value in levels.items():
+                    rejected[kind][level] += p[kind] < value
+    effects = true_effects(truth, layout)
+    out: dict[str, Any] = {"tasks": {}}
+    for t, task in enumerate(tasks):
+        slot = out["tasks"].setdefault(task, {})
+        for kind, metric in KINDS.items():
+            power = {level: (rejected[kind][level][:, t] / study.replicates) for level in levels}
+            slot[metric] = {
+                "largest_effect": round(float(effects[kind][t]), 2),
+                "mde": minimum_detectable(power["alpha"], effects[kind][t], study.target),
+                "mde_holm": minimum_detectable(power["holm"], effects[kind][t], study.target),
+                "power": {level: [round(float(x), 3) for x in values] for level, values in power.items()},
+            }
+    out.update({"subjects": subjects, "reference_truth": {task: {"macro": round(float(truth[t].mean()), 2),
+                                                                "average_gap": round(float(-effects["gap"][t]), 2)}
+                                                         for t, task in enumerate(tasks)}})
+    return out
