@@ -1,8 +1,8 @@
 """The predicted-attribute audit: how much of a gap the attribute model's own errors create or hide.
 
-Every emotion-task metric of :func:`benchmark.stats.metric_entries` (cells, per-emotion gaps, pairwise gaps, macro,
-largest and average gap) is computed twice for every method and evaluation group (split x partition x dataset):
-with the cells' groups taken from the **true** attribute (as everywhere else in the benchmark) and from the attribute
+Every emotion-task metric of the cell accuracies (:data:`benchmark.core.metrics.RECALL`: cells, per-emotion gaps,
+pairwise and signed gaps, macro, largest and average gap, worst cell) is computed twice for every method and
+evaluation group (split x partition x dataset): with the cells' groups taken from the **true** attribute (as everywhere else in the benchmark) and from the attribute
 model's **prediction** (the ``uncorrected`` method's, e.g. FairFace's gender), which is all a deployed system sees.
 Their difference (predicted - true) gets an interval from the same subject resamples as both estimates
 (:func:`benchmark.stats.subject_resamples`, stratified by true group, so a person's images move together; seeds held
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark import stats
+from benchmark.core import metrics
 from benchmark.core.design import CellLayout
 from benchmark.core.predictions import EMOTION_TASK
 from benchmark.infra import atomic
@@ -80,7 +81,7 @@ def _metrics(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, layout: 
     """Seed-mean metrics (n_sets, n_metrics) of subject weights (n_sets, n_subjects)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = 100.0 * (weights @ sums).reshape(len(weights), n_seeds, -1) / (weights @ counts)[:, None, :]
-    return stats.summary_metrics(accuracy, layout).mean(axis=1)
+    return stats.metric_values({"recall": accuracy}, layout, metrics.RECALL).mean(axis=1)
 
 
 def _percentile(values: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,7 +107,7 @@ def _group_audit(rows: pd.DataFrame, *, attribute: str, layout: CellLayout, conf
              for grouping, column in (("true", attribute), ("predicted", f"pred_{attribute}"))}
     counts = {g: _sums(np.ones((1, len(images))), subject, c, len(subjects), layout.n_cells) for g, c in cells.items()}
     position = pd.Index(images["image_id"])
-    entries = stats.metric_entries(layout)
+    entries = stats.metric_entries(layout, metrics.RECALL)
     frames = []
     for method, method_rows in rows.groupby("method", sort=True, observed=True):
         seeds = np.unique(method_rows["seed"])

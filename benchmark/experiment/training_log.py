@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from benchmark.core import metrics, predictions, protocol
+from benchmark import stats
+from benchmark.core import metrics, protocol
 from benchmark.core.design import CellLayout
 from benchmark.core.settings import Settings, as_dict, flatten
 from benchmark.experiment import tracking
@@ -30,17 +30,20 @@ _METRICS_PER_BATCH = 1000
 
 def metric_values(runs: list[MethodRun], *, attribute: str,
                   layouts: dict[str, CellLayout]) -> dict[tuple[str, str], dict[str, list[tuple[int, float]]]]:
-    """(split, method) -> metric name -> [(seed, value)]: macro, largest and average gap per
-    ``<dataset>_<partition>.<task>``, computed once over all runs' prediction rows."""
-    rows = pd.concat([r.rows for r in runs], ignore_index=True)
-    table = metrics.summaries_by_group(metrics.cells_by_group(rows, tasks=predictions.tasks(attribute), layouts=layouts))
+    """(split, method) -> metric name -> [(seed, value)]: every headline metric row (:data:`metrics.HEADLINE`) per
+    ``<dataset>_<partition>.<task>``."""
     out: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = {}
-    for row in table.to_dict("records"):
-        slot = out.setdefault((row["split"], row["method"]), {})
-        for name in metrics.SUMMARY_METRICS:
-            if not np.isnan(row[name]):
-                key = tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{name}")
-                slot.setdefault(key, []).append((int(row["seed"]), float(row[name])))
+    for run in runs:
+        for (partition, dataset), rows in run.rows.groupby(["partition", "dataset"], sort=True, observed=True):
+            layout = layouts[dataset]
+            seeds, values = stats.seed_values(rows, layout=layout, attribute=attribute)  # (T, K, M)
+            columns = [(j, m.key((g, e))) for j, (name, g, e) in enumerate(stats.metric_entries(layout))
+                       for m in metrics.HEADLINE if m.name == name]
+            slot = out.setdefault((run.split, run.method), {})
+            for t, task in enumerate((attribute, "emotion")):
+                for j, key in columns:
+                    name = tracking.metric_name(f"{dataset}_{partition}.{task}.{key}")
+                    slot[name] = [(seed, float(v)) for seed, v in zip(seeds, values[t, :, j]) if not np.isnan(v)]
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.core import outputs
+from benchmark.core import metrics, outputs
 from benchmark.core.protocol import parse_split
 from benchmark.core.settings import Settings
 from benchmark.evaluation import audit, bias_profile
@@ -21,7 +21,7 @@ from benchmark.infra.optional import available
 from benchmark.infra.processes import Job
 from benchmark.report import frontier
 from benchmark.report.document import Block, Figure, Heading, Paragraph, Table
-from benchmark.report.tables import METRIC_LABELS, fmt_ci, group_label
+from benchmark.report.tables import fmt_ci, group_label
 
 __all__ = ["fairness_blocks", "frontier_job", "tracking_start"]
 
@@ -52,10 +52,10 @@ def frontier_blocks(made: list[Figure]) -> list[Block]:
 def _audit_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per method and headline metric: by true group [CI], by predicted group [CI], predicted - true [CI]."""
     out = []
-    headline = rows[rows["metric"].isin(list(METRIC_LABELS))]
+    headline = rows[rows["metric"].isin([m.name for m in metrics.HEADLINE]) & rows["emotion"].isna()]
     for (method, metric), found in headline.groupby(["method", "metric"], sort=True):
         by = found.set_index("grouping")
-        out.append({"method": method, "emotion metric": METRIC_LABELS[metric],
+        out.append({"method": method, "emotion metric": metrics.by_name(metric).short,
                     **{column: fmt_ci(by.loc[g, "estimate"], by.loc[g, "ci_low"], by.loc[g, "ci_high"])
                        for g, column in (("true", "by true group [CI]"), ("predicted", "by predicted group [CI]"),
                                          ("difference", "predicted - true [CI]"))}})

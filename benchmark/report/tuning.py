@@ -12,11 +12,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from benchmark.core import metrics
 from benchmark.core.protocol import test_dataset
 from benchmark.core.settings import CorrectorSettings
 from benchmark.infra import paths
 from benchmark.report.document import Block, Figure, Heading, Paragraph, Table
-from benchmark.report.tables import METRIC_LABELS, fmt_ci
+from benchmark.report.tables import fmt_ci
 
 FIGURE_NAME = "tune_study.png"
 
@@ -38,11 +39,13 @@ def held_out_table(results: dict[str, Any], split: str, method: str = "corrector
     tasks = sorted(by_method[method][partition], key=lambda t: t == "emotion")
     configured = "paper configuration [CI]" if method == "corrector" else "configured [CI]"
     for task in tasks:
-        for metric, label in METRIC_LABELS.items():
-            row = {"task": task, "metric": label}
+        for m in metrics.HEADLINE:
+            if m.name not in by_method[method][partition][task]:
+                continue  # a metric with a row per emotion: its keys carry the emotion
+            row = {"task": task, "metric": m.short}
             for name, column in ((method, configured), (tuned, "tuned [CI]")):
                 r = by_method[name][partition][task]
-                row[column] = fmt_ci(r[metric], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
+                row[column] = fmt_ci(r[m.name], r[f"{m.name}_ci_low"], r[f"{m.name}_ci_high"])
             rows.append(row)
     return pd.DataFrame(rows)
 

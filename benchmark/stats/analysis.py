@@ -11,27 +11,36 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from benchmark.core import metrics
 from benchmark.core.design import CellLayout
 from benchmark.core.predictions import tasks as run_tasks
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.processes import Job, run_jobs
 from benchmark.stats import bounds
 from benchmark.stats.cells import (
+    Rates,
     SubjectDesign,
+    channel_sums,
+    channel_totals,
     check_columns,
-    correctness,
     metric_entries,
-    seed_mean_summary,
+    predicted,
+    seed_mean_values,
     subject_design,
-    subject_sums,
 )
 from benchmark.stats.config import StatsConfig
 from benchmark.stats.intervals import bootstrap_intervals
-from benchmark.stats.resampling import jackknife_weights, seed_cells, seed_mean_metrics, seed_metrics, subject_resamples
+from benchmark.stats.resampling import (
+    jackknife_weights,
+    seed_mean_metrics,
+    seed_metrics,
+    seed_rates,
+    subject_resamples,
+)
 from benchmark.stats.significance import mcnemar_table, permutation_p, seed_majority
 
 __all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "analyse", "analysis_job", "compare", "contrast_name",
-           "group_statistics", "weighted_metrics"]
+           "group_statistics", "seed_values", "weighted_metrics"]
 
 #: An evaluation group: the methods within it are compared on the same images and share every resample.
 GROUP_COLUMNS: tuple[str, ...] = ("split", "partition", "dataset")
@@ -53,11 +62,11 @@ class _MethodStats:
 
     seeds: tuple[int, ...]
     correct: np.ndarray  # (T, K, n_images) bool
-    sums: np.ndarray  # (n_subjects, T, K, C)
+    sums: Rates  # channel -> (n_subjects, T, K, C)
     cells: np.ndarray  # (T, K, C) per-seed cell accuracies on all subjects
     point: np.ndarray  # (T, M) seed-mean metrics on all subjects
     seed_sd: np.ndarray  # (T, M)
-    boot_cells: np.ndarray  # (R, T, K, C)
+    boot_cells: np.ndarray  # (R, T, K, C) per-seed cell accuracies of every resample
     boot: np.ndarray  # (R, T, M)
     jack: np.ndarray  # (n_subjects, T, M)
     errors: bounds.MethodErrors | None  # calibrated cell errors (ci_method bound), else None
@@ -66,13 +75,15 @@ class _MethodStats:
 @dataclass(frozen=True)
 class _Group:
     """An evaluation group's design and draws: bootstrap weights (R, n), permutation flips (P, n) and, for ``bound``
-    intervals, the shared score-floor draws (R, T, 1, groups) (:func:`benchmark.stats.bounds.floor_draws`)."""
+    intervals, the shared score-floor draws (R, T, 1, groups) (:func:`benchmark.stats.bounds.floor_draws`); and the
+    design's per-subject denominators of every channel the metrics read."""
 
     design: SubjectDesign
     weights: np.ndarray
     flips: np.ndarray
     shared: np.ndarray | None
     config: StatsConfig
+    totals: Rates
 
 
 def _rng(config: StatsConfig, key: str) -> np.random.Generator:
@@ -88,7 +99,7 @@ def _group(design: SubjectDesign, config: StatsConfig, key: str) -> _Group:
     if config.ci_method == "bound":
         shared = bounds.floor_draws(config.n_resamples, len(design.tasks), len(design.layout.groups),
                                     _rng(config, key + "|floor"))
-    return _Group(design, weights, flips, shared, config)
+    return _Group(design, weights, flips, shared, config, channel_totals(design, metrics.channels()))
 
 
 def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
@@ -98,24 +109,25 @@ def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
 
 def _method_stats(rows: pd.DataFrame, group: _Group, where: str) -> _MethodStats:
     """Correctness, subject sums, estimate, seed sd, bootstrap and jackknife values of one method."""
-    design, layout = group.design, group.design.layout
-    seeds, correct = correctness(rows, design, where)
-    sums = subject_sums(correct, design)
+    design, layout, totals = group.design, group.design.layout, group.totals
+    prediction = predicted(rows, design, where)
+    sums = channel_sums(prediction, design, list(totals))
     everyone = np.ones((1, len(design.subjects)))
-    seed_values = seed_metrics(everyone, sums, design.counts, layout)[0]  # (T, K, M)
-    seed_sd = seed_values.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(seed_values[:, 0].shape)
-    cells = seed_cells(everyone, sums, design.counts)[0]
-    boot_cells = seed_cells(group.weights, sums, design.counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        seed_values = seed_metrics(everyone, sums, totals, layout)[0]  # (T, K, M)
+        rates = {c: r[0] for c, r in seed_rates(everyone, sums, totals).items()}  # channel -> (T, K, C)
+        boot_rates = seed_rates(group.weights, sums, totals)
+        point, boot = seed_mean_values(rates, layout), seed_mean_values(boot_rates, layout)
+    seed_sd = seed_values.std(axis=1, ddof=1) if len(prediction.seeds) > 1 else np.zeros(seed_values[:, 0].shape)
+    cells, boot_cells = rates["recall"], boot_rates["recall"]
     errors = None
     if group.config.ci_method == "bound":
         n_images, n_subjects = _cell_sizes(design)
         errors = bounds.method_errors(
             boot_cells, cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
             n_images=n_images, n_subjects=n_subjects, level=group.config.ci, shared=group.shared)
-    return _MethodStats(seeds, correct, sums, cells, seed_mean_summary(cells, layout), seed_sd, boot_cells,
-                        seed_mean_summary(boot_cells, layout),
-                        seed_mean_metrics(jackknife_weights(len(design.subjects)), sums, design.counts, layout),
-                        errors)
+    return _MethodStats(prediction.seeds, prediction.correct, sums, cells, point, seed_sd, boot_cells, boot,
+                        seed_mean_metrics(jackknife_weights(len(design.subjects)), sums, totals, layout), errors)
 
 
 def _empty_cell_notes(boot: np.ndarray) -> np.ndarray:
@@ -124,25 +136,47 @@ def _empty_cell_notes(boot: np.ndarray) -> np.ndarray:
                      for v in n_valid], dtype=object)
 
 
+def _bound_families(layout: CellLayout, n_tasks: int) -> np.ndarray:
+    """Each (task, metric) column's family of the ``bound`` construction (:attr:`Metric.bound`), None where the
+    metric has none: object array (T * M,)."""
+    family = {m.name: m.bound for m in metrics.METRICS}
+    return np.tile(np.array([family[name] for name, _, _ in metric_entries(layout)], dtype=object), n_tasks)
+
+
+def _without_bound(low: np.ndarray, high: np.ndarray, used: np.ndarray, notes: np.ndarray, families: np.ndarray,
+                   boot: np.ndarray, point: np.ndarray, jack: np.ndarray, level: float) -> None:
+    """BCa intervals, in place, for the columns whose metric ``bound`` has no construction for, with a note saying so."""
+    columns = np.flatnonzero(families == None)  # noqa: E711 (elementwise on an object array)
+    if not len(columns):
+        return
+    b_low, b_high, b_used, b_notes = bootstrap_intervals(boot[:, columns], point[columns], jack[:, columns], ci=level,
+                                                         method="bca")
+    low[columns], high[columns], used[columns] = b_low, b_high, b_used
+    for j, note in zip(columns, b_notes):
+        notes[j] = "; ".join(filter(None, [notes[j], note, "ci_method bound has no construction for this metric: BCa"]))
+
+
 def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """low, high, method used, note per (task, metric), flattened to (T * M,)."""
     design, config = group.design, group.config
     n = len(design.subjects)
+    boot, point, jack = ms.boot.reshape(len(ms.boot), -1), ms.point.reshape(-1), ms.jack.reshape(n, -1)
     if config.ci_method != "bound":
-        return bootstrap_intervals(ms.boot.reshape(len(ms.boot), -1), ms.point.reshape(-1), ms.jack.reshape(n, -1),
-                                   ci=config.ci, method=config.ci_method)
+        return bootstrap_intervals(boot, point, jack, ci=config.ci, method=config.ci_method)
     layout = design.layout
     low, high = bounds.estimate_bounds(ms.errors, ms.point, layout, level=config.ci)
+    cells = [j for j, (name, _, _) in enumerate(metric_entries(layout)) if name == "cell"]
     n_images, n_subjects = _cell_sizes(design)
-    variance = bounds.stratified_jackknife_variance(ms.jack[:, :, :layout.n_cells], design.subject_stratum)
+    variance = bounds.stratified_jackknife_variance(ms.jack[:, :, cells], design.subject_stratum)
     strata = np.bincount(design.subject_stratum, minlength=len(layout.groups))
-    low[:, :layout.n_cells], high[:, :layout.n_cells] = bounds.wilson_cells(
-        ms.point[:, :layout.n_cells], variance, n_images, n_subjects, level=config.ci,
+    low[:, cells], high[:, cells] = bounds.wilson_cells(
+        ms.point[:, cells], variance, n_images, n_subjects, level=config.ci,
         t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), config.ci))
-    is_cell = np.array([m == "cell" for m, _, _ in metric_entries(layout)])
-    used = np.tile(np.where(is_cell, "wilson", "bound").astype(object), len(design.tasks))
-    return _finite(low.reshape(-1), high.reshape(-1), ms.point.reshape(-1), used,
-                   _empty_cell_notes(ms.boot.reshape(len(ms.boot), -1)))
+    families = _bound_families(layout, len(design.tasks))
+    used = np.where(families == "cell", "wilson", "bound").astype(object)
+    low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
+    _without_bound(low, high, used, notes, families, boot, point, jack, config.ci)
+    return _finite(low, high, point, used, notes)
 
 
 def _finite(low: np.ndarray, high: np.ndarray, point: np.ndarray, used: np.ndarray,
@@ -160,6 +194,7 @@ def _difference(a: _MethodStats, b: _MethodStats, group: _Group) -> tuple[dict[s
     design, config = group.design, group.config
     point = a.point - b.point
     n_resamples, n = len(a.boot), len(design.subjects)
+    boot, jack = (a.boot - b.boot).reshape(n_resamples, -1), (a.jack - b.jack).reshape(n, -1)
     if config.ci_method == "bound":
         strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
         low, high = bounds.difference_bounds(
@@ -167,13 +202,14 @@ def _difference(a: _MethodStats, b: _MethodStats, group: _Group) -> tuple[dict[s
             floors=bounds.difference_floors(design.layout, design.counts),
             t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), config.ci))
         used = np.full(low.size, "bound", dtype=object)
-        low, high, used, notes = _finite(low.reshape(-1), high.reshape(-1), point.reshape(-1), used,
-                                         _empty_cell_notes((a.boot - b.boot).reshape(n_resamples, -1)))
+        low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
+        _without_bound(low, high, used, notes, _bound_families(design.layout, len(design.tasks)), boot,
+                       point.reshape(-1), jack, config.ci)
+        low, high, used, notes = _finite(low, high, point.reshape(-1), used, notes)
     else:
-        low, high, used, notes = bootstrap_intervals((a.boot - b.boot).reshape(n_resamples, -1), point.reshape(-1),
-                                                     (a.jack - b.jack).reshape(n, -1), ci=config.ci,
+        low, high, used, notes = bootstrap_intervals(boot, point.reshape(-1), jack, ci=config.ci,
                                                      method=config.ci_method)
-    p_perm = permutation_p(a.sums, b.sums, design.counts, group.flips, point, design.layout)
+    p_perm = permutation_p(a.sums, b.sums, group.totals, group.flips, point, design.layout)
     p_mcnemar = mcnemar_table(seed_majority(a.correct), seed_majority(b.correct), design)
     columns = dict(diff=point.reshape(-1), diff_ci_low=low, diff_ci_high=high, p_perm=p_perm.reshape(-1),
                    p_mcnemar=p_mcnemar.reshape(-1))
@@ -231,6 +267,17 @@ def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str 
     return pd.concat(frames, ignore_index=True)
 
 
+def seed_values(rows: pd.DataFrame, *, layout: CellLayout, attribute: str) -> tuple[tuple[int, ...], np.ndarray]:
+    """Every metric of one method's prediction rows (one image set), seed by seed: the seeds, and an array of shape
+    (2, n_seeds, n_metrics) percent (tasks: attribute, emotion; metrics in :func:`metric_entries` order)."""
+    check_columns(rows, "rows")
+    design = subject_design(rows, layout, run_tasks(attribute), "rows")
+    totals = channel_totals(design, metrics.channels())
+    prediction = predicted(rows, design, "rows")
+    sums = channel_sums(prediction, design, list(totals))
+    return prediction.seeds, seed_metrics(np.ones((1, len(design.subjects))), sums, totals, layout)[0]
+
+
 def weighted_metrics(rows: pd.DataFrame, weights: pd.DataFrame, *, layout: CellLayout, attribute: str) -> np.ndarray:
     """Seed-mean metrics of one method's prediction rows with every subject counted ``weights`` times.
 
@@ -251,8 +298,8 @@ def weighted_metrics(rows: pd.DataFrame, weights: pd.DataFrame, *, layout: CellL
     if missing:
         raise BenchmarkError(f"weights: no column for subject(s) {missing[:5]}; one column per subject is needed")
     matrix = weights.rename(columns=str)[list(design.subjects)].to_numpy(dtype=np.float64)
-    _, correct = correctness(rows, design, "rows")
-    return seed_mean_metrics(matrix, subject_sums(correct, design), design.counts, layout)
+    totals = channel_totals(design, metrics.channels())
+    return seed_mean_metrics(matrix, channel_sums(predicted(rows, design, "rows"), design, list(totals)), totals, layout)
 
 
 def _family_holm(table: pd.DataFrame, family: list[str]) -> pd.Series:

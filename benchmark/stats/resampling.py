@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import numpy as np
 
 from benchmark.core.design import CellLayout
-from benchmark.stats.cells import seed_mean_summary, summary_metrics
+from benchmark.stats.cells import Rates, metric_values, seed_mean_values
 
 __all__ = ["chunks", "exact_product", "jackknife_weights", "seed_cells", "seed_mean_metrics", "seed_metrics",
-           "subject_resamples"]
+           "seed_rates", "subject_resamples"]
 
 _CHUNK_ELEMENTS = 4_000_000  # bound on the floats of one matrix-product chunk (memory, not results)
 
@@ -70,16 +70,14 @@ def exact_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a.astype(np.float64) @ b.astype(np.float64)
 
 
-def seed_metrics(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, layout: CellLayout) -> np.ndarray:
+def seed_metrics(weights: np.ndarray, sums: Rates, totals: Rates, layout: CellLayout) -> np.ndarray:
     """Per-seed metrics of weighted subject sets (for the seed sd).
 
-    weights (R, n_subjects); sums (n_subjects, T, K, n_cells); counts (n_subjects, n_cells) -> (R, T, K, n_metrics)
-    percent.
+    weights (R, n_subjects); sums channel -> (n_subjects, T, K, C); totals channel -> (n_subjects, T, C) ->
+    (R, T, K, n_metrics) percent.
     """
-    n, n_tasks, n_seeds, n_cells = sums.shape
-    cell_sums = (weights @ sums.reshape(n, -1)).reshape(len(weights), n_tasks, n_seeds, n_cells)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return summary_metrics(100.0 * cell_sums / (weights @ counts)[:, None, None, :], layout)
+        return metric_values(seed_rates(weights, sums, totals), layout)
 
 
 def seed_cells(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -88,20 +86,34 @@ def seed_cells(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> np.
 
     sums (n_subjects, T, K, n_cells) correct counts; counts (n_subjects, n_cells) images. An empty cell gives NaN.
     """
+    n_tasks = sums.shape[1]
+    return _rates(weights, sums, np.repeat(counts[:, None, :], n_tasks, axis=1))
+
+
+def _rates(weights: np.ndarray, sums: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """100 * (weights @ sums) / (weights @ totals), chunked: (R, n) x (n, T, K, C) / (n, T, C) -> (R, T, K, C)."""
     weights = np.asarray(weights, dtype=np.float64)
     n, n_tasks, n_seeds, n_cells = sums.shape
     flat = sums.reshape(n, -1)
     out = np.empty((len(weights), n_tasks, n_seeds, n_cells))
     for part in chunks(len(weights), flat.shape[1] * 3):
         cell_sums = exact_product(weights[part], flat).reshape(-1, n_tasks, n_seeds, n_cells)
+        denominator = exact_product(weights[part], totals.reshape(n, -1)).reshape(-1, n_tasks, 1, n_cells)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[part] = 100.0 * cell_sums / exact_product(weights[part], counts)[:, None, None, :]
+            out[part] = 100.0 * cell_sums / denominator
     return out
 
 
-def seed_mean_metrics(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, layout: CellLayout) -> np.ndarray:
+def seed_rates(weights: np.ndarray, sums: Rates, totals: Rates) -> Rates:
+    """Per-seed rates of every channel of weighted subject sets: channel -> (R, T, K, n_cells) percent (NaN where a
+    cell has no image to count)."""
+    return {channel: _rates(weights, sums[channel], totals[channel]) for channel in sums}
+
+
+def seed_mean_metrics(weights: np.ndarray, sums: Rates, totals: Rates, layout: CellLayout) -> np.ndarray:
     """Seed-mean metrics of weighted subject sets, (R, n_subjects) weights -> (R, T, n_metrics) percent.
 
-    sums (n_subjects, T, K, n_cells) correct counts; counts (n_subjects, n_cells) images. An empty cell gives NaN.
+    sums channel -> (n_subjects, T, K, C) numerators; totals channel -> (n_subjects, T, C). An empty cell gives NaN.
     """
-    return seed_mean_summary(seed_cells(weights, sums, counts), layout)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return seed_mean_values(seed_rates(weights, sums, totals), layout)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats as sps
 
+from benchmark.core import metrics
 from benchmark.core.design import CellLayout
-from benchmark.stats.cells import SubjectDesign, metric_entries, seed_mean_difference
+from benchmark.stats.cells import Rates, SubjectDesign, metric_entries, seed_mean_difference
 from benchmark.stats.resampling import chunks, exact_product
 
 __all__ = ["holm", "mcnemar_exact", "mcnemar_table", "permutation_p", "seed_majority", "tile_seeds"]
@@ -23,27 +25,37 @@ def tile_seeds(sums: np.ndarray, n_seeds: int) -> np.ndarray:
     return np.tile(sums, (1, 1, n_seeds // sums.shape[2], 1))
 
 
-def permutation_p(sums_a: np.ndarray, sums_b: np.ndarray, counts: np.ndarray, flips: np.ndarray,
-                  observed: np.ndarray, layout: CellLayout) -> np.ndarray:
-    """Two-sided subject-level permutation p of metric(a) - metric(b), shape (T, n_metrics).
+def permutation_p(sums_a: Rates, sums_b: Rates, totals: Rates, flips: np.ndarray, observed: np.ndarray,
+                  layout: CellLayout, metric_set: Sequence[metrics.Metric] = metrics.METRICS) -> np.ndarray:
+    """Two-sided subject-level permutation p of metric(a) - metric(b) for every metric of ``metric_set``, shape
+    (T, n_metrics).
 
+    sums_a, sums_b: channel -> (n_subjects, T, K, C) per-subject numerators; totals: channel -> (n_subjects, T, C)
+    (the channels ``metric_set`` reads).
     ``flips`` (P, n_subjects) bool: the subjects whose predictions are exchanged in each permutation. Seeds are paired
     by their order after tiling both methods to the least common multiple of their seed counts (a one-seed method
     pairs with every seed of the other).
     """
-    n_seeds = math.lcm(sums_a.shape[2], sums_b.shape[2])
-    a, b = tile_seeds(sums_a, n_seeds), tile_seeds(sums_b, n_seeds)
-    n, n_tasks = a.shape[:2]
-    delta = (a - b).reshape(n, -1)
-    total_a, total_b = a.sum(axis=0).reshape(-1), b.sum(axis=0).reshape(-1)
-    cell_n = counts.sum(axis=0)
+    channels = list(sums_a)
+    n_seeds = math.lcm(sums_a[channels[0]].shape[2], sums_b[channels[0]].shape[2])
+    a = {c: tile_seeds(sums_a[c], n_seeds) for c in channels}
+    b = {c: tile_seeds(sums_b[c], n_seeds) for c in channels}
+    n, n_tasks = a[channels[0]].shape[:2]
+    delta = np.concatenate([(a[c] - b[c]).reshape(n, -1) for c in channels], axis=1)
+    width = n_tasks * n_seeds * layout.n_cells
+    totals_all = {c: totals[c].sum(axis=0)[:, None, :] for c in channels}  # (T, 1, C)
     exceed = np.zeros(observed.shape, dtype=np.int64)
     for part in chunks(len(flips), delta.shape[1] * 4):
         moved = exact_product(flips[part], delta)
         shape = (len(moved), n_tasks, n_seeds, layout.n_cells)
+        rates_a, rates_b = {}, {}
+        for j, c in enumerate(channels):
+            moved_c = moved[:, j * width:(j + 1) * width].reshape(shape)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rates_a[c] = 100.0 * (a[c].sum(axis=0) - moved_c) / totals_all[c]
+                rates_b[c] = 100.0 * (b[c].sum(axis=0) + moved_c) / totals_all[c]
         with np.errstate(invalid="ignore", divide="ignore"):
-            statistic = seed_mean_difference(100.0 * (total_a - moved).reshape(shape) / cell_n,
-                                             100.0 * (total_b + moved).reshape(shape) / cell_n, layout)
+            statistic = seed_mean_difference(rates_a, rates_b, layout, metric_set)
         exceed += (np.abs(statistic) >= np.abs(observed) - _TIE_TOLERANCE).sum(axis=0)
     p = (1.0 + exceed) / (1.0 + len(flips))
     return np.where(np.isnan(observed), np.nan, p)
@@ -87,14 +99,17 @@ def seed_majority(correct: np.ndarray) -> np.ndarray:
 
 
 def mcnemar_table(majority_a: np.ndarray, majority_b: np.ndarray, design: SubjectDesign) -> np.ndarray:
-    """McNemar p for every (task, metric): cells on their own images, macro on all images, NaN for the others."""
+    """McNemar p for every (task, metric): a metric's :attr:`~benchmark.core.metrics.Metric.mcnemar` says on which
+    images (its cell's, all), NaN for the others."""
     entries = metric_entries(design.layout)
+    kind = {m.name: m.mcnemar for m in metrics.METRICS}
+    cell_of = {(group, emotion): c for c, (group, emotion) in enumerate(design.layout.cells())}
     out = np.full((majority_a.shape[0], len(entries)), np.nan)
     for t in range(majority_a.shape[0]):
-        for j, (metric, _, _) in enumerate(entries):
-            if metric == "macro":
+        for j, (metric, group, emotion) in enumerate(entries):
+            if kind[metric] == "all":
                 out[t, j] = mcnemar_exact(majority_a[t], majority_b[t])
-            elif metric == "cell":
-                mask = design.image_cell == j
+            elif kind[metric] == "cell":
+                mask = design.image_cell == cell_of[group, emotion]
                 out[t, j] = mcnemar_exact(majority_a[t, mask], majority_b[t, mask])
     return out

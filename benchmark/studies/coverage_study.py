@@ -189,16 +189,17 @@ def truth_table(rows: dict[str, pd.DataFrame], layout: CellLayout, attribute: st
                 exchangeable: bool) -> pd.DataFrame:
     """The truth per row: ``truth`` (each rule's metric on the large sample) and ``truth_diff`` (compared -
     reference; exactly 0 when the two rules are exchangeable), keyed like the statistics table."""
-    from benchmark.stats.cells import correctness, subject_design, subject_sums
+    from benchmark.core.metrics import channels
+    from benchmark.stats.cells import channel_sums, channel_totals, predicted, subject_design
     from benchmark.stats.resampling import seed_mean_metrics
 
     tasks = predictions.tasks(attribute)
     design = subject_design(pd.concat(list(rows.values()), ignore_index=True), layout, tasks, "truth")
     values = {}
+    totals = channel_totals(design, channels())
     for name, r in rows.items():
-        _, correct = correctness(r, design, "truth")
-        values[name] = seed_mean_metrics(np.ones((1, len(design.subjects))), subject_sums(correct, design),
-                                         design.counts, layout)[0]
+        sums = channel_sums(predicted(r, design, "truth"), design, list(totals))
+        values[name] = seed_mean_metrics(np.ones((1, len(design.subjects))), sums, totals, layout)[0]
     frames = []
     entries = metric_entries(layout)
     for name in names:

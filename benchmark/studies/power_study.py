@@ -32,12 +32,13 @@ import numpy as np
 from benchmark.core import design as designs
 from benchmark.core import predictions
 from benchmark.core.design import Attribute, CellLayout, DatasetDesign
+from benchmark.core.metrics import signed_pairs, spread
 from benchmark.core.outputs import OutputsTable
 from benchmark.core.settings import Settings
 from benchmark.infra import processes
 from benchmark.infra.errors import BenchmarkError
 from benchmark.sources import sim
-from benchmark.stats.cells import by_group, correctness, signed_pairs, spread, subject_design, subject_sums
+from benchmark.stats.cells import by_group, correctness, subject_design, subject_sums
 from benchmark.stats.resampling import chunks, seed_cells
 from benchmark.studies import coverage_study
 

@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 
 from benchmark.core.design import CellLayout
+from benchmark.core.metrics import RECALL
 from benchmark.experiment.params import load_settings
 from benchmark.infra import processes
 from benchmark.stages import power as stage
@@ -65,12 +66,14 @@ def test_planted_sets_get_the_evaluate_stages_permutation_p(groups):
                       counts[:, None, None])
     flips = rng.random((300, n_subjects)) < 0.5
     p = power_study.planted_p(sums, reference, counts, flips, layout)
-    metrics = [name for name, _, _ in metric_entries(layout)]
+    metrics = [name for name, _, _ in metric_entries(layout, RECALL)]
     cell_n = counts.sum(axis=0)
+    totals = {"recall": np.repeat(counts[:, None, :], n_tasks, axis=1)}
     for s in range(n_sets):
         a, b = sums[:, s, :, None, :], reference[:, :, None, :]  # one seed each
-        observed = seed_mean_difference(100.0 * a.sum(axis=0) / cell_n, 100.0 * b.sum(axis=0) / cell_n, layout)
-        expected = permutation_p(a, b, counts, flips, observed, layout)
+        observed = seed_mean_difference({"recall": 100.0 * a.sum(axis=0) / cell_n},
+                                        {"recall": 100.0 * b.sum(axis=0) / cell_n}, layout, RECALL)
+        expected = permutation_p({"recall": a}, {"recall": b}, totals, flips, observed, layout, RECALL)
         for metric in ("macro", "average_gap"):
             assert np.array_equal(p[metric][s], expected[:, metrics.index(metric)])
 
