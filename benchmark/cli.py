@@ -224,7 +224,7 @@ def simulate_coverage(scenario: str, dataset: str, attribute: str, comparison: s
     """Measure how often the intervals hold the simulator's truth, and how often the tests reject, over REPLICATES
     samples of a dataset's design (the evaluate section's statistics; docs/STATISTICS.md)."""
     from benchmark.experiment import params
-    from benchmark.stats import coverage_table
+    from benchmark.stats import StatsConfig, coverage_table
     from benchmark.studies import coverage_study
 
     settings = _settings(params_path)
@@ -238,7 +238,7 @@ def simulate_coverage(scenario: str, dataset: str, attribute: str, comparison: s
     for path in coverage_study.write(result, output) if output is not None else []:
         click.echo(f"wrote {path}")
     if measured is not None:
-        config = coverage_study.statistics_config(settings)
+        config = StatsConfig.from_settings(settings.evaluate)
         click.echo(f"wrote {coverage_table.merge_measured(measured, coverage_study.measured_rows(result, config=config))}")
 
 

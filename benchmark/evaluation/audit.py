@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,9 @@ from benchmark.core.design import CellLayout
 from benchmark.core.predictions import EMOTION_TASK
 from benchmark.infra import atomic
 from benchmark.infra.processes import Job, run_jobs
+from benchmark.stats import StatsConfig
 
-__all__ = ["ATTRIBUTE_MODEL", "ATTRIBUTE_FILE", "GAPS_FILE", "GROUPINGS", "AuditConfig", "attribute_accuracy",
+__all__ = ["ATTRIBUTE_MODEL", "ATTRIBUTE_FILE", "GAPS_FILE", "GROUPINGS", "attribute_accuracy",
            "attribute_job", "gap_audit", "gap_job", "write"]
 
 #: the method whose attribute prediction is the attribute model's own
@@ -43,16 +43,7 @@ GAPS_FILE = "audit.parquet"
 ATTRIBUTE_FILE = "attribute_audit.parquet"
 
 
-@dataclass(frozen=True)
-class AuditConfig:
-    """Resamples, interval level and seed (the ``evaluate`` section's, so the audit matches stats.parquet)."""
-
-    n_resamples: int = 10_000
-    ci: float = 0.95
-    seed: int = 0
-
-
-def _rng(config: AuditConfig, key: str) -> np.random.Generator:
+def _rng(config: StatsConfig, key: str) -> np.random.Generator:
     return np.random.default_rng([config.seed, zlib.crc32(f"audit|{key}".encode())])
 
 
@@ -94,7 +85,7 @@ def _percentile(values: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray, 
     return low, high, valid
 
 
-def _group_audit(rows: pd.DataFrame, *, attribute: str, layout: CellLayout, config: AuditConfig,
+def _group_audit(rows: pd.DataFrame, *, attribute: str, layout: CellLayout, config: StatsConfig,
                  key: str) -> pd.DataFrame:
     images = _images(rows, attribute)
     subjects, subject = np.unique(images["subject"].astype(str).to_numpy(), return_inverse=True)
@@ -135,7 +126,7 @@ def _group_audit(rows: pd.DataFrame, *, attribute: str, layout: CellLayout, conf
 
 
 def gap_audit(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
-              config: AuditConfig = AuditConfig()) -> pd.DataFrame:
+              config: StatsConfig = StatsConfig()) -> pd.DataFrame:
     """Every emotion metric by true and by predicted group, and their difference, per evaluation group and method.
 
     Parameters
@@ -153,7 +144,7 @@ def gap_audit(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLay
 
 
 def gap_job(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
-              config: AuditConfig = AuditConfig()) -> Job:
+              config: StatsConfig = StatsConfig()) -> Job:
     """:func:`gap_audit` as a :class:`~benchmark.infra.processes.Job`: one call per evaluation group."""
     if ATTRIBUTE_MODEL not in set(frame["method"]):
         return Job([], _concat)
@@ -163,7 +154,7 @@ def gap_job(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayou
 
 
 def _keyed_group_audit(group: tuple, rows: pd.DataFrame, *, attribute: str, layout: CellLayout,
-                       config: AuditConfig) -> pd.DataFrame:
+                       config: StatsConfig) -> pd.DataFrame:
     """:func:`_group_audit` of one evaluation group, its key columns in front."""
     table = _group_audit(rows, attribute=attribute, layout=layout, config=config, key="|".join(map(str, group)))
     for column, value in reversed(list(zip(_GROUP_COLUMNS, group))):
@@ -177,7 +168,7 @@ def _concat(pieces: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def attribute_accuracy(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
-                       config: AuditConfig = AuditConfig()) -> pd.DataFrame:
+                       config: StatsConfig = StatsConfig()) -> pd.DataFrame:
     """The attribute model's confusion per dataset and true emotion.
 
     Returns
@@ -190,7 +181,7 @@ def attribute_accuracy(frame: pd.DataFrame, *, attribute: str, layouts: dict[str
 
 
 def attribute_job(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
-                    config: AuditConfig = AuditConfig()) -> Job:
+                    config: StatsConfig = StatsConfig()) -> Job:
     """:func:`attribute_accuracy` as a :class:`~benchmark.infra.processes.Job`: one call per dataset, given only its
     images (:func:`_images`)."""
     if ATTRIBUTE_MODEL not in set(frame["method"]):
@@ -201,7 +192,7 @@ def attribute_job(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, Cel
 
 
 def _dataset_accuracy(dataset: str, images: pd.DataFrame, *, attribute: str, layout: CellLayout,
-                      config: AuditConfig) -> list[dict]:
+                      config: StatsConfig) -> list[dict]:
     """:func:`attribute_accuracy`'s rows of one dataset, one per true emotion."""
     subjects, subject = np.unique(images["subject"].astype(str).to_numpy(), return_inverse=True)
     subject_group = np.empty(len(subjects), dtype=object)

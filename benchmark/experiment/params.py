@@ -16,7 +16,7 @@ import yaml
 
 from benchmark.core import design as designs
 from benchmark.core.design import Attribute, DatasetDesign
-from benchmark.core.protocol import parse_split
+from benchmark.core.protocol import parse_split, shared_attribute
 from benchmark.core.settings import Settings, TuneSpaceSettings, build
 from benchmark.infra import paths, textfiles
 from benchmark.infra.errors import BenchmarkError
@@ -62,20 +62,10 @@ def run_designs(settings: Settings) -> dict[str, DatasetDesign]:
 
 def split_attribute(split: str, designs_by_name: dict[str, DatasetDesign], attribute: str, *,
                     where: str = "train.splits") -> Attribute:
-    """The attribute of ``split``: both datasets must declare it with the same groups and model outputs (a method
-    trained on one predicts the other's groups from the same model's outputs)."""
+    """The attribute of ``split`` from the datasets' declarations (:func:`benchmark.core.protocol.shared_attribute`)."""
     parsed = parse_split(split, where=where)
-    missing = [d for d in parsed.datasets if d not in designs_by_name]
-    if missing:
-        raise BenchmarkError(f"{where}: split {split!r} needs dataset {missing[0]!r}; add it to data.datasets")
-    train, test = designs_by_name[parsed.train], designs_by_name[parsed.test]
-    found = designs.attribute_of(train, attribute)
-    other = designs.attribute_of(test, attribute)
-    if (found.groups, found.outputs) != (other.groups, other.outputs):
-        raise BenchmarkError(f"{where}: split {split!r}: attribute {attribute!r} has groups {list(found.groups)} "
-                             f"(outputs {list(found.outputs)}) in {train.name} but {list(other.groups)} (outputs "
-                             f"{list(other.outputs)}) in {test.name}; a split needs datasets that share the attribute")
-    return found
+    attributes = {d: designs.attribute_of(designs_by_name[d], attribute) for d in parsed.datasets if d in designs_by_name}
+    return shared_attribute(split, attributes, where=where)
 
 
 def _check_data(settings: Settings) -> dict[str, DatasetDesign]:

@@ -46,13 +46,6 @@ def headline_rows(table: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(key=[metrics.row_key(*entry) for entry in zip(rows["metric"], rows["group"], rows["emotion"])])
 
 
-def stats_config(settings: Settings) -> stats.StatsConfig:
-    """The statistics' budgets from the ``evaluate`` section."""
-    e = settings.evaluate
-    return stats.StatsConfig(n_resamples=e.n_resamples, ci=e.ci, ci_method=e.ci_method,
-                             n_permutations=e.n_permutations, seed=e.seed)
-
-
 def _rounded(column: str, value: Any) -> float | None:
     """Percent to 2 decimals, p-values to 4; NaN (not applicable) -> None."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -146,14 +139,13 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
         tracking.probe(settings.tracking)  # an unreachable store fails now, not after the statistics
     read = predictions.read(source)
     frame, attribute, layouts = read.frame, read.attribute, read.layouts
-    config = stats_config(settings)
+    config = stats.StatsConfig.from_settings(settings.evaluate)
     pairs = contrasts.pairs(settings.evaluate.contrasts)
-    audit_config = audit.AuditConfig(n_resamples=config.n_resamples, ci=config.ci, seed=config.seed)
     full, gaps, accuracy = processes.run_jobs([  # one pool: no core waits while the other ends a piece
         stats.analysis_job(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
                              config=config, contrasts=pairs),
-        audit.gap_job(frame, attribute=attribute, layouts=layouts, config=audit_config),
-        audit.attribute_job(frame, attribute=attribute, layouts=layouts, config=audit_config)],
+        audit.gap_job(frame, attribute=attribute, layouts=layouts, config=config),
+        audit.attribute_job(frame, attribute=attribute, layouts=layouts, config=config)],
         meanwhile=tracking.deferred_setup(settings.tracking))
     table = contrasts.method_rows(full)  # every output below but stats.parquet and metrics.json's contrasts
     meta = {**read.metadata, "attribute": attribute}

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.core import design as designs
 from benchmark.core import outputs, predictions
 from benchmark.core.settings import Settings
 from benchmark.experiment import tracking, training_log
-from benchmark.experiment.run_matrix import train_all
+from benchmark.experiment.run_matrix import train_all, train_inputs
 from benchmark.infra import paths
 from benchmark.methods import fork_server
 
@@ -41,19 +40,19 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path 
     if settings.train.device != "cuda":
         fork_server.start()  # the CPU trainer's workers: their torch import overlaps the reading and the baselines
     attribute = settings.data.attribute
-    tables = {d: outputs.read(paths.outputs_table(d, outputs_dir), attribute=attribute) for d in settings.data.datasets}
+    inputs = train_inputs(settings, outputs_dir)
+    tables = inputs.tables
     classes = next(iter(tables.values())).emotion_classes
-    runs = train_all(settings, tables)
+    runs = train_all(settings, inputs)
     meta = predictions.metadata(attribute, {d: t.design for d, t in tables.items()}, **_carried(tables))
     predictions.write(pd.concat([r.rows for r in runs], ignore_index=True), target, emotion_classes=classes,
                       metadata=meta)
     if settings.tracking.enabled:
         logged = time.perf_counter()
-        layouts = {d: designs.layout(t.design, designs.attribute_of(t.design, attribute)) for d, t in tables.items()}
-        inputs = tracking.table_inputs({d: paths.outputs_table(d, outputs_dir) for d in settings.data.datasets},
-                                       context="training")
-        training_log.log_runs(settings, runs, source=meta.get("source", "unknown"), attribute=attribute, layouts=layouts,
-                              inputs=inputs)
+        logged_inputs = tracking.table_inputs({d: paths.outputs_table(d, outputs_dir) for d in settings.data.datasets},
+                                              context="training")
+        training_log.log_runs(settings, runs, source=meta.get("source", "unknown"), attribute=attribute,
+                              layouts=inputs.layouts, inputs=logged_inputs)
         now = time.perf_counter()
         log.info("train: MLflow logging took %.1f s of the stage's %.1f s", now - logged, now - start)
     return target

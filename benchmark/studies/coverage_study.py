@@ -49,7 +49,7 @@ from benchmark.stats.coverage_table import MEASURED_COLUMNS
 log = logging.getLogger(__name__)
 
 __all__ = ["COMPARISONS", "CoverageStudy", "StudyResult", "fitted_predictions", "measure_coverage", "other_dataset", "summarise",
-           "measured_rows", "statistics_config", "to_markdown", "write"]
+           "measured_rows", "to_markdown", "write"]
 
 COMPARISONS: tuple[str, ...] = ("methods", "aa")
 KEY = ["method", "task", "metric", "group", "emotion"]
@@ -254,13 +254,6 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def statistics_config(settings: Settings) -> StatsConfig:
-    """The evaluate section's statistics settings (what the evaluate stage runs with)."""
-    e = settings.evaluate
-    return StatsConfig(n_resamples=e.n_resamples, ci=e.ci, ci_method=e.ci_method, n_permutations=e.n_permutations,
-                       seed=e.seed)
-
-
 def measure_coverage(study: CoverageStudy, settings: Settings, *, declared: dict[str, DatasetDesign] | None = None,
         statistics: Statistics = group_statistics, config: StatsConfig | None = None,
         alpha: float | None = None) -> StudyResult:
@@ -272,7 +265,7 @@ def measure_coverage(study: CoverageStudy, settings: Settings, *, declared: dict
     statistics : the function under test, called like :func:`benchmark.stats.group_statistics` once per replicate.
     """
     declared = declared if declared is not None else designs.shipped()
-    config = config or statistics_config(settings)
+    config = config or StatsConfig.from_settings(settings.evaluate)
     alpha = settings.evaluate.alpha if alpha is None else alpha
     sets, layout, attribute = prediction_sets(study, settings, declared)
     names = study.names
