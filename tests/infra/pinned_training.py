@@ -23,8 +23,8 @@ def main(torch_first: bool) -> None:
     import numpy as np
     import torch
 
-    from benchmark import cpu_pin
-    from benchmark.config import CorrectorSettings
+    from benchmark.core.settings import CorrectorSettings
+    from benchmark.infra import cpu_pin
     from benchmark.methods.network import Architecture, TrainingData
     from benchmark.methods.trainer import train_many
 

@@ -1,4 +1,4 @@
-"""The pin of torch's CPU kernels (benchmark/cpu_pin.py): the CPU trainer's bits do not depend on the kernels a
+"""The pin of torch's CPU kernels (benchmark/infra/cpu_pin.py): the CPU trainer's bits do not depend on the kernels a
 processor would make torch choose.
 
 Another processor cannot be had in a test, but the choices it would make can be forced on this one through the
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import cpu_pin
+from benchmark.infra import cpu_pin
 
 PROBE = Path(__file__).parent / "pinned_training.py"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: the weights tests/pinned_training.py trains under the pin, recorded on an AMD EPYC (AVX2 and FMA, no AVX-512)
 RECORDED_WEIGHTS = "86c2b43d80b1064fec67ac52124b8085b914f8efcee01a8749e5495d376d54c4"
 #: kernel choices the environment can force on an x86-64 processor with AVX2 (AVX-512 ones crash one without it);
