@@ -66,10 +66,12 @@ def test_the_default_design_gives_the_numbers_of_the_code_before_designs_were_de
     contrast_names = set(contrasts.contrast_rows(ours)["method"])
     merged = golden.fillna({k: "-" for k in KEYS}).merge(ours.fillna({k: "-" for k in KEYS}), on=KEYS, how="outer",
                                                          suffixes=("_golden", ""), indicator=True)
-    # every golden row is still there; the only new rows are the signed per-emotion differences and the contrasts
+    # every golden row is still there; the only new rows are the signed per-emotion differences, the contrasts and the
+    # metrics added since (worst-cell accuracy, the false-positive-rate gap)
     new = merged[merged["_merge"] == "right_only"]
     assert (merged["_merge"] != "left_only").all(), merged.loc[merged["_merge"] == "left_only", KEYS].head()
-    assert (new["metric"].eq("signed_gap") | new["method"].isin(contrast_names)).all(), new[KEYS].head()
+    added = new["metric"].isin(["signed_gap", "worst_cell", "fpr_gap"]) | new["method"].isin(contrast_names)
+    assert added.all(), new[KEYS].head()
     merged = merged[merged["_merge"] == "both"]
     for column in NUMBERS:
         a, b = merged[f"{column}_golden"].to_numpy(float), merged[column].to_numpy(float)
