@@ -1,6 +1,7 @@
-"""MLflow records of the train stage: one run ``train:<split>:<method>`` per (split, method).
+"""MLflow records of the train stage: the stage run ``train`` and under it one run ``train:<split>:<method>`` per
+(split, method).
 
-Each run carries the params (all of params.yaml, flattened), the tags of :mod:`benchmark.experiment.tracking` (source, split,
+Each of those carries the params (all of params.yaml, flattened), the tags of :mod:`benchmark.experiment.tracking` (source, split,
 method, git commit, params hash), the paper's metrics per seed (stepped metrics, step = seed) and their seed mean and
 sd, the training time, and what the method fitted as ``fitted.npz`` (arrays named ``fold<f>.seed<s>.<name>``).
 Everything of a run goes in one batched call, so logging stays a small part of the stage.
@@ -30,8 +31,8 @@ _METRICS_PER_BATCH = 1000
 
 def metric_values(runs: list[MethodRun], *, attribute: str,
                   layouts: dict[str, CellLayout]) -> dict[tuple[str, str], dict[str, list[tuple[int, float]]]]:
-    """(split, method) -> metric name -> [(seed, value)]: macro, largest and average gap per
-    ``<dataset>_<partition>.<task>``, computed once over all runs' prediction rows."""
+    """(split, method) -> metric key -> [(seed, value)]: macro, largest and average gap per dataset, partition and
+    task (``<dataset>_<partition>.<task>/<metric>``), computed once over all runs' prediction rows."""
     rows = pd.concat([r.rows for r in runs], ignore_index=True)
     table = metrics.summaries_by_group(metrics.cells_by_group(rows, tasks=predictions.tasks(attribute), layouts=layouts))
     out: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = {}
@@ -39,7 +40,7 @@ def metric_values(runs: list[MethodRun], *, attribute: str,
         slot = out.setdefault((row["split"], row["method"]), {})
         for name in metrics.SUMMARY_METRICS:
             if not np.isnan(row[name]):
-                key = tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{name}")
+                key = tracking.metric_key(f"{row['dataset']}_{row['partition']}", row["task"], name)
                 slot.setdefault(key, []).append((int(row["seed"]), float(row[name])))
     return out
 
@@ -50,41 +51,50 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
 
 def log_runs(settings: Settings, runs: list[MethodRun], *, source: str, attribute: str,
              layouts: dict[str, CellLayout], inputs: dict[str, Any]) -> None:
-    """Log one MLflow run per (split, method) of the train stage; ``source`` is the data's (from its metadata);
-    ``inputs`` (dataset -> MLflow dataset input, :func:`benchmark.experiment.tracking.table_inputs`) are the outputs tables, each
-    run gets those of its split."""
+    """Log the stage run ``train`` and under it one MLflow run per (split, method) of the train stage; ``source`` is
+    the data's (from its metadata); ``inputs`` (dataset -> MLflow dataset input,
+    :func:`benchmark.experiment.tracking.table_inputs`) are the outputs tables, each run gets those of its split."""
     mlflow = tracking.setup(settings.tracking)
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Param
 
     client = mlflow.MlflowClient()
     flat = flatten(as_dict(settings))
     params = [Param(k, str(v)[:500]) for k, v in sorted(flat.items())]
-    common = {"source": source, "attribute": attribute, "git_commit": tracking.git_commit(),
-              "params_hash": tracking.params_hash(flat), "stage": "train"}
+    common = {"source": source, "attribute": attribute, "params_hash": tracking.params_hash(flat), "stage": "train"}
     values = metric_values(runs, attribute=attribute, layouts=layouts)
-    for run in runs:
-        tags = {**common, "split": run.split, "method": run.method,
-                **({"shared_with": run.shared_with} if run.shared_with else {})}
-        with tracking.mlflow_run(mlflow, f"train:{run.split}:{run.method}", tags=tags) as active:
-            now = int(time.time() * 1000)
-            entries = [Metric("train_seconds", run.seconds, now, 0), Metric("n_models", float(len(run.jobs)), now, 0)]
-            for key, per_seed in values.get((run.split, run.method), {}).items():
-                entries += [Metric(key, v, now, seed) for seed, v in per_seed]
-                seed_values = np.array([v for _, v in per_seed])
-                sd = float(seed_values.std(ddof=1)) if len(seed_values) > 1 else 0.0
-                entries += [Metric(f"{key}.seed_mean", float(seed_values.mean()), now, 0),
-                            Metric(f"{key}.seed_sd", sd, now, 0)]
-            run_id = active.info.run_id
-            tracking.log_inputs(mlflow, [inputs[d] for d in protocol.parse_split(run.split).datasets], run_id=run_id)
-            param_chunks = _batches(params, _PARAMS_PER_BATCH)
-            metric_chunks = _batches(entries, _METRICS_PER_BATCH - _PARAMS_PER_BATCH)
-            for i in range(max(len(param_chunks), len(metric_chunks))):
-                client.log_batch(run_id, params=param_chunks[i] if i < len(param_chunks) else [],
-                                 metrics=metric_chunks[i] if i < len(metric_chunks) else [])
-            if any(run.fitted) and not run.shared_with:  # a shared run's weights are those of the run it names
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / "fitted.npz"
-                    arrays = {f"fold{fold}.seed{seed}.{name}": arr
-                              for (fold, seed), fitted in zip(run.jobs, run.fitted) for name, arr in fitted.items()}
-                    np.savez_compressed(path, **arrays)
-                    client.log_artifact(run_id, str(path))
+    with tracking.stage_run(mlflow, settings.tracking, "train", stage="train", tags=common):
+        tracking.log_inputs(mlflow, inputs.values())
+        for run in runs:
+            _log_run(mlflow, client, run, tags=common, params=params, values=values.get((run.split, run.method), {}),
+                     inputs=[inputs[d] for d in protocol.parse_split(run.split).datasets])
+
+
+def _log_run(mlflow: Any, client: Any, run: MethodRun, *, tags: dict[str, str], params: list[Any],
+             values: dict[str, list[tuple[int, float]]], inputs: list[Any]) -> None:
+    """One (split, method)'s run, nested under the active stage run."""
+    from mlflow.entities import Metric
+
+    tags = {**tags, "split": run.split, "method": run.method, **({"shared_with": run.shared_with} if run.shared_with else {})}
+    with tracking.mlflow_run(mlflow, f"train:{run.split}:{run.method}", tags=tags, nested=True) as active:
+        now = int(time.time() * 1000)
+        entries = [Metric("train_seconds", run.seconds, now, 0), Metric("n_models", float(len(run.jobs)), now, 0)]
+        for key, per_seed in values.items():
+            entries += [Metric(key, v, now, seed) for seed, v in per_seed]
+            seed_values = np.array([v for _, v in per_seed])
+            sd = float(seed_values.std(ddof=1)) if len(seed_values) > 1 else 0.0
+            entries += [Metric(f"{key}_seed_mean", float(seed_values.mean()), now, 0),
+                        Metric(f"{key}_seed_sd", sd, now, 0)]
+        run_id = active.info.run_id
+        tracking.log_inputs(mlflow, inputs, run_id=run_id)
+        param_chunks = _batches(params, _PARAMS_PER_BATCH)
+        metric_chunks = _batches(entries, _METRICS_PER_BATCH - _PARAMS_PER_BATCH)
+        for i in range(max(len(param_chunks), len(metric_chunks))):
+            client.log_batch(run_id, params=param_chunks[i] if i < len(param_chunks) else [],
+                             metrics=metric_chunks[i] if i < len(metric_chunks) else [])
+        if any(run.fitted) and not run.shared_with:  # a shared run's weights are those of the run it names
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "fitted.npz"
+                arrays = {f"fold{fold}.seed{seed}.{name}": arr
+                          for (fold, seed), fitted in zip(run.jobs, run.fitted) for name, arr in fitted.items()}
+                np.savez_compressed(path, **arrays)
+                client.log_artifact(run_id, str(path))

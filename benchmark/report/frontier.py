@@ -152,7 +152,7 @@ def log_to_mlflow(settings: Settings, files: list[Path]) -> None:
     if not settings.tracking.enabled or not files:
         return
     mlflow = tracking.setup(settings.tracking)
-    with tracking.mlflow_run(mlflow, "report:frontier", tags={"stage": "report", "git_commit": tracking.git_commit(),
-                                                       "attribute": settings.data.attribute}):
+    with tracking.stage_run(mlflow, settings.tracking, "report", stage="report",
+                            tags={"attribute": settings.data.attribute}):
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="frontier")

@@ -123,27 +123,33 @@ def _write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, Any]) ->
 
 def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, cells: pd.DataFrame, *,
               predictions_path: Path, source: str, attribute: str) -> None:
+    """The stage run ``evaluate`` (reading the predictions table) and under it one run per (split, method)."""
     mlflow = tracking.setup(settings.tracking)
     params = flatten(as_dict(settings))
-    common = {"source": source, "attribute": attribute, "git_commit": tracking.git_commit(),
-              "params_hash": tracking.params_hash(params), "stage": "evaluate"}
+    common = {"source": source, "attribute": attribute, "params_hash": tracking.params_hash(params), "stage": "evaluate"}
     headline = table[table["metric"].isin(metrics.SUMMARY_METRICS)]
     inputs = tracking.table_inputs({"predictions": predictions_path}, context="evaluation")
-    for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
-        with tracking.mlflow_run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split, "method": method}):
-            tracking.log_inputs(mlflow, inputs.values())
-            values = {}
-            for row in rows.to_dict("records"):
-                for key in row:
-                    if key.startswith(metrics.SUMMARY_METRICS) and not math.isnan(row[key]):
-                        values[tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{key}")] = float(row[key])
-            for row in headline[(headline["split"] == split) & (headline["method"] == method)].to_dict("records"):
-                for column, suffix in HEADLINE_STATS.items():
-                    if not pd.isna(row[column]):
-                        values[tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{row['metric']}{suffix}")] = float(row[column])
-            subset = cells[(cells["split"] == split) & (cells["method"] == method)]
-            tables = tracking.log_tables(mlflow, {"cells.json": subset.reset_index(drop=True)})
-            tracking.log_batch(mlflow, params={k: str(v)[:500] for k, v in params.items()}, metrics=values, tags=tables)
+    with tracking.stage_run(mlflow, settings.tracking, "evaluate", stage="evaluate", tags=common):
+        tracking.log_inputs(mlflow, inputs.values())
+        for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
+            with tracking.mlflow_run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split,
+                                                                                 "method": method}, nested=True):
+                tracking.log_inputs(mlflow, inputs.values())
+                values = {}
+                for row in rows.to_dict("records"):
+                    for key in row:
+                        if key.startswith(metrics.SUMMARY_METRICS) and not math.isnan(row[key]):
+                            values[tracking.metric_key(f"{row['dataset']}_{row['partition']}", row["task"], key)] = \
+                                float(row[key])
+                for row in headline[(headline["split"] == split) & (headline["method"] == method)].to_dict("records"):
+                    for column, suffix in HEADLINE_STATS.items():
+                        if not pd.isna(row[column]):
+                            values[tracking.metric_key(f"{row['dataset']}_{row['partition']}", row["task"],
+                                                       row["metric"] + suffix)] = float(row[column])
+                subset = cells[(cells["split"] == split) & (cells["method"] == method)]
+                tables = tracking.log_tables(mlflow, {"cells.json": subset.reset_index(drop=True)})
+                tracking.log_batch(mlflow, params={k: str(v)[:500] for k, v in params.items()}, metrics=values,
+                                   tags=tables)
 
 
 def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path = paths.METRICS_JSON,

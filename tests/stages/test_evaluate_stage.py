@@ -125,8 +125,8 @@ def test_evaluate_logs_intervals_to_mlflow(tmp_path, toy_predictions, monkeypatc
     _run(tmp_path, toy_predictions, **{"tracking.enabled": True})
     runs = mlflow.search_runs(experiment_names=["crossmodal-bias"], filter_string="tags.method = 'corrector'")
     assert len(runs) == 1
-    assert runs["metrics.adfes_test.emotion.macro_diff_ci_low"].notna().all()
-    assert runs["metrics.adfes_test.emotion.macro_ci_high"].notna().all()
+    assert runs["metrics.adfes_test.emotion/macro_diff_ci_low"].notna().all()
+    assert runs["metrics.adfes_test.emotion/macro_ci_high"].notna().all()
 
 
 def _published_uncorrected_predictions(tables, path: Path) -> Path:
