@@ -3,8 +3,10 @@
 
 Each of those carries the params (all of params.yaml, flattened), the tags of :mod:`benchmark.experiment.tracking` (source, split,
 method, git commit, params hash), the paper's metrics per seed (stepped metrics, step = seed) and their seed mean and
-sd, the training time, and what the method fitted as ``fitted.npz`` (arrays named ``fold<f>.seed<s>.<name>``).
-Everything of a run goes in one batched call, so logging stays a small part of the stage.
+sd, the training time, and what the method fitted as ``fitted.npz`` (arrays named ``fold<f>.seed<s>.<name>``); a run
+that fitted correction networks also logs them as an MLflow model with its metrics linked to it and to the datasets
+they were measured on (:mod:`benchmark.experiment.logged_models`), and the tuned configuration's model is registered.
+Everything else of a run goes in one batched call, so logging stays a small part of the stage.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import pandas as pd
 
 from benchmark.core import metrics, predictions, protocol
 from benchmark.core.design import CellLayout
+from benchmark.core.outputs import OutputsTable
 from benchmark.core.settings import Settings, as_dict, flatten
-from benchmark.experiment import tracking
+from benchmark.experiment import logged_models, tracking
+from benchmark.experiment.run_matrix import split_attribute_of
 
 if TYPE_CHECKING:
     from benchmark.experiment.run_matrix import MethodRun
@@ -50,10 +54,11 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
 
 
 def log_runs(settings: Settings, runs: list[MethodRun], *, source: str, attribute: str,
-             layouts: dict[str, CellLayout], inputs: dict[str, Any]) -> None:
+             layouts: dict[str, CellLayout], inputs: dict[str, Any], tables: dict[str, OutputsTable]) -> None:
     """Log the stage run ``train`` and under it one MLflow run per (split, method) of the train stage; ``source`` is
     the data's (from its metadata); ``inputs`` (dataset -> MLflow dataset input,
-    :func:`benchmark.experiment.tracking.table_inputs`) are the outputs tables, each run gets those of its split."""
+    :func:`benchmark.experiment.tracking.table_inputs`) are the outputs tables, each run gets those of its split;
+    ``tables`` (dataset -> outputs table) give the models' input examples."""
     mlflow = tracking.setup(settings.tracking)
     from mlflow.entities import Param
 
@@ -64,28 +69,54 @@ def log_runs(settings: Settings, runs: list[MethodRun], *, source: str, attribut
     values = metric_values(runs, attribute=attribute, layouts=layouts)
     with tracking.stage_run(mlflow, settings.tracking, "train", stage="train", tags=common):
         tracking.log_inputs(mlflow, inputs.values())
+        models: dict[tuple[str, str], str] = {}   # (split, method) -> the model of its networks
         for run in runs:
-            _log_run(mlflow, client, run, tags=common, params=params, values=values.get((run.split, run.method), {}),
-                     inputs=[inputs[d] for d in protocol.parse_split(run.split).datasets])
+            model_id = _log_run(mlflow, client, run, settings=settings, tags=common, params=params,
+                                values=values.get((run.split, run.method), {}), inputs=inputs, tables=tables)
+            if model_id is not None:
+                models[run.split, run.method] = model_id
+            tuned = models.get((run.split, run.shared_with or run.method))
+            if run.method == "corrector_tuned" and tuned is not None:   # a shared run's networks are the other's
+                logged_models.register_tuned(mlflow, tuned, experiment=settings.tracking.experiment)
 
 
-def _log_run(mlflow: Any, client: Any, run: MethodRun, *, tags: dict[str, str], params: list[Any],
-             values: dict[str, list[tuple[int, float]]], inputs: list[Any]) -> None:
-    """One (split, method)'s run, nested under the active stage run."""
+def _log_run(mlflow: Any, client: Any, run: MethodRun, *, settings: Settings, tags: dict[str, str], params: list[Any],
+             values: dict[str, list[tuple[int, float]]], inputs: dict[str, Any],
+             tables: dict[str, OutputsTable]) -> str | None:
+    """One (split, method)'s run, nested under the active stage run; returns its model's id, if it logged one."""
     from mlflow.entities import Metric
 
+    from benchmark.methods.method_registry import build_method
+
     tags = {**tags, "split": run.split, "method": run.method, **({"shared_with": run.shared_with} if run.shared_with else {})}
+    datasets = protocol.parse_split(run.split).datasets
     with tracking.mlflow_run(mlflow, f"train:{run.split}:{run.method}", tags=tags, nested=True) as active:
+        run_id = active.info.run_id
+        tracking.log_inputs(mlflow, [inputs[d] for d in datasets], run_id=run_id)
+        model_id = None
+        if logged_models.has_networks(run):
+            method = build_method(run.method, settings)
+            model_id = logged_models.log_networks(
+                mlflow, run, tables=tables, attribute=split_attribute_of(run.split, tables, settings.data.attribute),
+                corrector_input=method.settings.input)
+
         now = int(time.time() * 1000)
+
+        def metric(key: str, value: float, step: int) -> Metric:
+            """A metric linked to the run's model and to the dataset it was measured on (``<dataset>_<partition>.``)."""
+            if model_id is None:
+                return Metric(key, value, now, step)
+            dataset = inputs[key.split(".", 1)[0].rsplit("_", 1)[0]].dataset
+            return Metric(key, value, now, step, model_id=model_id, dataset_name=dataset.name,
+                          dataset_digest=dataset.digest)
+
         entries = [Metric("train_seconds", run.seconds, now, 0), Metric("n_models", float(len(run.jobs)), now, 0)]
         for key, per_seed in values.items():
-            entries += [Metric(key, v, now, seed) for seed, v in per_seed]
+            entries += [metric(key, v, seed) for seed, v in per_seed]
             seed_values = np.array([v for _, v in per_seed])
             sd = float(seed_values.std(ddof=1)) if len(seed_values) > 1 else 0.0
-            entries += [Metric(f"{key}_seed_mean", float(seed_values.mean()), now, 0),
-                        Metric(f"{key}_seed_sd", sd, now, 0)]
-        run_id = active.info.run_id
-        tracking.log_inputs(mlflow, inputs, run_id=run_id)
+            entries += [metric(f"{key}_seed_mean", float(seed_values.mean()), 0),
+                        metric(f"{key}_seed_sd", sd, 0)]
         param_chunks = _batches(params, _PARAMS_PER_BATCH)
         metric_chunks = _batches(entries, _METRICS_PER_BATCH - _PARAMS_PER_BATCH)
         for i in range(max(len(param_chunks), len(metric_chunks))):
@@ -98,3 +129,4 @@ def _log_run(mlflow: Any, client: Any, run: MethodRun, *, tags: dict[str, str], 
                           for (fold, seed), fitted in zip(run.jobs, run.fitted) for name, arr in fitted.items()}
                 np.savez_compressed(path, **arrays)
                 client.log_artifact(run_id, str(path))
+    return model_id

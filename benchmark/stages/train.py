@@ -53,7 +53,7 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path 
         inputs = tracking.table_inputs({d: paths.outputs_table(d, outputs_dir) for d in settings.data.datasets},
                                        context="training")
         training_log.log_runs(settings, runs, source=meta.get("source", "unknown"), attribute=attribute, layouts=layouts,
-                              inputs=inputs)
+                              inputs=inputs, tables=tables)
         now = time.perf_counter()
         log.info("train: MLflow logging took %.1f s of the stage's %.1f s", now - logged, now - start)
     return target
