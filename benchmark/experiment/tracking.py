@@ -271,6 +271,29 @@ def stage_run(mlflow: Any, settings: TrackingSettings, name: str, *, stage: str,
         client.set_terminated(parent, status=status, end_time=int(time.time() * 1000))
 
 
+def log_pipeline_metrics(mlflow: Any, metrics: Mapping[str, float]) -> None:
+    """Log ``metrics`` to the pipeline run's parent of the active stage run (the headline numbers, so the chart view
+    compares pipeline runs, e.g. DVC experiments, without unfolding them)."""
+    from mlflow.entities import Metric
+    from mlflow.utils.time import get_current_time_millis
+
+    parent = mlflow.active_run().data.tags["mlflow.parentRunId"]
+    now = get_current_time_millis()
+    mlflow.MlflowClient().log_batch(parent, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+
+
+def pipeline_summary(mlflow: Any, settings: TrackingSettings, active: Any) -> dict[str, Any]:
+    """Where the records of the active stage run's pipeline run are: the (redacted) tracking URI, the experiment, the
+    parent run's name and id, and its stage runs so far as (name, id) in start order."""
+    client = mlflow.MlflowClient()
+    parent_id = active.data.tags["mlflow.parentRunId"]
+    stages = client.search_runs([active.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+                                order_by=["attributes.start_time ASC"], max_results=100)
+    return {"uri": redact_url(tracking_uri(settings)), "experiment": settings.experiment, "parent_id": parent_id,
+            "parent_name": client.get_run(parent_id).info.run_name,
+            "stages": [(run.info.run_name, run.info.run_id) for run in stages]}
+
+
 def _log_system_metrics(client: Any, run_id: str) -> None:
     from mlflow.entities import Metric
 

@@ -121,6 +121,16 @@ def _write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, Any]) ->
     atomic.write_with(path, lambda tmp: pq.write_table(arrow, tmp))
 
 
+def pipeline_headline(table: pd.DataFrame, *, reference: str) -> dict[str, float]:
+    """The DVC headline numbers (reports/headline.json) as metric keys ``<split>.<task>/<role>_<metric>``
+    (``faces-to-adfes.emotion/corrector_macro``), for the pipeline run's parent."""
+    document = headline.headline_metrics(table, reference=reference)
+    return {tracking.metric_name(f"{split}.{task}/{role}_{metric}"): value
+            for split, tasks in document.items() if isinstance(tasks, dict)
+            for task, roles in tasks.items() for role, values in roles.items()
+            for metric, value in values.items() if value is not None}
+
+
 def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, cells: pd.DataFrame, *,
               predictions_path: Path, source: str, attribute: str) -> None:
     """The stage run ``evaluate`` (reading the predictions table) and under it one run per (split, method)."""
@@ -131,6 +141,7 @@ def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, 
     inputs = tracking.table_inputs({"predictions": predictions_path}, context="evaluation")
     with tracking.stage_run(mlflow, settings.tracking, "evaluate", stage="evaluate", tags=common):
         tracking.log_inputs(mlflow, inputs.values())
+        tracking.log_pipeline_metrics(mlflow, pipeline_headline(table, reference=settings.evaluate.reference))
         for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
             with tracking.mlflow_run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split,
                                                                                  "method": method}, nested=True):

@@ -127,6 +127,11 @@ def test_evaluate_logs_intervals_to_mlflow(tmp_path, toy_predictions, monkeypatc
     assert len(runs) == 1
     assert runs["metrics.adfes_test.emotion/macro_diff_ci_low"].notna().all()
     assert runs["metrics.adfes_test.emotion/macro_ci_high"].notna().all()
+    (parent,) = mlflow.search_runs(experiment_names=["crossmodal-bias"], filter_string="tags.`benchmark.kind` = 'pipeline'",
+                                   output_format="list")
+    headline = json.loads((tmp_path / "headline.json").read_text())   # what dvc exp show compares
+    assert parent.data.metrics["faces-to-adfes.emotion/corrector_macro"] == \
+        headline["faces-to-adfes"]["emotion"]["corrector"]["macro"]
 
 
 def _published_uncorrected_predictions(tables, path: Path) -> Path:
