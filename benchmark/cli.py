@@ -169,6 +169,33 @@ def doctor(params_path: Path) -> None:
     click.echo(f"{missing} missing" if missing else "everything needed is present")
 
 
+@cli.command()
+@PARAMS_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface mlflow ui listens on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--open", "open_browser", is_flag=True, help="Also open the link in the default web browser.")
+def ui(params_path: Path, host: str, port: int, open_browser: bool) -> None:
+    """Serve the project's MLflow store (mlflow ui) and print the link to its runs, compared in the machine-learning
+    view; Ctrl-C stops it. A tracking server's link is printed without serving."""
+    from benchmark.experiment import tracking
+    from benchmark.tools import mlflow_ui
+
+    settings = _project_settings(params_path)
+    uri = tracking.tracking_uri(settings.tracking)
+    experiment = mlflow_ui.experiment_id(settings.tracking)
+    if uri.startswith(("http://", "https://")):
+        click.echo(mlflow_ui.runs_link(uri, experiment))
+        return
+    served = mlflow_ui.Served(uri, host=host, port=port, cwd=Path.cwd())
+    link = mlflow_ui.runs_link(served.base, experiment)
+    click.echo(f"MLflow UI for {uri}: {link}  (Ctrl-C stops it)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(link)
+    served.wait()
+
+
 @cli.group()
 def simulate() -> None:
     """Fit, sample and check simulation scenarios (the `sim` source; docs/SIMULATION.md)."""
