@@ -602,3 +602,29 @@ def test_training_cost_grows_with_steps_and_network_size():
     paper = {"depth": 2, "width": 24, "epochs": 500, "batch_size": 32}
     assert training_cost({**paper, "epochs": 1000}) == pytest.approx(2 * training_cost(paper))
     assert training_cost({**paper, "width": 128}) > training_cost(paper) and training_cost({"strength": 1.0}) == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_optuna_dashboard_reads_the_study_as_the_readme_says(project, kind):
+    import json
+    import urllib.request
+
+    from browser import Server, free_port
+
+    storage = {"sqlite": "sqlite:///optuna.db", "journal": "journal:///optuna.journal"}[kind]
+    _project(project, storage=storage, study="dashboard")
+    assert main(["-q", "tune", "--n-trials", "2"]) == 0
+    port = free_port()
+    target = {"sqlite": "sqlite:///optuna.db", "journal": "optuna.journal"}[kind]   # as the README writes them
+    dashboard = str(Path(sys.executable).with_name("optuna-dashboard"))
+    server = Server([dashboard, target, "--host", "127.0.0.1", "--port", str(port)],
+                    health_url=f"http://127.0.0.1:{port}/api/studies", cwd=project)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=30) as answer:
+            (study,) = [s for s in json.loads(answer.read())["study_summaries"] if s["study_name"] == "dashboard"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study['study_id']}", timeout=30) as answer:
+            trials = json.loads(answer.read())["trials"]
+    finally:
+        server.stop()
+    assert sorted(t["number"] for t in trials) == [0, 1]
