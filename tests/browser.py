@@ -96,10 +96,10 @@ class Page:
         import json
 
         self._loop = asyncio.new_event_loop()
-        self._profile = tempfile.TemporaryDirectory()
+        self._profile = tempfile.mkdtemp(prefix="chromium-profile-")
         port = free_port()
         self._browser = subprocess.Popen(
-            [chromium(), *FLAGS, f"--user-data-dir={self._profile.name}", f"--remote-debugging-port={port}",
+            [chromium(), *FLAGS, f"--user-data-dir={self._profile}", f"--remote-debugging-port={port}",
              f"--window-size={size[0]},{size[1]}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout_s
@@ -164,13 +164,17 @@ class Page:
     def close(self) -> None:
         if getattr(self, "_session", None) is not None:
             self._loop.run_until_complete(self._session.close())
-        self._browser.terminate()
-        try:
-            self._browser.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._browser.kill()
+        for sig in (signal.SIGTERM, signal.SIGKILL):   # Chromium's whole process group (its helpers write the profile)
+            try:
+                os.killpg(self._browser.pid, sig)
+                self._browser.wait(timeout=10)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
         self._loop.close()
-        self._profile.cleanup()
+        shutil.rmtree(self._profile, ignore_errors=True)
 
     def __enter__(self) -> Page:
         return self

@@ -85,9 +85,9 @@ def test_each_trial_is_a_child_run_of_one_parent_per_invocation(project):
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["tune-test"])
-    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
-    children = runs[runs["tags.mlflow.parentRunId"].notna()]
-    assert len(parents) == 1 and len(children) == 3
+    parents = runs[runs["tags.benchmark.kind"] == "stage"]   # the invocation's stage run, under its pipeline run
+    children = runs[runs["tags.trial"].notna()]
+    assert len(parents) == 1 and len(children) == 3 and list(parents["tags.mlflow.runName"]) == ["tune:corrector"]
     assert set(children["tags.mlflow.parentRunId"]) == {parents["run_id"].iloc[0]}
     assert set(children["tags.study"]) == {"corrector"}
     assert children["params.depth"].notna().all() and children["metrics.duration_s"].notna().all()
@@ -337,7 +337,7 @@ def test_two_trial_processes_run_every_trial_of_one_invocation(project):
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["tune-test"])
-    assert runs["tags.mlflow.parentRunId"].notna().sum() == 4
+    assert runs["tags.trial"].notna().sum() == 4
 
 
 def test_a_start_up_batch_trains_while_mlflow_sets_up_and_its_trials_nest_under_the_parent_run(project, monkeypatch):
@@ -367,9 +367,9 @@ def test_a_start_up_batch_trains_while_mlflow_sets_up_and_its_trials_nest_under_
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["tune-test"])
-    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
+    parents = runs[runs["tags.benchmark.kind"] == "stage"]
     assert len(parents) == 1 and list(parents["status"]) == ["FINISHED"]
-    assert list(runs["tags.mlflow.parentRunId"].dropna()) == [parents["run_id"].iloc[0]] * 2
+    assert list(runs.loc[runs["tags.trial"].notna(), "tags.mlflow.parentRunId"]) == [parents["run_id"].iloc[0]] * 2
 
 
 def _imported_by(statement: str, cwd: Path | None = None) -> list[str]:
