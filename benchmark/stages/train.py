@@ -4,6 +4,7 @@ run per (split, method) with its parameters, per-seed and seed-aggregated metric
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 from benchmark.core import design as designs
 from benchmark.core import outputs, predictions
 from benchmark.core.settings import Settings
-from benchmark.experiment import tracking, training_log
+from benchmark.experiment import logged_models, tracking, training_log
 from benchmark.experiment.run_matrix import train_all
 from benchmark.infra import paths
 from benchmark.methods import fork_server
@@ -33,6 +34,14 @@ def _carried(tables: dict[str, outputs.OutputsTable]) -> dict[str, str]:
     return out
 
 
+def _prepare_model_logging() -> threading.Thread:
+    """:func:`benchmark.experiment.logged_models.prepare` in a thread of this process, which mostly waits while the
+    trainer's worker processes train."""
+    thread = threading.Thread(target=logged_models.prepare, name="prepare-model-logging", daemon=True)
+    thread.start()
+    return thread
+
+
 def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path = paths.PREDICTIONS) -> Path:
     """Train and predict every (split, method, fold, seed); write the predictions table atomically; track the runs."""
     if settings.tracking.enabled:
@@ -43,11 +52,13 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path 
     attribute = settings.data.attribute
     tables = {d: outputs.read(paths.outputs_table(d, outputs_dir), attribute=attribute) for d in settings.data.datasets}
     classes = next(iter(tables.values())).emotion_classes
+    ahead = _prepare_model_logging() if settings.tracking.enabled else None
     runs = train_all(settings, tables)
     meta = predictions.metadata(attribute, {d: t.design for d, t in tables.items()}, **_carried(tables))
     predictions.write(pd.concat([r.rows for r in runs], ignore_index=True), target, emotion_classes=classes,
                       metadata=meta)
     if settings.tracking.enabled:
+        ahead.join()
         logged = time.perf_counter()
         layouts = {d: designs.layout(t.design, designs.attribute_of(t.design, attribute)) for d, t in tables.items()}
         inputs = tracking.table_inputs({d: paths.outputs_table(d, outputs_dir) for d in settings.data.datasets},
