@@ -5,7 +5,6 @@ from the outputs tables of the splits' training datasets)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +13,6 @@ from benchmark.core import metrics, outputs
 from benchmark.core.protocol import parse_split
 from benchmark.core.settings import Settings
 from benchmark.evaluation import audit, bias_profile
-from benchmark.experiment import tracking
 from benchmark.infra import paths
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.optional import available
@@ -23,7 +21,7 @@ from benchmark.report import frontier
 from benchmark.report.document import Block, Figure, Heading, Paragraph, Table
 from benchmark.report.tables import fmt_ci, group_label
 
-__all__ = ["fairness_blocks", "frontier_job", "tracking_start"]
+__all__ = ["fairness_blocks", "frontier_job"]
 
 
 def frontier_job(stats: pd.DataFrame, settings: Settings, *, ci: float, figures_dir: Path, tune_dir: Path) -> Job:
@@ -31,12 +29,6 @@ def frontier_job(stats: pd.DataFrame, settings: Settings, *, ci: float, figures_
     fairness strength, with the study's Pareto front; their results go to :func:`fairness_blocks`."""
     return frontier.frontier_job(stats, out_dir=figures_dir, default_strength=settings.train.fairness.strength,
                                    ci=ci, pareto=frontier.pareto_front(tune_dir))
-
-
-def tracking_start(settings: Settings, frontier_figures: Job) -> Callable[[], object] | None:
-    """The MLflow import and store start-up of :func:`fairness_blocks`'s logging (:func:`tracking.setup`, seconds),
-    to run while the figures are drawn; None when it logs nothing (tracking off, or no frontier figure)."""
-    return tracking.deferred_setup(settings.tracking) if frontier_figures.calls else None
 
 
 def frontier_blocks(made: list[Figure]) -> list[Block]:
@@ -125,10 +117,9 @@ def profile_blocks(stats: pd.DataFrame, *, attribute: str, outputs_dir: Path) ->
                   caption="Strongest co-occurrence per pair of labels")]
 
 
-def fairness_blocks(frontier_figures: list[Figure], stats: pd.DataFrame, settings: Settings, *, attribute: str,
+def fairness_blocks(frontier_figures: list[Figure], stats: pd.DataFrame, *, attribute: str,
                     figures_dir: Path, results_dir: Path, outputs_dir: Path) -> list[Block]:
     """The three sections, in report order, around the frontier figures drawn in ``figures_dir``
-    (:func:`frontier_job`); logs those figures to MLflow."""
-    frontier.log_to_mlflow(settings, [figures_dir / f.file for f in frontier_figures])
+    (:func:`frontier_job`)."""
     return (frontier_blocks(frontier_figures) + audit_blocks(results_dir, attribute=attribute)
             + profile_blocks(stats, attribute=attribute, outputs_dir=outputs_dir))

@@ -106,26 +106,42 @@ def _write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, Any]) ->
     atomic.write_with(path, lambda tmp: pq.write_table(arrow, tmp))
 
 
+def pipeline_headline(table: pd.DataFrame, *, reference: str) -> dict[str, float]:
+    """The DVC headline numbers (reports/headline.json) as metric keys ``<split>.<task>/<role>_<metric>``
+    (``faces-to-adfes.emotion/corrector_macro``), for the pipeline run's parent."""
+    document = headline.headline_metrics(table, reference=reference)
+    return {tracking.metric_name(f"{split}.{task}/{role}_{metric}"): value
+            for split, tasks in document.items() if isinstance(tasks, dict)
+            for task, roles in tasks.items() for role, values in roles.items()
+            for metric, value in values.items() if value is not None}
+
+
 def _log_runs(settings: Settings, table: pd.DataFrame, cells: pd.DataFrame, *, predictions_path: Path, source: str,
               attribute: str) -> None:
+    """The stage run ``evaluate`` (reading the predictions table) and under it one run per (split, method) with every
+    headline metric row's numbers (:func:`headline_rows`)."""
     mlflow = tracking.setup(settings.tracking)
     params = flatten(as_dict(settings))
-    common = {"source": source, "attribute": attribute, "git_commit": tracking.git_commit(),
-              "params_hash": tracking.params_hash(params), "stage": "evaluate"}
-    headline = headline_rows(table)
+    common = {"source": source, "attribute": attribute, "params_hash": tracking.params_hash(params), "stage": "evaluate"}
+    rows_by_method = headline_rows(table)
     inputs = tracking.table_inputs({"predictions": predictions_path}, context="evaluation")
-    for (split, method), rows in headline.groupby(["split", "method"], sort=True):
-        with tracking.mlflow_run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split, "method": method}):
-            tracking.log_inputs(mlflow, inputs.values())
-            values = {}
-            for row in rows.to_dict("records"):
-                for column, suffix in HEADLINE_STATS.items():
-                    if not pd.isna(row[column]):
-                        name = f"{row['dataset']}_{row['partition']}.{row['task']}.{row['key']}{suffix}"
-                        values[tracking.metric_name(name)] = float(row[column])
-            subset = cells[(cells["split"] == split) & (cells["method"] == method)]
-            tables = tracking.log_tables(mlflow, {"cells.json": subset.reset_index(drop=True)})
-            tracking.log_batch(mlflow, params={k: str(v)[:500] for k, v in params.items()}, metrics=values, tags=tables)
+    with tracking.stage_run(mlflow, settings.tracking, "evaluate", stage="evaluate", tags=common):
+        tracking.log_inputs(mlflow, inputs.values())
+        tracking.log_pipeline_metrics(mlflow, pipeline_headline(table, reference=settings.evaluate.reference))
+        for (split, method), rows in rows_by_method.groupby(["split", "method"], sort=True):
+            with tracking.mlflow_run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split,
+                                                                                 "method": method}, nested=True):
+                tracking.log_inputs(mlflow, inputs.values())
+                values = {}
+                for row in rows.to_dict("records"):
+                    for column, suffix in HEADLINE_STATS.items():
+                        if not pd.isna(row[column]):
+                            values[tracking.metric_key(f"{row['dataset']}_{row['partition']}", row["task"],
+                                                       row["key"] + suffix)] = float(row[column])
+                subset = cells[(cells["split"] == split) & (cells["method"] == method)]
+                tables = tracking.log_tables(mlflow, {"cells.json": subset.reset_index(drop=True)})
+                tracking.log_batch(mlflow, params={k: str(v)[:500] for k, v in params.items()}, metrics=values,
+                                   tags=tables)
 
 
 def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path = paths.METRICS_JSON,

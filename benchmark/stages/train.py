@@ -4,6 +4,7 @@ run per (split, method) with its parameters, per-seed and seed-aggregated metric
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from benchmark.core import outputs, predictions
 from benchmark.core.settings import Settings
-from benchmark.experiment import tracking, training_log
+from benchmark.experiment import logged_models, tracking, training_log
 from benchmark.experiment.run_matrix import train_all, train_inputs
 from benchmark.infra import paths
 from benchmark.methods import fork_server
@@ -32,6 +33,14 @@ def _carried(tables: dict[str, outputs.OutputsTable]) -> dict[str, str]:
     return out
 
 
+def _prepare_model_logging() -> threading.Thread:
+    """:func:`benchmark.experiment.logged_models.prepare` in a thread of this process, which mostly waits while the
+    trainer's worker processes train."""
+    thread = threading.Thread(target=logged_models.prepare, name="prepare-model-logging", daemon=True)
+    thread.start()
+    return thread
+
+
 def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path = paths.PREDICTIONS) -> Path:
     """Train and predict every (split, method, fold, seed); write the predictions table atomically; track the runs."""
     if settings.tracking.enabled:
@@ -43,16 +52,18 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path 
     inputs = train_inputs(settings, outputs_dir)
     tables = inputs.tables
     classes = next(iter(tables.values())).emotion_classes
+    ahead = _prepare_model_logging() if settings.tracking.enabled else None
     runs = train_all(settings, inputs)
     meta = predictions.metadata(attribute, {d: t.design for d, t in tables.items()}, **_carried(tables))
     predictions.write(pd.concat([r.rows for r in runs], ignore_index=True), target, emotion_classes=classes,
                       metadata=meta)
     if settings.tracking.enabled:
+        ahead.join()
         logged = time.perf_counter()
         logged_inputs = tracking.table_inputs({d: paths.outputs_table(d, outputs_dir) for d in settings.data.datasets},
                                               context="training")
-        training_log.log_runs(settings, runs, source=meta.get("source", "unknown"), attribute=attribute,
-                              layouts=inputs.layouts, inputs=logged_inputs)
+        training_log.log_runs(settings, runs, source=meta.get("source", "unknown"), attribute=attribute, train=inputs,
+                              inputs=logged_inputs)
         now = time.perf_counter()
         log.info("train: MLflow logging took %.1f s of the stage's %.1f s", now - logged, now - start)
     return target

@@ -104,11 +104,15 @@ def _optimize(settings: Settings, outputs_dir: Path, n_trials: int, core: int | 
     def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         ran.append(trial.number)
 
+    def claimed(trial: optuna.Trial) -> Any:
+        studies.claim(trial)  # the process running it, for a later run to fail it if this one is killed
+        return objective(trial)
+
     if _tickets is None:
-        study.optimize(objective, n_trials=n_trials, callbacks=[_progress(n_trials), record], gc_after_trial=False)
+        study.optimize(claimed, n_trials=n_trials, callbacks=[_progress(n_trials), record], gc_after_trial=False)
         return ran
     while (ticket := _tickets.claim()) is not None:
-        study.optimize(objective, n_trials=1, callbacks=[_progress(n_trials, ticket), record], gc_after_trial=False)
+        study.optimize(claimed, n_trials=1, callbacks=[_progress(n_trials, ticket), record], gc_after_trial=False)
     return ran
 
 
@@ -176,6 +180,7 @@ def _startup_batch(settings: Settings, outputs_dir: Path, study: optuna.Study, o
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
             for _ in range(n_trials):
                 trials.append(study.ask())
+                studies.claim(trials[-1])  # this process tells them: if it dies, the next run fails them
         configs = [objective.space.suggest(trial) for trial in trials]
         order = sorted(range(n_trials), key=lambda i: (-studies.training_cost(configs[i]), i))
         with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
@@ -183,7 +188,8 @@ def _startup_batch(settings: Settings, outputs_dir: Path, study: optuna.Study, o
             with stop_workers_on_error(pool):
                 with start_workers_ignoring_interrupts():
                     futures = {i: pool.submit(evaluate_in_worker, settings, outputs_dir, configs[i]) for i in order}
-                yield StartupBatch(study, objective, trials, configs, futures, pool, processes, told)
+                with studies.heartbeats(study, trials, settings.tune.heartbeat_s):
+                    yield StartupBatch(study, objective, trials, configs, futures, pool, processes, told)
     finally:
         for i, trial in enumerate(trials):
             if i not in told:
@@ -244,12 +250,11 @@ def _run_tracked(settings: Settings, outputs_dir: Path, study: optuna.Study, bat
     returns the best configuration."""
     tune = settings.tune
     tags = {"study": tune.study, "method": tune.method, "storage": tracking.redact_url(tune.storage), "objective": tune.objective,
-            "split": tune.split, "source": source, "attribute": settings.data.attribute,
-            "git_commit": tracking.git_commit(), "stage": "tune"}
+            "split": tune.split, "source": source, "attribute": settings.data.attribute, "stage": "tune"}
     mlflow = tracking.setup(settings.tracking)
     train_dataset = protocol.parse_split(tune.split).train
     inputs = tracking.table_inputs({train_dataset: paths.outputs_table(train_dataset, outputs_dir)}, context="tuning")
-    with tracking.mlflow_run(mlflow, f"tune:{tune.study}", tags=tags) as parent:
+    with tracking.stage_run(mlflow, settings.tracking, f"tune:{tune.study}", stage="tune", tags=tags) as parent:
         tracking.log_inputs(mlflow, inputs.values())
         mlflow.log_params({f"space.{k}": str(v) for k, v in dataclasses.asdict(tune.space).items()
                            if (k == "strength") == (tune.method == "group_recalibration")})
@@ -281,6 +286,7 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     storage_obj = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
     study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, sampler_seed=tune.seed,
                                    pruning=tune.pruning)
+    studies.fail_abandoned_trials(study)  # trials left RUNNING by a killed worker, before counting what started
     if started := studies.started_trials(study):  # resumed: a seed of its own, not the first invocation's draws
         study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, pruning=tune.pruning,
                                        sampler_seed=sampler_seed(tune.seed, existing_trials=started, worker=0))

@@ -137,10 +137,15 @@ def test_evaluate_logs_intervals_to_mlflow(tmp_path, toy_predictions, monkeypatc
     _run(tmp_path, toy_predictions, **{"tracking.enabled": True})
     runs = mlflow.search_runs(experiment_names=["crossmodal-bias"], filter_string="tags.method = 'corrector'")
     assert len(runs) == 1
-    assert runs["metrics.adfes_test.emotion.macro_diff_ci_low"].notna().all()
-    assert runs["metrics.adfes_test.emotion.macro_ci_high"].notna().all()
-    assert runs["metrics.adfes_test.emotion.worst_cell_diff"].notna().all()
-    assert runs["metrics.adfes_test.emotion.fpr_gap_anger_ci_low"].notna().all()
+    assert runs["metrics.adfes_test.emotion/macro_diff_ci_low"].notna().all()
+    assert runs["metrics.adfes_test.emotion/macro_ci_high"].notna().all()
+    assert runs["metrics.adfes_test.emotion/worst_cell_diff"].notna().all()
+    assert runs["metrics.adfes_test.emotion/fpr_gap_anger_ci_low"].notna().all()
+    (parent,) = mlflow.search_runs(experiment_names=["crossmodal-bias"], filter_string="tags.`benchmark.kind` = 'pipeline'",
+                                   output_format="list")
+    headline = json.loads((tmp_path / "headline.json").read_text())   # what dvc exp show compares
+    assert parent.data.metrics["faces-to-adfes.emotion/corrector_macro"] == \
+        headline["faces-to-adfes"]["emotion"]["corrector"]["macro"]
 
 
 def _published_uncorrected_predictions(tables, path: Path) -> Path:
