@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -264,8 +263,7 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
     alpha, ci, reference = settings.evaluate.alpha, doc["statistics"]["ci"], doc["reference"]
     groups = tables.ordered_groups(stats)
     power = json.loads(power_path.read_text()) if power_path.exists() else None
-    figures_dir.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{figures_dir.name}.", dir=figures_dir.parent))
+    fresh = atomic.fresh_dir(figures_dir)
     try:
         prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
                                   lock=lock_path)
