@@ -15,7 +15,7 @@ from benchmark.core.protocol import parse_split
 from benchmark.core.settings import Settings
 from benchmark.evaluation import audit, bias_profile
 from benchmark.experiment import tracking
-from benchmark.infra import paths
+from benchmark.infra import paths, stored
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.optional import available
 from benchmark.infra.processes import Job
@@ -68,8 +68,8 @@ def audit_blocks(results_dir: Path, *, attribute: str) -> list[Block]:
         if not (results_dir / name).exists():
             raise BenchmarkError(f"{results_dir / name}: not found (written by the evaluate stage since the audit "
                                  "exists); rerun `benchmark evaluate`")
-    gaps = pd.read_parquet(results_dir / audit.GAPS_FILE)
-    accuracy = pd.read_parquet(results_dir / audit.ATTRIBUTE_FILE)
+    gaps = stored.read_parquet(results_dir / audit.GAPS_FILE, producer="benchmark evaluate")
+    accuracy = stored.read_parquet(results_dir / audit.ATTRIBUTE_FILE, producer="benchmark evaluate")
     blocks: list[Block] = [Heading("Predicted-attribute audit")]
     if gaps.empty:
         return blocks + [Paragraph(f"No audit: it takes the attribute model's predictions from the "

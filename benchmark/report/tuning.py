@@ -3,20 +3,21 @@ importances and the study's figure (Pareto front or optimisation history)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from benchmark.core.protocol import test_dataset
 from benchmark.core.settings import CorrectorSettings
-from benchmark.infra import paths
+from benchmark.infra import paths, stored
 from benchmark.report.document import Block, Figure, Heading, Paragraph, Table
 from benchmark.report.tables import METRIC_LABELS, fmt_ci
+
+#: the command that writes reports/tune/
+TUNE = "benchmark tune"
 
 FIGURE_NAME = "tune_study.png"
 
@@ -54,9 +55,10 @@ def tuning_blocks(tune_dir: Path, *, paper: CorrectorSettings, figures_dir: Path
     best_path = tune_dir / paths.TUNE_BEST_PARAMS
     if not best_path.exists():
         return []
-    best = yaml.safe_load(best_path.read_text())
+    best = stored.read_yaml(best_path, producer=TUNE, keys=("study", "objective", "split", "trial", "cv_macro",
+                                                            "cv_average_gap", "params"))
     method = str(best.get("method", "corrector"))
-    trials = pd.read_csv(tune_dir / paths.TUNE_TRIALS)
+    trials = stored.read_csv(tune_dir / paths.TUNE_TRIALS, producer=TUNE, columns=("state",))
     states = trials["state"].value_counts().to_dict()
     paper_params = asdict(paper) if method == "corrector" else {}
     rows = [{"parameter": k, **({"paper": _fmt(paper_params.get(k))} if paper_params else {}), "tuned": _fmt(v)}
@@ -79,7 +81,7 @@ def tuning_blocks(tune_dir: Path, *, paper: CorrectorSettings, figures_dir: Path
         blocks.append(Table(held_out, caption=f"Held out: {test_dataset(best['split'])} under {best['split']}, the "
                                               f"configured {method} beside the tuned one (percent; seed means, CIs "
                                               "from the subject bootstrap)"))
-    importances = json.loads((tune_dir / paths.TUNE_IMPORTANCES).read_text())
+    importances = stored.read_json(tune_dir / paths.TUNE_IMPORTANCES, producer=TUNE)
     if importances:
         frame = pd.DataFrame({"parameter": list(importances), "importance (fANOVA)": [f"{v:.3f}" for v in importances.values()]})
         blocks.append(Table(frame, caption="Which parameters mattered (fANOVA importance of the first objective)"))

@@ -6,7 +6,6 @@ results; it computes no statistic."""
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import re
@@ -18,8 +17,9 @@ import pandas as pd
 
 from benchmark.core.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
 from benchmark.core.settings import CorrectorSettings, Settings
+from benchmark.evaluation.confusion import CONFUSION_KEYS
 from benchmark.evaluation.contrasts import contrast_rows, method_rows
-from benchmark.infra import atomic, paths
+from benchmark.infra import atomic, paths, stored
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.processes import Job, run_jobs
 from benchmark.report import coverage_marks, figures, findings, provenance, tables
@@ -38,6 +38,12 @@ SOURCE_TEXT = {
 }
 
 
+#: the command that writes metrics.json, stats.parquet and confusion.parquet
+EVALUATE = "benchmark evaluate"
+#: the columns of stats.parquet the report keys its tables and sentences by
+STATS_KEYS: tuple[str, ...] = ("split", "partition", "dataset", "method", "task", "metric", "estimate")
+
+
 def _slug(*parts: str) -> str:
     return "_".join(re.sub(r"[^a-z0-9]+", "-", p.lower().replace("->", "-to-")).strip("-") for p in parts)
 
@@ -46,11 +52,9 @@ def _read_inputs(metrics_path: Path, stats_path: Path, confusion_path: Path) -> 
     for path in (metrics_path, stats_path, confusion_path):
         if not path.exists():
             raise BenchmarkError(f"{path}: not found; run `benchmark evaluate` (or `dvc repro evaluate`) first")
-    try:
-        doc = json.loads(metrics_path.read_text())
-        stats, confusion = pd.read_parquet(stats_path), pd.read_parquet(confusion_path)
-    except (ValueError, OSError) as err:
-        raise BenchmarkError(f"unreadable evaluate output ({type(err).__name__}: {str(err)[:200]}); rerun `benchmark evaluate`") from err
+    doc = stored.read_json(metrics_path, producer=EVALUATE)
+    stats = stored.read_parquet(stats_path, producer=EVALUATE, columns=STATS_KEYS)
+    confusion = stored.read_parquet(confusion_path, producer=EVALUATE, columns=CONFUSION_KEYS)
     missing = [k for k in ("source", "reference", "statistics", "results") if k not in doc]
     if missing:
         raise BenchmarkError(f"{metrics_path}: no {', '.join(missing)} (written by an older evaluate stage); rerun `benchmark evaluate`")
@@ -262,7 +266,7 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
     doc, stats, confusion = _read_inputs(metrics_path, stats_path, confusion_path)
     alpha, ci, reference = settings.evaluate.alpha, doc["statistics"]["ci"], doc["reference"]
     groups = tables.ordered_groups(stats)
-    power = json.loads(power_path.read_text()) if power_path.exists() else None
+    power = stored.read_json(power_path, producer="benchmark power", keys=("designs",)) if power_path.exists() else None
     fresh = atomic.fresh_dir(figures_dir)
     try:
         prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
