@@ -10,8 +10,9 @@ the dataset with the attribute in force (``data.attribute``): FACES' age groups 
 ``power.scenario`` is the gender-only ``paper``. Each design's entry names the scenario it was simulated from and why
 ``power.scenario`` was passed over; a design no scenario models is written as ``not_simulated`` with the reason, which
 the report repeats. The reference is fitted on a sample of the split's training dataset (``cv:A``: A itself), or of
-the held-out dataset when no chosen scenario models the training one. It depends on the scenarios, the design and the
-statistics settings only, so DVC reruns it rarely.
+the held-out dataset when no chosen scenario models the training one. Every design's simulation is checked against
+this machine's memory (:func:`benchmark.studies.power_study.footprint`) before the first one starts. It depends on the
+scenarios, the design and the statistics settings only, so DVC reruns it rarely.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark.core import design as designs
 from benchmark.core.design import DatasetDesign
 from benchmark.core.protocol import parse_split
 from benchmark.core.settings import Settings
 from benchmark.experiment import params
-from benchmark.infra import atomic, paths
+from benchmark.infra import atomic, memory, paths
 from benchmark.sources import sim
 from benchmark.sources.sim_scenario import SHIPPED
 from benchmark.studies import power_study as library
@@ -90,8 +92,10 @@ def run(settings: Settings, target: Path = paths.POWER) -> Path:
         "scenario": options[0].scenario.name, "scenario_sha256": options[0].sha256, "attribute": attribute,
         "reference": e.reference, "alpha": e.alpha, "family_size": family, "n_permutations": e.n_permutations,
         "replicates": p.replicates, "target": p.target, "scale": scale, "designs": {}}
+    planned = []  # every design's simulation checked against memory before any runs
     for dataset, train_dataset in held_out(settings).items():
-        chosen, reasons = choose(options, declared[dataset], attribute)
+        design = declared[dataset]
+        chosen, reasons = choose(options, design, attribute)
         if chosen is None:
             document["designs"][dataset] = {"not_simulated": not_simulated(reasons, p.scenario)}
             log.warning("minimum detectable effects of %s not computed: %s", dataset,
@@ -102,13 +106,19 @@ def run(settings: Settings, target: Path = paths.POWER) -> Path:
         study = library.PowerStudy(scenario=chosen.name, dataset=dataset, attribute=attribute,
                                    reference=e.reference, train_dataset=train_dataset, scale=scale,
                                    replicates=p.replicates, truth_scale=p.truth_scale, target=p.target, seed=p.seed)
+        layout = designs.layout(design, designs.attribute_of(design, attribute))
+        memory.check(library.footprint(study, sim.sample_table(chosen.scenario, design, seed=p.seed),
+                                       n_cells=layout.n_cells, n_permutations=e.n_permutations),
+                     what=f"the power simulation of {dataset}")
         entry = {"scenario": chosen.scenario.name, "scenario_sha256": chosen.sha256, "train_dataset": train_dataset}
         if reasons:
             entry["scenario_chosen_because"] = f"power.scenario {p.scenario}: {reasons[0]}"
             log.info("power: %s simulated from scenario %r (%s)", dataset, chosen.scenario.name, reasons[0])
-        entry.update(library.measure_power(study, settings, declared=declared, alpha=e.alpha, family_size=family,
-                                           scenario=chosen.scenario))
         document["designs"][dataset] = entry
-        log.info("power: %s simulated (%d replicates)", dataset, p.replicates)
+        planned.append((study, chosen))
+    for study, chosen in planned:
+        document["designs"][study.dataset].update(library.measure_power(
+            study, settings, declared=declared, alpha=e.alpha, family_size=family, scenario=chosen.scenario))
+        log.info("power: %s simulated (%d replicates)", study.dataset, p.replicates)
     atomic.write_json(target, document)
     return target

@@ -25,9 +25,9 @@ from benchmark.infra.processes import Job, run_jobs
 from benchmark.report import coverage_marks, figures, findings, provenance, tables
 from benchmark.report.coverage_marks import APPROXIMATE, PROMISE
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from benchmark.report.fairness_sections import fairness_blocks, frontier_job, tracking_start
+from benchmark.report.fairness_sections import fairness_blocks, frontier_job, read_audit, tracking_start
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
-from benchmark.report.tuning import tuning_blocks
+from benchmark.report.tuning import read_study, tuning_blocks
 
 log = logging.getLogger(__name__)
 
@@ -267,10 +267,13 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
     alpha, ci, reference = settings.evaluate.alpha, doc["statistics"]["ci"], doc["reference"]
     groups = tables.ordered_groups(stats)
     power = stored.read_json(power_path, producer="benchmark power", keys=("designs",)) if power_path.exists() else None
+    # every other stored input is read (so checked) before the first figure: a bad file is one line within seconds
+    read_audit(stats_path.parent)
+    read_study(tune_dir)
+    prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
+                              lock=lock_path)
     fresh = atomic.fresh_dir(figures_dir)
     try:
-        prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
-                                  lock=lock_path)
         blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *findings.blocks(stats, doc, power, alpha=alpha),
                                *design_blocks(doc), reading_guide(doc, alpha), *reproduction_blocks(doc),
                                Heading("Methods comparison")]

@@ -11,11 +11,12 @@ import pandas as pd
 
 from benchmark.core import design as designs
 from benchmark.core import outputs, predictions
+from benchmark.core.protocol import make_folds, parse_split
 from benchmark.core.settings import Settings
 from benchmark.experiment import tracking, training_log
-from benchmark.experiment.run_matrix import train_all
-from benchmark.infra import paths
-from benchmark.methods import fork_server
+from benchmark.experiment.run_matrix import split_attribute_of, train_all
+from benchmark.infra import memory, paths, processes
+from benchmark.methods import fork_server, training_footprint
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,31 @@ def _carried(tables: dict[str, outputs.OutputsTable]) -> dict[str, str]:
     return out
 
 
+def check_memory(settings: Settings, tables: dict[str, outputs.OutputsTable]) -> float:
+    """Refuse in one line, before any training, a corrector configuration whose stack of networks this machine cannot
+    hold (:func:`benchmark.methods.training_footprint.stack_needs`, at the split with the most models); returns the
+    estimate in bytes (0 without the ``corrector`` method). ``corrector_tuned`` trains within ``tune.space``, which
+    the tune stage checks."""
+    train = settings.train
+    if "corrector" not in train.methods:
+        return 0.0
+    worst: tuple[float, list[memory.Need], float, str] | None = None
+    for split in train.splits:
+        attribute = split_attribute_of(split, tables, settings.data.attribute)
+        folds = make_folds(split, tables, attribute=attribute, cv_folds=train.cv.folds_of(parse_split(split).train),
+                           cv_seed=train.cv.seed)
+        n_emotion = len(next(iter(tables.values())).emotion_classes)
+        needs, fixed = training_footprint.stack_needs(
+            train.corrector, n_models=len(folds) * train.n_seeds, n_rows=max(len(f.train.frame) for f in folds),
+            n_in=n_emotion + len(attribute.outputs), n_out=n_emotion + len(attribute.groups),
+            workers=len(processes.available_cores()), models_value=train.n_seeds)
+        total = fixed + sum(n.bytes for n in needs)
+        if worst is None or total > worst[0]:
+            worst = (total, needs, fixed, split)
+    total, needs, fixed, split = worst
+    return memory.check(needs, fixed=fixed, what=f"the corrector's networks of split {split}")
+
+
 def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path = paths.PREDICTIONS) -> Path:
     """Train and predict every (split, method, fold, seed); write the predictions table atomically; track the runs."""
     if settings.tracking.enabled:
@@ -43,6 +69,7 @@ def run(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR, target: Path 
     attribute = settings.data.attribute
     tables = {d: outputs.read(paths.outputs_table(d, outputs_dir), attribute=attribute) for d in settings.data.datasets}
     classes = next(iter(tables.values())).emotion_classes
+    check_memory(settings, tables)
     runs = train_all(settings, tables)
     meta = predictions.metadata(attribute, {d: t.design for d, t in tables.items()}, **_carried(tables))
     predictions.write(pd.concat([r.rows for r in runs], ignore_index=True), target, emotion_classes=classes,
