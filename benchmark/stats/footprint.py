@@ -11,10 +11,11 @@ pair differences (T x K x A, float32) and the gap metrics' errors at the estimat
 (6 x T x G, float32); and while one method's ``bound`` errors are made, T x K x C float32 with a float64 difference
 beside them; per permutation, the flips (n bool).
 
-Besides, each worker holds one chunk of a product over resamples or permutations (:func:`benchmark.stats.resampling.chunks`:
-a few million floats): :data:`CHUNK_BYTES`. Measured against tracemalloc's peak for one FACES group (171 people; methods of 1, 1
-and 3 seeds; 1,000 to 41,000 resamples and permutations; docs/PERFORMANCE.md "Memory budgets"), the estimate was
-3 % below to 30 % above it at the larger budgets. When the statistics work in chunks of resamples, this estimate becomes the chunk's.
+Besides, each worker holds one chunk of a product over resamples or permutations
+(:func:`benchmark.stats.resampling.chunks`: a few million floats): :data:`CHUNK_BYTES`. Measured against
+tracemalloc's peak for one FACES group (171 people; methods of 1, 1 and 3 seeds; 21,000 and 41,000 resamples and
+permutations; docs/PERFORMANCE.md "Memory budgets"), the estimate with the chunk was 3 % below to 20 % above it.
+When the statistics work in chunks of resamples, this estimate becomes the chunk's.
 """
 
 from __future__ import annotations
