@@ -308,8 +308,8 @@ def run(settings: Settings, *, n_trials: int | None = None, study_name: str | No
     if settings.tracking.enabled:
         tracking.probe(settings.tracking)  # the storage is probed by open_storage, before the study is created
     objective = build_objective(settings, outputs_dir)  # validates inputs
-    check_memory(settings, objective, trials_key="--n-trials" if n_trials is not None else "tune.n_trials",
-                 startup_jobs=startup_jobs)
+    check_memory(settings, objective, startup_jobs=startup_jobs,
+                 trials_key="tune.n_trials" if n_trials is None else "--n-trials (the DVC stage's tune.pipeline_trials)")
     source = objective.folds[0].train.metadata.get("source", "unknown")
     storage_obj = studies.open_storage(tune.storage, heartbeat_s=tune.heartbeat_s, max_retry=tune.max_retry)
     study = studies.create_or_load(storage_obj, name=tune.study, objective=tune.objective, sampler_seed=tune.seed,

@@ -376,7 +376,8 @@ ISSUE_21_CASES = [
          ["train"], ("train.corrector.batch_size: 65,536 makes the corrector's networks", "lower "
                      "train.corrector.batch_size to at most about"), (), ANSWER_BOUND_S, 1 * GIB),
     Case("tune_trials_beyond_memory", _evaluated, ["tune", "--n-trials", "1000000000", "--jobs", "1"],
-         ("--n-trials: 1,000,000,000 makes study 'corrector'",), ("optuna.db",), ANSWER_BOUND_S, 4 * GIB),
+         ("--n-trials (the DVC stage's tune.pipeline_trials): 1,000,000,000 makes study 'corrector'",), ("optuna.db",),
+         ANSWER_BOUND_S, 4 * GIB),
     Case("tune_space_beyond_memory", _evaluated_then(_set_params(**{"tune.space.width": [8, 1024],
                                                                    "tune.space.batch_size": [16, 4096]})),
          ["tune", "--n-trials", "2", "--jobs", "1"], ("tune.space.batch_size: 4,096 makes study 'corrector'",),
