@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +94,7 @@ def write(stats: pd.DataFrame, *, reference: str, reports_dir: Path = paths.REPO
     no stale split survives); returns both paths."""
     metrics_path, plots_dir = reports_dir / paths.HEADLINE_JSON.name, reports_dir / paths.PLOTS_DIR.name
     atomic.write_json(metrics_path, headline_metrics(stats, reference=reference))
-    plots_dir.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{plots_dir.name}.", dir=plots_dir.parent))
-    fresh.chmod(0o755)
+    fresh = atomic.fresh_dir(plots_dir)
     try:
         for (split, task), table in cell_plot_tables(stats, reference=reference).items():
             table.to_csv(fresh / f"{split}_{task}.csv", index=False)

@@ -13,7 +13,7 @@ from benchmark.core import metrics, outputs
 from benchmark.core.protocol import parse_split
 from benchmark.core.settings import Settings
 from benchmark.evaluation import audit, bias_profile
-from benchmark.infra import paths
+from benchmark.infra import paths, stored
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.optional import available
 from benchmark.infra.processes import Job
@@ -54,14 +54,19 @@ def _audit_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def audit_blocks(results_dir: Path, *, attribute: str) -> list[Block]:
-    """The predicted-attribute audit section (empty tables: says the audit needs the ``uncorrected`` method)."""
+def read_audit(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The audit's two tables (gaps, attribute accuracy), each checked to be a table the evaluate stage wrote."""
     for name in (audit.GAPS_FILE, audit.ATTRIBUTE_FILE):
         if not (results_dir / name).exists():
             raise BenchmarkError(f"{results_dir / name}: not found (written by the evaluate stage since the audit "
                                  "exists); rerun `benchmark evaluate`")
-    gaps = pd.read_parquet(results_dir / audit.GAPS_FILE)
-    accuracy = pd.read_parquet(results_dir / audit.ATTRIBUTE_FILE)
+    return (stored.read_parquet(results_dir / audit.GAPS_FILE, producer="benchmark evaluate"),
+            stored.read_parquet(results_dir / audit.ATTRIBUTE_FILE, producer="benchmark evaluate"))
+
+
+def audit_blocks(results_dir: Path, *, attribute: str) -> list[Block]:
+    """The predicted-attribute audit section (empty tables: says the audit needs the ``uncorrected`` method)."""
+    gaps, accuracy = read_audit(results_dir)
     blocks: list[Block] = [Heading("Predicted-attribute audit")]
     if gaps.empty:
         return blocks + [Paragraph(f"No audit: it takes the attribute model's predictions from the "

@@ -18,9 +18,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
 
-from benchmark.infra import paths
+from benchmark.infra import paths, stored  # noqa: E402
 from benchmark.infra.processes import Job, run_jobs  # noqa: E402
 from benchmark.report import figures  # noqa: E402
 from benchmark.report.document import Figure  # noqa: E402
@@ -48,7 +47,7 @@ def pareto_front(tune_dir: Path) -> dict[str, Any] | None:
     best_path = tune_dir / paths.TUNE_BEST_PARAMS
     if not best_path.exists():
         return None
-    best = yaml.safe_load(best_path.read_text()) or {}
+    best = stored.read_yaml(best_path, producer="benchmark tune")
     if best.get("objective") != "pareto" or not best.get("pareto"):
         return None
     return {"split": best["split"], "method": best.get("method", "corrector"), "front": best["pareto"],

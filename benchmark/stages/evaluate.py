@@ -26,8 +26,9 @@ from benchmark.core import metrics, predictions
 from benchmark.core.settings import Settings, as_dict, flatten
 from benchmark.evaluation import audit, confusion, contrasts, headline
 from benchmark.experiment import tracking
-from benchmark.infra import atomic, paths, processes
+from benchmark.infra import atomic, memory, paths, processes
 from benchmark.infra.parquet import METADATA_KEY
+from benchmark.stats import footprint
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,26 @@ def _log_runs(settings: Settings, table: pd.DataFrame, cells: pd.DataFrame, *, p
                                    tags=tables)
 
 
+def check_memory(frame: pd.DataFrame, layouts: dict[str, Any], *, n_tasks: int, config: stats.StatsConfig) -> float:
+    """Refuse in one line, before any statistic, resample and permutation budgets this machine cannot hold
+    (:func:`benchmark.infra.memory.check`): each worker holds one evaluation group's arrays
+    (:func:`benchmark.stats.footprint.group_bytes`), so the largest groups, one per core, are held at once. Returns
+    the estimate in bytes."""
+    groups = []
+    for (split, partition, dataset), rows in frame.groupby(list(stats.GROUP_COLUMNS), sort=True, observed=True):
+        seeds = rows.groupby("method", observed=True)["seed"].nunique().tolist()
+        groups.append((f"{split} {dataset} ({partition})", footprint.group_bytes(
+            layouts[dataset], n_subjects=int(rows["subject"].nunique()), n_tasks=n_tasks, seeds=seeds,
+            n_resamples=config.n_resamples, n_permutations=config.n_permutations, ci_method=config.ci_method)))
+    held = sorted(groups, key=lambda g: -sum(g[1].values()))[:len(processes.available_cores())]
+    if not held:
+        return 0.0
+    budgets = {"evaluate.n_resamples": config.n_resamples, "evaluate.n_permutations": config.n_permutations}
+    needs = [memory.Need(key, value, sum(need[key] for _, need in held)) for key, value in budgets.items()]
+    others = f" with {len(held) - 1} other group(s) at once" if len(held) > 1 else ""
+    return memory.check(needs, what=f"the statistics of {held[0][0]}{others}", fixed=footprint.CHUNK_BYTES * len(held))
+
+
 def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path = paths.METRICS_JSON,
         cells_path: Path = paths.CELLS_CSV, stats_path: Path = paths.STATS,
         confusion_path: Path = paths.CONFUSION) -> list[Path]:
@@ -156,6 +177,7 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     read = predictions.read(source)
     frame, attribute, layouts = read.frame, read.attribute, read.layouts
     config = stats.StatsConfig.from_settings(settings.evaluate)
+    check_memory(frame, layouts, n_tasks=len(read.tasks), config=config)
     pairs = contrasts.pairs(settings.evaluate.contrasts)
     full, gaps, accuracy = processes.run_jobs([  # one pool: no core waits while the other ends a piece
         stats.analysis_job(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,

@@ -7,12 +7,10 @@ the reproducibility card and the corrector's model card (:mod:`benchmark.report.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,17 +20,18 @@ import pandas as pd
 
 from benchmark.core.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
 from benchmark.core.settings import CorrectorSettings, Settings
+from benchmark.evaluation.confusion import CONFUSION_KEYS
 from benchmark.evaluation.contrasts import contrast_rows, method_rows
 from benchmark.experiment import pipeline_run, tracking
-from benchmark.infra import atomic, paths
+from benchmark.infra import atomic, paths, stored
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.processes import Job, run_jobs
 from benchmark.report import cards, coverage_marks, figures, findings, provenance, tables
 from benchmark.report.coverage_marks import APPROXIMATE, PROMISE
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from benchmark.report.fairness_sections import fairness_blocks, frontier_job
+from benchmark.report.fairness_sections import fairness_blocks, frontier_job, read_audit
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
-from benchmark.report.tuning import tuning_blocks
+from benchmark.report.tuning import read_study, tuning_blocks
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,12 @@ SOURCE_TEXT = {
 }
 
 
+#: the command that writes metrics.json, stats.parquet and confusion.parquet
+EVALUATE = "benchmark evaluate"
+#: the columns of stats.parquet the report keys its tables and sentences by
+STATS_KEYS: tuple[str, ...] = ("split", "partition", "dataset", "method", "task", "metric", "estimate")
+
+
 def _slug(*parts: str) -> str:
     return "_".join(re.sub(r"[^a-z0-9]+", "-", p.lower().replace("->", "-to-")).strip("-") for p in parts)
 
@@ -51,11 +56,9 @@ def _read_inputs(metrics_path: Path, stats_path: Path, confusion_path: Path) -> 
     for path in (metrics_path, stats_path, confusion_path):
         if not path.exists():
             raise BenchmarkError(f"{path}: not found; run `benchmark evaluate` (or `dvc repro evaluate`) first")
-    try:
-        doc = json.loads(metrics_path.read_text())
-        stats, confusion = pd.read_parquet(stats_path), pd.read_parquet(confusion_path)
-    except (ValueError, OSError) as err:
-        raise BenchmarkError(f"unreadable evaluate output ({type(err).__name__}: {str(err)[:200]}); rerun `benchmark evaluate`") from err
+    doc = stored.read_json(metrics_path, producer=EVALUATE)
+    stats = stored.read_parquet(stats_path, producer=EVALUATE, columns=STATS_KEYS)
+    confusion = stored.read_parquet(confusion_path, producer=EVALUATE, columns=CONFUSION_KEYS)
     missing = [k for k in ("source", "reference", "statistics", "results") if k not in doc]
     if missing:
         raise BenchmarkError(f"{metrics_path}: no {', '.join(missing)} (written by an older evaluate stage); rerun `benchmark evaluate`")
@@ -289,12 +292,14 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
     doc, stats, confusion = _read_inputs(metrics_path, stats_path, confusion_path)
     alpha, ci, reference = settings.evaluate.alpha, doc["statistics"]["ci"], doc["reference"]
     groups = tables.ordered_groups(stats)
-    power = json.loads(power_path.read_text()) if power_path.exists() else None
-    figures_dir.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{figures_dir.name}.", dir=figures_dir.parent))
+    power = stored.read_json(power_path, producer="benchmark power", keys=("designs",)) if power_path.exists() else None
+    # every other stored input is read (so checked) before the first figure: a bad file is one line within seconds
+    read_audit(stats_path.parent)
+    read_study(tune_dir)
+    prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
+                              lock=lock_path)
+    fresh = atomic.fresh_dir(figures_dir)
     try:
-        prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
-                                  lock=lock_path)
         blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *findings.blocks(stats, doc, power, alpha=alpha),
                                *design_blocks(doc), reading_guide(doc, alpha), *reproduction_blocks(doc),
                                Heading("Methods comparison")]

@@ -85,3 +85,34 @@ def test_power_json_does_not_depend_on_how_many_cores_share_the_replicates(tmp_p
         monkeypatch.setattr(processes, "available_cores", lambda cores=cores: cores)
         documents.append(stage.run(settings, target=tmp_path / f"{len(cores)}.json").read_bytes())
     assert documents[0] == documents[1]
+
+
+# ------------------------------------------------------------------------- every design the pipeline offers
+
+AGE_DESIGN = {**TINY, "data.attribute": "age_group", "data.datasets": ["faces"], "train.splits": ["cv:faces"]}
+
+
+def test_age_groups_are_simulated_from_a_scenario_that_models_them_and_the_entry_says_why(tmp_path):
+    # power.scenario is the gender-only paper scenario (the default); FACES' age groups come from the `age` scenario
+    document = json.loads(stage.run(load_settings(REPO / "params.yaml", overrides=AGE_DESIGN),
+                                    target=tmp_path / "power.json").read_text())
+    design = document["designs"]["faces"]
+    assert design["scenario"] == "age" and design["train_dataset"] == "faces"
+    assert "scenario 'paper' does not model age_group on faces" in design["scenario_chosen_because"]
+    assert set(design["tasks"]) == {"age_group", "emotion"} and design["subjects"] == 171
+
+
+def test_the_configured_scenario_is_used_where_it_models_the_design(document):
+    design = document["designs"]["adfes"]
+    assert design["scenario"] == "paper" and "scenario_chosen_because" not in design
+    assert design["train_dataset"] == "faces"  # faces->adfes trains on FACES
+
+
+def test_a_design_no_scenario_models_is_one_line_in_power_json_and_no_simulation(tmp_path):
+    mine = {"emotions": ["happy", "sad"], "attributes": {"gender": {"groups": ["male", "female"]}}}
+    settings = load_settings(REPO / "params.yaml", overrides={
+        **TINY, "data.declare": {"mine": mine}, "data.datasets": ["mine"], "train.splits": ["cv:mine"]})
+    document = json.loads(stage.run(settings, target=tmp_path / "power.json").read_text())
+    reason = document["designs"]["mine"]["not_simulated"]
+    assert reason.startswith("power.scenario paper: scenario 'paper' has no dataset 'mine'")
+    assert reason.endswith("no shipped scenario (paper, null, age) models it either") and "\n" not in reason
