@@ -402,6 +402,16 @@ def simulate_widths(folder: Path, attribute: str, ci_methods: str, n_resamples: 
         click.echo(f"wrote {output}")
 
 
+@simulate.command("table")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def simulate_table(folder: Path) -> None:
+    """docs/STATISTICS.md's validation tables (coverage and width per family and design for calibrated, BCa and
+    bound; rejection rates; plasmode; widths on the published outputs) from FOLDER's row-level study tables."""
+    from benchmark.studies import coverage_docs
+
+    click.echo(coverage_docs.tables(folder))
+
+
 @cli.command()
 @PARAMS_OPTION
 def power(params_path: Path) -> None:

@@ -179,3 +179,34 @@ def test_the_documented_row_level_command_writes_rows_and_families(tmp_path, mon
     assert (rows["n"] == 2).all() and rows["coverage"].between(0, 1).all()
     assert {"lowest_row", "highest_row", "below_93", "median_width"} <= set(families.columns)
     assert capsys.readouterr().err == ""
+
+
+def _row_table(ci_method: str, kind: str, metric: str, coverage: list[float], *, rejection: float = float("nan"),
+               width: float = 10.0) -> pd.DataFrame:
+    return pd.DataFrame({"ci_method": ci_method, "kind": kind, "task": "emotion", "metric": metric,
+                         "method": "corrector", "group": "", "emotion": [f"e{i}" for i in range(len(coverage))],
+                         "n": 100, "coverage": coverage, "miss_low": 0.0, "miss_high": 0.0, "median_width": width,
+                         "rejection": rejection, "truth": 50.0, "bias": 0.0, "bias_debiased": float("nan")})
+
+
+def test_the_docs_table_pools_a_designs_studies_and_keeps_their_lowest_row(tmp_path, capsys):
+    # `benchmark simulate table DIR` on two studies of one design: pooled coverage, lowest row over both studies
+    from benchmark.cli import main
+
+    for name, cov in (("adfes_paper_methods", [1.0, 0.9]), ("adfes_null_aa", [0.95, 0.95])):
+        frames = [_row_table(m, "estimate", "macro", cov) for m in ("calibrated", "bca", "bound")]
+        frames += [_row_table(m, "difference", "macro", cov, rejection=0.05 if "aa" in name else 0.5)
+                   for m in ("calibrated", "bca", "bound")]
+        pd.concat(frames).to_csv(tmp_path / f"{name}.csv", index=False)
+    assert main(["-q", "simulate", "table", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| ADFES (22 people), gender | estimate | emotion | macro | 95.0 (90.0) | 95.0 (90.0) | 95.0 (90.0) |" in out
+    assert "| ADFES (22 people), gender | emotion | macro | 50.0 | 5.0 |" in out  # methods: power; aa_null: size
+
+
+def test_a_study_table_of_an_unknown_name_is_one_error_naming_the_file(tmp_path):
+    from benchmark.studies import coverage_docs
+
+    _row_table("calibrated", "estimate", "macro", [1.0]).to_csv(tmp_path / "mystudy.csv", index=False)
+    with pytest.raises(BenchmarkError, match="mystudy.csv"):
+        coverage_docs.load(tmp_path)
