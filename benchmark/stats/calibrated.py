@@ -284,9 +284,8 @@ class MethodParts:
     q (n_subjects, T, L) each person's value of its group's part of every linear part (the smooth rows, then the
     atoms: :class:`_Structure`; seed mean, proportion); part (T, L, G) the parts' estimates, part_var (T, L, G)
     their unbiased variances, part_low/part_high (T, L, G) their proportion intervals; box_low/box_high (T, L, G)
-    the same at the pre-test box's level (:func:`box_level`); n_images (L, G) images in each part; atoms (T, K, A) per-seed signed differences
-    (percent), atom_var (T, K, A) their unbiased variances; draws (R, T, K, A) calibrated error draws of the atoms
-    (float32); low, high (T, M) the method's intervals, point (T, M) its estimates; gap_boot (R, T, n_gap_metrics)
+    the same at the pre-test box's level (:func:`box_level`); n_images (L, G) images in each part; atoms (T, K, A)
+    per-seed signed differences (percent); draws (R, T, K, A) calibrated error draws of the atoms (float32); low, high (T, M) the method's intervals, point (T, M) its estimates; gap_boot (R, T, n_gap_metrics)
     the bootstrap deviations of its gap metrics (float32).
     """
 
@@ -299,7 +298,6 @@ class MethodParts:
     box_high: np.ndarray
     n_images: np.ndarray
     atoms: np.ndarray
-    atom_var: np.ndarray
     draws: np.ndarray
     low: np.ndarray
     high: np.ndarray
@@ -357,7 +355,7 @@ def method_parts(sums: np.ndarray, cells: np.ndarray, boot_cells: np.ndarray, de
     s = _structure(layout)
     n_groups = s.n_groups
     opts = options()
-    y, has = _subject_accuracy(sums, design.counts)
+    y, _ = _subject_accuracy(sums, design.counts)
     y_mean = y.mean(axis=2)  # (n, T, C)
     # each person's value of its own group's part of every linear metric
     w_own = s.weights[:, strata, :]  # (L, n, C)
@@ -378,13 +376,10 @@ def method_parts(sums: np.ndarray, cells: np.ndarray, boot_cells: np.ndarray, de
                                             level=box_level(layout, level), kind=opts.cells, df_adjusted=opts.kg_df,
                                             fallback_deff=fallback)
     box_low, box_high = np.where(used.any(-1), box_low, part), np.where(used.any(-1), box_high, part)
-    # atoms and their per-seed unbiased variances
-    cell_var = _cell_variances(y, has, design)
     atoms = signed_pairs(by_group(cells, layout), layout)
-    atom_var = _pair_sums(cell_var, layout)
     draws = _draws(boot_cells, cells, design, level=level, shared=shared,
                    half_width=100.0 * np.maximum(part - low, high - part), structure=s)
-    parts = MethodParts(q, part, part_var, low, high, box_low, box_high, n_images, atoms, atom_var, draws,
+    parts = MethodParts(q, part, part_var, low, high, box_low, box_high, n_images, atoms, draws,
                         None, None, point, None)
     est_low, est_high = _estimates(parts, point, design, level=level)
     gaps = _gap_columns(s)
