@@ -11,6 +11,7 @@ files from any directory; their own path arguments are resolved against the dire
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -261,8 +262,9 @@ def simulate_check(scenario: str, tables: tuple[Path, ...], seed: int, scale: in
 @click.option("--scenario", default="paper", show_default=True, help="Scenario YAML or a shipped name (paper, null).")
 @click.option("--dataset", required=True, help="The declared dataset whose design is replicated (faces, adfes).")
 @click.option("--attribute", default="gender", show_default=True, help="Protected attribute (cells: its groups).")
-@click.option("--comparison", type=click.Choice(["methods", "aa"]), default="methods", show_default=True,
-              help="methods: --method vs --reference, fitted once; aa: --reference run twice on jittered outputs.")
+@click.option("--comparison", type=click.Choice(["methods", "aa", "composite"]), default="methods", show_default=True,
+              help="methods: --method vs --reference, fitted once; aa: --reference run twice on jittered outputs; "
+                   "composite: --reference vs a set with its metrics but its errors on whole persons.")
 @click.option("--method", default="corrector", show_default=True)
 @click.option("--reference", default="uncorrected", show_default=True)
 @click.option("--train-dataset", default=None, help="Dataset the methods are fitted on [default: the other shipped one].")
@@ -273,7 +275,18 @@ def simulate_check(scenario: str, tables: tuple[Path, ...], seed: int, scale: in
 @click.option("--truth-scale", type=click.IntRange(min=1), default=200, show_default=True,
               help="Size of the sample the truth is computed on, in multiples of the design.")
 @click.option("--aa-noise", type=float, default=1.0, show_default=True, help="sd (logits) of the A/A jitter.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Replicate r is sampled with seed + r (the methods' training sample with seed + 1000003).")
+@click.option("--truth-seed", type=click.IntRange(min=0), default=None,
+              help="Seed of the truth sample [default: seed + 2000003].")
+@click.option("--ci-methods", default=None,
+              help="Comma-separated interval methods (or calibrated variants: calibrated-exact, calibrated-persons, "
+                   "...) run side by side on the same replicates [default: evaluate.ci_method].")
+@click.option("--n-resamples", type=click.IntRange(min=1), default=None, help="[default: evaluate.n_resamples]")
+@click.option("--n-permutations", type=click.IntRange(min=1), default=None, help="[default: evaluate.n_permutations]")
+@click.option("--rows", type=click.Path(path_type=Path), default=None,
+              help="Also write row-level coverage (every metric row, per interval method) as CSV, and the per-family "
+                   "table with its lowest and highest rows beside it (<rows>.families.csv).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Also write the per-family summary as CSV (and the per-replicate records beside it, .parquet).")
 @click.option("--measured", type=click.Path(path_type=Path), default=None,
@@ -282,27 +295,121 @@ def simulate_check(scenario: str, tables: tuple[Path, ...], seed: int, scale: in
 @PARAMS_OPTION
 def simulate_coverage(scenario: str, dataset: str, attribute: str, comparison: str, method: str, reference: str,
                       train_dataset: str | None, train_scale: int, replicates: int, scale: int, truth_scale: int,
-                      aa_noise: float, seed: int, output: Path | None, measured: Path | None,
-                      params_path: Path) -> None:
+                      aa_noise: float, seed: int, truth_seed: int | None, ci_methods: str | None,
+                      n_resamples: int | None, n_permutations: int | None, rows: Path | None, output: Path | None,
+                      measured: Path | None, params_path: Path) -> None:
     """Measure how often the intervals hold the simulator's truth, and how often the tests reject, over REPLICATES
     samples of a dataset's design (the evaluate section's statistics; docs/STATISTICS.md)."""
     from benchmark.experiment import params
-    from benchmark.stats import StatsConfig, coverage_table
+    from benchmark.stats import CI_METHODS, StatsConfig, coverage_table
     from benchmark.studies import coverage_study
 
     settings = _settings(params_path)
     study = coverage_study.CoverageStudy(scenario=scenario, dataset=dataset, attribute=attribute, comparison=comparison,
                                    method=method, reference=reference, train_dataset=train_dataset,
                                    train_scale=train_scale, replicates=replicates, scale=scale,
-                                   truth_scale=truth_scale, aa_noise=aa_noise, seed=seed)
-    result = coverage_study.measure_coverage(study, settings, declared=params.catalogue(settings))
+                                   truth_scale=truth_scale, aa_noise=aa_noise, seed=seed, truth_seed=truth_seed)
+    config = _budgets(StatsConfig.from_settings(settings.evaluate), n_resamples, n_permutations)
+    methods = coverage_study.interval_methods(ci_methods)
+    result = coverage_study.measure_coverage(study, settings, declared=params.catalogue(settings), config=config,
+                                             ci_methods=methods)
     click.echo(coverage_study.to_markdown(result, command="benchmark " + " ".join(sys.argv[1:])))
     click.echo(f"{result.seconds:.0f} s of statistics ({result.seconds / replicates:.2f} s per replicate)")
-    for path in coverage_study.write(result, output) if output is not None else []:
+    written = coverage_study.write(result, output) if output is not None else []
+    written += coverage_study.write_rows(result.records, rows) if rows is not None else []
+    for path in written:
         click.echo(f"wrote {path}")
     if measured is not None:
-        config = StatsConfig.from_settings(settings.evaluate)
+        if methods and methods[0] not in CI_METHODS:
+            raise BenchmarkError(f"--measured: the first of --ci-methods ({methods[0]!r}) is a variant; the measured "
+                                 f"table takes one of {', '.join(CI_METHODS)}")
+        config = dataclasses.replace(config, ci_method=methods[0]) if methods else config
         click.echo(f"wrote {coverage_table.merge_measured(measured, coverage_study.measured_rows(result, config=config))}")
+
+
+def _budgets(config, n_resamples: int | None, n_permutations: int | None):
+    """``config`` with the budgets given on the command line (None: the config's)."""
+    return dataclasses.replace(config, n_resamples=n_resamples or config.n_resamples,
+                               n_permutations=n_permutations or config.n_permutations)
+
+
+@simulate.command("plasmode")
+@click.option("--outputs", "folder", type=click.Path(path_type=Path), required=True,
+              help="Folder of the authors' published outputs CSVs (the `published` source).")
+@click.option("--dataset", default="faces", show_default=True,
+              help="The published dataset whose persons are the population.")
+@click.option("--attribute", default="gender", show_default=True)
+@click.option("--sizes", default="female=10,male=12", show_default=True,
+              help="Persons per attribute group in each subsample (group=n, comma-separated; default: ADFES's design).")
+@click.option("--method", default="crossmodal_linear", show_default=True,
+              help="Compared rule, fitted once on the other dataset's published outputs.")
+@click.option("--reference", default="uncorrected", show_default=True)
+@click.option("--agreement", type=click.FloatRange(-1.0, 1.0), default=0.0, show_default=True,
+              help="> 0: move that share of each cell's images to random persons of the cell (weaker agreement of a "
+                   "person's images); < 0: to the persons most often wrong (stronger); 0: the real persons.")
+@click.option("--replicates", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--ci-methods", default=None, help="Comma-separated interval methods [default: evaluate.ci_method].")
+@click.option("--n-resamples", type=click.IntRange(min=1), default=None, help="[default: evaluate.n_resamples]")
+@click.option("--n-permutations", type=click.IntRange(min=1), default=None, help="[default: evaluate.n_permutations]")
+@click.option("--rows", type=click.Path(path_type=Path), required=True,
+              help="Row-level coverage CSV (and <rows>.families.csv beside it).")
+@PARAMS_OPTION
+def simulate_plasmode(folder: Path, dataset: str, attribute: str, sizes: str, method: str, reference: str,
+                      agreement: float, replicates: int, seed: int, ci_methods: str | None, n_resamples: int | None,
+                      n_permutations: int | None, rows: Path, params_path: Path) -> None:
+    """Coverage on real people: subsamples of the published outputs' persons, truth = the metric over all of them
+    (docs/STATISTICS.md)."""
+    from benchmark.stats import StatsConfig, rowcoverage
+    from benchmark.studies import coverage_study, plasmode
+
+    settings = _settings(params_path)
+    study = plasmode.PlasmodeStudy(dataset=dataset, attribute=attribute, method=method, reference=reference,
+                                   sizes=plasmode.parse_sizes(sizes), replicates=replicates, agreement=agreement,
+                                   seed=seed)
+    config = _budgets(StatsConfig.from_settings(settings.evaluate), n_resamples, n_permutations)
+    records, _ = plasmode.run(study, settings, folder, config=config,
+                              ci_methods=coverage_study.interval_methods(ci_methods))
+    click.echo(rowcoverage.family_table(records).to_string(index=False))
+    for path in coverage_study.write_rows(records, rows):
+        click.echo(f"wrote {path}")
+
+
+@simulate.command("widths")
+@click.option("--outputs", "folder", type=click.Path(path_type=Path), required=True,
+              help="Folder of the authors' published outputs CSVs (the `published` source).")
+@click.option("--attribute", default="gender", show_default=True)
+@click.option("--ci-methods", default="calibrated,bca,bound", show_default=True,
+              help="Comma-separated interval methods (bca is always added: the ratios are to it).")
+@click.option("--n-resamples", type=click.IntRange(min=1), default=None, help="[default: evaluate.n_resamples]")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Also write the table as CSV.")
+@PARAMS_OPTION
+def simulate_widths(folder: Path, attribute: str, ci_methods: str, n_resamples: int | None, output: Path | None,
+                    params_path: Path) -> None:
+    """Median interval width per family on the full published FACES and ADFES outputs, and its ratio to BCa's."""
+    from benchmark.infra import atomic
+    from benchmark.stats import StatsConfig
+    from benchmark.studies import coverage_study, plasmode
+
+    settings = _settings(params_path)
+    config = _budgets(StatsConfig.from_settings(settings.evaluate), n_resamples, 100)
+    methods = coverage_study.interval_methods(ci_methods)
+    methods += () if "bca" in methods else ("bca",)
+    table = plasmode.published_widths(settings, folder, config=config, ci_methods=methods, attribute=attribute)
+    click.echo(table.to_string(index=False))
+    if output is not None:
+        atomic.write_text(output, table.to_csv(index=False))
+        click.echo(f"wrote {output}")
+
+
+@simulate.command("table")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def simulate_table(folder: Path) -> None:
+    """docs/STATISTICS.md's validation tables (coverage and width per family and design for calibrated, BCa and
+    bound; rejection rates; plasmode; widths on the published outputs) from FOLDER's row-level study tables."""
+    from benchmark.studies import coverage_docs
+
+    click.echo(coverage_docs.tables(folder))
 
 
 @cli.command()

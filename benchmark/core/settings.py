@@ -99,8 +99,9 @@ class TrackingSettings:
 #: where the corrector trains (``train.device``); resolved by :mod:`benchmark.methods.device`
 TRAIN_DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 #: the interval methods of the statistics (``evaluate.ci_method``; :mod:`benchmark.stats`): ``bound``: score intervals
-#: for cells and error-bound intervals for the rest; ``bca`` and ``percentile``: plain subject-bootstrap intervals
-CI_METHODS: tuple[str, ...] = ("percentile", "bca", "bound")
+#: for cells and error-bound intervals for the rest; ``bca`` and ``percentile``: plain subject-bootstrap intervals;
+#: ``calibrated``: exact-type intervals of proportions combined by MOVER, pre-tested error bounds for the gaps
+CI_METHODS: tuple[str, ...] = ("percentile", "bca", "bound", "calibrated")
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,8 @@ class EvaluateSettings:
     ci: float = _spec(0.95, low=0.5, high=0.999, help="confidence level of every interval")
     ci_method: str = _spec("bound", choices=CI_METHODS,
                            help="bound: score intervals for cells, error-bound intervals for the rest (docs/STATISTICS.md); "
-                                "bca / percentile: plain bootstrap intervals")
+                                "bca / percentile: plain bootstrap intervals; calibrated: exact-type proportion "
+                                "intervals combined by MOVER, pre-tested bounds for gaps (issue 23)")
     n_permutations: int = _spec(10_000, low=1, help="subject-level sign flips per permutation test")
     alpha: float = _spec(0.05, low=0.0001, high=0.5, help="significance level of the report's marks (Holm-adjusted p)")
     seed: int = _spec(0, low=0, help="seeds every bootstrap and permutation draw")

@@ -108,6 +108,9 @@ INTERVAL_TEXT = {
     "bound": "score intervals for cells and, for every other number, the estimate +- a bound on its error that holds "
              "whatever the true gaps (so the upward bias of a gap near 0 lies inside it), from a subject-cluster "
              "bootstrap with small-sample corrections",
+    "calibrated": "exact-type intervals of proportions of people's images (mid-p on a Korn-Graubard effective size), "
+                  "combined by MOVER for macro accuracy, signed gaps and differences, and error bounds over a pre-tested "
+                  "box of the signed gaps for the gaps (docs/STATISTICS.md)",
     "bca": "BCa intervals of a subject-cluster bootstrap",
     "percentile": "percentile intervals of a subject-cluster bootstrap",
 }

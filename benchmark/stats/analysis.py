@@ -16,7 +16,7 @@ from benchmark.core.design import CellLayout
 from benchmark.core.predictions import tasks as run_tasks
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.processes import Job, run_jobs
-from benchmark.stats import bounds
+from benchmark.stats import bounds, calibrated
 from benchmark.stats.cells import (
     Rates,
     SubjectDesign,
@@ -27,6 +27,7 @@ from benchmark.stats.cells import (
     predicted,
     seed_mean_values,
     subject_design,
+    subject_sums,
 )
 from benchmark.stats.config import StatsConfig
 from benchmark.stats.intervals import bootstrap_intervals
@@ -70,12 +71,14 @@ class _MethodStats:
     boot: np.ndarray  # (R, T, M)
     jack: np.ndarray  # (n_subjects, T, M)
     errors: bounds.MethodErrors | None  # calibrated cell errors (ci_method bound), else None
+    parts: calibrated.MethodParts | None  # what ci_method calibrated needs, else None
+    debiased: np.ndarray  # (T, M) de-biased gap estimates (NaN for the other metrics)
 
 
 @dataclass(frozen=True)
 class _Group:
     """An evaluation group's design and draws: bootstrap weights (R, n), permutation flips (P, n) and, for ``bound``
-    intervals, the shared score-floor draws (R, T, 1, groups) (:func:`benchmark.stats.bounds.floor_draws`); and the
+    and ``calibrated`` intervals, the shared score-floor draws (R, T, 1, groups) (:func:`benchmark.stats.bounds.floor_draws`); and the
     design's per-subject denominators of every channel the metrics read."""
 
     design: SubjectDesign
@@ -96,7 +99,7 @@ def _group(design: SubjectDesign, config: StatsConfig, key: str) -> _Group:
                                 rng=rng)
     flips = rng.random((config.n_permutations, len(design.subjects))) < 0.5
     shared = None
-    if config.ci_method == "bound":
+    if config.ci_method in ("bound", calibrated.CI_METHOD):
         shared = bounds.floor_draws(config.n_resamples, len(design.tasks), len(design.layout.groups),
                                     _rng(config, key + "|floor"))
     return _Group(design, weights, flips, shared, config, channel_totals(design, metrics.channels()))
@@ -126,8 +129,26 @@ def _method_stats(rows: pd.DataFrame, group: _Group, where: str) -> _MethodStats
         errors = bounds.method_errors(
             boot_cells, cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
             n_images=n_images, n_subjects=n_subjects, level=group.config.ci, shared=group.shared)
+    strata = _calibrated_design(design)
+    parts = None
+    if group.config.ci_method == calibrated.CI_METHOD:
+        parts = calibrated.method_parts(sums["recall"], cells, boot_cells, strata, level=group.config.ci,
+                                        shared=group.shared, point=point, boot=boot)
     return _MethodStats(prediction.seeds, prediction.correct, sums, cells, point, seed_sd, boot_cells, boot,
-                        seed_mean_metrics(jackknife_weights(len(design.subjects)), sums, totals, layout), errors)
+                        seed_mean_metrics(jackknife_weights(len(design.subjects)), sums, totals, layout), errors,
+                        parts, calibrated.debiased_gaps(sums["recall"], cells, strata))
+
+
+def _calibrated_design(design: SubjectDesign) -> calibrated.Design:
+    return calibrated.Design(design.subject_stratum, design.counts, design.layout)
+
+
+def _discordant(a: _MethodStats, b: _MethodStats, design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
+    """Per subject and cell (n, T, C): the images only A gets right and only B gets right (seed means of
+    correctness)."""
+    delta = a.correct.mean(axis=1) - b.correct.mean(axis=1)  # (T, n_images)
+    return tuple(subject_sums(np.clip(sign * delta, 0.0, None)[:, None, :], design)[:, :, 0, :]
+                 for sign in (1.0, -1.0))
 
 
 def _empty_cell_notes(boot: np.ndarray) -> np.ndarray:
@@ -143,9 +164,16 @@ def _bound_families(layout: CellLayout, n_tasks: int) -> np.ndarray:
     return np.tile(np.array([family[name] for name, _, _ in metric_entries(layout)], dtype=object), n_tasks)
 
 
+def _calibrated_families(layout: CellLayout, n_tasks: int) -> np.ndarray:
+    """Each (task, metric) column's family of the ``calibrated`` construction, None where it has none (T * M,)."""
+    return np.tile(calibrated.families(layout), n_tasks)
+
+
 def _without_bound(low: np.ndarray, high: np.ndarray, used: np.ndarray, notes: np.ndarray, families: np.ndarray,
-                   boot: np.ndarray, point: np.ndarray, jack: np.ndarray, level: float) -> None:
-    """BCa intervals, in place, for the columns whose metric ``bound`` has no construction for, with a note saying so."""
+                   boot: np.ndarray, point: np.ndarray, jack: np.ndarray, level: float,
+                   ci_method: str = "bound") -> None:
+    """BCa intervals, in place, for the columns ``ci_method`` has no construction for (``families`` None), with a
+    note saying so."""
     columns = np.flatnonzero(families == None)  # noqa: E711 (elementwise on an object array)
     if not len(columns):
         return
@@ -153,7 +181,8 @@ def _without_bound(low: np.ndarray, high: np.ndarray, used: np.ndarray, notes: n
                                                          method="bca")
     low[columns], high[columns], used[columns] = b_low, b_high, b_used
     for j, note in zip(columns, b_notes):
-        notes[j] = "; ".join(filter(None, [notes[j], note, "ci_method bound has no construction for this metric: BCa"]))
+        notes[j] = "; ".join(filter(None, [notes[j], note,
+                                           f"ci_method {ci_method} has no construction for this metric: BCa"]))
 
 
 def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -161,6 +190,12 @@ def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np
     design, config = group.design, group.config
     n = len(design.subjects)
     boot, point, jack = ms.boot.reshape(len(ms.boot), -1), ms.point.reshape(-1), ms.jack.reshape(n, -1)
+    if config.ci_method == calibrated.CI_METHOD:
+        low, high = (x.reshape(-1) for x in calibrated.estimate_intervals(ms.parts))
+        families = _calibrated_families(design.layout, len(design.tasks))
+        used, notes = np.full(low.size, calibrated.CI_METHOD, dtype=object), _empty_cell_notes(boot)
+        _without_bound(low, high, used, notes, families, boot, point, jack, config.ci, calibrated.CI_METHOD)
+        return _finite(low, high, point, used, notes)
     if config.ci_method != "bound":
         return bootstrap_intervals(boot, point, jack, ci=config.ci, method=config.ci_method)
     layout = design.layout
@@ -195,7 +230,15 @@ def _difference(a: _MethodStats, b: _MethodStats, group: _Group) -> tuple[dict[s
     point = a.point - b.point
     n_resamples, n = len(a.boot), len(design.subjects)
     boot, jack = (a.boot - b.boot).reshape(n_resamples, -1), (a.jack - b.jack).reshape(n, -1)
-    if config.ci_method == "bound":
+    if config.ci_method == calibrated.CI_METHOD:
+        low, high = calibrated.difference_intervals(a.parts, b.parts, point, _calibrated_design(design),
+                                                    level=config.ci, discordant=_discordant(a, b, design))
+        used = np.full(low.size, calibrated.CI_METHOD, dtype=object)
+        low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
+        _without_bound(low, high, used, notes, _calibrated_families(design.layout, len(design.tasks)), boot,
+                       point.reshape(-1), jack, config.ci, calibrated.CI_METHOD)
+        low, high, used, notes = _finite(low, high, point.reshape(-1), used, notes)
+    elif config.ci_method == "bound":
         strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
         low, high = bounds.difference_bounds(
             a.errors, b.errors, point, design.layout, level=config.ci,
@@ -253,14 +296,15 @@ def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str 
         diff_used, diff_notes = blank, blank
         if ref is not None and name != reference:
             diff, diff_used, diff_notes = _difference(ms, ref, group)
-        values = {"estimate": ms.point.reshape(-1), "seed_sd": ms.seed_sd.reshape(-1), "ci_low": low, "ci_high": high,
-                  **diff}
+        values = {"estimate": ms.point.reshape(-1), "estimate_debiased": ms.debiased.reshape(-1),
+                  "seed_sd": ms.seed_sd.reshape(-1), "ci_low": low, "ci_high": high, **diff}
         frames.append(_frame(design, name, reference if ref is not None else None, len(ms.seeds), values, used,
                              diff_used, notes, diff_notes, contrast=False))
     for a, b in contrasts:
         if a in per_method and b in per_method:
             diff, diff_used, diff_notes = _difference(per_method[a], per_method[b], group)
-            values = {"estimate": nan, "seed_sd": nan, "ci_low": nan, "ci_high": nan, **diff}
+            values = {"estimate": nan, "estimate_debiased": nan, "seed_sd": nan, "ci_low": nan, "ci_high": nan,
+                      **diff}
             n_seeds = math.lcm(len(per_method[a].seeds), len(per_method[b].seeds))
             frames.append(_frame(design, contrast_name(a, b), b, n_seeds, values, blank, diff_used, blank, diff_notes,
                                  contrast=True))

@@ -13,7 +13,15 @@ Two comparisons:
   difference is the difference of their truths (under the ``null`` scenario with two linear methods, about 0);
 - ``aa``: the reference rule run twice on outputs jittered with independent normal noise (``aa_noise`` logits),
   so the two prediction sets are exchangeable within every person and every difference is exactly 0 in truth: the
-  A/A setting in which a test's rejection rate is its size.
+  A/A setting in which a test's rejection rate is its size;
+- ``composite``: the reference against a set with its metrics in the population but its errors on whole persons
+  (:mod:`benchmark.studies.composite`): every difference is 0 in truth, but the two sets are not exchangeable, so
+  the permutation test's rejection rate is its size under a composite null.
+
+Several interval methods (or named variants of ``calibrated``, :data:`benchmark.stats.calibrated.VARIANTS`) can
+run side by side on the same replicates (``ci_methods``); the records then carry a ``ci_method`` column, and
+:mod:`benchmark.stats.rowcoverage` turns them into row-level coverage (every metric row's own, with the side it
+misses on).
 
 Per metric family (task x metric: cells, per-emotion gaps, signed gaps, pair gaps, macro, largest and average gap)
 the summary gives the coverage of the estimates' and the differences' intervals, the worst row of the family (e.g.
@@ -22,10 +30,11 @@ the least covered cell), the mean interval width and the rejection rate of the p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,19 +52,22 @@ from benchmark.infra.errors import BenchmarkError
 from benchmark.methods.method import FitTask, check_results
 from benchmark.methods.method_registry import build_method
 from benchmark.sources import sim
-from benchmark.stats import StatsConfig, group_statistics, metric_entries
+from benchmark.stats import CI_METHODS, StatsConfig, calibrated, group_statistics, metric_entries, rowcoverage
 from benchmark.stats.coverage_table import MEASURED_COLUMNS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COMPARISONS", "CoverageStudy", "StudyResult", "fitted_predictions", "measure_coverage", "other_dataset", "summarise",
-           "measured_rows", "to_markdown", "write"]
+__all__ = ["COMPARISONS", "CoverageStudy", "StudyResult", "fitted_predictions", "interval_method", "interval_methods",
+           "measure_coverage", "measured_rows", "other_dataset", "score", "summarise", "to_markdown", "truth_table",
+           "write", "write_rows"]
 
-COMPARISONS: tuple[str, ...] = ("methods", "aa")
+COMPARISONS: tuple[str, ...] = ("methods", "aa", "composite")
 KEY = ["method", "task", "metric", "group", "emotion"]
 #: offsets of the training and truth samples' seeds, far from the replicates' seeds (seed + r)
 TRAIN_SEED_OFFSET, TRUTH_SEED_OFFSET = 1_000_003, 2_000_003
 AA_NAMES = ("run_a", "run_b")
+#: the compared set's name in the ``composite`` comparison
+COMPOSITE_NAME = "person_level"
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,7 @@ class CoverageStudy:
     truth_scale: int = 200
     aa_noise: float = 1.0
     seed: int = 0
+    truth_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.comparison not in COMPARISONS:
@@ -90,7 +103,14 @@ class CoverageStudy:
     @property
     def names(self) -> tuple[str, str]:
         """(compared, reference) as they appear in the statistics."""
+        if self.comparison == "composite":
+            return (COMPOSITE_NAME, self.reference)
         return AA_NAMES if self.comparison == "aa" else (self.method, self.reference)
+
+    @property
+    def truth_sample_seed(self) -> int:
+        """Seed of the truth sample (``truth_seed``, else ``seed`` + an offset far from the replicates')."""
+        return self.seed + TRUTH_SEED_OFFSET if self.truth_seed is None else self.truth_seed
 
 
 @dataclass(frozen=True)
@@ -144,7 +164,7 @@ def fitted_predictions(name: str, settings: Settings, train: OutputsTable, table
 def _samples(study: CoverageStudy, scenario: sim.Scenario, design: DatasetDesign) -> dict[str, OutputsTable]:
     tables = {f"r{r}": sim.sample_table(scenario, design, seed=study.seed + r, scale=study.scale)
               for r in range(study.replicates)}
-    tables["truth"] = sim.sample_table(scenario, design, seed=study.seed + TRUTH_SEED_OFFSET, scale=study.truth_scale)
+    tables["truth"] = sim.sample_table(scenario, design, seed=study.truth_sample_seed, scale=study.truth_scale)
     return tables
 
 
@@ -168,6 +188,11 @@ def prediction_sets(study: CoverageStudy, settings: Settings,
         rows = {name: fitted_predictions(study.reference, settings, train,
                                {part: _jittered(t, attribute, study.aa_noise, rng) for part, t in tables.items()},
                                attribute) for name in (a, b)}
+    elif study.comparison == "composite":
+        from benchmark.studies.composite import person_level_rows
+
+        rows = {b: fitted_predictions(b, settings, train, tables, attribute)}
+        rows[a] = person_level_rows(rows[b], designs.layout(design, attribute), attribute.name, seed=study.seed)
     else:
         rows = {name: fitted_predictions(name, settings, train, tables, attribute) for name in (a, b)}
     by_partition = {part: {name: rows[name][part].assign(method=name) for name in (a, b)} for part in tables}
@@ -229,6 +254,8 @@ def score(table: pd.DataFrame, truth: pd.DataFrame, *, alpha: float) -> pd.DataF
     out["diff_covered"] = within(merged["diff_ci_low"], merged["diff_ci_high"], merged["truth_diff"])
     out["diff_width"] = merged["diff_ci_high"] - merged["diff_ci_low"]
     out["rejected"] = (merged["p_perm"] < alpha).where(merged["p_perm"].notna()).astype(float)
+    if "estimate_debiased" in merged:
+        out["estimate_debiased"] = merged["estimate_debiased"]
     return out
 
 
@@ -254,33 +281,77 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def interval_methods(text: str | None, option: str = "--ci-methods") -> tuple[str, ...]:
+    """Comma-separated interval methods (:data:`~benchmark.stats.CI_METHODS` or calibrated variants) -> a tuple;
+    () for None (the config's own)."""
+    if not text:
+        return ()
+    names = tuple(m.strip() for m in text.split(","))
+    known = tuple(dict.fromkeys(CI_METHODS + tuple(calibrated.VARIANTS)))
+    bad = [m for m in names if m not in known]
+    if bad:
+        raise BenchmarkError(f"{option}: {', '.join(map(repr, bad))} is not an interval method; expected "
+                             f"comma-separated names from {', '.join(known)}")
+    return names
+
+
+@contextlib.contextmanager
+def interval_method(name: str) -> Iterator[str]:
+    """The StatsConfig ``ci_method`` of ``name``, with the statistics run inside the named calibrated variant where
+    ``name`` is one (:func:`benchmark.stats.calibrated.variant`)."""
+    if name in calibrated.VARIANTS:
+        with calibrated.variant(name):
+            yield calibrated.CI_METHOD
+    else:
+        yield name
+
+
 def measure_coverage(study: CoverageStudy, settings: Settings, *, declared: dict[str, DatasetDesign] | None = None,
         statistics: Statistics = group_statistics, config: StatsConfig | None = None,
-        alpha: float | None = None) -> StudyResult:
+        alpha: float | None = None, ci_methods: tuple[str, ...] = ()) -> StudyResult:
     """Run a coverage study.
 
     settings : the methods' settings (train section) and, unless ``config``/``alpha`` are given, the statistics'
         budgets, interval method and alpha (evaluate section).
     declared : dataset declarations (default: the shipped ones).
     statistics : the function under test, called like :func:`benchmark.stats.group_statistics` once per replicate.
+    ci_methods : interval methods (or calibrated variants, :func:`interval_methods`) run on the same replicates, side
+        by side (the records' ``ci_method`` column); default: the config's. The summary is the first one's.
     """
     declared = declared if declared is not None else designs.shipped()
     config = config or StatsConfig.from_settings(settings.evaluate)
     alpha = settings.evaluate.alpha if alpha is None else alpha
     sets, layout, attribute = prediction_sets(study, settings, declared)
     names = study.names
-    truth = truth_table(sets.pop("truth"), layout, attribute, names, exchangeable=study.comparison == "aa")
+    truth = truth_table(sets.pop("truth"), layout, attribute, names, exchangeable=study.comparison != "methods")
+    if study.comparison == "composite":  # the reference's metrics in the population, by construction
+        same = truth["method"] == names[1]
+        truth.loc[truth["method"] == names[0], "truth"] = truth.loc[same, "truth"].to_numpy()
+    methods = ci_methods or (config.ci_method,)
     records, start, size = [], time.perf_counter(), (0, 0)
     for r in range(study.replicates):
-        table = statistics(sets.pop(f"r{r}"), reference=names[1], config=replace(config, seed=config.seed + r),
-                           key=f"coverage|{r}", layout=layout, tasks=predictions.tasks(attribute))
-        size = int(table["n_subjects"].iloc[0]), int(table["n_images"].iloc[0])
-        records.append(score(table, truth, alpha=alpha).assign(replicate=r))
+        replicate = sets.pop(f"r{r}")
+        for ci_method in methods:
+            with interval_method(ci_method) as base:
+                table = statistics(replicate, reference=names[1],
+                                   config=replace(config, seed=config.seed + r, ci_method=base),
+                                   key=f"coverage|{r}", layout=layout, tasks=predictions.tasks(attribute))
+            size = int(table["n_subjects"].iloc[0]), int(table["n_images"].iloc[0])
+            records.append(score(table, truth, alpha=alpha).assign(replicate=r, ci_method=ci_method))
         if (r + 1) % max(1, study.replicates // 10) == 0:
             log.info("coverage: %d of %d replicates (%.0f s)", r + 1, study.replicates, time.perf_counter() - start)
     seconds = time.perf_counter() - start
     frame = pd.concat(records, ignore_index=True)
-    return StudyResult(study, frame, truth, summarise(frame), seconds, *size)
+    return StudyResult(study, frame, truth, summarise(frame[frame["ci_method"] == methods[0]]), seconds, *size)
+
+
+def write_rows(records: pd.DataFrame, path: Path) -> list[Path]:
+    """Row-level coverage of a study's records (:func:`benchmark.stats.rowcoverage.row_table`) as CSV at ``path``,
+    and the per-family table (lowest and highest rows) beside it as ``<path>.families.csv``, atomically."""
+    families = path.with_suffix(".families.csv")
+    atomic.write_text(path, rowcoverage.row_table(records).to_csv(index=False))
+    atomic.write_text(families, rowcoverage.family_table(records).to_csv(index=False))
+    return [path, families]
 
 
 def _pct(x: float) -> str:

@@ -28,9 +28,9 @@ FIGURE_KINDS = ("cells", "gaps", "forest", "confusion")
 
 
 def build_report(root: Path, *, source: str = "toy", scenario: str | None = None, methods=None,
-                 outputs_metadata: dict | None = None) -> dict[str, Path]:
+                 outputs_metadata: dict | None = None, overrides: dict | None = None) -> dict[str, Path]:
     """Evaluate and report a toy predictions table under ``root``; returns the paths involved."""
-    settings = load_settings(REPO / "params.yaml", overrides=SMALL)
+    settings = load_settings(REPO / "params.yaml", overrides={**SMALL, **(overrides or {})})
     p = {"predictions": root / "results" / "predictions.parquet", "stats": root / "results" / "stats.parquet",
          "confusion": root / "results" / "confusion.parquet", "metrics": root / "reports" / "metrics.json",
          "cells": root / "reports" / "cells.csv", "md": root / "reports" / "report.md",
@@ -253,3 +253,10 @@ def test_dvc_repro_on_the_published_source_reports_the_paper_numbers_with_cis(tm
     assert doc["results"]["faces->adfes"]["uncorrected"]["adfes_test"]["emotion"]["macro_ci_low"] < 80.69
     shown = run(project, "dvc", "metrics", "show")
     assert "reports/headline.json" in shown.stdout and "faces-to-adfes.emotion.reference.macro" in shown.stdout
+
+
+def test_a_report_of_calibrated_intervals_says_how_they_are_built(tmp_path):
+    p = build_report(tmp_path, overrides={"evaluate.ci_method": "calibrated"})
+    text = p["md"].read_text()
+    assert "combined by MOVER" in text and "Korn-Graubard" in text
+    assert p["html"].exists() and len(list(p["figures"].glob("*.png"))) > 0

@@ -171,3 +171,14 @@ def test_evaluate_on_published_outputs_gives_the_paper_uncorrected_numbers_insid
             assert slot[metric] == value, (dataset, task, metric)
             assert slot[f"{metric}_ci_low"] <= value <= slot[f"{metric}_ci_high"], (dataset, task, metric)
         assert slot["macro_ci_high"] - slot["macro_ci_low"] > 1.0  # a real interval, not a point
+
+
+def test_evaluate_with_ci_method_calibrated_from_params_writes_its_intervals(tmp_path, toy_predictions):
+    out = _run(tmp_path, toy_predictions, **{"evaluate.ci_method": "calibrated"})
+    table = pd.read_parquet(out["stats"])
+    calibrated_rows = table["metric"].map(lambda m: metrics.by_name(m).bound is not None)
+    assert (table.loc[calibrated_rows & ~table["contrast"], "ci_method"] == "calibrated").all()
+    assert (table.loc[~calibrated_rows, "note"].str.contains("ci_method calibrated has no construction")).all()
+    gaps = table["metric"].map(lambda m: metrics.by_name(m).bound == "gap") & ~table["contrast"]
+    assert table.loc[gaps, "estimate_debiased"].notna().all() and table.loc[~gaps, "estimate_debiased"].isna().all()
+    assert json.loads(out["metrics"].read_text())["statistics"]["ci_method"] == "calibrated"

@@ -119,3 +119,94 @@ def test_the_documented_command_merges_its_study_into_the_measured_table(tmp_pat
     assert len(new) > 0 and set(zip(new["scenario"], new["comparison"], new["dataset"])) == {("null", "aa", "adfes")}
     assert len(merged) == len(shipped) + len(new)  # the shipped studies (other budgets) are kept
     assert capsys.readouterr().err == ""
+
+
+def test_a_composite_comparison_has_the_references_truth_and_a_true_difference_of_zero():
+    study = coverage_study.CoverageStudy(dataset="adfes", comparison="composite", reference="uncorrected",
+                                         replicates=1, truth_scale=1)
+    result = coverage_study.measure_coverage(study, _settings(), config=TINY, alpha=0.05)
+    truth = result.truth.fillna({"group": "", "emotion": ""})
+    compared = truth[truth["method"] == coverage_study.COMPOSITE_NAME]
+    reference = truth[truth["method"] == "uncorrected"]
+    assert len(compared) > 0 and (compared["truth_diff"] == 0.0).all()
+    assert compared["truth"].tolist() == reference["truth"].tolist()
+
+
+def test_the_truth_seed_alone_changes_the_truth_sample():
+    base = coverage_study.CoverageStudy(dataset="adfes", replicates=1, seed=5)
+    assert base.truth_sample_seed == 5 + coverage_study.TRUTH_SEED_OFFSET
+    assert coverage_study.CoverageStudy(dataset="adfes", replicates=1, seed=5, truth_seed=31).truth_sample_seed == 31
+
+
+def test_interval_methods_run_side_by_side_on_the_same_replicates():
+    study = coverage_study.CoverageStudy(dataset="adfes", method="unimodal", reference="uncorrected", replicates=2,
+                                         truth_scale=1)
+    methods = ("calibrated", "bca", "calibrated-exact")
+    result = coverage_study.measure_coverage(study, _settings(), config=TINY, alpha=0.05, ci_methods=methods)
+    records = result.records
+    assert set(records["ci_method"]) == set(methods)
+    per_method = records.groupby("ci_method")
+    assert (per_method.size() == per_method.size().iloc[0]).all()
+    estimates = {m: r.sort_values(["replicate", "method", "task", "metric", "group", "emotion"])["estimate"].to_numpy()
+                 for m, r in per_method}
+    assert np.array_equal(estimates["calibrated"], estimates["bca"])  # the same replicates, other intervals
+    cells = records[(records["metric"] == "cell") & records["width"].notna()]
+    widths = cells.groupby("ci_method")["width"].median()
+    assert widths["calibrated-exact"] > widths["calibrated"]  # Clopper-Pearson is wider than mid-p
+
+
+def test_an_unknown_interval_method_is_one_error_naming_the_option():
+    with pytest.raises(BenchmarkError, match="--ci-methods: 'wilson'"):
+        coverage_study.interval_methods("calibrated,wilson")
+
+
+def test_the_documented_row_level_command_writes_rows_and_families(tmp_path, monkeypatch, capsys):
+    # docs/STATISTICS.md's `benchmark simulate coverage ... --ci-methods calibrated,bca,bound,... --rows ...`, with 2
+    # replicates, a truth sample of the design's size and small budgets
+    import yaml
+
+    from benchmark.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"tracking": {"enabled": False}}))
+    assert main(["-q", "simulate", "coverage", "--dataset", "adfes", "--scenario", "paper", "--comparison", "methods",
+                 "--method", "unimodal", "--replicates", "2", "--seed", "700000", "--truth-seed", "31415926",
+                 "--truth-scale", "1", "--n-resamples", "20", "--n-permutations", "20",
+                 "--ci-methods", "calibrated,bca,bound", "--rows", "rows.csv"]) == 0
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    families = pd.read_csv(tmp_path / "rows.families.csv")
+    assert set(rows["ci_method"]) == set(families["ci_method"]) == {"calibrated", "bca", "bound"}
+    assert (rows["n"] == 2).all() and rows["coverage"].between(0, 1).all()
+    assert {"lowest_row", "highest_row", "below_93", "median_width"} <= set(families.columns)
+    assert capsys.readouterr().err == ""
+
+
+def _row_table(ci_method: str, kind: str, metric: str, coverage: list[float], *, rejection: float = float("nan"),
+               width: float = 10.0) -> pd.DataFrame:
+    return pd.DataFrame({"ci_method": ci_method, "kind": kind, "task": "emotion", "metric": metric,
+                         "method": "corrector", "group": "", "emotion": [f"e{i}" for i in range(len(coverage))],
+                         "n": 100, "coverage": coverage, "miss_low": 0.0, "miss_high": 0.0, "median_width": width,
+                         "rejection": rejection, "truth": 50.0, "bias": 0.0, "bias_debiased": float("nan")})
+
+
+def test_the_docs_table_pools_a_designs_studies_and_keeps_their_lowest_row(tmp_path, capsys):
+    # `benchmark simulate table DIR` on two studies of one design: pooled coverage, lowest row over both studies
+    from benchmark.cli import main
+
+    for name, cov in (("adfes_paper_methods", [1.0, 0.9]), ("adfes_null_aa", [0.95, 0.95])):
+        frames = [_row_table(m, "estimate", "macro", cov) for m in ("calibrated", "bca", "bound")]
+        frames += [_row_table(m, "difference", "macro", cov, rejection=0.05 if "aa" in name else 0.5)
+                   for m in ("calibrated", "bca", "bound")]
+        pd.concat(frames).to_csv(tmp_path / f"{name}.csv", index=False)
+    assert main(["-q", "simulate", "table", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| ADFES (22 people), gender | estimate | emotion | macro | 95.0 (90.0) | 95.0 (90.0) | 95.0 (90.0) |" in out
+    assert "| ADFES (22 people), gender | emotion | macro | 50.0 | 5.0 |" in out  # methods: power; aa_null: size
+
+
+def test_a_study_table_of_an_unknown_name_is_one_error_naming_the_file(tmp_path):
+    from benchmark.studies import coverage_docs
+
+    _row_table("calibrated", "estimate", "macro", [1.0]).to_csv(tmp_path / "mystudy.csv", index=False)
+    with pytest.raises(BenchmarkError, match="mystudy.csv"):
+        coverage_docs.load(tmp_path)
