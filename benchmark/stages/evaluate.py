@@ -83,6 +83,7 @@ def metrics_document(table: pd.DataFrame, settings: Settings, meta: dict[str, An
                 "reference": e.reference,
                 "statistics": {"n_resamples": e.n_resamples, "ci": e.ci, "ci_method": e.ci_method,
                                "n_permutations": e.n_permutations, "seed": e.seed, "alpha": e.alpha,
+                               "primary": list(e.primary), "primary_metrics": list(e.primary_metrics),
                                "resampling": f"subjects, by {attribute} group",
                                "seeds": "held fixed; CI of the seed mean; seed sd separate"},
                 "results": results}

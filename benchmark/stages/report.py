@@ -45,7 +45,9 @@ SOURCE_TEXT = {
 #: the command that writes metrics.json, stats.parquet and confusion.parquet
 EVALUATE = "benchmark evaluate"
 #: the columns of stats.parquet the report keys its tables and sentences by
-STATS_KEYS: tuple[str, ...] = ("split", "partition", "dataset", "method", "task", "metric", "estimate")
+STATS_KEYS: tuple[str, ...] = ("split", "partition", "dataset", "method", "task", "metric", "estimate", "family",
+                                "holm_step", "p_ci_holm", "verdict_level", "verdict_ci_low", "verdict_ci_high",
+                                "rejected")
 
 
 def _slug(*parts: str) -> str:
@@ -300,7 +302,7 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
                               lock=lock_path)
     fresh = atomic.fresh_dir(figures_dir)
     try:
-        blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *findings.blocks(stats, doc, power, alpha=alpha),
+        blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *findings.blocks(stats, doc, power, alpha=alpha, figures_dir=fresh),
                                *design_blocks(doc), reading_guide(doc, alpha), *reproduction_blocks(doc),
                                Heading("Methods comparison")]
         for group in groups:
