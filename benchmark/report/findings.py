@@ -169,14 +169,32 @@ def findings(stats: pd.DataFrame, *, method: str = HEADLINE_METHOD) -> dict[tupl
     return out
 
 
+def _cell(claim: Claim) -> str:
+    """``▲ better +15.28 [+2.72, +27.84] (98.75 %)``: the verdict mark, the difference and the interval it read."""
+    level = f" ({_level(claim.level)})" if claim.family == PRIMARY else ""
+    return f"{MARKS[claim.verdict]} {_num(claim.diff)} [{_num(claim.low)}, {_num(claim.high)}]{level}"
+
+
 def verdict_table(items: list[Claim]) -> pd.DataFrame:
-    """The first screen's table of one held-out design: one row per verdict (primary family first)."""
-    return pd.DataFrame([{"family": c.family + (f" ({c.step}/{c.family_size})" if c.family == PRIMARY else ""),
-                          "comparison": c.comparison, "task": c.task, "metric": METRICS[c.metric],
-                          "better": by_name(c.metric).better, "difference (pp)": _num(c.diff),
-                          "interval": f"[{_num(c.low)}, {_num(c.high)}] at {_level(c.level)}",
-                          "verdict": MARKS[c.verdict] + ("" if c.family == PRIMARY else " (exploratory)")}
-                         for c in items])
+    """The first screen's table of one held-out design: one row per comparison and task (the primary family's
+    first, in Holm's order), one column per metric of :data:`METRICS` (its better direction in the header) holding
+    the verdict mark, the difference and its interval (primary: at its stepped level). A row whose metrics fall in
+    both families names the family in each cell."""
+    by_row: dict[tuple[str, str], list[Claim]] = {}
+    for c in items:
+        by_row.setdefault((c.method, c.task), []).append(c)
+    out = []
+    for claims_ in by_row.values():
+        families = {c.family for c in claims_}
+        first = claims_[0]
+        family = (f"primary (Holm, m = {first.family_size})" if families == {PRIMARY} else
+                  f"exploratory ({_level(first.level)}, unadjusted)" if families == {EXPLORATORY} else "both")
+        row = {"comparison": first.comparison, "task": first.task, "family": family}
+        for c in claims_:
+            row[f"{METRICS[c.metric]} ({by_name(c.metric).better} is better)"] = (
+                _cell(c) + (f" ({c.family})" if family == "both" else ""))
+        out.append(row)
+    return pd.DataFrame(out).fillna("")
 
 
 def _power_sentence(power: dict[str, Any] | None, dataset: str) -> str:
@@ -248,8 +266,8 @@ def blocks(stats: pd.DataFrame, doc: dict[str, Any], power: dict[str, Any] | Non
            figures_dir: Path | None = None) -> list[Block]:
     """The section: per held-out design its verdict table and forest figure (when ``figures_dir`` is given) first,
     then how to read them, then per design the sentences and its minimum detectable effects."""
-    intro = ("Per held-out design: each comparison's difference (percentage points), the interval its verdict reads "
-             "and the verdict; the primary family first. How they were reached is below the figures.")
+    intro = ("Verdicts per held-out design: differences a - b in percentage points with the interval each verdict "
+             "reads, the primary family first; how they were reached is explained below the figures.")
     if doc.get("source") == "sim":
         intro = (f"**These findings describe the simulator** (scenario `{doc.get('scenario', 'unknown')}`), not the "
                  "real FairFace and EmoNet models. " + intro)

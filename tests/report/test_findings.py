@@ -111,10 +111,14 @@ def test_the_section_opens_with_the_verdict_table_and_the_figure_then_explains(t
     kinds = [type(b).__name__ for b in out]
     assert kinds[:5] == ["Heading", "Paragraph", "Heading", "Table", "Figure"]
     table = out[3]
-    assert isinstance(table, Table) and table.css_class == "verdicts" and len(table.frame) == len(ROWS)
+    assert isinstance(table, Table) and table.css_class == "verdicts"
+    assert list(table.frame["comparison"]) == ["corrector - uncorrected"] * 2 + ["corrector - unimodal"]
     assert (tmp_path / out[4].file).stat().st_size > 0 and isinstance(out[4], Figure)
-    assert list(table.frame["verdict"][:2]) == [findings.MARKS[findings.BETTER], findings.MARKS[findings.WORSE]]
-    assert table.frame["verdict"].iloc[-1].endswith("(exploratory)")
+    first = table.frame.iloc[0]
+    assert first["macro accuracy (higher is better)"] == f"{findings.MARKS[findings.BETTER]} +4.00 [+1.50, +6.50] (99.38 %)"
+    assert first["average gap (lower is better)"].startswith(findings.MARKS[findings.WORSE])
+    assert table.frame.iloc[-1]["family"] == "both"  # the contrast's macro is primary, its average gap exploratory
+    assert table.frame.iloc[-1]["average gap (lower is better)"].endswith("(exploratory)")
     text = " ".join(b.text for b in out if isinstance(b, Paragraph))
     assert "conditional on the trained seeds" in text
     assert any(isinstance(b, Heading) and b.text == "How to read the verdicts" for b in out[5:])

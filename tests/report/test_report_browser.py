@@ -58,3 +58,26 @@ def test_browser_check_detects_a_figure_that_cannot_load(built, tmp_path):
     broken.write_text(page[:first] + 'src="https://example.org/figure.png' + page[end:])
     loaded, total, _ = _images_loaded(broken, tmp_path / "profile")
     assert (loaded, total) == (total - 1, len(list(built["figures"].glob("*.png"))))
+
+
+#: measures the first verdict table once the page has laid out (injected into a copy of the page, not the report)
+_MEASURE = """<script>window.addEventListener('load', function () {
+  var table = document.querySelector('table.verdicts'), heading = table && table.previousElementSibling;
+  var box = table ? table.getBoundingClientRect() : null;
+  document.body.setAttribute('data-verdicts', box ? [box.top, box.bottom, window.innerHeight].join('/') : 'none');
+  document.body.setAttribute('data-verdicts-heading', heading ? heading.textContent : '');
+});</script></body>"""
+
+
+def test_the_first_screen_at_1400x900_shows_the_first_held_out_designs_verdict_table(built, tmp_path):
+    page = tmp_path / "measured.html"
+    page.write_text(built["html"].read_text().replace("</body>", _MEASURE, 1))
+    dom = _chromium(page, tmp_path / "profile", "--dump-dom", "--window-size=1400,900").stdout
+    found = re.search(r'data-verdicts="([\d.]+)/([\d.]+)/(\d+)"', dom)
+    assert found, "no verdict table (table.verdicts) on the page"
+    top, bottom, height = (float(v) for v in found.groups())
+    # a 1400x900 window; headless Chromium keeps room for a browser's bars, so the page's viewport is <= 900 high
+    assert 600 < height <= 900 and 0 <= top < bottom <= height, (top, bottom, height)
+    assert re.search(r'data-verdicts-heading="ADFES, split faces-&gt;adfes \(\d+ people\)"', dom)
+    _chromium(page, tmp_path / "profile2", f"--screenshot={SCREENSHOT.with_name('report-first-screen.png')}",
+              "--window-size=1400,900")
