@@ -219,7 +219,7 @@ def _power_sentence(power: dict[str, Any] | None, dataset: str) -> str:
             + f", {power['replicates']} replicates, "
             "planted effects; Holm's first step divides alpha by the "
             f"{power['family_size']} methods compared with the reference). Smaller true differences are likely to "
-            "go unseen here: \"not supported\" is not \"no difference\".")
+            "go unseen here: \"no clear difference\" is not \"no difference\".")
 
 
 def _effect(value: float | None, largest: float) -> str:
