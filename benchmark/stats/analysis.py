@@ -357,7 +357,7 @@ def _primary(table: pd.DataFrame, compared: dict[str, tuple[_MethodStats, _Metho
     for name, ks in by_comparison.items():
         columns = np.array([column[table.at[members[k], "task"], table.at[members[k], "metric"]] for k in ks])
         functions[name] = (_interval_function(*compared[name], group, columns), np.array(ks))
-        p_ci[ks] = inversion_p(functions[name][0], len(ks))
+        p_ci[ks] = inversion_p(functions[name][0], len(ks), start=group.config.ci)
 
     def interval_at(level: float, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         low, high = np.full(len(members), np.nan), np.full(len(members), np.nan)

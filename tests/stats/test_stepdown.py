@@ -28,9 +28,10 @@ def _normal(diff: np.ndarray, se: np.ndarray):
 
 def test_inversion_p_of_wald_intervals_is_the_normal_p():
     diff, se = np.array([2.0, -1.0, 0.3, 0.0, 30.0]), np.ones(5)
-    got = inversion_p(_normal(diff, se), 5)
+    got = inversion_p(_normal(diff, se), 5, start=0.95)
     exact = 2 * sps.norm.sf(np.abs(diff))
-    np.testing.assert_allclose(got[:3], exact[:3], rtol=0.01)
+    np.testing.assert_allclose(got[:2], exact[:2], rtol=0.03)  # below 1 - start: to ~2 %
+    np.testing.assert_allclose(got[2], exact[2], rtol=0.1)  # p > 0.05: to ~10 %
     assert got[3] == 1.0 and got[4] == ALPHA_FLOOR
 
 
@@ -80,7 +81,7 @@ def test_a_primary_row_is_rejected_exactly_when_its_printed_interval_excludes_ze
 def test_holm_over_the_inverted_p_rejects_the_same_rows(table):
     primary = table[table["family"] == "primary"]
     np.testing.assert_allclose(primary["p_ci_holm"], stats.holm(primary["p_ci"].to_numpy()))
-    clear = (primary["p_ci_holm"] - ALPHA).abs() > 0.01 * ALPHA  # p_ci is a root found to ~0.5 %
+    clear = (primary["p_ci_holm"] - ALPHA).abs() > 0.05 * ALPHA  # p_ci is a root found to ~2 %
     assert ((primary["p_ci_holm"] <= ALPHA) == primary["rejected"])[clear].all()
 
 
