@@ -141,7 +141,7 @@ def claims(rows: pd.DataFrame, *, method: str = HEADLINE_METHOD) -> list[Claim]:
     methods = list(dict.fromkeys(contrasts.method_rows(rows)["method"]))
     order = ([method] if method in methods else []) + [m for m in methods if m != method]
     order += list(dict.fromkeys(contrasts.contrast_rows(rows)["method"]))
-    size = int((rows["family"] == PRIMARY).sum()) if "family" in rows else 0
+    size = int((rows["family"] == PRIMARY).sum())
     out = []
     for r in rows.to_dict("records"):
         out.append(Claim(r["split"], r["partition"], r["dataset"], r["method"], r["task"], r["metric"],

@@ -32,6 +32,7 @@ from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Par
 from benchmark.report.fairness_sections import fairness_blocks, frontier_job, read_audit
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
 from benchmark.report.tuning import read_study, tuning_blocks
+from benchmark.stats.analysis import VERDICT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,8 @@ SOURCE_TEXT = {
 #: the command that writes metrics.json, stats.parquet and confusion.parquet
 EVALUATE = "benchmark evaluate"
 #: the columns of stats.parquet the report keys its tables and sentences by
-STATS_KEYS: tuple[str, ...] = ("split", "partition", "dataset", "method", "task", "metric", "estimate", "family",
-                                "holm_step", "p_ci_holm", "verdict_level", "verdict_ci_low", "verdict_ci_high",
-                                "rejected")
+STATS_KEYS: tuple[str, ...] = ("split", "partition", "dataset", "method", "task", "metric", "estimate",
+                                *VERDICT_COLUMNS)
 
 
 def _slug(*parts: str) -> str:

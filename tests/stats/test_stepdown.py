@@ -108,3 +108,21 @@ def test_without_a_primary_family_every_comparison_is_exploratory():
     table = stats.analyse(frame, reference="reference", layouts={"faces": LAYOUT}, attribute="gender",
                           config=stats.StatsConfig(n_resamples=100, n_permutations=50))
     assert set(table.loc[table["diff"].notna(), "family"]) == {"exploratory"}
+
+
+# --- speed (recorded, never asserted; docs/STATISTICS.md "One rule from test to verdict") ----------------------------
+
+@pytest.mark.parametrize("family", ["without", "with"])
+def test_speed_of_an_adfes_sized_held_out_group_with_and_without_the_primary_family(benchmark, family):
+    """22 people x 12 images, 6 methods and the 3 default contrasts, 10,000 resamples and permutations, ``bound``:
+    the two entries side by side are the primary family's cost."""
+    logits = {"uncorrected": 0.0, "corrector": 0.8, "unimodal": 0.3, "crossmodal_linear": 0.5, "label_mask": 0.1,
+              "group_recalibration": 0.2}
+    frame = clustered_predictions(subjects_per_gender=11, logits=logits, seed=3)
+    pairs = (("corrector", "unimodal"), ("crossmodal_linear", "unimodal"), ("corrector", "crossmodal_linear"))
+    kwargs = {"reference": "uncorrected", "layouts": {"faces": LAYOUT}, "attribute": "gender",
+              "config": stats.StatsConfig(), "contrasts": pairs,
+              "primary": stats.PrimaryFamily(("corrector", "corrector vs unimodal"), ("macro", "average_gap"))
+              if family == "with" else None}
+    table = benchmark.pedantic(stats.analyse, args=(frame,), kwargs=kwargs, rounds=2, iterations=1)
+    assert (table["family"] == "primary").sum() == (8 if family == "with" else 0)
