@@ -113,7 +113,7 @@ def _direction_words(claim: Claim) -> str:
     if claim.verdict == UNCLEAR:
         return f"no clear difference in {words} (the interval holds 0; not evidence of no difference)"
     rises = claim.diff > 0
-    if claim.metric == "macro" or by_name(claim.metric).better == "higher":
+    if by_name(claim.metric).better == "higher":
         change = "raises" if rises else "lowers"
     else:
         change = "widens" if rises else "narrows"
@@ -132,9 +132,9 @@ def _sentence(subject: str, claim: Claim) -> str:
 
 
 def claims(rows: pd.DataFrame, *, method: str = HEADLINE_METHOD) -> list[Claim]:
-    """The verdicts of one held-out group's rows: the primary family first (in its comparisons' order, then task,
-    metric), then the exploratory comparisons (``method`` and the other methods against the reference, then the
-    contrasts) for :data:`METRICS`."""
+    """The verdicts of one held-out group's rows for :data:`METRICS`: the primary family first, in Holm's step order,
+    then the exploratory comparisons (``method`` and the other methods against the reference, then the contrasts; by
+    task, then metric)."""
     rows = rows[rows["metric"].isin(list(METRICS)) & rows["group"].isna() & rows["emotion"].isna()
                 & rows["diff"].notna() & rows["verdict_ci_low"].notna()]
     tasks = sorted(dict.fromkeys(rows["task"]), key=lambda t: t == "emotion")
