@@ -28,15 +28,16 @@ from benchmark.report import figures
 from benchmark.report.document import Block, Bullets, Figure, Heading, Paragraph, Table
 from benchmark.report.tables import ordered_groups
 
-__all__ = ["BETTER", "METRICS", "UNCLEAR", "WORSE", "Claim", "Finding", "blocks", "claims", "findings",
-           "format_claim", "verdict_table"]
+__all__ = ["ARROWS", "BETTER", "MARKS", "METRICS", "UNCLEAR", "WORSE", "Claim", "Finding", "blocks", "claims",
+           "findings", "format_claim", "table_caption", "verdict_table"]
 
 #: the metrics the verdicts state, in order, and their words
 METRICS: dict[str, str] = {"macro": "macro accuracy", "average_gap": "average gap"}
 #: the three verdicts: (rejected, in the metric's better direction), (rejected, the other way), not rejected
 BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
-#: the verdict table's mark of each verdict
-MARKS: dict[str, str] = {BETTER: "▲ better", WORSE: "▼ worse", UNCLEAR: "○ no clear difference"}
+#: the verdict table's mark of each verdict, and the mark with its word (the table's legend)
+SYMBOLS: dict[str, str] = {BETTER: "▲", WORSE: "▼", UNCLEAR: "○"}
+MARKS: dict[str, str] = {verdict: f"{symbol} {verdict}" for verdict, symbol in SYMBOLS.items()}
 HELD_OUT = "test"
 PRIMARY, EXPLORATORY = "primary", "exploratory"
 
@@ -169,32 +170,48 @@ def findings(stats: pd.DataFrame, *, method: str = HEADLINE_METHOD) -> dict[tupl
     return out
 
 
+#: the better direction of a metric in the verdict table's headers
+ARROWS: dict[str, str] = {"higher": "↑", "lower": "↓"}
+
+
 def _cell(claim: Claim) -> str:
-    """``▲ better +15.28 [+2.72, +27.84] (98.75 %)``: the verdict mark, the difference and the interval it read."""
-    level = f" ({_level(claim.level)})" if claim.family == PRIMARY else ""
-    return f"{MARKS[claim.verdict]} {_num(claim.diff)} [{_num(claim.low)}, {_num(claim.high)}]{level}"
+    """``▲ +15.28 [+2.72, +27.84] 98.8 %``: the verdict mark, the difference and the interval it read (with its level
+    where that is a Holm step's, not the configured one)."""
+    level = f" {100 * claim.level:.3g} %" if claim.family == PRIMARY else ""
+    return f"{SYMBOLS[claim.verdict]} {_num(claim.diff)} [{_num(claim.low)}, {_num(claim.high)}]{level}"
 
 
 def verdict_table(items: list[Claim]) -> pd.DataFrame:
-    """The first screen's table of one held-out design: one row per comparison and task (the primary family's
-    first, in Holm's order), one column per metric of :data:`METRICS` (its better direction in the header) holding
-    the verdict mark, the difference and its interval (primary: at its stepped level). A row whose metrics fall in
-    both families names the family in each cell."""
-    by_row: dict[tuple[str, str], list[Claim]] = {}
+    """The first screen's table of one held-out design: one row per comparison (the primary family's first, in
+    Holm's order), one column per task and metric of :data:`METRICS` (its better direction as an arrow) holding the
+    verdict mark, the difference and the interval it read. A row whose cells fall in both families marks the
+    exploratory ones."""
+    by_row: dict[str, list[Claim]] = {}
     for c in items:
-        by_row.setdefault((c.method, c.task), []).append(c)
+        by_row.setdefault(c.method, []).append(c)
+    tasks = sorted(dict.fromkeys(c.task for c in items), key=lambda t: t == "emotion")
+    columns = [f"{task}: {METRICS[m]} {ARROWS[by_name(m).better]}" for task in tasks for m in METRICS]
     out = []
     for claims_ in by_row.values():
         families = {c.family for c in claims_}
-        first = claims_[0]
-        family = (f"primary (Holm, m = {first.family_size})" if families == {PRIMARY} else
-                  f"exploratory ({_level(first.level)}, unadjusted)" if families == {EXPLORATORY} else "both")
-        row = {"comparison": first.comparison, "task": first.task, "family": family}
+        family = PRIMARY if families == {PRIMARY} else EXPLORATORY if families == {EXPLORATORY} else "both"
+        row = {"comparison": claims_[0].comparison, "family": family} | dict.fromkeys(columns, "")
         for c in claims_:
-            row[f"{METRICS[c.metric]} ({by_name(c.metric).better} is better)"] = (
-                _cell(c) + (f" ({c.family})" if family == "both" else ""))
+            row[f"{c.task}: {METRICS[c.metric]} {ARROWS[by_name(c.metric).better]}"] = (
+                _cell(c) + (" (exploratory)" if family == "both" and c.family == EXPLORATORY else ""))
         out.append(row)
-    return pd.DataFrame(out).fillna("")
+    return pd.DataFrame(out)
+
+
+def table_caption(items: list[Claim], alpha: float) -> str:
+    """The verdict table's legend: the family, the marks and the arrows."""
+    size = next((c.family_size for c in items if c.family == PRIMARY), 0)
+    ci = next((c.level for c in items if c.family == EXPLORATORY), None)
+    primary = (f"primary: Holm over m = {size} at alpha = {alpha:g}, each interval at its step's level"
+               if size else "no primary comparison here")
+    exploratory = f"; exploratory: unadjusted {_level(ci)} intervals" if ci is not None else ""
+    return (f"Differences a - b in pp. {primary}{exploratory}. " + ", ".join(MARKS.values())
+            + "; ↑ higher is better, ↓ lower is better.")
 
 
 def _power_sentence(power: dict[str, Any] | None, dataset: str) -> str:
@@ -266,8 +283,7 @@ def blocks(stats: pd.DataFrame, doc: dict[str, Any], power: dict[str, Any] | Non
            figures_dir: Path | None = None) -> list[Block]:
     """The section: per held-out design its verdict table and forest figure (when ``figures_dir`` is given) first,
     then how to read them, then per design the sentences and its minimum detectable effects."""
-    intro = ("Verdicts per held-out design: differences a - b in percentage points with the interval each verdict "
-             "reads, the primary family first; how they were reached is explained below the figures.")
+    intro = "Verdicts per held-out design; how they were reached is explained below the figures."
     if doc.get("source") == "sim":
         intro = (f"**These findings describe the simulator** (scenario `{doc.get('scenario', 'unknown')}`), not the "
                  "real FairFace and EmoNet models. " + intro)
@@ -280,7 +296,7 @@ def blocks(stats: pd.DataFrame, doc: dict[str, Any], power: dict[str, Any] | Non
         out.append(Heading(title, 3))
         verdicts = [f.claim for f in items]
         if verdicts:
-            out.append(Table(verdict_table(verdicts), css_class="verdicts"))
+            out.append(Table(verdict_table(verdicts), caption=table_caption(verdicts, alpha), css_class="verdicts"))
             if figures_dir is not None:
                 out.append(_figure(verdicts, split=split, dataset=dataset, figures_dir=figures_dir))
         else:

@@ -111,14 +111,17 @@ def test_the_section_opens_with_the_verdict_table_and_the_figure_then_explains(t
     kinds = [type(b).__name__ for b in out]
     assert kinds[:5] == ["Heading", "Paragraph", "Heading", "Table", "Figure"]
     table = out[3]
-    assert isinstance(table, Table) and table.css_class == "verdicts"
-    assert list(table.frame["comparison"]) == ["corrector - uncorrected"] * 2 + ["corrector - unimodal"]
+    assert isinstance(table, Table) and table.css_class == "verdicts" and "m = 5" in table.caption
+    assert list(table.frame["comparison"]) == ["corrector - uncorrected", "corrector - unimodal"]
     assert (tmp_path / out[4].file).stat().st_size > 0 and isinstance(out[4], Figure)
     first = table.frame.iloc[0]
-    assert first["macro accuracy (higher is better)"] == f"{findings.MARKS[findings.BETTER]} +4.00 [+1.50, +6.50] (99.38 %)"
-    assert first["average gap (lower is better)"].startswith(findings.MARKS[findings.WORSE])
-    assert table.frame.iloc[-1]["family"] == "both"  # the contrast's macro is primary, its average gap exploratory
-    assert table.frame.iloc[-1]["average gap (lower is better)"].endswith("(exploratory)")
+    assert first["emotion: macro accuracy ↑"] == "▲ +4.00 [+1.50, +6.50] 99.4 %"
+    assert first["emotion: average gap ↓"].startswith("▼ +2.00")
+    assert first["gender: macro accuracy ↑"].startswith("○ +1.00")
+    contrast = table.frame.iloc[-1]
+    assert contrast["family"] == "both"  # the contrast's macro is primary, its average gap exploratory
+    assert contrast["emotion: average gap ↓"] == "▲ -2.50 [-4.00, -1.00] (exploratory)"
+    assert contrast["gender: macro accuracy ↑"] == ""  # no row in stats for it
     text = " ".join(b.text for b in out if isinstance(b, Paragraph))
     assert "conditional on the trained seeds" in text
     assert any(isinstance(b, Heading) and b.text == "How to read the verdicts" for b in out[5:])
