@@ -103,9 +103,16 @@ def _level(level: float) -> str:
     return f"{100 * level:.4g} %"
 
 
+def _interval(claim: Claim) -> str:
+    """``[-1.20, +6.02]``; a primary hypothesis whose construction gives no interval at its step's level says so."""
+    if pd.isna(claim.low) or pd.isna(claim.high):
+        return "[no interval at this level]"
+    return f"[{_num(claim.low)}, {_num(claim.high)}]"
+
+
 def format_claim(claim: Claim) -> str:
     """``macro accuracy +2.41 pp [-1.20, +6.02]`` with the interval's level."""
-    return f"{METRICS[claim.metric]} {_num(claim.diff)} pp [{_num(claim.low)}, {_num(claim.high)}] ({_level(claim.level)} interval)"
+    return f"{METRICS[claim.metric]} {_num(claim.diff)} pp {_interval(claim)} ({_level(claim.level)} interval)"
 
 
 def _direction_words(claim: Claim) -> str:
@@ -137,7 +144,7 @@ def claims(rows: pd.DataFrame, *, method: str = HEADLINE_METHOD) -> list[Claim]:
     then the exploratory comparisons (``method`` and the other methods against the reference, then the contrasts; by
     task, then metric)."""
     rows = rows[rows["metric"].isin(list(METRICS)) & rows["group"].isna() & rows["emotion"].isna()
-                & rows["diff"].notna() & rows["verdict_ci_low"].notna()]
+                & rows["diff"].notna() & (rows["verdict_ci_low"].notna() | (rows["family"] == PRIMARY))]
     tasks = sorted(dict.fromkeys(rows["task"]), key=lambda t: t == "emotion")
     methods = list(dict.fromkeys(contrasts.method_rows(rows)["method"]))
     order = ([method] if method in methods else []) + [m for m in methods if m != method]
@@ -178,7 +185,7 @@ def _cell(claim: Claim) -> str:
     """``▲ +15.28 [+2.72, +27.84] 98.8 %``: the verdict mark, the difference and the interval it read (with its level
     where that is a Holm step's, not the configured one)."""
     level = f" {100 * claim.level:.3g} %" if claim.family == PRIMARY else ""
-    return f"{SYMBOLS[claim.verdict]} {_num(claim.diff)} [{_num(claim.low)}, {_num(claim.high)}]{level}"
+    return f"{SYMBOLS[claim.verdict]} {_num(claim.diff)} {_interval(claim)}{level}"
 
 
 def verdict_table(items: list[Claim]) -> pd.DataFrame:

@@ -55,23 +55,27 @@ def _at(interval_at: IntervalAt, z: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _root(margin: Callable[[float], float], a: float, f_a: float, b: float, f_b: float, tolerance: float) -> float:
-    """The root of a decreasing margin between a (f_a > 0) and b (f_b <= 0) by the Illinois method (regula falsi that
-    halves a stale end's value; Dowell and Jarratt 1971): one or two evaluations when the margin is close to linear,
-    never outside the bracket; stops when the estimate moves by less than ``tolerance``."""
-    previous = None
+    """The root of a decreasing margin between a (f_a > 0: the interval excludes 0) and b (f_b <= 0, or NaN where the
+    construction gives no interval at that level, which counts as holding 0) by the Illinois method (regula falsi
+    that halves a stale end's value; Dowell and Jarratt 1971), bisecting while an end has no value: one or two
+    evaluations when the margin is close to linear, never outside the bracket; stops when the estimate moves by less
+    than ``tolerance``."""
+    previous, side = None, 0
     for _ in range(60):
-        c = b - f_b * (b - a) / (f_b - f_a)
+        c = b - f_b * (b - a) / (f_b - f_a) if np.isfinite(f_b) else 0.5 * (a + b)
         if previous is not None and abs(c - previous) < tolerance:
             return c
         f_c = margin(c)
-        if f_c == 0.0:
-            return c
-        if (f_c > 0) == (f_b > 0):
-            f_a = f_a / 2.0
-        else:
-            a, f_a = b, f_b
-        b, f_b, previous = c, f_c, c
-    return b
+        if f_c > 0:  # excludes 0 at c
+            a, f_a = c, f_c
+            f_b = f_b / 2.0 if side > 0 else f_b
+            side = 1
+        else:  # holds 0 at c, or no interval there
+            b, f_b = c, f_c
+            f_a = f_a / 2.0 if side < 0 else f_a
+            side = -1
+        previous = c
+    return c
 
 
 def inversion_p(interval_at: IntervalAt, n: int, *, start: float = 0.95) -> np.ndarray:
@@ -80,7 +84,8 @@ def inversion_p(interval_at: IntervalAt, n: int, *, start: float = 0.95) -> np.n
     quantile z of 1 - alpha / 2, bracketed by the interval at level ``start`` (the configured one): to about 2 % below
     1 - start, 10 % above (where Holm at alpha <= 1 - start cannot reject; the value only orders the unrejected ones).
     1.0 where even the interval of level ~0 holds 0 (a difference of exactly 0); :data:`ALPHA_FLOOR` where the
-    interval at 1 - ALPHA_FLOOR still excludes 0; NaN where the interval is not finite."""
+    interval at 1 - ALPHA_FLOOR still excludes 0; NaN where the interval at ``start`` is not finite. A level at which
+    the construction gives no interval (NaN) counts as one that holds 0."""
     ends = {name: float(sps.norm.isf(alpha / 2)) for name, alpha in
             (("floor", ALPHA_FLOOR), ("start", 1.0 - start), ("zero", 1.0 - _LEVEL_ZERO))}
     values: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -90,6 +90,12 @@ def test_primary_rows_come_first_in_holm_order_and_exploratory_rows_say_so():
     assert all("Holm step" in f.sentence for f in produced if f.claim.family == "primary")
 
 
+def test_a_primary_row_without_an_interval_at_its_level_is_shown_unrejected_and_says_so():
+    rows = [("corrector", "emotion", "macro", 4.0, float("nan"), float("nan"), 0.99375, "primary", 1, False, False)]
+    (finding,) = _produced(_stats(rows))
+    assert finding.claim.verdict == findings.UNCLEAR and "[no interval at this level]" in finding.sentence
+
+
 def test_the_contrast_sentence_names_both_methods_of_the_pair():
     assert any(f.sentence.startswith("contrast `corrector` - `unimodal`, emotion task:") for f in _produced(_stats()))
 

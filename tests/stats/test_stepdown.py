@@ -35,6 +35,23 @@ def test_inversion_p_of_wald_intervals_is_the_normal_p():
     assert got[3] == 1.0 and got[4] == ALPHA_FLOOR
 
 
+def test_a_level_without_an_interval_counts_as_holding_zero_in_the_inversion_and_the_steps():
+    """A construction with no interval above level 0.99 (a pre-test spending 0.01 of alpha, say)."""
+    wald = _normal(np.array([3.5, 1.0]), np.ones(2))
+
+    def capped(level: float, members: np.ndarray | None = None):
+        low, high = wald(level, members)
+        return (low, high) if level <= 0.99 else (np.full(low.shape, np.nan), np.full(high.shape, np.nan))
+
+    p = inversion_p(capped, 2, start=0.95)
+    assert p[0] == pytest.approx(0.01, rel=0.03)  # 2 sf(3.5) = 0.00047 is beyond the construction's reach
+    assert p[1] == pytest.approx(2 * sps.norm.sf(1.0), rel=0.1)
+    result = step_down(p, capped, alpha=0.05)  # step 1 at level 0.975: the first one is rejected there
+    assert list(result.rejected) == [True, False]
+    stopped = step_down(p, capped, alpha=0.015)  # step 1 at 1 - 0.0075 > 0.99: no interval, no rejection
+    assert not stopped.rejected.any() and np.isnan(stopped.low).all()
+
+
 def test_step_down_rejects_what_holm_rejects_and_prints_the_stepped_levels():
     rng = np.random.default_rng(1)
     for _ in range(50):
