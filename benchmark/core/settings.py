@@ -194,7 +194,13 @@ class EvaluateSettings:
                                 "bca / percentile: plain bootstrap intervals; calibrated: exact-type proportion "
                                 "intervals combined by MOVER, pre-tested bounds for gaps (issue 23)")
     n_permutations: int = _spec(10_000, low=1, help="subject-level sign flips per permutation test")
-    alpha: float = _spec(0.05, low=0.0001, high=0.5, help="significance level of the report's marks (Holm-adjusted p)")
+    primary: list = _spec(["corrector", "corrector vs unimodal"],
+                          help="the primary family's comparisons in each held-out design: a method (its difference to "
+                               "the reference) or a contrast 'a vs b' of evaluate.contrasts; Holm over exactly these "
+                               "x tasks x primary_metrics, every other comparison exploratory (docs/STATISTICS.md)")
+    primary_metrics: list = _spec(["macro", "average_gap"], help="scalar metrics of the primary family")
+    alpha: float = _spec(0.05, low=0.0001, high=0.5,
+                         help="family-wise error rate of the primary family (Holm); the level of every verdict")
     seed: int = _spec(0, low=0, help="seeds every bootstrap and permutation draw")
 
 

@@ -160,7 +160,36 @@ def check(settings: Settings) -> None:
         raise BenchmarkError(f"evaluate.reference {settings.evaluate.reference!r} must be one of train.methods "
                              f"({', '.join(settings.train.methods)})")
     _check_contrasts(settings)
+    _check_primary(settings)
     _check_tune(settings)
+
+
+def _check_primary(settings: Settings) -> None:
+    """The primary family: each comparison a method other than the reference (its difference to the reference) or a
+    contrast ``"a vs b"`` listed in ``evaluate.contrasts``; each metric a scalar metric; neither empty nor repeated."""
+    from benchmark.core import metrics
+    from benchmark.methods.method_registry import check_method_name
+
+    evaluate = settings.evaluate
+    listed = {f"{a} vs {b}" for a, b in evaluate.contrasts if isinstance(a, str) and isinstance(b, str)}
+    for key, values in (("primary", evaluate.primary), ("primary_metrics", evaluate.primary_metrics)):
+        if not values or not all(isinstance(v, str) for v in values) or len(set(values)) != len(values):
+            raise BenchmarkError(f"evaluate.{key}: expected a non-empty list of distinct names, got {values!r}")
+    for i, name in enumerate(evaluate.primary):
+        where = f"evaluate.primary[{i}]"
+        if " vs " in name:
+            if name not in listed:
+                raise BenchmarkError(f"{where}: contrast {name!r} is not in evaluate.contrasts "
+                                     f"({', '.join(sorted(listed)) or 'none'}); add the pair or name one listed")
+        elif name == evaluate.reference:
+            raise BenchmarkError(f"{where}: {name!r} is the reference; name a method compared with it, or a contrast")
+        else:
+            check_method_name(name, where=where)
+    scalar = [m.name for m in metrics.METRICS if type(m).rows is metrics.Metric.rows]
+    for i, name in enumerate(evaluate.primary_metrics):
+        if name not in scalar:
+            raise BenchmarkError(f"evaluate.primary_metrics[{i}]: {name!r} is not a scalar metric; expected one of "
+                                 f"{', '.join(scalar)}")
 
 
 def _check_contrasts(settings: Settings) -> None:

@@ -118,7 +118,7 @@ th{background:#f0f0f0}tr:nth-child(even) td{background:#fafafa}td.flag,tr:nth-ch
 caption{caption-side:top;text-align:left;font-style:italic;padding:0.3em 0}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-style:italic;font-size:0.9em}
 pre{background:#f6f6f6;padding:0.8em;overflow:auto;font-size:0.85em}code{background:#f3f3f3;padding:0 2px}
-nav ul{columns:2}.warning{background:#fff3cd;border:1px solid #e0c060;padding:0.6em}
+nav ul{display:flex;flex-wrap:wrap;gap:0 1.4em;margin:0.2em 0;padding-left:1.2em}.warning{background:#fff3cd;border:1px solid #e0c060;padding:0.6em}
 """
 
 _SCRIPT = """

@@ -15,7 +15,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from benchmark.report.tables import scalar_headline  # noqa: E402
 
-__all__ = ["cell_bars", "cell_heatmaps", "confusion_matrices", "forest", "gap_bars", "save_png", "task_order"]
+__all__ = ["cell_bars", "cell_heatmaps", "confusion_matrices", "forest", "gap_bars", "save_png", "task_order",
+           "verdict_forest"]
 
 #: the paper's gender colours; other attributes' groups take the palette in declared order
 GROUP_COLOURS = {"female": "#c2185b", "male": "#1565c0"}
@@ -224,6 +225,40 @@ def forest(stats: pd.DataFrame, *, reference: str, methods: list[str], title: st
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     fig.suptitle(f"{title}: method - {reference}, {ci:.0%} CI (paired subject bootstrap)")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def verdict_forest(rows: pd.DataFrame, *, title: str) -> Figure:
+    """The first screen's forest figure of one held-out design: one panel per metric, one line per verdict (columns
+    ``label``, ``metric``, ``diff``, ``low``, ``high``: the interval the verdict reads, ``rejected``, ``primary``,
+    ``better``), in the verdict table's order; filled marker: rejected; primary rows black, exploratory grey."""
+    panels = list(dict.fromkeys(rows["metric"]))
+    labels = list(dict.fromkeys(rows["label"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 0.32 * len(labels) + 1.6), squeeze=False,
+                             sharey=True)
+    y = {label: len(labels) - 1 - i for i, label in enumerate(labels)}
+    for ax, metric in zip(axes[0], panels):
+        part = rows[rows["metric"] == metric]
+        for primary, colour, name in ((True, "black", "primary (Holm-stepped interval)"),
+                                      (False, "grey", "exploratory (unadjusted)")):
+            sub = part[part["primary"] == primary]
+            if sub.empty:
+                continue
+            pos = sub["label"].map(y).to_numpy(dtype=float)
+            ax.hlines(pos, sub["low"], sub["high"], color=colour, linewidth=1.2)
+            rejected = sub["rejected"].to_numpy(dtype=bool)
+            ax.scatter(sub["diff"].to_numpy()[rejected], pos[rejected], color=colour, zorder=3, label=f"{name}, rejected")
+            ax.scatter(sub["diff"].to_numpy()[~rejected], pos[~rejected], facecolor="white", edgecolor=colour, zorder=3,
+                       label=f"{name}, not rejected")
+        ax.axvline(0.0, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_yticks(list(y.values()), list(y))
+        ax.set_xlabel(f"difference (pp; {part['better'].iloc[0]} is better)")
+        ax.set_title(metric, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    handles, names = _unique_legend(axes)
+    fig.legend(handles, names, loc="lower center", ncol=2, fontsize=8)
+    fig.suptitle(f"{title}: verdicts (difference a - b)")
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 

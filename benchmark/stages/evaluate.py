@@ -83,6 +83,7 @@ def metrics_document(table: pd.DataFrame, settings: Settings, meta: dict[str, An
                 "reference": e.reference,
                 "statistics": {"n_resamples": e.n_resamples, "ci": e.ci, "ci_method": e.ci_method,
                                "n_permutations": e.n_permutations, "seed": e.seed, "alpha": e.alpha,
+                               "primary": list(e.primary), "primary_metrics": list(e.primary_metrics),
                                "resampling": f"subjects, by {attribute} group",
                                "seeds": "held fixed; CI of the seed mean; seed sd separate"},
                 "results": results}
@@ -181,14 +182,15 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     pairs = contrasts.pairs(settings.evaluate.contrasts)
     full, gaps, accuracy = processes.run_jobs([  # one pool: no core waits while the other ends a piece
         stats.analysis_job(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
-                             config=config, contrasts=pairs),
+                           config=config, contrasts=pairs, primary=stats.PrimaryFamily.from_settings(settings.evaluate)),
         audit.gap_job(frame, attribute=attribute, layouts=layouts, config=config),
         audit.attribute_job(frame, attribute=attribute, layouts=layouts, config=config)],
         meanwhile=tracking.deferred_setup(settings.tracking))
     table = contrasts.method_rows(full)  # every output below but stats.parquet and metrics.json's contrasts
     meta = {**read.metadata, "attribute": attribute}
     stats_meta = {"reference": settings.evaluate.reference, "alpha": settings.evaluate.alpha,
-                  "contrasts": [list(pair) for pair in pairs],
+                  "contrasts": [list(pair) for pair in pairs], "primary": list(settings.evaluate.primary),
+                  "primary_metrics": list(settings.evaluate.primary_metrics),
                   **{k: getattr(config, k) for k in ("n_resamples", "ci", "ci_method", "n_permutations", "seed")}}
     _write_parquet(full, stats_path, {**meta, **stats_meta})
     _write_parquet(confusion.emotion_confusion(frame, emotion_classes=read.emotion_classes, attribute=attribute,

@@ -32,6 +32,7 @@ from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Par
 from benchmark.report.fairness_sections import fairness_blocks, frontier_job, read_audit
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
 from benchmark.report.tuning import read_study, tuning_blocks
+from benchmark.stats.analysis import VERDICT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ SOURCE_TEXT = {
 #: the command that writes metrics.json, stats.parquet and confusion.parquet
 EVALUATE = "benchmark evaluate"
 #: the columns of stats.parquet the report keys its tables and sentences by
-STATS_KEYS: tuple[str, ...] = ("split", "partition", "dataset", "method", "task", "metric", "estimate")
+STATS_KEYS: tuple[str, ...] = ("split", "partition", "dataset", "method", "task", "metric", "estimate",
+                                *VERDICT_COLUMNS)
 
 
 def _slug(*parts: str) -> str:
@@ -126,9 +128,11 @@ def reading_guide(doc: dict[str, Any], alpha: float) -> Paragraph:
         f"uncertainty of the seed mean, and the seed sd is reported beside it. Δ is method − `{doc['reference']}` "
         f"on the same resamples. p is a subject-level permutation test ({s['n_permutations']} sign flips) of that one "
         f"comparison, and Holm is the same p adjusted over the methods compared with the reference within each "
-        f"dataset x task x metric (contrasts: over the contrasts); `*` marks Holm p < {alpha:g}, the only claim of a "
-        f"difference the report makes. An interval is per comparison, like the raw p, so an interval that excludes 0 "
-        f"next to a Holm p above {alpha:g} means the difference does not survive the adjustment for multiple "
+        f"dataset x task x metric (contrasts: over the contrasts); `*` marks Holm p < {alpha:g}. These tables are "
+        f"descriptive and exploratory: the report's verdicts are the ones in \"What this run shows\", decided by "
+        f"one rule (Holm over the declared primary family with intervals stepped to match; docs/STATISTICS.md), and an "
+        f"interval here that excludes 0 next to a Holm p above {alpha:g} is a difference that does not survive the "
+        f"adjustment for multiple "
         f"comparisons. {tables.DISAGREE} marks a difference whose interval and raw p disagree (one excludes 0, the "
         f"other does not reject); {tables.DEGENERATE} an interval of zero width or one with a note (see Statistical "
         f"notes); {APPROXIMATE} an interval family that held the truth in fewer than {PROMISE:.0%} of simulated "
@@ -303,7 +307,7 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
                               lock=lock_path)
     fresh = atomic.fresh_dir(figures_dir)
     try:
-        blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *findings.blocks(stats, doc, power, alpha=alpha),
+        blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *findings.blocks(stats, doc, power, alpha=alpha, figures_dir=fresh),
                                *design_blocks(doc), reading_guide(doc, alpha), *reproduction_blocks(doc),
                                Heading("Methods comparison")]
         for group in groups:

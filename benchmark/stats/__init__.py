@@ -27,6 +27,7 @@ from benchmark.stats.analysis import (
                                       CONTRAST_SEPARATOR,
                                       GROUP_COLUMNS,
                                       HOLM_FAMILY,
+                                      VERDICT_COLUMNS,
                                       analyse,
                                       analysis_job,
                                       compare,
@@ -36,12 +37,12 @@ from benchmark.stats.analysis import (
                                       weighted_metrics,
 )
 from benchmark.stats.cells import metric_entries, metric_values
-from benchmark.stats.config import CI_METHODS, StatsConfig
+from benchmark.stats.config import CI_METHODS, PrimaryFamily, StatsConfig
 from benchmark.stats.resampling import subject_resamples
 from benchmark.stats.significance import holm, mcnemar_exact
 
 __all__ = [
-    "CI_METHODS", "CONTRAST_SEPARATOR", "GROUP_COLUMNS", "HOLM_FAMILY", "StatsConfig", "analyse", "analysis_job",
+    "CI_METHODS", "CONTRAST_SEPARATOR", "GROUP_COLUMNS", "HOLM_FAMILY", "VERDICT_COLUMNS", "PrimaryFamily", "StatsConfig", "analyse", "analysis_job",
     "compare", "contrast_name", "group_statistics", "holm", "mcnemar_exact", "metric_entries", "metric_values",
     "seed_values", "subject_resamples", "weighted_metrics",
 ]

@@ -29,7 +29,7 @@ from benchmark.stats.cells import (
     subject_design,
     subject_sums,
 )
-from benchmark.stats.config import StatsConfig
+from benchmark.stats.config import PrimaryFamily, StatsConfig
 from benchmark.stats.intervals import bootstrap_intervals
 from benchmark.stats.resampling import (
     jackknife_weights,
@@ -39,8 +39,9 @@ from benchmark.stats.resampling import (
     subject_resamples,
 )
 from benchmark.stats.significance import mcnemar_table, permutation_p, seed_majority
+from benchmark.stats.stepdown import IntervalAt, inversion_p, step_down
 
-__all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "analyse", "analysis_job", "compare", "contrast_name",
+__all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "VERDICT_COLUMNS", "analyse", "analysis_job", "compare", "contrast_name",
            "group_statistics", "seed_values", "weighted_metrics"]
 
 #: An evaluation group: the methods within it are compared on the same images and share every resample.
@@ -224,34 +225,63 @@ def _finite(low: np.ndarray, high: np.ndarray, point: np.ndarray, used: np.ndarr
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high), used, notes
 
 
-def _difference(a: _MethodStats, b: _MethodStats, group: _Group) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """a - b with its interval and p-values (flattened over tasks x metrics), the interval method and notes."""
+def _errors_at(ms: _MethodStats, group: _Group, level: float) -> bounds.MethodErrors:
+    """The ``bound`` construction's calibrated cell errors of one method at ``level`` (those at ``config.ci`` are
+    kept in :class:`_MethodStats`)."""
+    if level == group.config.ci:
+        return ms.errors
+    design, layout = group.design, group.design.layout
+    n_images, n_subjects = _cell_sizes(design)
+    return bounds.method_errors(
+        ms.boot_cells, ms.cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
+        n_images=n_images, n_subjects=n_subjects, level=level, shared=group.shared)
+
+
+
+def _parts_at(ms: _MethodStats, group: _Group, level: float) -> calibrated.MethodParts:
+    """The ``calibrated`` construction's pieces of one method at ``level`` (those at ``config.ci`` are kept in
+    :class:`_MethodStats`)."""
+    if level == group.config.ci:
+        return ms.parts
+    return calibrated.method_parts(ms.sums["recall"], ms.cells, ms.boot_cells, _calibrated_design(group.design),
+                                   level=level, shared=group.shared, point=ms.point, boot=ms.boot)
+
+def _difference_interval(a: _MethodStats, b: _MethodStats, group: _Group,
+                         level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The interval of a - b at ``level`` (the configured ``ci_method``, the group's draws): low, high, method used,
+    note, each flattened over tasks x metrics (T * M,)."""
     design, config = group.design, group.config
     point = a.point - b.point
     n_resamples, n = len(a.boot), len(design.subjects)
     boot, jack = (a.boot - b.boot).reshape(n_resamples, -1), (a.jack - b.jack).reshape(n, -1)
     if config.ci_method == calibrated.CI_METHOD:
-        low, high = calibrated.difference_intervals(a.parts, b.parts, point, _calibrated_design(design),
-                                                    level=config.ci, discordant=_discordant(a, b, design))
+        low, high = calibrated.difference_intervals(_parts_at(a, group, level), _parts_at(b, group, level), point,
+                                                    _calibrated_design(design), level=level,
+                                                    discordant=_discordant(a, b, design))
         used = np.full(low.size, calibrated.CI_METHOD, dtype=object)
         low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
         _without_bound(low, high, used, notes, _calibrated_families(design.layout, len(design.tasks)), boot,
-                       point.reshape(-1), jack, config.ci, calibrated.CI_METHOD)
-        low, high, used, notes = _finite(low, high, point.reshape(-1), used, notes)
-    elif config.ci_method == "bound":
-        strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
-        low, high = bounds.difference_bounds(
-            a.errors, b.errors, point, design.layout, level=config.ci,
-            floors=bounds.difference_floors(design.layout, design.counts),
-            t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), config.ci))
-        used = np.full(low.size, "bound", dtype=object)
-        low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
-        _without_bound(low, high, used, notes, _bound_families(design.layout, len(design.tasks)), boot,
-                       point.reshape(-1), jack, config.ci)
-        low, high, used, notes = _finite(low, high, point.reshape(-1), used, notes)
-    else:
-        low, high, used, notes = bootstrap_intervals(boot, point.reshape(-1), jack, ci=config.ci,
-                                                     method=config.ci_method)
+                       point.reshape(-1), jack, level, calibrated.CI_METHOD)
+        return _finite(low, high, point.reshape(-1), used, notes)
+    if config.ci_method != "bound":
+        return bootstrap_intervals(boot, point.reshape(-1), jack, ci=level, method=config.ci_method)
+    strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
+    low, high = bounds.difference_bounds(
+        _errors_at(a, group, level), _errors_at(b, group, level), point, design.layout, level=level,
+        floors=bounds.difference_floors(design.layout, design.counts),
+        t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), level))
+    used = np.full(low.size, "bound", dtype=object)
+    low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
+    _without_bound(low, high, used, notes, _bound_families(design.layout, len(design.tasks)), boot,
+                   point.reshape(-1), jack, level)
+    return _finite(low, high, point.reshape(-1), used, notes)
+
+
+def _difference(a: _MethodStats, b: _MethodStats, group: _Group) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """a - b with its interval and p-values (flattened over tasks x metrics), the interval method and notes."""
+    design = group.design
+    point = a.point - b.point
+    low, high, used, notes = _difference_interval(a, b, group, group.config.ci)
     p_perm = permutation_p(a.sums, b.sums, group.totals, group.flips, point, design.layout)
     p_mcnemar = mcnemar_table(seed_majority(a.correct), seed_majority(b.correct), design)
     columns = dict(diff=point.reshape(-1), diff_ci_low=low, diff_ci_high=high, p_perm=p_perm.reshape(-1),
@@ -280,22 +310,25 @@ def _frame(design: SubjectDesign, method: str, reference: str | None, n_seeds: i
 
 def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str | None,
                      contrasts: tuple[tuple[str, str], ...] = (), config: StatsConfig, key: str, layout: CellLayout,
-                     tasks: tuple[str, str]) -> pd.DataFrame:
+                     tasks: tuple[str, str], primary: PrimaryFamily | None = None) -> pd.DataFrame:
     """Statistics of every method of one evaluation group (rows already restricted to it), and of every contrast
-    (a, b) whose two methods are both present. No family correction (``p_holm`` is added by the caller)."""
+    (a, b) whose two methods are both present. ``primary``: this group's primary family (a held-out group), whose rows
+    get Holm over the family with compatible intervals (:mod:`benchmark.stats.stepdown`); every other row with a
+    difference is exploratory. ``p_holm`` (within a metric row) is added by the caller."""
     design = subject_design(pd.concat(list(rows_by_method.values()), ignore_index=True), layout, tasks, key)
     group = _group(design, config, key)
     per_method = {name: _method_stats(rows, group, f"{key}: method {name!r}") for name, rows in rows_by_method.items()}
     ref = per_method.get(reference) if reference is not None else None
     nan = np.full(len(design.tasks) * len(metric_entries(layout)), np.nan)
     blank = np.full(nan.shape, "", dtype=object)
-    frames = []
+    frames, compared = [], {}
     for name, ms in per_method.items():
         low, high, used, notes = _estimate_intervals(ms, group)
         diff = dict(diff=nan, diff_ci_low=nan, diff_ci_high=nan, p_perm=nan, p_mcnemar=nan)
         diff_used, diff_notes = blank, blank
         if ref is not None and name != reference:
             diff, diff_used, diff_notes = _difference(ms, ref, group)
+            compared[name] = (ms, ref)
         values = {"estimate": ms.point.reshape(-1), "estimate_debiased": ms.debiased.reshape(-1),
                   "seed_sd": ms.seed_sd.reshape(-1), "ci_low": low, "ci_high": high, **diff}
         frames.append(_frame(design, name, reference if ref is not None else None, len(ms.seeds), values, used,
@@ -303,12 +336,99 @@ def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str 
     for a, b in contrasts:
         if a in per_method and b in per_method:
             diff, diff_used, diff_notes = _difference(per_method[a], per_method[b], group)
+            compared[contrast_name(a, b)] = (per_method[a], per_method[b])
             values = {"estimate": nan, "estimate_debiased": nan, "seed_sd": nan, "ci_low": nan, "ci_high": nan,
                       **diff}
             n_seeds = math.lcm(len(per_method[a].seeds), len(per_method[b].seeds))
             frames.append(_frame(design, contrast_name(a, b), b, n_seeds, values, blank, diff_used, blank, diff_notes,
                                  contrast=True))
-    return pd.concat(frames, ignore_index=True)
+    table = _exploratory(pd.concat(frames, ignore_index=True), config.ci)
+    if primary is not None:
+        _primary(table, compared, group, primary)
+    return table
+
+
+#: the verdict columns of stats.parquet (:func:`_exploratory`, :func:`_primary`), in order
+VERDICT_COLUMNS: tuple[str, ...] = ("family", "p_ci", "p_ci_holm", "holm_step", "verdict_level", "verdict_ci_low",
+                                    "verdict_ci_high", "rejected")
+
+
+def _exploratory(table: pd.DataFrame, ci: float) -> pd.DataFrame:
+    """The verdict columns with every row with a difference exploratory: its verdict interval is the unadjusted
+    ``ci`` interval, ``rejected`` whether that excludes 0; no p_ci, no Holm step."""
+    has = table["diff"].notna() & table["diff_ci_low"].notna() & table["diff_ci_high"].notna()
+    table["family"] = np.where(table["diff"].notna(), "exploratory", "")
+    table["p_ci"] = np.nan
+    table["p_ci_holm"] = np.nan
+    table["holm_step"] = np.int64(0)
+    table["verdict_level"] = np.where(has, ci, np.nan)
+    table["verdict_ci_low"] = table["diff_ci_low"]
+    table["verdict_ci_high"] = table["diff_ci_high"]
+    table["rejected"] = has & ((table["diff_ci_low"] > 0) | (table["diff_ci_high"] < 0))
+    return table
+
+
+def _interval_function(a: _MethodStats, b: _MethodStats, group: _Group, columns: np.ndarray) -> IntervalAt:
+    """level -> the interval (low, high) of a - b at ``columns`` (indices into tasks x metrics) and that level, from
+    the group's draws; remembered per level. The bootstrap methods evaluate those columns only; ``bound`` and
+    ``calibrated`` the whole construction (its cell errors, or its pieces, depend on the level)."""
+    config = group.config
+    if config.ci_method not in ("bound", calibrated.CI_METHOD):
+        n_resamples, n = len(a.boot), len(group.design.subjects)
+        boot = (a.boot - b.boot).reshape(n_resamples, -1)[:, columns]
+        point = (a.point - b.point).reshape(-1)[columns]
+        jack = (a.jack - b.jack).reshape(n, -1)[:, columns]
+
+        def at(level: float) -> tuple[np.ndarray, np.ndarray]:
+            low, high, _, _ = bootstrap_intervals(boot, point, jack, ci=level, method=config.ci_method)
+            return low, high
+    else:
+        def at(level: float) -> tuple[np.ndarray, np.ndarray]:
+            low, high, _, _ = _difference_interval(a, b, group, level)
+            return low[columns], high[columns]
+    return functools.lru_cache(maxsize=None)(at)
+
+
+def _primary(table: pd.DataFrame, compared: dict[str, tuple[_MethodStats, _MethodStats]], group: _Group,
+             primary: PrimaryFamily) -> None:
+    """In place: the rows of the primary family (its comparisons present here x tasks x its metrics, with a finite
+    interval) get p_ci (interval inversion), Holm over the family and their stepped intervals; ``rejected`` is Holm's
+    decision (the stepped interval excludes 0)."""
+    entries = metric_entries(group.design.layout)
+    n_metrics = len(entries)
+    tasks = list(group.design.tasks)
+    members = table.index[table["method"].isin(primary.comparisons) & table["metric"].isin(primary.metrics)
+                          & table["group"].isna() & table["emotion"].isna() & table["diff_ci_low"].notna()
+                          & table["diff_ci_high"].notna() & table["method"].isin(list(compared))]
+    if not len(members):
+        return
+    column = {(t, name): i * n_metrics + j for i, t in enumerate(tasks) for j, (name, g, e) in enumerate(entries)
+              if g is None and e is None}
+    by_comparison: dict[str, list[int]] = {}
+    for k, row in enumerate(members):
+        by_comparison.setdefault(table.at[row, "method"], []).append(k)
+    functions, p_ci = {}, np.full(len(members), np.nan)
+    for name, ks in by_comparison.items():
+        columns = np.array([column[table.at[members[k], "task"], table.at[members[k], "metric"]] for k in ks])
+        functions[name] = (_interval_function(*compared[name], group, columns), np.array(ks))
+        p_ci[ks] = inversion_p(functions[name][0], len(ks), start=group.config.ci)
+
+    def interval_at(level: float, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        low, high = np.full(len(members), np.nan), np.full(len(members), np.nan)
+        for at, ks in functions.values():
+            if np.isin(ks, wanted).any():
+                low[ks], high[ks] = at(level)
+        return low[wanted], high[wanted]
+
+    stepped = step_down(p_ci, interval_at, alpha=primary.alpha)
+    table.loc[members, "family"] = "primary"
+    table.loc[members, "p_ci"] = p_ci
+    table.loc[members, "p_ci_holm"] = stepped.adjusted
+    table.loc[members, "holm_step"] = stepped.step
+    table.loc[members, "verdict_level"] = stepped.level
+    table.loc[members, "verdict_ci_low"] = stepped.low + 0.0  # not rounded: its sign is the decision
+    table.loc[members, "verdict_ci_high"] = stepped.high + 0.0
+    table.loc[members, "rejected"] = stepped.rejected
 
 
 def seed_values(rows: pd.DataFrame, *, layout: CellLayout, attribute: str) -> tuple[tuple[int, ...], np.ndarray]:
@@ -370,20 +490,23 @@ HOLM_FAMILY: tuple[str, ...] = GROUP_COLUMNS + ("task", "metric", "group", "emot
 
 def _group_table(job: tuple[tuple, dict[str, pd.DataFrame]], *, reference: str | None,
                  contrasts: tuple[tuple[str, str], ...], config: StatsConfig, layouts: dict[str, CellLayout],
-                 attribute: str) -> pd.DataFrame:
-    """:func:`group_statistics` of one (split, partition, dataset) group, its key columns in front."""
+                 attribute: str, primary: PrimaryFamily | None) -> pd.DataFrame:
+    """:func:`group_statistics` of one (split, partition, dataset) group, its key columns in front; the primary
+    family applies to the held-out groups (partition :attr:`PrimaryFamily.partition`)."""
     group, by_method = job
     dataset = group[GROUP_COLUMNS.index("dataset")]
+    held_out = primary is not None and group[GROUP_COLUMNS.index("partition")] == primary.partition
     table = group_statistics(by_method, reference=reference if reference in by_method else None, contrasts=contrasts,
                              config=config, key="|".join(str(v) for v in group), layout=layouts[dataset],
-                             tasks=run_tasks(attribute))
+                             tasks=run_tasks(attribute), primary=primary if held_out else None)
     for column, value in reversed(list(zip(GROUP_COLUMNS, group))):
         table.insert(0, column, value)
     return table
 
 
 def analyse(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, CellLayout], attribute: str,
-            config: StatsConfig = StatsConfig(), contrasts: tuple[tuple[str, str], ...] = ()) -> pd.DataFrame:
+            config: StatsConfig = StatsConfig(), contrasts: tuple[tuple[str, str], ...] = (),
+            primary: PrimaryFamily | None = None) -> pd.DataFrame:
     """Statistics of every (split, partition, dataset) group and method of a predictions table.
 
     Parameters
@@ -394,6 +517,7 @@ def analyse(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, Ce
     attribute : the protected attribute (the first task; its column holds the cells' groups).
     config : budgets and interval method.
     contrasts : pairs (a, b) of methods compared directly, a - b, in every group where both ran.
+    primary : the primary family of every held-out group (None: every comparison is exploratory).
 
     Returns
     -------
@@ -402,14 +526,18 @@ def analyse(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, Ce
     (method - reference), ``diff_ci_low``/``diff_ci_high``, ``p_perm`` (permutation), ``p_holm`` (Holm-adjusted within
     :data:`HOLM_FAMILY`) and ``p_mcnemar`` (accuracies only); plus counts, the interval method used per row and notes
     (e.g. a BCa fallback). Contrast rows (``contrast`` true) have ``method`` ``"a vs b"``, ``reference`` b, no
-    estimate and the difference a - b.
+    estimate and the difference a - b. The verdict columns (:data:`VERDICT_COLUMNS`, docs/STATISTICS.md "One rule
+    from test to verdict"): ``family`` (primary / exploratory), ``p_ci`` and ``p_ci_holm`` (interval inversion and
+    Holm over the primary family), ``holm_step``, ``verdict_level``, ``verdict_ci_low``/``verdict_ci_high`` (the
+    interval the verdict reads) and ``rejected``.
     """
     return run_jobs([analysis_job(frame, reference=reference, layouts=layouts, attribute=attribute, config=config,
-                                       contrasts=contrasts)])[0]
+                                  contrasts=contrasts, primary=primary)])[0]
 
 
 def analysis_job(frame: pd.DataFrame, *, reference: str | None, layouts: dict[str, CellLayout], attribute: str,
-                   config: StatsConfig = StatsConfig(), contrasts: tuple[tuple[str, str], ...] = ()) -> Job:
+                 config: StatsConfig = StatsConfig(), contrasts: tuple[tuple[str, str], ...] = (),
+                 primary: PrimaryFamily | None = None) -> Job:
     """:func:`analyse` as a :class:`~benchmark.infra.processes.Job`: one call per evaluation group (groups are
     independent), combined into the table with ``p_holm``; for running beside other work on the cores."""
     check_columns(frame, "predictions")
@@ -423,7 +551,7 @@ def analysis_job(frame: pd.DataFrame, *, reference: str | None, layouts: dict[st
             raise BenchmarkError(f"predictions: no declared design for dataset {dataset!r}; rerun `benchmark train`")
         job = (group, {str(m): r for m, r in rows.groupby("method", sort=True, observed=True)})
         calls.append(functools.partial(_group_table, job, reference=reference, contrasts=contrasts, config=config,
-                                       layouts=layouts, attribute=attribute))
+                                       layouts=layouts, attribute=attribute, primary=primary))
     return Job(calls, _with_holm)
 
 

@@ -93,7 +93,8 @@ class Options:
         'mover' (the correlation-corrected MOVER of the two methods' intervals).
     gaps : 'bb' (Berger-Boos over a 1 - beta box) | 'gms' (moment selection: box +- sqrt(ln n) standard errors,
         no alpha spent; Andrews & Soares 2010).
-    beta : share of alpha spent on the gaps' pre-test box.
+    beta_share : the share of alpha (1 - level) spent on the gaps' pre-test box: beta = beta_share x alpha at every
+        level, so the construction exists at any level (the verdict's stepped levels, :mod:`benchmark.stats.stepdown`).
     kg_df : Korn & Graubard's degrees-of-freedom factor on the effective sizes (False: for comparison).
     zero : where a proportion is at 0 or 1 with several images per person (its design effect not identified):
         'borrowed' (the largest design effect identified among the same task's proportions of the same kind: cells,
@@ -105,14 +106,14 @@ class Options:
     smooth: str = "mover"
     paired: str = "discordance"
     gaps: str = "bb"
-    beta: float = 0.005
+    beta_share: float = 0.1
     kg_df: bool = True
     zero: str = "borrowed"
 
     def __post_init__(self) -> None:
         if (self.cells not in PROPORTION_KINDS or self.smooth not in ("mover", "t")
                 or self.paired not in ("discordance", "t", "mover")
-                or self.gaps not in ("bb", "gms") or not 0.0 < self.beta < 0.05):
+                or self.gaps not in ("bb", "gms") or not 0.0 < self.beta_share < 1.0):
             raise ValueError(f"calibrated options: {self}")
 
 
@@ -410,10 +411,15 @@ def _borrowed_deff(proportions: list[tuple[np.ndarray, np.ndarray]], n_images: n
     return out
 
 
+def beta(level: float) -> float:
+    """The alpha spent on the gaps' pre-test box at ``level``: ``beta_share`` x (1 - level) (0.005 at 95 %)."""
+    return options().beta_share * (1.0 - level)
+
+
 def box_level(layout: CellLayout, level: float) -> float:
     """Level of each atom's interval in the gaps' pre-test box: 1 - beta / atoms (Bonferroni), so that the box holds
     every atom with probability >= 1 - beta."""
-    return 1.0 - options().beta / len(_structure(layout).pairs)
+    return 1.0 - beta(level) / len(_structure(layout).pairs)
 
 
 def _pair_sums(values: np.ndarray, layout: CellLayout) -> np.ndarray:
@@ -650,7 +656,7 @@ def _estimates(parts: MethodParts, point: np.ndarray, design: Design, *, level: 
         lin_low[:, s.cell_j] = 100.0 * parts.part_low[:, s.cell_j, own]
         lin_high[:, s.cell_j] = 100.0 * parts.part_high[:, s.cell_j, own]
     low[:, s.linear], high[:, s.linear] = lin_low[:, :len(s.linear)], lin_high[:, :len(s.linear)]
-    _gap_estimates(parts, point, s, level=level, beta=opts.beta, low=low, high=high,
+    _gap_estimates(parts, point, s, level=level, spent=beta(level), low=low, high=high,
                    atom_low=lin_low[:, s.atom_j], atom_high=lin_high[:, s.atom_j])
     return np.clip(low, _lower(layout), None), np.clip(high, None, 100.0)
 
@@ -660,12 +666,12 @@ def _lower(layout: CellLayout) -> np.ndarray:
     return np.array([metrics.by_name(name).lower for name, _, _ in metric_entries(layout)])
 
 
-def _gap_estimates(parts: MethodParts, point: np.ndarray, s: _Structure, *, level: float, beta: float,
+def _gap_estimates(parts: MethodParts, point: np.ndarray, s: _Structure, *, level: float, spent: float,
                    low: np.ndarray, high: np.ndarray, atom_low: np.ndarray, atom_high: np.ndarray) -> None:
     """Fill the gap metrics' intervals into low, high (T, M) in place; atom_low, atom_high (T, A) the atoms' own
     (signed) intervals.
 
-    Berger & Boos (1994) over the box B (level 1 - beta) of the atoms' truths, at level 1 - (alpha - beta): the
+    Berger & Boos (1994) over the box B (level 1 - ``spent``, :func:`beta`) of the atoms' truths, at level 1 - (alpha - spent): the
     interval is the union over truths d in B of [est - q_hi(E_d), est - q_lo(E_d)], E_d the plug-in's error at d.
 
     - q_hi: |d + h| - |d| <= |d_0 + h| - |d_0| for d_0 the point of the atom's box nearest 0, for every draw h (and
@@ -681,11 +687,11 @@ def _gap_estimates(parts: MethodParts, point: np.ndarray, s: _Structure, *, leve
         kappa = math.sqrt(math.log(max(3.0, float(parts.q.shape[0])))) / _z(level)
         box_low, box_high = _per_seed(centre, centre - kappa * (centre - lo95), centre + kappa * (hi95 - centre),
                                       parts.atoms)
-        beta = 0.0
+        spent = 0.0
     else:
         box_low, box_high = _per_seed(*_signed_box(parts.part, parts.box_low, parts.box_high, s), parts.atoms)
     sets = _gap_sets(s)
-    probs = ((alpha - beta) / 2, 1.0 - (alpha - beta) / 2)
+    probs = ((alpha - spent) / 2, 1.0 - (alpha - spent) / 2)
     h = parts.draws
     single_seed = parts.atoms.shape[1] == 1
     folded = set(s.gap_positions.get("pair_gap", []) + (s.gap_positions["gap"] if s.n_groups == 2 else []))

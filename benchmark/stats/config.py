@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from benchmark.core.settings import CI_METHODS, EvaluateSettings
 from benchmark.infra.errors import BenchmarkError
 
-__all__ = ["CI_METHODS", "StatsConfig"]
+__all__ = ["CI_METHODS", "PrimaryFamily", "StatsConfig"]
 
 _DEFAULTS = EvaluateSettings()
 
@@ -43,3 +43,26 @@ class StatsConfig:
         """The statistics' settings of params.yaml's ``evaluate`` section (the one translation, used by the evaluate
         stage, the coverage and the power studies)."""
         return cls(**{f.name: getattr(evaluate, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class PrimaryFamily:
+    """The hypotheses Holm runs over in each held-out evaluation group (``evaluate.primary`` and
+    ``evaluate.primary_metrics``); every other comparison is exploratory.
+
+    comparisons : stats.parquet ``method`` names: ``corrector`` (its difference to the reference) or a contrast
+        ``"a vs b"``; those present in a group, x its tasks x ``metrics``, make that group's family.
+    metrics : scalar metric names (``macro``, ``average_gap``).
+    alpha : the family-wise error rate (``evaluate.alpha``).
+    partition : the held-out partition the family applies to.
+    """
+
+    comparisons: tuple[str, ...]
+    metrics: tuple[str, ...]
+    alpha: float = _DEFAULTS.alpha
+    partition: str = "test"
+
+    @classmethod
+    def from_settings(cls, evaluate: EvaluateSettings) -> PrimaryFamily:
+        """The family params.yaml's ``evaluate`` section declares."""
+        return cls(tuple(evaluate.primary), tuple(evaluate.primary_metrics), evaluate.alpha)

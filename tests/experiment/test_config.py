@@ -62,6 +62,16 @@ BAD_PARAMS = {
         ("tune:\n  prune_epochs: [100, late]\n", r"tune.prune_epochs: expected a list of integers, got 'late'"),
     "prune_epoch_below_one_names_the_range":
         ("tune:\n  prune_epochs: [0, 100]\n", r"tune.prune_epochs: 0 is out of range"),
+    "primary_contrast_not_listed_names_the_listed_ones":
+        ("evaluate:\n  primary: [corrector, corrector vs label_mask]\n",
+         r"evaluate.primary\[1\]: contrast 'corrector vs label_mask' is not in evaluate.contrasts \(corrector vs "),
+    "primary_reference_is_not_a_comparison":
+        ("evaluate:\n  primary: [uncorrected]\n", r"evaluate.primary\[0\]: 'uncorrected' is the reference"),
+    "primary_metric_must_be_scalar_and_lists_them":
+        ("evaluate:\n  primary_metrics: [macro, cell]\n",
+         r"evaluate.primary_metrics\[1\]: 'cell' is not a scalar metric; expected one of macro, largest_gap"),
+    "empty_primary_family_is_refused":
+        ("evaluate:\n  primary: []\n", r"evaluate.primary: empty list; expected at least one item"),
 }
 
 

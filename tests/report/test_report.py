@@ -69,7 +69,7 @@ def _table_rows(markdown: str, header_start: str) -> list[list[str]]:
 def test_report_writes_markdown_html_and_every_figure(built):
     names = sorted(p.name for p in built["figures"].glob("*.png"))
     expected = sorted([f"{kind}_faces-to-adfes_{slot}.png" for kind in FIGURE_KINDS
-                       for slot in ("adfes_test", "faces_train")] + ["frontier_faces-to-adfes_adfes.png"])
+                       for slot in ("adfes_test", "faces_train")] + ["frontier_faces-to-adfes_adfes.png", "verdicts_faces-to-adfes_adfes.png"])
     assert names == expected
     assert built["md"].exists() and built["html"].exists()
 

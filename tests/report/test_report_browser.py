@@ -35,9 +35,15 @@ def _images_loaded(page: Path, profile: Path) -> tuple[int, int, str]:
     return int(marker.group(1)), int(marker.group(2)), dom
 
 
+#: params.yaml's default methods, so the first held-out design's verdict table has its full size (5 methods against
+#: the reference and the 3 default contrasts: 8 rows, each with both tasks' macro accuracy and average gap)
+DEFAULT_METHODS = {"uncorrected": (1, 0.0), "label_mask": (1, 0.5), "unimodal": (1, 1.0), "crossmodal_linear": (1, 1.5),
+                   "corrector": (2, 3.0), "corrector_tuned": (1, 2.5)}
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    return build_report(tmp_path_factory.mktemp("browser"))
+    return build_report(tmp_path_factory.mktemp("browser"), methods=DEFAULT_METHODS)
 
 
 def test_browser_shows_the_tables_and_every_figure_offline(built, tmp_path):
@@ -58,3 +64,27 @@ def test_browser_check_detects_a_figure_that_cannot_load(built, tmp_path):
     broken.write_text(page[:first] + 'src="https://example.org/figure.png' + page[end:])
     loaded, total, _ = _images_loaded(broken, tmp_path / "profile")
     assert (loaded, total) == (total - 1, len(list(built["figures"].glob("*.png"))))
+
+
+#: measures the first verdict table once the page has laid out (injected into a copy of the page, not the report)
+_MEASURE = """<script>window.addEventListener('load', function () {
+  var table = document.querySelector('table.verdicts'), heading = table && table.previousElementSibling;
+  var box = table ? table.getBoundingClientRect() : null;
+  document.body.setAttribute('data-verdicts', box ? [box.top, box.bottom, window.innerHeight].join('/') : 'none');
+  document.body.setAttribute('data-verdicts-heading', heading ? heading.textContent : '');
+});</script></body>"""
+
+
+def test_the_first_screen_at_1400x900_shows_the_first_held_out_designs_verdict_table(built, tmp_path):
+    page = tmp_path / "measured.html"
+    page.write_text(built["html"].read_text().replace("</body>", _MEASURE, 1))
+    dom = _chromium(page, tmp_path / "profile", "--dump-dom", "--window-size=1400,900").stdout
+    found = re.search(r'data-verdicts="([\d.]+)/([\d.]+)/(\d+)"', dom)
+    assert found, "no verdict table (table.verdicts) on the page"
+    top, bottom, height = (float(v) for v in found.groups())
+    # a 1400x900 window; headless Chromium keeps room for a browser's bars, so the page's viewport is <= 900 high
+    assert 600 < height <= 900 and 0 <= top < bottom <= height, (top, bottom, height)
+    assert re.search(r'data-verdicts-heading="ADFES, split faces-&gt;adfes \(\d+ people\)"', dom)
+    assert dom.count("<tr>", dom.index('class="verdicts"'), dom.index("</table>", dom.index('class="verdicts"'))) == 1 + 8
+    _chromium(page, tmp_path / "profile2", f"--screenshot={SCREENSHOT.with_name('report-first-screen.png')}",
+              "--window-size=1400,900")
