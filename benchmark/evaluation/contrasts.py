@@ -26,9 +26,12 @@ CONTRAST_STATS: dict[str, str] = {"diff": "_diff", "diff_ci_low": "_diff_ci_low"
                                   "p_perm": "_p_perm", "p_holm": "_p_holm"}
 
 
-def pairs(raw: list) -> tuple[tuple[str, str], ...]:
-    """``evaluate.contrasts`` (validated lists [a, b]) as a tuple of pairs."""
-    return tuple((str(a), str(b)) for a, b in raw)
+def pairs(raw: list, primary: list[str] = ()) -> tuple[tuple[str, str], ...]:
+    """``evaluate.contrasts`` (validated lists [a, b]) as a tuple of pairs, then each contrast ``"a vs b"`` of
+    ``evaluate.primary`` not listed there: the primary family's comparisons are always made (when both methods ran)."""
+    listed = [(str(a), str(b)) for a, b in raw]
+    declared = [tuple(name.split(CONTRAST_SEPARATOR, 1)) for name in primary if CONTRAST_SEPARATOR in name]
+    return tuple(listed + [pair for pair in declared if pair not in listed])
 
 
 def _flag(table: pd.DataFrame) -> pd.Series:

@@ -166,21 +166,23 @@ def check(settings: Settings) -> None:
 
 def _check_primary(settings: Settings) -> None:
     """The primary family: each comparison a method other than the reference (its difference to the reference) or a
-    contrast ``"a vs b"`` listed in ``evaluate.contrasts``; each metric a scalar metric; neither empty nor repeated."""
+    contrast ``"a vs b"`` of two different methods (made whether or not ``evaluate.contrasts`` lists it, as listed
+    contrasts are: when both methods ran); each metric a scalar metric; neither empty nor repeated."""
     from benchmark.core import metrics
     from benchmark.methods.method_registry import check_method_name
 
     evaluate = settings.evaluate
-    listed = {f"{a} vs {b}" for a, b in evaluate.contrasts if isinstance(a, str) and isinstance(b, str)}
     for key, values in (("primary", evaluate.primary), ("primary_metrics", evaluate.primary_metrics)):
         if not values or not all(isinstance(v, str) for v in values) or len(set(values)) != len(values):
             raise BenchmarkError(f"evaluate.{key}: expected a non-empty list of distinct names, got {values!r}")
     for i, name in enumerate(evaluate.primary):
         where = f"evaluate.primary[{i}]"
         if " vs " in name:
-            if name not in listed:
-                raise BenchmarkError(f"{where}: contrast {name!r} is not in evaluate.contrasts "
-                                     f"({', '.join(sorted(listed)) or 'none'}); add the pair or name one listed")
+            a, _, b = name.partition(" vs ")
+            if not a or not b or a == b:
+                raise BenchmarkError(f"{where}: contrast {name!r} is not two different methods; expected 'a vs b'")
+            for method in (a, b):
+                check_method_name(method, where=where)
         elif name == evaluate.reference:
             raise BenchmarkError(f"{where}: {name!r} is the reference; name a method compared with it, or a contrast")
         else:

@@ -179,7 +179,7 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     frame, attribute, layouts = read.frame, read.attribute, read.layouts
     config = stats.StatsConfig.from_settings(settings.evaluate)
     check_memory(frame, layouts, n_tasks=len(read.tasks), config=config)
-    pairs = contrasts.pairs(settings.evaluate.contrasts)
+    pairs = contrasts.pairs(settings.evaluate.contrasts, settings.evaluate.primary)
     full, gaps, accuracy = processes.run_jobs([  # one pool: no core waits while the other ends a piece
         stats.analysis_job(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
                            config=config, contrasts=pairs, primary=stats.PrimaryFamily.from_settings(settings.evaluate)),

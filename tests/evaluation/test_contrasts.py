@@ -76,3 +76,9 @@ def test_the_methods_outputs_other_than_stats_and_metrics_json_leave_contrasts_o
     cells = pd.read_csv(evaluated["cells"])
     assert not any(" vs " in str(method) for method in cells["method"].unique())
     assert set(contrasts.method_rows(_table(evaluated))["method"]) == set(METHODS)
+
+
+def test_a_primary_contrast_is_made_even_where_evaluate_contrasts_does_not_list_it():
+    assert contrasts.pairs([["a", "b"]], ["corrector", "corrector vs unimodal", "a vs b"]) == (
+        ("a", "b"), ("corrector", "unimodal"))
+    assert contrasts.pairs([], ["corrector"]) == ()

@@ -62,9 +62,9 @@ BAD_PARAMS = {
         ("tune:\n  prune_epochs: [100, late]\n", r"tune.prune_epochs: expected a list of integers, got 'late'"),
     "prune_epoch_below_one_names_the_range":
         ("tune:\n  prune_epochs: [0, 100]\n", r"tune.prune_epochs: 0 is out of range"),
-    "primary_contrast_not_listed_names_the_listed_ones":
-        ("evaluate:\n  primary: [corrector, corrector vs label_mask]\n",
-         r"evaluate.primary\[1\]: contrast 'corrector vs label_mask' is not in evaluate.contrasts \(corrector vs "),
+    "primary_contrast_of_one_method_twice":
+        ("evaluate:\n  primary: [corrector, corrector vs corrector]\n",
+         r"evaluate.primary\[1\]: contrast 'corrector vs corrector' is not two different methods"),
     "primary_reference_is_not_a_comparison":
         ("evaluate:\n  primary: [uncorrected]\n", r"evaluate.primary\[0\]: 'uncorrected' is the reference"),
     "primary_metric_must_be_scalar_and_lists_them":
