@@ -335,6 +335,29 @@ def bench(models: int, reference_models: int, epochs: int | None, workers: int |
 
 
 @cli.command()
+@click.option("--resamples", type=click.IntRange(1), default=1000, show_default=True,
+              help="Bootstrap resamples of both tools.")
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
+              help="Timed runs of each tool per dataset; the fastest is reported.")
+@click.option("--published", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None, metavar="DIR",
+              help="Folder of the authors' published CSVs [default: the simulated FACES and ADFES].")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, metavar="PATH",
+              help="Also write the timings as JSON.")
+def peers(resamples: int, repeats: int, published: Path | None, json_path: Path | None) -> None:
+    """Time Fairlearn's MetricFrame bootstrap against the project's statistics on the same predictions with the same
+    number of resamples (needs the optional extra 'fairness')."""
+    from benchmark.infra import atomic
+    from benchmark.tools import peers as library
+
+    points = library.run_peers(resamples=resamples, repeats=repeats, published=published)
+    for line in library.peer_lines(points):
+        click.echo(line)
+    if json_path is not None:
+        atomic.write_json(json_path, [p.as_dict() for p in points])
+        click.echo(f"wrote {json_path}")
+
+
+@cli.command()
 @click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True, metavar="DIR",
               help="Where to write scaling.csv, scaling.json and scaling.png.")
 @click.option("--curves", default="trainer_rows,trainer_models,evaluate_subjects,evaluate_resamples,report",

@@ -51,7 +51,7 @@ def stats_config(settings: Settings) -> stats.StatsConfig:
     """The statistics' budgets from the ``evaluate`` section."""
     e = settings.evaluate
     return stats.StatsConfig(n_resamples=e.n_resamples, ci=e.ci, ci_method=e.ci_method,
-                             n_permutations=e.n_permutations, seed=e.seed)
+                             n_permutations=e.n_permutations, seed=e.seed, memory_budget_mb=e.memory_budget_mb)
 
 
 def _rounded(column: str, value: Any) -> float | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +25,11 @@ from benchmark.stats.cells import (
     subject_sums,
 )
 from benchmark.stats.config import StatsConfig
+from benchmark.stats.draws import Draws, group_rng
 from benchmark.stats.intervals import bootstrap_intervals
-from benchmark.stats.resampling import jackknife_weights, seed_cells, seed_mean_metrics, seed_metrics, subject_resamples
-from benchmark.stats.significance import mcnemar_table, permutation_p, seed_majority
+from benchmark.stats.resampling import jackknife_metrics, resampled_cells, seed_cells, seed_mean_metrics, seed_metrics
+from benchmark.stats.significance import PairedTest, mcnemar_table, permutation_pvalues, seed_majority
+from benchmark.stats.units import Units, unit_sums, units_for
 
 __all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "analyse", "analysis_job", "compare", "contrast_name",
            "group_statistics", "weighted_metrics"]
@@ -53,42 +54,36 @@ class _MethodStats:
 
     seeds: tuple[int, ...]
     correct: np.ndarray  # (T, K, n_images) bool
-    sums: np.ndarray  # (n_subjects, T, K, C)
+    sums: np.ndarray  # (U, T, K, C) per resampling unit
     cells: np.ndarray  # (T, K, C) per-seed cell accuracies on all subjects
     point: np.ndarray  # (T, M) seed-mean metrics on all subjects
     seed_sd: np.ndarray  # (T, M)
     boot_cells: np.ndarray  # (R, T, K, C)
     boot: np.ndarray  # (R, T, M)
-    jack: np.ndarray  # (n_subjects, T, M)
+    jack: np.ndarray  # (U, T, M) leaving one subject of each unit out
     errors: bounds.MethodErrors | None  # calibrated cell errors (ci_method bound), else None
 
 
 @dataclass(frozen=True)
 class _Group:
-    """An evaluation group's design and draws: bootstrap weights (R, n), permutation flips (P, n) and, for ``bound``
-    intervals, the shared score-floor draws (R, T, 1, groups) (:func:`benchmark.stats.bounds.floor_draws`)."""
+    """An evaluation group's design, resampling units and draws (bootstrap resamples and permutation exchanges,
+    produced in chunks) and, for ``bound`` intervals, the shared score-floor draws (R, T, 1, groups)
+    (:func:`benchmark.stats.bounds.floor_draws`)."""
 
     design: SubjectDesign
-    weights: np.ndarray
-    flips: np.ndarray
+    units: Units
+    draws: Draws
     shared: np.ndarray | None
     config: StatsConfig
 
 
-def _rng(config: StatsConfig, key: str) -> np.random.Generator:
-    return np.random.default_rng([config.seed, zlib.crc32(key.encode("utf-8"))])
-
-
-def _group(design: SubjectDesign, config: StatsConfig, key: str) -> _Group:
-    rng = _rng(config, key)
-    weights = subject_resamples(design.subject_group, groups=design.layout.groups, n_resamples=config.n_resamples,
-                                rng=rng)
-    flips = rng.random((config.n_permutations, len(design.subjects))) < 0.5
+def _group(design: SubjectDesign, units: Units, config: StatsConfig, key: str) -> _Group:
+    draws = Draws(units, config.n_resamples, config.n_permutations, config.seed, key, config.memory_budget_bytes)
     shared = None
     if config.ci_method == "bound":
         shared = bounds.floor_draws(config.n_resamples, len(design.tasks), len(design.layout.groups),
-                                    _rng(config, key + "|floor"))
-    return _Group(design, weights, flips, shared, config)
+                                    group_rng(config.seed, key + "|floor"))
+    return _Group(design, units, draws, shared, config)
 
 
 def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
@@ -96,16 +91,15 @@ def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
     return design.counts.sum(axis=0), (design.counts > 0).sum(axis=0)
 
 
-def _method_stats(rows: pd.DataFrame, group: _Group, where: str) -> _MethodStats:
-    """Correctness, subject sums, estimate, seed sd, bootstrap and jackknife values of one method."""
-    design, layout = group.design, group.design.layout
-    seeds, correct = correctness(rows, design, where)
-    sums = subject_sums(correct, design)
-    everyone = np.ones((1, len(design.subjects)))
-    seed_values = seed_metrics(everyone, sums, design.counts, layout)[0]  # (T, K, M)
+def _method_stats(seeds: tuple[int, ...], correct: np.ndarray, sums: np.ndarray, boot_cells: np.ndarray,
+                  group: _Group) -> _MethodStats:
+    """Estimate, seed sd, bootstrap and jackknife values of one method from its correctness (T, K, n_images), unit
+    sums (U, T, K, C) and resampled cells (R, T, K, C)."""
+    design, layout, units = group.design, group.design.layout, group.units
+    everyone = units.size[None].astype(np.float64)
+    seed_values = seed_metrics(everyone, sums, units.counts, layout)[0]  # (T, K, M)
     seed_sd = seed_values.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(seed_values[:, 0].shape)
-    cells = seed_cells(everyone, sums, design.counts)[0]
-    boot_cells = seed_cells(group.weights, sums, design.counts)
+    cells = seed_cells(everyone, sums, units.counts)[0]
     errors = None
     if group.config.ci_method == "bound":
         n_images, n_subjects = _cell_sizes(design)
@@ -114,8 +108,7 @@ def _method_stats(rows: pd.DataFrame, group: _Group, where: str) -> _MethodStats
             n_images=n_images, n_subjects=n_subjects, level=group.config.ci, shared=group.shared)
     return _MethodStats(seeds, correct, sums, cells, seed_mean_summary(cells, layout), seed_sd, boot_cells,
                         seed_mean_summary(boot_cells, layout),
-                        seed_mean_metrics(jackknife_weights(len(design.subjects)), sums, design.counts, layout),
-                        errors)
+                        jackknife_metrics(sums, units, layout, budget_bytes=group.config.memory_budget_bytes), errors)
 
 
 def _empty_cell_notes(boot: np.ndarray) -> np.ndarray:
@@ -126,15 +119,16 @@ def _empty_cell_notes(boot: np.ndarray) -> np.ndarray:
 
 def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """low, high, method used, note per (task, metric), flattened to (T * M,)."""
-    design, config = group.design, group.config
-    n = len(design.subjects)
+    design, config, units = group.design, group.config, group.units
     if config.ci_method != "bound":
-        return bootstrap_intervals(ms.boot.reshape(len(ms.boot), -1), ms.point.reshape(-1), ms.jack.reshape(n, -1),
-                                   ci=config.ci, method=config.ci_method)
+        return bootstrap_intervals(ms.boot.reshape(len(ms.boot), -1), ms.point.reshape(-1),
+                                   ms.jack.reshape(len(units), -1), ci=config.ci, method=config.ci_method,
+                                   jack_weights=units.jackknife_weights)
     layout = design.layout
     low, high = bounds.estimate_bounds(ms.errors, ms.point, layout, level=config.ci)
     n_images, n_subjects = _cell_sizes(design)
-    variance = bounds.stratified_jackknife_variance(ms.jack[:, :, :layout.n_cells], design.subject_stratum)
+    variance = bounds.stratified_jackknife_variance(ms.jack[:, :, :layout.n_cells], units.stratum,
+                                                    units.jackknife_weights)
     strata = np.bincount(design.subject_stratum, minlength=len(layout.groups))
     low[:, :layout.n_cells], high[:, :layout.n_cells] = bounds.wilson_cells(
         ms.point[:, :layout.n_cells], variance, n_images, n_subjects, level=config.ci,
@@ -155,11 +149,13 @@ def _finite(low: np.ndarray, high: np.ndarray, point: np.ndarray, used: np.ndarr
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high), used, notes
 
 
-def _difference(a: _MethodStats, b: _MethodStats, group: _Group) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """a - b with its interval and p-values (flattened over tasks x metrics), the interval method and notes."""
-    design, config = group.design, group.config
+def _difference(a: _MethodStats, b: _MethodStats, group: _Group,
+                p_perm: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """a - b with its interval and p-values (flattened over tasks x metrics), the interval method and notes;
+    ``p_perm`` (T, M) its permutation p (:func:`_permutation_tests`)."""
+    design, config, units = group.design, group.config, group.units
     point = a.point - b.point
-    n_resamples, n = len(a.boot), len(design.subjects)
+    n_resamples = len(a.boot)
     if config.ci_method == "bound":
         strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
         low, high = bounds.difference_bounds(
@@ -171,9 +167,8 @@ def _difference(a: _MethodStats, b: _MethodStats, group: _Group) -> tuple[dict[s
                                          _empty_cell_notes((a.boot - b.boot).reshape(n_resamples, -1)))
     else:
         low, high, used, notes = bootstrap_intervals((a.boot - b.boot).reshape(n_resamples, -1), point.reshape(-1),
-                                                     (a.jack - b.jack).reshape(n, -1), ci=config.ci,
-                                                     method=config.ci_method)
-    p_perm = permutation_p(a.sums, b.sums, design.counts, group.flips, point, design.layout)
+                                                     (a.jack - b.jack).reshape(len(units), -1), ci=config.ci,
+                                                     method=config.ci_method, jack_weights=units.jackknife_weights)
     p_mcnemar = mcnemar_table(seed_majority(a.correct), seed_majority(b.correct), design)
     columns = dict(diff=point.reshape(-1), diff_ci_low=low, diff_ci_high=high, p_perm=p_perm.reshape(-1),
                    p_mcnemar=p_mcnemar.reshape(-1))
@@ -204,10 +199,20 @@ def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str 
                      tasks: tuple[str, str]) -> pd.DataFrame:
     """Statistics of every method of one evaluation group (rows already restricted to it), and of every contrast
     (a, b) whose two methods are both present. No family correction (``p_holm`` is added by the caller)."""
-    design = subject_design(pd.concat(list(rows_by_method.values()), ignore_index=True), layout, tasks, key)
-    group = _group(design, config, key)
-    per_method = {name: _method_stats(rows, group, f"{key}: method {name!r}") for name, rows in rows_by_method.items()}
+    labels = ["image_id", "subject", *(t for t in tasks), *(f"pred_{t}" for t in tasks)]
+    design = subject_design(pd.concat([rows[[c for c in labels if c in rows.columns]] for rows in rows_by_method.values()],
+                                      ignore_index=True), layout, tasks, key)
+    observed = {name: correctness(rows, design, f"{key}: method {name!r}") for name, rows in rows_by_method.items()}
+    units = units_for(design, [correct for _, correct in observed.values()])
+    group = _group(design, units, config, key)
+    sums = {name: unit_sums(correct, design, units) for name, (_, correct) in observed.items()}
+    boot = dict(zip(sums, resampled_cells(group.draws, list(sums.values()), layout)))
+    per_method = {name: _method_stats(seeds, correct, sums[name], boot.pop(name), group)
+                  for name, (seeds, correct) in observed.items()}
     ref = per_method.get(reference) if reference is not None else None
+    pairs = [(name, reference) for name in per_method if ref is not None and name != reference]
+    pairs += [(a, b) for a, b in contrasts if a in per_method and b in per_method]
+    p_perm = _permutation_tests(pairs, per_method, group)
     nan = np.full(len(design.tasks) * len(metric_entries(layout)), np.nan)
     blank = np.full(nan.shape, "", dtype=object)
     frames = []
@@ -216,19 +221,30 @@ def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str 
         diff = dict(diff=nan, diff_ci_low=nan, diff_ci_high=nan, p_perm=nan, p_mcnemar=nan)
         diff_used, diff_notes = blank, blank
         if ref is not None and name != reference:
-            diff, diff_used, diff_notes = _difference(ms, ref, group)
+            diff, diff_used, diff_notes = _difference(ms, ref, group, p_perm[name, reference])
         values = {"estimate": ms.point.reshape(-1), "seed_sd": ms.seed_sd.reshape(-1), "ci_low": low, "ci_high": high,
                   **diff}
         frames.append(_frame(design, name, reference if ref is not None else None, len(ms.seeds), values, used,
                              diff_used, notes, diff_notes, contrast=False))
     for a, b in contrasts:
         if a in per_method and b in per_method:
-            diff, diff_used, diff_notes = _difference(per_method[a], per_method[b], group)
+            diff, diff_used, diff_notes = _difference(per_method[a], per_method[b], group, p_perm[a, b])
             values = {"estimate": nan, "seed_sd": nan, "ci_low": nan, "ci_high": nan, **diff}
             n_seeds = math.lcm(len(per_method[a].seeds), len(per_method[b].seeds))
             frames.append(_frame(design, contrast_name(a, b), b, n_seeds, values, blank, diff_used, blank, diff_notes,
                                  contrast=True))
     return pd.concat(frames, ignore_index=True)
+
+
+def _permutation_tests(pairs: list[tuple[str, str]], per_method: dict[str, _MethodStats],
+                       group: _Group) -> dict[tuple[str, str], np.ndarray]:
+    """The permutation p (T, M) of a - b for every pair (a, b), all on the same permutations, drawn once."""
+    units, layout = group.units, group.design.layout
+    tests = [PairedTest.prepare(per_method[a].sums, per_method[b].sums, units.counts,
+                                per_method[a].point - per_method[b].point, layout, units.size) for a, b in pairs]
+    if not tests:
+        return {}
+    return dict(zip(pairs, permutation_pvalues(tests, group.draws.exchanges(), group.config.n_permutations)))
 
 
 def weighted_metrics(rows: pd.DataFrame, weights: pd.DataFrame, *, layout: CellLayout, attribute: str) -> np.ndarray:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from benchmark.core.design import CellLayout
 from benchmark.core.metrics import emotion_gaps
+from benchmark.infra import columns
 from benchmark.infra.errors import BenchmarkError
 
 __all__ = ["ACCURACY_METRICS", "GAP_METRICS", "PAIR_SEPARATOR", "SubjectDesign", "by_group", "check_columns",
@@ -29,6 +31,7 @@ GAP_METRICS: tuple[str, ...] = ("gap", "pair_gap", "largest_gap", "average_gap")
 #: how a pairwise row names its two groups in the ``group`` column
 PAIR_SEPARATOR = " vs "
 REQUIRED = ("seed", "image_id", "subject", "emotion", "pred_emotion")
+_STRING_TYPES = (pa.string(), pa.large_string())
 
 
 def metric_entries(layout: CellLayout) -> list[tuple[str, str | None, str | None]]:
@@ -176,40 +179,52 @@ def subject_design(rows: pd.DataFrame, layout: CellLayout, tasks: tuple[str, str
     if attribute not in rows.columns or f"pred_{attribute}" not in rows.columns:
         raise BenchmarkError(f"{where}: no column {attribute!r} / 'pred_{attribute}'; prediction rows of attribute "
                              f"{attribute!r} need them")
-    images = rows[["image_id", "subject", attribute, "emotion"]].drop_duplicates().sort_values("image_id", kind="stable")
-    if images["image_id"].duplicated().any():
-        bad = images.loc[images["image_id"].duplicated(), "image_id"].iloc[0]
-        raise BenchmarkError(f"{where}: image {bad!r} carries different true labels in different rows; labels must agree")
-    bad_labels = (sorted(set(images[attribute].unique()) - set(layout.groups))
-                  + sorted(set(images["emotion"].unique()) - set(layout.emotions)))
+    for column in ("image_id", "subject", attribute, "emotion"):
+        if n_missing := columns.missing(rows[column]):
+            raise BenchmarkError(f"{where}: column {column!r} is missing in {n_missing} row(s); every prediction row "
+                                 "needs its image, subject and true labels")
+    row_image, image_ids = columns.encode(rows["image_id"])  # image ids sorted
+    first = np.unique(row_image, return_index=True)[1]  # each image's first row
+    labels = {}
+    conflict = np.zeros(len(image_ids), dtype=bool)
+    for column in ("subject", attribute, "emotion"):
+        values = rows[column]
+        if column == "subject" and columns.arrow(values).type not in _STRING_TYPES:
+            values = values.astype(str)  # subject ids are names: 10 sorts before 9
+        codes, labels[column] = columns.encode(values)
+        conflict[row_image[codes != codes[first][row_image]]] = True
+        labels[column] = (labels[column], codes[first])  # distinct values, each image's code
+    if conflict.any():
+        raise BenchmarkError(f"{where}: image {image_ids[np.argmax(conflict)]!r} carries different true labels in "
+                             "different rows; labels must agree")
+    (groups, group_code), (emotions, emotion_code) = labels[attribute], labels["emotion"]
+    bad_labels = sorted(set(groups) - set(layout.groups)) + sorted(set(emotions) - set(layout.emotions))
     if bad_labels:
         raise BenchmarkError(f"{where}: unknown true label(s) {bad_labels}; expected {attribute} groups "
                              f"{layout.groups} and emotions {layout.emotions}")
-    subjects, image_subject = np.unique(images["subject"].astype(str).to_numpy(), return_inverse=True)
-    groups = images[attribute].to_numpy()
-    subject_group = np.empty(len(subjects), dtype=object)
-    subject_group[image_subject] = groups
-    if (subject_group[image_subject] != groups).any():
-        bad = subjects[image_subject[subject_group[image_subject] != groups][0]]
+    subjects, image_subject = labels["subject"]
+    image_group = _positions(groups, layout.groups)[group_code]
+    subject_stratum = np.full(len(subjects), -1, dtype=np.int64)
+    subject_stratum[image_subject] = image_group
+    if (subject_stratum[image_subject] != image_group).any():
+        bad = subjects[image_subject[np.argmax(subject_stratum[image_subject] != image_group)]]
         raise BenchmarkError(f"{where}: subject {bad!r} has images in two {attribute} groups; a subject has one group")
-    image_cell = (_positions(groups, layout.groups) * len(layout.emotions)
-                  + _positions(images["emotion"], layout.emotions))
+    image_cell = image_group * len(layout.emotions) + _positions(emotions, layout.emotions)[emotion_code]
     counts = np.zeros((len(subjects), layout.n_cells))
     np.add.at(counts, (image_subject, image_cell), 1.0)
-    return SubjectDesign(images["image_id"].to_numpy(), image_subject, image_cell, subjects, subject_group, counts,
-                         layout, tasks)
+    subject_group = np.array(layout.groups, dtype=object)[subject_stratum]
+    return SubjectDesign(image_ids, image_subject, image_cell, subjects, subject_group, counts, layout, tasks)
 
 
 def correctness(rows: pd.DataFrame, design: SubjectDesign, where: str) -> tuple[tuple[int, ...], np.ndarray]:
     """Seeds and per-image correctness of one method: bool array of shape (n_tasks, n_seeds, n_images)."""
     seed_of_row = rows["seed"].to_numpy()
-    seeds = np.unique(seed_of_row)
-    k = np.searchsorted(seeds, seed_of_row)
-    i = pd.Index(design.image_ids).get_indexer(rows["image_id"])
+    seeds, k = np.unique(seed_of_row, return_inverse=True)
+    i = columns.positions(rows["image_id"], design.image_ids)
     if (i < 0).any():
         raise BenchmarkError(f"{where}: image {rows['image_id'].iloc[int(np.argmax(i < 0))]!r} is not in the group's image set")
-    seen = np.zeros((len(seeds), len(design.image_ids)), dtype=np.int64)
-    np.add.at(seen, (k, i), 1)
+    n_images = len(design.image_ids)
+    seen = np.bincount(k * n_images + i, minlength=len(seeds) * n_images).reshape(len(seeds), n_images)
     if (seen > 1).any():
         seed, image = np.argwhere(seen > 1)[0]
         raise BenchmarkError(f"{where}: image {design.image_ids[image]!r} is predicted twice for seed {seeds[seed]}; "
@@ -217,11 +232,11 @@ def correctness(rows: pd.DataFrame, design: SubjectDesign, where: str) -> tuple[
     if (seen == 0).any():
         seed = int(np.argmax((seen == 0).any(axis=1)))
         raise BenchmarkError(f"{where}: seed {seeds[seed]} does not predict every image of the group "
-                             f"({int((seen[seed] == 0).sum())} of {len(design.image_ids)} missing); "
+                             f"({int((seen[seed] == 0).sum())} of {n_images} missing); "
                              "methods compared must cover the same images")
-    out = np.zeros((len(design.tasks), len(seeds), len(design.image_ids)), dtype=bool)
+    out = np.zeros((len(design.tasks), len(seeds), n_images), dtype=bool)
     for t, task in enumerate(design.tasks):
-        out[t, k, i] = rows[f"pred_{task}"].to_numpy() == rows[task].to_numpy()
+        out[t, k, i] = columns.equal(rows[f"pred_{task}"], rows[task])
     return tuple(int(x) for x in seeds), out
 
 

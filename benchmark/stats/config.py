@@ -22,6 +22,8 @@ class StatsConfig:
     ci_method : {'percentile', 'bca', 'bound'}, default='bound'.
     n_permutations : int, default=10000. Random subject-level exchanges per permutation test.
     seed : int, default=0. Seeds every draw; each evaluation group derives its own stream from it and its name.
+    memory_budget_mb : int, default=1024. The most memory (MiB) one chunk of resamples or permutations may take with
+        its products (:mod:`benchmark.stats.draws`); larger designs are drawn in more chunks, with the same numbers.
     """
 
     n_resamples: int = 10_000
@@ -29,6 +31,7 @@ class StatsConfig:
     ci_method: str = "bound"
     n_permutations: int = 10_000
     seed: int = 0
+    memory_budget_mb: int = 1024
 
     def __post_init__(self) -> None:
         if self.n_resamples < 1 or self.n_permutations < 1:
@@ -37,3 +40,9 @@ class StatsConfig:
             raise BenchmarkError(f"stats: ci must be in (0, 1), got {self.ci!r}")
         if self.ci_method not in CI_METHODS:
             raise BenchmarkError(f"stats: ci_method {self.ci_method!r} is not one of {', '.join(CI_METHODS)}")
+        if self.memory_budget_mb < 1:
+            raise BenchmarkError(f"stats: memory_budget_mb must be >= 1, got {self.memory_budget_mb}")
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        return self.memory_budget_mb * 2 ** 20

@@ -1,5 +1,7 @@
 """Subject resampling: stratified bootstrap multiplicities, and every metric of weighted subject sets as one matrix
-product of exact integer counts (chunked to bound memory)."""
+product of exact integer counts (chunked to bound memory): of given weights (:func:`seed_cells`), of an evaluation
+group's resamples drawn chunk by chunk (:func:`resampled_cells`, :mod:`benchmark.stats.draws`), and leaving one
+subject out (:func:`jackknife_metrics`)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ import numpy as np
 
 from benchmark.core.design import CellLayout
 from benchmark.stats.cells import seed_mean_summary, summary_metrics
+from benchmark.stats.draws import Draws, rows_within
+from benchmark.stats.units import Units
 
-__all__ = ["chunks", "exact_product", "jackknife_weights", "seed_cells", "seed_mean_metrics", "seed_metrics",
-           "subject_resamples"]
+__all__ = ["chunks", "exact_product", "jackknife_metrics", "resampled_cells", "seed_cells", "seed_mean_metrics",
+           "seed_metrics", "subject_resamples"]
 
 _CHUNK_ELEMENTS = 4_000_000  # bound on the floats of one matrix-product chunk (memory, not results)
 
@@ -46,11 +50,6 @@ def subject_resamples(subject_group: np.ndarray, *, groups: tuple[str, ...], n_r
     return weights
 
 
-def jackknife_weights(n_subjects: int) -> np.ndarray:
-    """Leave-one-subject-out weights: (n_subjects, n_subjects), row s is every subject but s once."""
-    return np.ones((n_subjects, n_subjects)) - np.eye(n_subjects)
-
-
 def chunks(n_rows: int, n_cols: int) -> Iterator[slice]:
     """Row slices so that one chunk of an (n_rows, n_cols) product holds at most a few million floats."""
     step = max(1, _CHUNK_ELEMENTS // max(1, n_cols))
@@ -58,14 +57,24 @@ def chunks(n_rows: int, n_cols: int) -> Iterator[slice]:
         yield slice(start, min(n_rows, start + step))
 
 
+def _integral(x: np.ndarray) -> bool:
+    return x.dtype.kind in "biu" or bool(np.array_equal(x, np.round(x)))
+
+
+def _float32_exact(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether every partial sum of ``a @ b`` (integers) is below 2^24 in magnitude, so float32 gets it exactly: it
+    is at most max|a| x the largest column sum of |b|, and at most the largest row sum of |a| x max|b|."""
+    if a.size == 0 or b.size == 0:
+        return True
+    abs_a, abs_b = np.abs(a), np.abs(b)
+    return min(float(abs_a.max()) * float(abs_b.sum(axis=0).max()),
+               float(abs_a.sum(axis=1).max()) * float(abs_b.max())) < 2 ** 24
+
+
 def exact_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` in float64; computed in float32 (twice as fast) when both hold integers small enough that every
     partial sum is exact there (multiplicities and correct counts), so the result is the same number."""
-    def integral(x: np.ndarray) -> bool:
-        return x.dtype.kind in "biu" or bool(np.array_equal(x, np.round(x)))
-
-    if (integral(a) and integral(b)
-            and float(np.abs(a).max(initial=0)) * float(np.abs(b).sum(axis=0).max(initial=0)) < 2 ** 24):
+    if _integral(a) and _integral(b) and _float32_exact(a, b):
         return (a.astype(np.float32) @ b.astype(np.float32)).astype(np.float64)
     return a.astype(np.float64) @ b.astype(np.float64)
 
@@ -105,3 +114,52 @@ def seed_mean_metrics(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray,
     sums (n_subjects, T, K, n_cells) correct counts; counts (n_subjects, n_cells) images. An empty cell gives NaN.
     """
     return seed_mean_summary(seed_cells(weights, sums, counts), layout)
+
+
+def resampled_cells(draws: Draws, sums: list[np.ndarray], layout: CellLayout) -> list[np.ndarray]:
+    """Per-seed cell accuracies of every bootstrap resample of ``draws``, for several methods on the same resamples
+    (drawn once, chunk by chunk).
+
+    sums : per method, correct counts (U, T, K_m, C) of the units of ``draws`` (:func:`benchmark.stats.units.unit_sums`).
+    Returns per method (R, T, K_m, C) percent; a cell empty in a resample is NaN. A unit of stratum g only has images
+    in g's cells, so each stratum's draws fill its own cells.
+    """
+    units, n_emotions = draws.units, len(layout.emotions)
+    out = [np.full((draws.n_resamples,) + s.shape[1:], np.nan) for s in sums]
+    stratum, counts, flats = None, None, []
+    for g, rows, weights in draws.resamples():
+        if g != stratum:
+            stratum, members, cells = g, units.members(g), slice(g * n_emotions, (g + 1) * n_emotions)
+            counts = units.counts[members, cells]
+            flats = [s[members][..., cells].reshape(len(members), -1) for s in sums]
+        largest = max(float(np.abs(b).max(initial=0)) for b in [counts, *flats])
+        exact = float(weights.sum(axis=1).max(initial=0)) * largest < 2 ** 24  # multiplicities are >= 0
+        dtype = np.float32 if exact else np.float64
+        w = weights.astype(dtype)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            n = (w @ counts.astype(dtype)).astype(np.float64)[:, None, None, :]
+            for o, flat in zip(out, flats):
+                cell_sums = (w @ flat.astype(dtype)).astype(np.float64).reshape((len(w),) + o.shape[1:3] + (-1,))
+                o[rows, :, :, cells] = 100.0 * cell_sums / n
+    return out
+
+
+def jackknife_metrics(sums: np.ndarray, units: Units, layout: CellLayout, *, budget_bytes: int) -> np.ndarray:
+    """Seed-mean metrics leaving one subject out, per unit: (U, T, K, C) correct counts -> (U, T, M) percent.
+
+    The sums without one subject of unit u are the total minus u's (no subjects x subjects weights); every subject
+    of a unit gives the same values (:attr:`Units.jackknife_weights` says how many). Computed in chunks of units
+    within ``budget_bytes``.
+    """
+    n_units, n_tasks, n_seeds, n_cells = sums.shape
+    flat = sums.reshape(n_units, -1)
+    size = units.size.astype(np.float64)
+    total, total_n = size @ flat, size @ units.counts
+    out = np.empty((n_units, n_tasks, len(summary_metrics(np.zeros(n_cells), layout))))
+    for start in range(0, n_units, step := rows_within(budget_bytes, flat.shape[1], 32, n_units)):
+        part = slice(start, min(n_units, start + step))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cells = (100.0 * (total - flat[part]).reshape(-1, n_tasks, n_seeds, n_cells)
+                     / (total_n - units.counts[part])[:, None, None, :])
+        out[part] = seed_mean_summary(cells, layout)
+    return out

@@ -257,7 +257,7 @@ def statistics_config(settings: Settings) -> StatsConfig:
     """The evaluate section's statistics settings (what the evaluate stage runs with)."""
     e = settings.evaluate
     return StatsConfig(n_resamples=e.n_resamples, ci=e.ci, ci_method=e.ci_method, n_permutations=e.n_permutations,
-                       seed=e.seed)
+                       seed=e.seed, memory_budget_mb=e.memory_budget_mb)
 
 
 def measure_coverage(study: CoverageStudy, settings: Settings, *, declared: dict[str, DatasetDesign] | None = None,
