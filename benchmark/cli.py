@@ -360,7 +360,7 @@ def peers(resamples: int, repeats: int, published: Path | None, json_path: Path 
 @cli.command()
 @click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True, metavar="DIR",
               help="Where to write scaling.csv, scaling.json and scaling.png.")
-@click.option("--curves", default="trainer_rows,trainer_models,evaluate_subjects,evaluate_resamples,report",
+@click.option("--curves", default="trainer_rows,trainer_models,evaluate_subjects,evaluate_resamples,evaluate_images,report",
               show_default=True, help="Which curves to measure (comma-separated).")
 @click.option("--rows-scales", default="1,3,10,30,100", show_default=True,
               help="trainer_rows: sizes of the simulated FACES training table, in multiples of its 2,052 rows.")
@@ -375,13 +375,15 @@ def peers(resamples: int, repeats: int, published: Path | None, json_path: Path 
               help="evaluate_subjects: resamples (= permutations) of each comparison.")
 @click.option("--resamples", default="1000,3000,10000,30000", show_default=True,
               help="evaluate_resamples: resamples (= permutations) of a FACES-sized comparison.")
+@click.option("--images", default="10000,100000,1000000", show_default=True,
+              help="evaluate_images: images without person ids (each its own subject), about (multiples of 2,052).")
 @click.option("--report-splits", default="1,2,4", show_default=True, help="report: how many of the 4 default splits.")
 @click.option("--report-methods", default="2,4,6", show_default=True, help="report: how many of 6 methods.")
 @click.option("--repeats", type=int, default=2, show_default=True,
               help="Timed runs per point; the fastest is reported.")
 def scaling(output_dir: Path, curves: str, rows_scales: str, rows_models: int, row_epochs: int, models: str,
-            subjects_scales: str, subjects_resamples: int, resamples: str, report_splits: str, report_methods: str,
-            repeats: int) -> None:
+            subjects_scales: str, subjects_resamples: int, resamples: str, images: str, report_splits: str,
+            report_methods: str, repeats: int) -> None:
     """Measure how the trainer, the statistics and the report grow with the data (time and peak memory per point,
     each in its own process on one core), fit power laws and write a table and a figure."""
     from benchmark.tools import scaling as library
@@ -389,7 +391,7 @@ def scaling(output_dir: Path, curves: str, rows_scales: str, rows_models: int, r
 
     grid = library.grid_from_options(
         curves=curves, rows_scales=rows_scales, rows_models=rows_models, row_epochs=row_epochs, models=models,
-        subjects_scales=subjects_scales, subjects_resamples=subjects_resamples, resamples=resamples,
+        subjects_scales=subjects_scales, subjects_resamples=subjects_resamples, resamples=resamples, images=images,
         report_splits=report_splits, report_methods=report_methods, repeats=repeats)
     library.check_output_dir(output_dir)
     result = library.run_scaling(grid, on_point=lambda p: click.echo(library.point_line(p)))

@@ -82,3 +82,22 @@ def test_power_json_does_not_depend_on_how_many_cores_share_the_replicates(tmp_p
         monkeypatch.setattr(processes, "available_cores", lambda cores=cores: cores)
         documents.append(stage.run(settings, target=tmp_path / f"{len(cores)}.json").read_bytes())
     assert documents[0] == documents[1]
+
+
+def test_curtailed_planted_p_decides_every_level_up_to_where_it_stops_as_the_full_test():
+    layout = CellLayout(("female", "male"), ("neutral", "happy", "sad"))
+    rng = np.random.default_rng(3)
+    n_subjects, n_sets, n_tasks = 30, 8, 2
+    counts = rng.integers(1, 4, (n_subjects, layout.n_cells))
+    reference = rng.binomial(counts[:, None], 0.6, (n_subjects, n_tasks, layout.n_cells))
+    lift = rng.binomial(1, np.linspace(0.0, 0.5, n_sets)[None, :, None, None], (n_subjects, n_sets, n_tasks, layout.n_cells))
+    sums = np.minimum(reference[:, None] + lift, counts[:, None, None])
+    flips = rng.random((2 * power_study.SETTLE_CHECK + 7, n_subjects)) < 0.5
+    full = power_study.planted_p(sums, reference, counts, flips, layout)
+    curtailed = power_study.planted_p(sums, reference, counts, flips, layout, settled_at=0.05)
+    for metric in full:
+        assert np.any(curtailed[metric] != full[metric])  # some sets stopped early (else this test tests nothing)
+        for level in (0.05, 0.01, 0.001):
+            assert np.array_equal(curtailed[metric] < level, full[metric] < level)
+        assert np.all(curtailed[metric] <= full[metric])
+        assert np.array_equal(curtailed[metric][full[metric] < 0.05], full[metric][full[metric] < 0.05])
