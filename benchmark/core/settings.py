@@ -191,7 +191,7 @@ class EvaluateSettings:
     n_permutations: int = _spec(10_000, low=1, help="subject-level sign flips per permutation test")
     alpha: float = _spec(0.05, low=0.0001, high=0.5, help="significance level of the report's marks (Holm-adjusted p)")
     seed: int = _spec(0, low=0, help="seeds every bootstrap and permutation draw")
-    memory_budget_mb: int = _spec(1024, low=16, help="the most memory (MiB) one chunk of resamples or permutations "
+    memory_budget_mb: int = _spec(64, low=16, help="the most memory (MiB) one chunk of resamples or permutations "
                                   "may take with its products; more chunks for larger designs, the same numbers")
 
 

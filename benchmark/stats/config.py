@@ -22,7 +22,7 @@ class StatsConfig:
     ci_method : {'percentile', 'bca', 'bound'}, default='bound'.
     n_permutations : int, default=10000. Random subject-level exchanges per permutation test.
     seed : int, default=0. Seeds every draw; each evaluation group derives its own stream from it and its name.
-    memory_budget_mb : int, default=1024. The most memory (MiB) one chunk of resamples or permutations may take with
+    memory_budget_mb : int, default=64. The most memory (MiB) one chunk of resamples or permutations may take with
         its products (:mod:`benchmark.stats.draws`); larger designs are drawn in more chunks, with the same numbers.
     """
 
@@ -31,7 +31,7 @@ class StatsConfig:
     ci_method: str = "bound"
     n_permutations: int = 10_000
     seed: int = 0
-    memory_budget_mb: int = 1024
+    memory_budget_mb: int = 64
 
     def __post_init__(self) -> None:
         if self.n_resamples < 1 or self.n_permutations < 1:
