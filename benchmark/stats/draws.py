@@ -104,7 +104,7 @@ class Draws:
         cover 0 .. R in order. Each row of a stratum sums to its subjects."""
         units = self.units
         strata = [int(g) for g in np.unique(units.stratum)]
-        progress = _Progress(f"{self.key}: bootstrap resamples", self.n_resamples * len(strata))
+        progress = _Progress(f"{self.key}: bootstrap resamples x {len(strata)} strata", self.n_resamples * len(strata))
         rng = group_rng(self.seed, self.key) if units.kind == "subjects" else None
         for i, g in enumerate(strata):
             members = units.members(g)

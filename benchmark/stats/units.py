@@ -24,7 +24,7 @@ import numpy as np
 
 from benchmark.stats.cells import SubjectDesign, subject_sums
 
-__all__ = ["KINDS", "Units", "profile_units", "subject_units", "unit_sums", "units_for"]
+__all__ = ["KINDS", "Units", "is_singleton", "profile_units", "subject_units", "unit_sums", "units_for"]
 
 KINDS: tuple[str, ...] = ("subjects", "profiles")
 

@@ -181,3 +181,15 @@ def test_a_draws_chunk_holds_at_most_the_budgets_rows():
     assert draws_module.rows_within(1_000, 10, 4, 500) == 25
     assert draws_module.rows_within(1, 10**6, 32, 500) == 1  # at least one row
     assert draws_module.rows_within(10**12, 10, 4, 500) == 500  # at most all
+
+
+def test_a_long_pass_over_the_draws_says_how_far_it_got(monkeypatch, caplog):
+    monkeypatch.setattr(draws_module, "PROGRESS_SECONDS", 0.0)
+    design, _ = _design(_clustered())
+    draws = Draws(subject_units(design), 40, 30, 0, "faces|test", budget_bytes=2_000)
+    with caplog.at_level("INFO", logger="benchmark.stats.draws"):
+        list(draws.resamples())
+        list(draws.exchanges())
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("faces|test: bootstrap resamples x 2 strata: ") and " of 80 " in line for line in lines)
+    assert any(line.startswith("faces|test: permutations: ") and " of 30 " in line for line in lines)
