@@ -14,8 +14,9 @@ simulated sample (scenario ``paper``, seed 0) or from the authors' published out
 
 Ours does more than Fairlearn here, so the ratio (Fairlearn's seconds over ours) understates the difference for equal
 work. Both run on one thread in this process, each ``repeats`` times after one untimed warm-up call of ours (imports,
-first allocations; Fairlearn's first run is timed: it has no separate start-up); the least wall-clock and CPU time of each
-are reported (CPU time is what other jobs on a shared machine inflate least), with the largest difference between the two tools' cell accuracies (they must agree: same predictions, same cells).
+first allocations; Fairlearn's first run is timed: it has no separate start-up); the least wall-clock and the least
+CPU time of each are reported (CPU time is what other jobs on a shared machine inflate least), with the largest
+difference between the two tools' cell accuracies (they must agree: same predictions, same cells).
 """
 
 from __future__ import annotations
