@@ -126,20 +126,21 @@ def resampled_cells(draws: Draws, sums: list[np.ndarray], layout: CellLayout) ->
     """
     units, n_emotions = draws.units, len(layout.emotions)
     out = [np.full((draws.n_resamples,) + s.shape[1:], np.nan) for s in sums]
-    stratum, counts, flats = None, None, []
+    stratum, dtype, counts, flats = None, np.float64, np.empty(0), []
     for g, rows, weights in draws.resamples():
-        if g != stratum:
+        if g != stratum:  # a stratum's operands, once: cast to float32 where every partial sum is an exact integer
             stratum, members, cells = g, units.members(g), slice(g * n_emotions, (g + 1) * n_emotions)
             counts = units.counts[members, cells]
             flats = [s[members][..., cells].reshape(len(members), -1) for s in sums]
-        largest = max(float(np.abs(b).max(initial=0)) for b in [counts, *flats])
-        exact = float(weights.sum(axis=1).max(initial=0)) * largest < 2 ** 24  # multiplicities are >= 0
-        dtype = np.float32 if exact else np.float64
+            largest = max(float(np.abs(b).max(initial=0)) for b in [counts, *flats])
+            exact = float(units.size[members].sum()) * largest < 2 ** 24  # a resample draws the stratum's subjects
+            dtype = np.float32 if exact else np.float64
+            counts, flats = counts.astype(dtype), [f.astype(dtype) for f in flats]
         w = weights.astype(dtype)
         with np.errstate(invalid="ignore", divide="ignore"):
-            n = (w @ counts.astype(dtype)).astype(np.float64)[:, None, None, :]
+            n = (w @ counts).astype(np.float64)[:, None, None, :]
             for o, flat in zip(out, flats):
-                cell_sums = (w @ flat.astype(dtype)).astype(np.float64).reshape((len(w),) + o.shape[1:3] + (-1,))
+                cell_sums = (w @ flat).astype(np.float64).reshape((len(w),) + o.shape[1:3] + (-1,))
                 o[rows, :, :, cells] = 100.0 * cell_sums / n
     return out
 
