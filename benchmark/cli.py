@@ -3,15 +3,21 @@
 User mistakes raise :class:`~benchmark.infra.errors.BenchmarkError`; they are printed as one line on stderr with exit code 1
 (with the traceback only under ``--debug``). A stage holds its working-copy lock (:mod:`benchmark.infra.process_locks`) while it
 runs; Ctrl-C and SIGTERM unwind it cleanly (exit 130 and 143) and a full disk is one line too.
+
+Commands that work on a project (the stages, doctor, images, ui) work in its root, the folder of ``--params``
+(:func:`benchmark.infra.paths.project_root`), so relative paths in params.yaml and the default locations mean the same
+files from any directory; their own path arguments are resolved against the directory they were started in first.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import traceback
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import click
@@ -37,6 +43,29 @@ def _settings(params_path: Path, overrides: dict | None = None):
     return load_settings(params_path, overrides)
 
 
+def _project_settings(params_path: Path, overrides: dict | None = None):
+    """The validated settings of ``params_path``, after moving into its project root (the folder of params.yaml)."""
+    params = Path(params_path).resolve()
+    if params.is_file():
+        os.chdir(paths.project_root(params))
+    return _settings(params, overrides)
+
+
+@contextmanager
+def _stage(name: str, settings) -> Iterator[None]:
+    """A stage's run: its working-copy lock (except tune, whose workers share a study) and, when MLflow's system
+    metrics are switched on, the machine's load and memory sampled from here for the stage's MLflow run."""
+    from benchmark.experiment import system_metrics
+
+    with (_exclusive(name) if name != "tune" else _nothing()), system_metrics.sampling(settings.tracking.enabled):
+        yield
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
 @click.version_option(package_name="crossmodal-bias-benchmark")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
@@ -54,8 +83,9 @@ def fetch(params_path: Path) -> None:
     """Write the per-image outputs tables (data/outputs/) from the configured source."""
     from benchmark.stages import fetch as stage
 
-    with _exclusive("fetch"):
-        written = stage.run(_settings(params_path))
+    settings = _project_settings(params_path)
+    with _stage("fetch", settings):
+        written = stage.run(settings)
     for path in written:
         click.echo(f"wrote {path}")
 
@@ -66,8 +96,9 @@ def train(params_path: Path) -> None:
     """Run every method over every split, fold and seed (results/predictions.parquet)."""
     from benchmark.stages import train as stage
 
-    with _exclusive("train"):
-        click.echo(f"wrote {stage.run(_settings(params_path))}")
+    settings = _project_settings(params_path)
+    with _stage("train", settings):
+        click.echo(f"wrote {stage.run(settings)}")
 
 
 @cli.command()
@@ -76,8 +107,9 @@ def evaluate(params_path: Path) -> None:
     """Compute the paper's metrics and their statistics (results/stats.parquet, reports/metrics.json)."""
     from benchmark.stages import evaluate as stage
 
-    with _exclusive("evaluate"):
-        click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
+    settings = _project_settings(params_path)
+    with _stage("evaluate", settings):
+        click.echo("wrote " + ", ".join(map(str, stage.run(settings))))
 
 
 @cli.command()
@@ -86,8 +118,9 @@ def report(params_path: Path) -> None:
     """Write reports/report.md, the self-contained reports/report.html and reports/figures/."""
     from benchmark.stages import report as stage
 
-    with _exclusive("report"):
-        click.echo("wrote " + ", ".join(map(str, stage.run(_settings(params_path)))))
+    settings = _project_settings(params_path)
+    with _stage("report", settings):
+        click.echo("wrote " + ", ".join(map(str, stage.run(settings))))
 
 
 @cli.command()
@@ -109,14 +142,17 @@ def tune(params_path: Path, study_name: str | None, n_trials: int | None, storag
     from benchmark.infra import probes
 
     overrides = {"tune.objective": objective} if objective else None
-    settings = _settings(params_path, overrides)
+    if storage is not None:   # a relative SQLite or journal file named here is relative to where the command started
+        storage = paths.resolve_location(storage, Path.cwd())
+    settings = _project_settings(params_path, overrides)
     probes.check_study_storage(storage or settings.tune.storage)  # before the stage's imports (torch: seconds)
     if settings.tracking.enabled:
         tracking.probe(settings.tracking)
     from benchmark.stages import tune as stage
 
-    target = stage.run(settings, n_trials=n_trials, study_name=study_name, storage=storage, jobs=jobs,
-                       startup_jobs=startup_jobs)
+    with _stage("tune", settings):
+        target = stage.run(settings, n_trials=n_trials, study_name=study_name, storage=storage, jobs=jobs,
+                           startup_jobs=startup_jobs)
     click.echo(f"wrote {target}")
 
 
@@ -126,11 +162,38 @@ def doctor(params_path: Path) -> None:
     """Print what is present and what is missing (GPU, data, weights, tracking, storage, versions), with fixes."""
     from benchmark.tools.doctor import run_checks
 
-    checks = run_checks(_settings(params_path))
+    checks = run_checks(_project_settings(params_path))
     for check in checks:
         click.echo(check.line())
     missing = sum(check.ok is False for check in checks)
     click.echo(f"{missing} missing" if missing else "everything needed is present")
+
+
+@cli.command()
+@PARAMS_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface mlflow ui listens on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--open", "open_browser", is_flag=True, help="Also open the link in the default web browser.")
+def ui(params_path: Path, host: str, port: int, open_browser: bool) -> None:
+    """Serve the project's MLflow store (mlflow ui) and print the link to its runs, compared in the machine-learning
+    view; Ctrl-C stops it. A tracking server's link is printed without serving."""
+    from benchmark.experiment import tracking
+    from benchmark.tools import mlflow_ui
+
+    settings = _project_settings(params_path)
+    uri = tracking.tracking_uri(settings.tracking)
+    experiment = mlflow_ui.experiment_id(settings.tracking)
+    if uri.startswith(("http://", "https://")):
+        click.echo(mlflow_ui.runs_link(uri, experiment))
+        return
+    served = mlflow_ui.Served(uri, host=host, port=port, cwd=Path.cwd())
+    link = mlflow_ui.runs_link(served.base, experiment)
+    click.echo(f"MLflow UI for {uri}: {link}  (Ctrl-C stops it)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(link)
+    served.wait()
 
 
 @cli.group()
@@ -224,7 +287,7 @@ def simulate_coverage(scenario: str, dataset: str, attribute: str, comparison: s
     """Measure how often the intervals hold the simulator's truth, and how often the tests reject, over REPLICATES
     samples of a dataset's design (the evaluate section's statistics; docs/STATISTICS.md)."""
     from benchmark.experiment import params
-    from benchmark.stats import coverage_table
+    from benchmark.stats import StatsConfig, coverage_table
     from benchmark.studies import coverage_study
 
     settings = _settings(params_path)
@@ -238,7 +301,7 @@ def simulate_coverage(scenario: str, dataset: str, attribute: str, comparison: s
     for path in coverage_study.write(result, output) if output is not None else []:
         click.echo(f"wrote {path}")
     if measured is not None:
-        config = coverage_study.statistics_config(settings)
+        config = StatsConfig.from_settings(settings.evaluate)
         click.echo(f"wrote {coverage_table.merge_measured(measured, coverage_study.measured_rows(result, config=config))}")
 
 
@@ -248,7 +311,7 @@ def power(params_path: Path) -> None:
     """Simulate the smallest differences the tests detect with 80 % power at each held-out design (results/power.json)."""
     from benchmark.stages import power as stage
 
-    click.echo(f"wrote {stage.run(_settings(params_path))}")
+    click.echo(f"wrote {stage.run(_project_settings(params_path))}")
 
 
 @cli.group()
@@ -264,7 +327,7 @@ def images_manifest(params_path: Path, strict: bool) -> None:
     from benchmark.experiment import params
     from benchmark.sources import images as source
 
-    settings = _settings(params_path)
+    settings = _project_settings(params_path)
     for design in params.run_designs(settings).values():
         scan, path = source.scan_and_report(design, settings.data, strict=strict or settings.data.images.strict)
         click.echo(f"wrote {path} ({len(scan.entries)} files, {len(scan.usable)} usable, {len(scan.problems)} problems)")
@@ -281,7 +344,7 @@ def images_chips(params_path: Path, shard: str | None) -> None:
     from benchmark.frozen.chips import Shard
     from benchmark.sources import images as source
 
-    settings = _settings(params_path)
+    settings = _project_settings(params_path)
     part = Shard.parse(shard) if shard is not None else None
     for design in params.run_designs(settings).values():
         scan, records = source.chip_dataset(design, settings.data, shard=part)
@@ -299,7 +362,8 @@ def images_import(params_path: Path, archive: Path, dataset: str) -> None:
     from benchmark.experiment import params
     from benchmark.sources import archive as archives
 
-    settings = _settings(params_path)
+    archive = archive.absolute()
+    settings = _project_settings(params_path)
     declared = params.catalogue(settings)
     if dataset not in declared:
         raise BenchmarkError(f"--dataset: {dataset!r} is not declared; declared: {', '.join(declared)}")

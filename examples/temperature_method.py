@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize
 
+from benchmark.core.scores import softmax
 from benchmark.methods.inputs import attribute_targets, emotion_targets
-from benchmark.methods.method import FitTask, Method, Probabilities, softmax
+from benchmark.methods.method import FitTask, Method, Probabilities
 
 
 def _fit_temperature(scores: np.ndarray, targets: np.ndarray, *, bounds: tuple[float, float]) -> float:

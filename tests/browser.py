@@ -85,3 +85,99 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+class Page:
+    """A page in headless Chromium driven over the DevTools protocol (for pages that need a click, which --dump-dom
+    cannot give): ``evaluate`` runs JavaScript, ``wait_for`` polls an expression, ``screenshot`` saves a PNG."""
+
+    def __init__(self, url: str, *, size: tuple[int, int] = (1400, 900), timeout_s: float = 60) -> None:
+        import asyncio
+        import json
+
+        self._loop = asyncio.new_event_loop()
+        self._profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        port = free_port()
+        self._browser = subprocess.Popen(
+            [chromium(), *FLAGS, f"--user-data-dir={self._profile}", f"--remote-debugging-port={port}",
+             f"--window-size={size[0]},{size[1]}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as answer:
+                    targets = [t for t in json.loads(answer.read()) if t.get("type") == "page"]
+                if targets:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("headless Chromium's DevTools endpoint did not answer")
+            time.sleep(0.3)
+        self._ids = 0
+        self._socket = self._loop.run_until_complete(self._connect(targets[0]["webSocketDebuggerUrl"]))
+        self._call("Page.navigate", url=url)
+
+    async def _connect(self, ws_url: str):
+        import aiohttp
+
+        self._session = aiohttp.ClientSession()
+        return await self._session.ws_connect(ws_url, max_msg_size=0)
+
+    def _call(self, method: str, **params) -> dict:
+        async def call() -> dict:
+            self._ids += 1
+            await self._socket.send_json({"id": self._ids, "method": method, "params": params})
+            while True:
+                message = await self._socket.receive_json()
+                if message.get("id") == self._ids:
+                    if "error" in message:
+                        raise RuntimeError(f"{method}: {message['error']}")
+                    return message["result"]
+
+        return self._loop.run_until_complete(call())
+
+    def evaluate(self, expression: str):
+        """The value of a JavaScript expression in the page (awaited when it is a promise)."""
+        result = self._call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, *, timeout_s: float = 60) -> None:
+        """Poll until the expression is truthy."""
+        deadline = time.monotonic() + timeout_s
+        while not self.evaluate(expression):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not true within {timeout_s} s: {expression}")
+            time.sleep(0.5)
+
+    def html(self) -> str:
+        return self.evaluate("document.documentElement.outerHTML")
+
+    def screenshot(self, target: Path) -> Path:
+        import base64
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(base64.b64decode(self._call("Page.captureScreenshot", format="png")["data"]))
+        return target
+
+    def close(self) -> None:
+        if getattr(self, "_session", None) is not None:
+            self._loop.run_until_complete(self._session.close())
+        for sig in (signal.SIGTERM, signal.SIGKILL):   # Chromium's whole process group (its helpers write the profile)
+            try:
+                os.killpg(self._browser.pid, sig)
+                self._browser.wait(timeout=10)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self._loop.close()
+        shutil.rmtree(self._profile, ignore_errors=True)
+
+    def __enter__(self) -> Page:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

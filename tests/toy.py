@@ -54,3 +54,33 @@ def make_toy_table(*, dataset: str = "faces", subjects_per_gender: int = 6, imag
         row.update({emotion_column(c): float(v) for c, v in zip(EMONET_EMOTIONS, logits)})
         rows.append(row)
     return OutputsTable(pd.DataFrame(rows), toy_design(dataset), EMONET_EMOTIONS, {"source": "toy"})
+
+
+# ------------------------------------------------ a third dataset declared in YAML only (docs/DATASETS.md)
+
+KDEF = {"format": "benchmark-datasets/1", "datasets": {"kdef7": {
+    "description": "a seven-expression set with its own subject ids",
+    "emotions": ["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger"],
+    "subject": "person",
+    "attributes": {"gender": {"groups": ["male", "female"]}}}}}
+
+
+def seven_emotion_table(n_per_gender: int, seed: int) -> pd.DataFrame:
+    """One picture per person and emotion, person ids like KDEF's AF07 / AM12, EmoNet-like logits."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for gender, letter in (("male", "M"), ("female", "F")):
+        for i in range(n_per_gender):
+            for emotion in KDEF["datasets"]["kdef7"]["emotions"]:
+                logits = rng.normal(size=len(EMONET_EMOTIONS))
+                logits[EMONET_EMOTIONS.index(emotion)] += 2.5
+                p_male = 1 / (1 + np.exp(-((2.0 if gender == "male" else -2.0) + rng.normal())))
+                rows.append({"image_id": f"A{letter}{i:02d}{emotion[:2].upper()}S.JPG", "person": f"A{letter}{i:02d}",
+                             "gender": gender, "emotion": emotion, "p_male": p_male, "p_female": 1 - p_male,
+                             **{emotion_column(c): v for c, v in zip(EMONET_EMOTIONS, logits)}})
+    return pd.DataFrame(rows)
+
+
+def adfes_like_table(seed: int) -> pd.DataFrame:
+    frame = make_toy_table(dataset="adfes", subjects_per_gender=4, images_per_cell=1, seed=seed).frame
+    return frame.drop(columns=["dataset"])

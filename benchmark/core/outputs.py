@@ -98,7 +98,7 @@ def _check_probabilities(df: pd.DataFrame, columns: list[str], *, where: str) ->
                                         f"{PROBABILITY_SUM_TOLERANCE}")
 
 
-def _check_attribute(table: OutputsTable, attribute: Attribute, *, where: str) -> None:
+def check_attribute(table: OutputsTable, attribute: Attribute, *, where: str) -> None:
     """The attribute's truth and output columns, one group per subject, every cell of groups x emotions non-empty."""
     df, name = table.frame, table.design.name
     required = list(attribute.truth_columns) + list(attribute.outputs)
@@ -161,7 +161,7 @@ def validate(table: OutputsTable, *, where: str, attribute: str | None = None) -
     if dup.any():
         raise BenchmarkError(f"{where}: duplicate image id {df.loc[dup, 'image_id'].iloc[0]!r}; each image must appear once")
     if attribute is not None:
-        _check_attribute(table, designs.attribute_of(design, attribute), where=where)
+        check_attribute(table, designs.attribute_of(design, attribute), where=where)
     if not any((canonical_emotion(c) or c) in design.emotions for c in classes):
         raise BenchmarkError(f"{where}: no emotion class of the model ({classes}) maps to an emotion of "
                              f"{design.name} ({', '.join(design.emotions)})")

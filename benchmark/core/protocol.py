@@ -52,6 +52,22 @@ def parse_split(name: str, *, where: str = "train.splits") -> Split:
     raise BenchmarkError(f"{where}: {name!r} is not a split; expected {SPLIT_FORMS} between two different datasets")
 
 
+def shared_attribute(split: str, attributes: dict[str, Attribute], *, where: str = "train.splits") -> Attribute:
+    """The protected attribute of ``split`` given each dataset's (dataset -> :class:`Attribute`): both datasets must
+    have it with the same groups and model outputs (a method trained on one predicts the other's groups from the same
+    model's outputs)."""
+    parsed = parse_split(split, where=where)
+    missing = [d for d in parsed.datasets if d not in attributes]
+    if missing:
+        raise BenchmarkError(f"{where}: split {split!r} needs dataset {missing[0]!r}; add it to data.datasets")
+    found, other = attributes[parsed.train], attributes[parsed.test]
+    if (found.groups, found.outputs) != (other.groups, other.outputs):
+        raise BenchmarkError(f"{where}: split {split!r}: attribute {found.name!r} has groups {list(found.groups)} "
+                             f"(outputs {list(found.outputs)}) in {parsed.train} but {list(other.groups)} (outputs "
+                             f"{list(other.outputs)}) in {parsed.test}; a split needs datasets that share the attribute")
+    return found
+
+
 def test_dataset(split: str) -> str:
     """The dataset whose images a split tests on: B for ``A->B``, A for ``cv:A``."""
     return parse_split(split).test

@@ -98,6 +98,9 @@ class TrackingSettings:
 
 #: where the corrector trains (``train.device``); resolved by :mod:`benchmark.methods.device`
 TRAIN_DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+#: the interval methods of the statistics (``evaluate.ci_method``; :mod:`benchmark.stats`): ``bound``: score intervals
+#: for cells and error-bound intervals for the rest; ``bca`` and ``percentile``: plain subject-bootstrap intervals
+CI_METHODS: tuple[str, ...] = ("percentile", "bca", "bound")
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ class EvaluateSettings:
                             help="pairs [a, b] of methods compared directly (a - b) wherever both ran")
     n_resamples: int = _spec(10_000, low=1, help="subject-cluster bootstrap resamples (stratified by the attribute)")
     ci: float = _spec(0.95, low=0.5, high=0.999, help="confidence level of every interval")
-    ci_method: str = _spec("bound", choices=("percentile", "bca", "bound"),
+    ci_method: str = _spec("bound", choices=CI_METHODS,
                            help="bound: score intervals for cells, error-bound intervals for the rest (docs/STATISTICS.md); "
                                 "bca / percentile: plain bootstrap intervals")
     n_permutations: int = _spec(10_000, low=1, help="subject-level sign flips per permutation test")

@@ -1,8 +1,8 @@
 """The predicted-attribute audit: how much of a gap the attribute model's own errors create or hide.
 
-Every emotion-task metric of :func:`benchmark.stats.metric_entries` (cells, per-emotion gaps, pairwise gaps, macro,
-largest and average gap) is computed twice for every method and evaluation group (split x partition x dataset):
-with the cells' groups taken from the **true** attribute (as everywhere else in the benchmark) and from the attribute
+Every emotion-task metric of the cell accuracies (:data:`benchmark.core.metrics.RECALL`: cells, per-emotion gaps,
+pairwise and signed gaps, macro, largest and average gap, worst cell) is computed twice for every method and
+evaluation group (split x partition x dataset): with the cells' groups taken from the **true** attribute (as everywhere else in the benchmark) and from the attribute
 model's **prediction** (the ``uncorrected`` method's, e.g. FairFace's gender), which is all a deployed system sees.
 Their difference (predicted - true) gets an interval from the same subject resamples as both estimates
 (:func:`benchmark.stats.subject_resamples`, stratified by true group, so a person's images move together; seeds held
@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import functools
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from benchmark import stats
+from benchmark.core import metrics
 from benchmark.core.design import CellLayout
 from benchmark.core.predictions import EMOTION_TASK
 from benchmark.infra import atomic
 from benchmark.infra.processes import Job, run_jobs
+from benchmark.stats import StatsConfig
 
-__all__ = ["ATTRIBUTE_MODEL", "ATTRIBUTE_FILE", "GAPS_FILE", "GROUPINGS", "AuditConfig", "attribute_accuracy",
+__all__ = ["ATTRIBUTE_MODEL", "ATTRIBUTE_FILE", "GAPS_FILE", "GROUPINGS", "attribute_accuracy",
            "attribute_job", "gap_audit", "gap_job", "write"]
 
 #: the method whose attribute prediction is the attribute model's own
@@ -42,16 +43,7 @@ GAPS_FILE = "audit.parquet"
 ATTRIBUTE_FILE = "attribute_audit.parquet"
 
 
-@dataclass(frozen=True)
-class AuditConfig:
-    """Resamples, interval level and seed (the ``evaluate`` section's, so the audit matches stats.parquet)."""
-
-    n_resamples: int = 10_000
-    ci: float = 0.95
-    seed: int = 0
-
-
-def _rng(config: AuditConfig, key: str) -> np.random.Generator:
+def _rng(config: StatsConfig, key: str) -> np.random.Generator:
     return np.random.default_rng([config.seed, zlib.crc32(f"audit|{key}".encode())])
 
 
@@ -80,7 +72,7 @@ def _metrics(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, layout: 
     """Seed-mean metrics (n_sets, n_metrics) of subject weights (n_sets, n_subjects)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = 100.0 * (weights @ sums).reshape(len(weights), n_seeds, -1) / (weights @ counts)[:, None, :]
-    return stats.summary_metrics(accuracy, layout).mean(axis=1)
+    return stats.metric_values({"recall": accuracy}, layout, metrics.RECALL).mean(axis=1)
 
 
 def _percentile(values: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -93,7 +85,7 @@ def _percentile(values: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray, 
     return low, high, valid
 
 
-def _group_audit(rows: pd.DataFrame, *, attribute: str, layout: CellLayout, config: AuditConfig,
+def _group_audit(rows: pd.DataFrame, *, attribute: str, layout: CellLayout, config: StatsConfig,
                  key: str) -> pd.DataFrame:
     images = _images(rows, attribute)
     subjects, subject = np.unique(images["subject"].astype(str).to_numpy(), return_inverse=True)
@@ -106,7 +98,7 @@ def _group_audit(rows: pd.DataFrame, *, attribute: str, layout: CellLayout, conf
              for grouping, column in (("true", attribute), ("predicted", f"pred_{attribute}"))}
     counts = {g: _sums(np.ones((1, len(images))), subject, c, len(subjects), layout.n_cells) for g, c in cells.items()}
     position = pd.Index(images["image_id"])
-    entries = stats.metric_entries(layout)
+    entries = stats.metric_entries(layout, metrics.RECALL)
     frames = []
     for method, method_rows in rows.groupby("method", sort=True, observed=True):
         seeds = np.unique(method_rows["seed"])
@@ -134,7 +126,7 @@ def _group_audit(rows: pd.DataFrame, *, attribute: str, layout: CellLayout, conf
 
 
 def gap_audit(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
-              config: AuditConfig = AuditConfig()) -> pd.DataFrame:
+              config: StatsConfig = StatsConfig()) -> pd.DataFrame:
     """Every emotion metric by true and by predicted group, and their difference, per evaluation group and method.
 
     Parameters
@@ -152,7 +144,7 @@ def gap_audit(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLay
 
 
 def gap_job(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
-              config: AuditConfig = AuditConfig()) -> Job:
+              config: StatsConfig = StatsConfig()) -> Job:
     """:func:`gap_audit` as a :class:`~benchmark.infra.processes.Job`: one call per evaluation group."""
     if ATTRIBUTE_MODEL not in set(frame["method"]):
         return Job([], _concat)
@@ -162,7 +154,7 @@ def gap_job(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayou
 
 
 def _keyed_group_audit(group: tuple, rows: pd.DataFrame, *, attribute: str, layout: CellLayout,
-                       config: AuditConfig) -> pd.DataFrame:
+                       config: StatsConfig) -> pd.DataFrame:
     """:func:`_group_audit` of one evaluation group, its key columns in front."""
     table = _group_audit(rows, attribute=attribute, layout=layout, config=config, key="|".join(map(str, group)))
     for column, value in reversed(list(zip(_GROUP_COLUMNS, group))):
@@ -176,7 +168,7 @@ def _concat(pieces: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def attribute_accuracy(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
-                       config: AuditConfig = AuditConfig()) -> pd.DataFrame:
+                       config: StatsConfig = StatsConfig()) -> pd.DataFrame:
     """The attribute model's confusion per dataset and true emotion.
 
     Returns
@@ -189,7 +181,7 @@ def attribute_accuracy(frame: pd.DataFrame, *, attribute: str, layouts: dict[str
 
 
 def attribute_job(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, CellLayout],
-                    config: AuditConfig = AuditConfig()) -> Job:
+                    config: StatsConfig = StatsConfig()) -> Job:
     """:func:`attribute_accuracy` as a :class:`~benchmark.infra.processes.Job`: one call per dataset, given only its
     images (:func:`_images`)."""
     if ATTRIBUTE_MODEL not in set(frame["method"]):
@@ -200,7 +192,7 @@ def attribute_job(frame: pd.DataFrame, *, attribute: str, layouts: dict[str, Cel
 
 
 def _dataset_accuracy(dataset: str, images: pd.DataFrame, *, attribute: str, layout: CellLayout,
-                      config: AuditConfig) -> list[dict]:
+                      config: StatsConfig) -> list[dict]:
     """:func:`attribute_accuracy`'s rows of one dataset, one per true emotion."""
     subjects, subject = np.unique(images["subject"].astype(str).to_numpy(), return_inverse=True)
     subject_group = np.empty(len(subjects), dtype=object)

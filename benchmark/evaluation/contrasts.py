@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.core.metrics import SUMMARY_METRICS
+from benchmark.core import metrics
 from benchmark.stats import CONTRAST_SEPARATOR, contrast_name
 
 __all__ = ["CONTRAST_STATS", "computed", "contrast_rows", "document", "method_rows", "metrics_entries", "pairs",
@@ -58,16 +58,18 @@ def _rounded(column: str, value: Any) -> float | None:
 
 
 def document(table: pd.DataFrame) -> dict[str, Any]:
-    """The contrasts of metrics.json: ``{split: {"a vs b": {"<dataset>_<partition>": {task: {metric_diff,
-    metric_diff_ci_low, metric_diff_ci_high, metric_p_perm, metric_p_holm}}}}}`` for the headline metrics."""
+    """The contrasts of metrics.json: ``{split: {"a vs b": {"<dataset>_<partition>": {task: {key_diff,
+    key_diff_ci_low, key_diff_ci_high, key_p_perm, key_p_holm}}}}}`` for the headline metric rows (keys as
+    :func:`benchmark.core.metrics.row_key`)."""
     rows = contrast_rows(table)
-    rows = rows[rows["metric"].isin(SUMMARY_METRICS)]
+    rows = rows[rows["metric"].isin([m.name for m in metrics.HEADLINE])]
     out: dict[str, Any] = {}
     for row in rows.to_dict("records"):
         slot = (out.setdefault(row["split"], {}).setdefault(row["method"], {})
                 .setdefault(f"{row['dataset']}_{row['partition']}", {}).setdefault(row["task"], {}))
+        key = metrics.row_key(row["metric"], row["group"], row["emotion"])
         for column, suffix in CONTRAST_STATS.items():
-            slot[row["metric"] + suffix] = _rounded(column, row[column])
+            slot[key + suffix] = _rounded(column, row[column])
     return out
 
 

@@ -1,7 +1,9 @@
 """The few numbers DVC compares across experiments, taken from the statistics table (``results/stats.parquet``).
 
-``reports/headline.json`` (DVC metrics): per held-out split and task, the corrector's and the reference's macro
-accuracy and average gap and the corrector's difference to the reference (percent, 2 decimals)::
+``reports/headline.json`` (DVC metrics): per held-out split and task, the corrector's and the reference's value of every
+metric row DVC compares (:attr:`~benchmark.core.metrics.Metric.compared`: macro accuracy, average gap, worst-cell
+accuracy, the per-emotion false-positive-rate gaps) and the corrector's difference to the reference (percent, 2
+decimals)::
 
     {"reference": "uncorrected",
      "faces-to-adfes": {"emotion": {"corrector": {"macro": 83.1, "average_gap": 9.4},
@@ -20,20 +22,18 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from benchmark.core import metrics
 from benchmark.infra import atomic, paths
 
-__all__ = ["HEADLINE_METHOD", "HEADLINE_METRICS", "cell_plot_tables", "headline_metrics", "slug", "write"]
+__all__ = ["HEADLINE_METHOD", "cell_plot_tables", "headline_metrics", "slug", "write"]
 
 #: the method whose numbers the headline shows beside the reference's
 HEADLINE_METHOD = "corrector"
-#: the stats.parquet metrics shown per split and task
-HEADLINE_METRICS: tuple[str, ...] = ("macro", "average_gap")
 #: the partition of held-out predictions
 HELD_OUT = "test"
 
@@ -60,15 +60,17 @@ def headline_metrics(stats: pd.DataFrame, *, reference: str, method: str = HEADL
     Returns ``{"reference": <name>, <split slug>: {<task>: {"corrector"|"reference"|"difference": {<metric>: x}}}}``
     with a role only where its rows exist (no corrector among the methods: no ``corrector`` nor ``difference``).
     """
-    rows = _held_out(stats, HEADLINE_METRICS, method=method, reference=reference)
+    compared = tuple(m.name for m in metrics.METRICS if m.compared)
+    rows = _held_out(stats, compared, method=method, reference=reference)
     document: dict[str, Any] = {"reference": reference}
     for row in rows.to_dict("records"):
         slot = document.setdefault(slug(row["split"]), {}).setdefault(str(row["task"]), {})
+        key = metrics.row_key(row["metric"], row["group"], row["emotion"])
         if row["method"] == reference:
-            slot.setdefault("reference", {})[row["metric"]] = _rounded(row["estimate"])
+            slot.setdefault("reference", {})[key] = _rounded(row["estimate"])
         else:
-            slot.setdefault("corrector", {})[row["metric"]] = _rounded(row["estimate"])
-            slot.setdefault("difference", {})[row["metric"]] = _rounded(row["diff"])
+            slot.setdefault("corrector", {})[key] = _rounded(row["estimate"])
+            slot.setdefault("difference", {})[key] = _rounded(row["diff"])
     return document
 
 
@@ -92,9 +94,7 @@ def write(stats: pd.DataFrame, *, reference: str, reports_dir: Path = paths.REPO
     no stale split survives); returns both paths."""
     metrics_path, plots_dir = reports_dir / paths.HEADLINE_JSON.name, reports_dir / paths.PLOTS_DIR.name
     atomic.write_json(metrics_path, headline_metrics(stats, reference=reference))
-    plots_dir.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{plots_dir.name}.", dir=plots_dir.parent))
-    fresh.chmod(0o755)
+    fresh = atomic.fresh_dir(plots_dir)
     try:
         for (split, task), table in cell_plot_tables(stats, reference=reference).items():
             table.to_csv(fresh / f"{split}_{task}.csv", index=False)

@@ -9,6 +9,7 @@ each failure one line naming the key and what it expects.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import yaml
 
 from benchmark.core import design as designs
 from benchmark.core.design import Attribute, DatasetDesign
-from benchmark.core.protocol import parse_split
+from benchmark.core.protocol import parse_split, shared_attribute
 from benchmark.core.settings import Settings, TuneSpaceSettings, build
 from benchmark.infra import paths, textfiles
 from benchmark.infra.errors import BenchmarkError
@@ -62,20 +63,23 @@ def run_designs(settings: Settings) -> dict[str, DatasetDesign]:
 
 def split_attribute(split: str, designs_by_name: dict[str, DatasetDesign], attribute: str, *,
                     where: str = "train.splits") -> Attribute:
-    """The attribute of ``split``: both datasets must declare it with the same groups and model outputs (a method
-    trained on one predicts the other's groups from the same model's outputs)."""
+    """The attribute of ``split`` from the datasets' declarations (:func:`benchmark.core.protocol.shared_attribute`)."""
     parsed = parse_split(split, where=where)
     missing = [d for d in parsed.datasets if d not in designs_by_name]
     if missing:
-        raise BenchmarkError(f"{where}: split {split!r} needs dataset {missing[0]!r}; add it to data.datasets")
-    train, test = designs_by_name[parsed.train], designs_by_name[parsed.test]
-    found = designs.attribute_of(train, attribute)
-    other = designs.attribute_of(test, attribute)
-    if (found.groups, found.outputs) != (other.groups, other.outputs):
-        raise BenchmarkError(f"{where}: split {split!r}: attribute {attribute!r} has groups {list(found.groups)} "
-                             f"(outputs {list(found.outputs)}) in {train.name} but {list(other.groups)} (outputs "
-                             f"{list(other.outputs)}) in {test.name}; a split needs datasets that share the attribute")
-    return found
+        raise BenchmarkError(f"{where}: split {split!r} needs dataset {missing[0]!r}, which is not in data.datasets "
+                             f"({', '.join(designs_by_name)}); add it there or name a split between those")
+    attributes = {d: designs.attribute_of(designs_by_name[d], attribute) for d in parsed.datasets}
+    return shared_attribute(split, attributes, where=where)
+
+
+def check_declared(names: Iterable[str], declared: dict[str, DatasetDesign], *, where: str) -> None:
+    """Every dataset of ``names`` is declared; else one line (``where`` names the key) listing the declared ones."""
+    unknown = [name for name in names if name not in declared]
+    if unknown:
+        raise BenchmarkError(f"{where} dataset {unknown[0]!r}, which is not declared; declared: "
+                             f"{', '.join(sorted(declared))} (declare yours in data.declarations or data.declare, "
+                             "docs/DATASETS.md)")
 
 
 def _check_data(settings: Settings) -> dict[str, DatasetDesign]:
@@ -106,6 +110,7 @@ def _check_train(settings: Settings, chosen: dict[str, DatasetDesign]) -> None:
     from benchmark.methods.method_registry import check_method_name
 
     train = settings.train
+    check_declared(train.cv.folds, catalogue(settings), where="train.cv.folds names")
     for dataset, folds in train.cv.folds.items():
         if isinstance(folds, bool) or not isinstance(folds, int) or folds < 0 or folds == 1:
             raise BenchmarkError(f"train.cv.folds.{dataset}: {folds!r}; expected 0 (leave one subject out) or an "
@@ -144,10 +149,7 @@ def _check_tune(settings: Settings) -> None:
     split = parse_split(tune.split, where="tune.split")
     if split.is_cv:
         raise BenchmarkError(f"tune.split: {tune.split!r}; expected a split A->B (the study runs CV inside A)")
-    declared = catalogue(settings)
-    if split.train not in declared:
-        raise BenchmarkError(f"tune.split: {tune.split!r} tunes by CV inside {split.train!r}, which is not declared "
-                             f"({', '.join(declared)})")
+    check_declared(split.datasets, catalogue(settings), where=f"tune.split: {tune.split!r} names")
 
 
 def check(settings: Settings) -> None:

@@ -13,16 +13,18 @@ import logging
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmark.core import predictions
-from benchmark.core.design import Attribute
+from benchmark.core import design as designs
+from benchmark.core import outputs, predictions
+from benchmark.core.design import Attribute, CellLayout
 from benchmark.core.outputs import OutputsTable
-from benchmark.core.protocol import make_folds, parse_split
+from benchmark.core.protocol import make_folds, parse_split, shared_attribute
 from benchmark.core.settings import Settings
-from benchmark.experiment.params import split_attribute
+from benchmark.infra import paths
 from benchmark.methods.method import FitTask, check_results
 from benchmark.methods.method_registry import build_method
 
@@ -49,17 +51,40 @@ def seeds_for(settings: Settings, stochastic: bool) -> list[int]:
     return [settings.train.seed + i for i in range(settings.train.n_seeds)]
 
 
-def split_attribute_of(split: str, tables: dict[str, OutputsTable], attribute: str) -> Attribute:
-    """The attribute of ``split`` from the tables' own declarations (they travel with the data)."""
-    return split_attribute(split, {name: t.design for name, t in tables.items()}, attribute)
+@dataclass(frozen=True)
+class TrainInputs:
+    """What the train stage resolves once at its start and hands down: the outputs tables of ``data.datasets``, each
+    one's protected attribute (from the table's own declaration: it travels with the data) and cells, and the attribute
+    of each split of ``train.splits``."""
+
+    tables: dict[str, OutputsTable]
+    attributes: dict[str, Attribute]
+    splits: dict[str, Attribute]
+
+    @property
+    def layouts(self) -> dict[str, CellLayout]:
+        """dataset -> its cells (attribute groups x emotions)."""
+        return {d: designs.layout(t.design, self.attributes[d]) for d, t in self.tables.items()}
 
 
-def train_all(settings: Settings, tables: dict[str, OutputsTable]) -> list[MethodRun]:
+def train_inputs(settings: Settings, outputs_dir: Path = paths.OUTPUTS_DIR) -> TrainInputs:
+    """Read and check the outputs tables of ``data.datasets`` for ``data.attribute``, once."""
+    tables, attributes = {}, {}
+    for dataset in settings.data.datasets:
+        path = paths.outputs_table(dataset, outputs_dir)
+        tables[dataset] = outputs.read(path)
+        attributes[dataset] = designs.attribute_of(tables[dataset].design, settings.data.attribute)
+        outputs.check_attribute(tables[dataset], attributes[dataset], where=str(path))
+    return TrainInputs(tables, attributes, {split: shared_attribute(split, attributes) for split in settings.train.splits})
+
+
+def train_all(settings: Settings, inputs: TrainInputs) -> list[MethodRun]:
     """Run every (split, method) over all its folds and seeds (all tasks of a split handed to the method at once)."""
     cv = settings.train.cv
+    tables = inputs.tables
     runs = []
     for split in settings.train.splits:
-        attribute = split_attribute_of(split, tables, settings.data.attribute)
+        attribute = inputs.splits[split]
         folds = make_folds(split, tables, attribute=attribute, cv_folds=cv.folds_of(parse_split(split).train),
                            cv_seed=cv.seed)
         fitted_by: dict[Hashable, MethodRun] = {}  # (configuration, jobs) -> the run that fitted them, this split

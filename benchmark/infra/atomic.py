@@ -1,4 +1,10 @@
-"""Atomic writes: a temporary file in the target folder, then one rename, so readers never see half a file."""
+"""Atomic writes: a temporary file in the target folder, then one rename, so readers never see half a file.
+
+Temporaries are made with :mod:`tempfile`, which creates them readable by their owner only (0600 files, 0700 folders)
+whatever the umask; the rename would keep that mode, so every temporary gets the mode a plain ``open`` or ``mkdir``
+would have given (0666 or 0777 less the process's umask) before it takes the target's place: a team's shared results
+folder or a web server serving reports/ can read what the pipeline writes when the user's umask says so.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,33 @@ def disk_full_message(target: Path | str | None = None) -> str:
             f"(none was replaced) and the partial copy removed; free some space and rerun")
 
 
+def current_umask() -> int:
+    """The process's umask (Linux: read from /proc, so no other thread sees it changed; else set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def as_if_created(path: Path | str) -> None:
+    """Give the file or folder ``path`` the mode ``open``/``mkdir`` would have given it under the current umask."""
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~current_umask())
+
+
+def fresh_dir(beside: Path) -> Path:
+    """A new empty folder next to ``beside`` (hidden, named after it) with the mode ``mkdir`` would give; fill it,
+    then :func:`replace_dir` it onto ``beside``."""
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{beside.name}.", dir=beside.parent))
+    as_if_created(fresh)
+    return fresh
+
+
 def remove_stale_temporaries(target: Path) -> None:
     """Delete temporary files of ``target`` left by a writer that was killed (its process no longer exists)."""
     for leftover in target.parent.glob(f".{target.name}.*.tmp"):
@@ -60,6 +93,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        as_if_created(tmp)
         os.replace(tmp, target)
     except BaseException as err:
         tmp.unlink(missing_ok=True)

@@ -1,7 +1,16 @@
-"""Default locations of every stage's inputs and outputs, relative to the project root (one place)."""
+"""Default locations of every stage's inputs and outputs, relative to the project root (one place), and the one rule
+that says where a relative path or store URI points (:func:`resolve_location`).
+
+The **project root** is the folder of params.yaml: every relative path in params and every default location below is
+relative to it (the CLI works there, :func:`project_root`). In a queued or temporary DVC experiment that folder is a
+copy of the workspace under ``<workspace>/.dvc/tmp/exps/`` which DVC deletes afterwards: the run's own inputs and
+outputs belong there, but shared records (the MLflow tracking store and its artifacts) resolve against the
+**workspace root** (:func:`workspace_root`), so the experiment's runs land where the team looks.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 PARAMS = Path("params.yaml")
@@ -38,3 +47,56 @@ LOCKS_DIR = Path(".locks")  # one lock file per stage of this working copy (benc
 def outputs_table(dataset: str, outputs_dir: Path = OUTPUTS_DIR) -> Path:
     """Path of one dataset's outputs table: ``data/outputs/<dataset>.parquet``."""
     return outputs_dir / f"{dataset}.parquet"
+
+
+#: where DVC runs queued (``dvc exp run --queue``, ``dvc queue start``) and temporary (``--temp``) experiments:
+#: a copy of the workspace in a folder under ``<workspace>/.dvc/tmp/exps/`` (dvc.repo.experiments.utils.EXEC_TMP_DIR)
+DVC_EXPERIMENT_COPIES = (".dvc", "tmp", "exps")
+#: URI schemes whose ``scheme:///relative`` form names a file relative to a root (``scheme:////absolute`` is absolute)
+FILE_SCHEMES: tuple[str, ...] = ("sqlite", "journal")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+#: tracking URIs that are names, not paths (MLflow's hosted stores)
+NAMED_STORES = frozenset({"databricks", "databricks-uc", "uc"})
+
+
+def project_root(params: Path | str) -> Path:
+    """The project root of a params file: its folder, absolute."""
+    return Path(params).resolve().parent
+
+
+def workspace_root(project: Path | str) -> Path:
+    """The workspace whose shared records a project root uses: the workspace a DVC experiment's copy was made from
+    (a root under ``<workspace>/.dvc/tmp/exps/``), else the project root itself."""
+    project = Path(project).resolve()
+    parts = project.parts
+    for i in range(len(parts) - len(DVC_EXPERIMENT_COPIES)):
+        if parts[i + 1:i + 1 + len(DVC_EXPERIMENT_COPIES)] == DVC_EXPERIMENT_COPIES:
+            return Path(*parts[:i + 1])
+    return project
+
+
+def resolve_location(value: str | Path, root: Path | str) -> str:
+    """Where ``value`` points, made independent of the current directory: a relative file path is joined to ``root``;
+    a file-backed store URI (``sqlite:///relative.db``, ``journal:///relative.log``, ``file:relative``) gets the
+    absolute path of its file; absolute paths, in-memory databases and server URLs (``http://``, ``postgresql://``,
+    ``databricks`` ...) are returned unchanged. ``root``: the project root for a run's own files, the workspace root
+    for shared records (see the module docstring)."""
+    text = str(value)
+    root = Path(root).resolve()
+    for scheme in FILE_SCHEMES:
+        prefix = f"{scheme}:///"
+        if text.startswith(prefix):
+            rest = text[len(prefix):]
+            if not rest or rest.startswith("/") or rest.startswith(":memory:"):
+                return text
+            query = ""
+            if "?" in rest:
+                rest, query = rest.split("?", 1)
+                query = "?" + query
+            return f"{scheme}:///{(root / rest).as_posix()}{query}"
+    if text.startswith("file:"):
+        rest = text[len("file:"):]
+        return text if rest.startswith("/") else (root / rest).as_uri()
+    if text in NAMED_STORES or (_URL.match(text) and not re.match(r"^[A-Za-z]:[\\/]", text)):  # not a drive letter
+        return text
+    return str(text if Path(text).is_absolute() else root / text)

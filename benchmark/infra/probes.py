@@ -12,6 +12,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from benchmark.infra.errors import BenchmarkError
@@ -96,9 +97,43 @@ def needs_probe(url: str) -> bool:
     return scheme in NETWORK_SCHEMES
 
 
+#: the first bytes of every SQLite 3 database file
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for other URLs and in-memory databases)."""
+    if not url.lower().startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database
+    except Exception:  # not a SQLAlchemy URL: the client says what is wrong with it
+        return None
+    return Path(database) if database and database != ":memory:" else None
+
+
+def check_sqlite_file(url: str, *, setting: str, what: str) -> None:
+    """Raise BenchmarkError (one line naming the file and the fix) when the file of a sqlite URL exists but is not an
+    SQLite database, before a client opens it (SQLAlchemy's error comes late, from inside a stage's work). A missing
+    or empty file is fine: the client creates the database."""
+    path = sqlite_file(url)
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(len(SQLITE_HEADER))
+    if head != SQLITE_HEADER:
+        raise BenchmarkError(f"{setting}: {what} {redact_url(url)!r}: {path} is not an SQLite database (it starts with "
+                             f"{head[:8]!r}); move the file away (a new store is then created there) or point "
+                             f"{setting} at the store's real file")
+
+
 def check_service(url: str, *, setting: str, what: str, fix: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
     """Raise BenchmarkError (one line: ``setting``, the redacted URL, the cause, ``fix``) unless the HTTP server or
-    database at ``url`` answers within ``timeout_s`` seconds. Other stores (sqlite, files ...) are not probed."""
+    database at ``url`` answers within ``timeout_s`` seconds. A sqlite URL's file is checked to be a database
+    (:func:`check_sqlite_file`); other stores (files, databricks ...) are not probed."""
+    check_sqlite_file(url, setting=setting, what=what)
     if not needs_probe(url):
         return
     is_http = url.lower().startswith(("http://", "https://"))

@@ -20,10 +20,14 @@ def available_cores() -> list[int]:
 
 
 def _forked_worker() -> None:
-    """A :func:`map_on_cores` worker: Ctrl-C is the parent's to handle (:func:`ignore_interrupts`), one BLAS thread."""
+    """A :func:`map_on_cores` worker: Ctrl-C is the parent's to handle (:func:`ignore_interrupts`), SIGTERM (the
+    parent stopping it, :func:`stop_workers_on_error`) ends it at once instead of raising the parent's
+    :class:`Terminated` in it (a traceback per worker before the parent's one error line), one BLAS thread. A
+    worker computes and returns; it writes no file, so it has nothing to clean up."""
     import threadpoolctl
 
     ignore_interrupts()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     threadpoolctl.threadpool_limits(1)
 
 

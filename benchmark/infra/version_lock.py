@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmark.infra import paths
+from benchmark.infra import paths, stored
 from benchmark.infra.errors import BenchmarkError
 
 __all__ = ["canonical", "compare", "installed_versions", "lock_text", "read_lock", "status_line"]
@@ -50,7 +50,7 @@ def lock_text(report: dict[str, Any], *, exclude: tuple[str, ...] = (), extra: t
 def read_lock(path: Path = paths.LOCK) -> dict[str, str]:
     """Canonical name -> locked version. Raises BenchmarkError naming the file and line of anything else."""
     pins = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(stored.read_text(path, producer="make lock").splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         match = _LINE.match(line.strip())

@@ -27,9 +27,8 @@ import numpy as np
 import torch
 
 from benchmark.methods.network import ModelRandomness, dropout_values, keep_threshold, n_batches
+from benchmark.methods.training_footprint import HOST_CHUNK_BYTES
 
-#: bytes of prepared batches, masks and targets per chunk on the CPU (bounds memory whatever the stack size)
-HOST_CHUNK_BYTES = 96 * 2**20
 #: the same for :class:`DeviceBatches` (on CUDA the device's buffers; pinned host memory holds about a third of it,
 #: twice)
 DEVICE_CHUNK_BYTES = 2**30

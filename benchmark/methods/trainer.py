@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from benchmark.core.settings import CorrectorSettings
+from benchmark.infra import cpu_pin
 from benchmark.infra.processes import available_cores, ignore_interrupts, stop_workers_on_error
 from benchmark.methods import fork_server
 from benchmark.methods.minibatches import BatchShape, DeviceBatches, HostBatches, ModelSteps, StackRows
@@ -343,6 +344,8 @@ def train_many(data: list[TrainingData], seeds: list[int], *, arch: Architecture
     if not data:
         return []
     on_device = device.type != "cpu" if device_batches is None else device_batches
+    if device.type == "cpu":
+        cpu_pin.warn_unless_in_force()
     if device.type != "cpu" or on_device:
         return _train_group(data, seeds, arch, settings, snapshot_epochs, on_snapshot, device=device,
                             device_batches=on_device)

@@ -5,25 +5,23 @@ from the outputs tables of the splits' training datasets)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from benchmark.core import outputs
+from benchmark.core import metrics, outputs
 from benchmark.core.protocol import parse_split
 from benchmark.core.settings import Settings
 from benchmark.evaluation import audit, bias_profile
-from benchmark.experiment import tracking
-from benchmark.infra import paths
+from benchmark.infra import paths, stored
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.optional import available
 from benchmark.infra.processes import Job
 from benchmark.report import frontier
 from benchmark.report.document import Block, Figure, Heading, Paragraph, Table
-from benchmark.report.tables import METRIC_LABELS, fmt_ci, group_label
+from benchmark.report.tables import fmt_ci, group_label
 
-__all__ = ["fairness_blocks", "frontier_job", "tracking_start"]
+__all__ = ["fairness_blocks", "frontier_job"]
 
 
 def frontier_job(stats: pd.DataFrame, settings: Settings, *, ci: float, figures_dir: Path, tune_dir: Path) -> Job:
@@ -31,12 +29,6 @@ def frontier_job(stats: pd.DataFrame, settings: Settings, *, ci: float, figures_
     fairness strength, with the study's Pareto front; their results go to :func:`fairness_blocks`."""
     return frontier.frontier_job(stats, out_dir=figures_dir, default_strength=settings.train.fairness.strength,
                                    ci=ci, pareto=frontier.pareto_front(tune_dir))
-
-
-def tracking_start(settings: Settings, frontier_figures: Job) -> Callable[[], object] | None:
-    """The MLflow import and store start-up of :func:`fairness_blocks`'s logging (:func:`tracking.setup`, seconds),
-    to run while the figures are drawn; None when it logs nothing (tracking off, or no frontier figure)."""
-    return tracking.deferred_setup(settings.tracking) if frontier_figures.calls else None
 
 
 def frontier_blocks(made: list[Figure]) -> list[Block]:
@@ -52,24 +44,29 @@ def frontier_blocks(made: list[Figure]) -> list[Block]:
 def _audit_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per method and headline metric: by true group [CI], by predicted group [CI], predicted - true [CI]."""
     out = []
-    headline = rows[rows["metric"].isin(list(METRIC_LABELS))]
+    headline = rows[rows["metric"].isin([m.name for m in metrics.HEADLINE]) & rows["emotion"].isna()]
     for (method, metric), found in headline.groupby(["method", "metric"], sort=True):
         by = found.set_index("grouping")
-        out.append({"method": method, "emotion metric": METRIC_LABELS[metric],
+        out.append({"method": method, "emotion metric": metrics.by_name(metric).short,
                     **{column: fmt_ci(by.loc[g, "estimate"], by.loc[g, "ci_low"], by.loc[g, "ci_high"])
                        for g, column in (("true", "by true group [CI]"), ("predicted", "by predicted group [CI]"),
                                          ("difference", "predicted - true [CI]"))}})
     return pd.DataFrame(out)
 
 
-def audit_blocks(results_dir: Path, *, attribute: str) -> list[Block]:
-    """The predicted-attribute audit section (empty tables: says the audit needs the ``uncorrected`` method)."""
+def read_audit(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The audit's two tables (gaps, attribute accuracy), each checked to be a table the evaluate stage wrote."""
     for name in (audit.GAPS_FILE, audit.ATTRIBUTE_FILE):
         if not (results_dir / name).exists():
             raise BenchmarkError(f"{results_dir / name}: not found (written by the evaluate stage since the audit "
                                  "exists); rerun `benchmark evaluate`")
-    gaps = pd.read_parquet(results_dir / audit.GAPS_FILE)
-    accuracy = pd.read_parquet(results_dir / audit.ATTRIBUTE_FILE)
+    return (stored.read_parquet(results_dir / audit.GAPS_FILE, producer="benchmark evaluate"),
+            stored.read_parquet(results_dir / audit.ATTRIBUTE_FILE, producer="benchmark evaluate"))
+
+
+def audit_blocks(results_dir: Path, *, attribute: str) -> list[Block]:
+    """The predicted-attribute audit section (empty tables: says the audit needs the ``uncorrected`` method)."""
+    gaps, accuracy = read_audit(results_dir)
     blocks: list[Block] = [Heading("Predicted-attribute audit")]
     if gaps.empty:
         return blocks + [Paragraph(f"No audit: it takes the attribute model's predictions from the "
@@ -125,10 +122,9 @@ def profile_blocks(stats: pd.DataFrame, *, attribute: str, outputs_dir: Path) ->
                   caption="Strongest co-occurrence per pair of labels")]
 
 
-def fairness_blocks(frontier_figures: list[Figure], stats: pd.DataFrame, settings: Settings, *, attribute: str,
+def fairness_blocks(frontier_figures: list[Figure], stats: pd.DataFrame, *, attribute: str,
                     figures_dir: Path, results_dir: Path, outputs_dir: Path) -> list[Block]:
     """The three sections, in report order, around the frontier figures drawn in ``figures_dir``
-    (:func:`frontier_job`); logs those figures to MLflow."""
-    frontier.log_to_mlflow(settings, [figures_dir / f.file for f in frontier_figures])
+    (:func:`frontier_job`)."""
     return (frontier_blocks(frontier_figures) + audit_blocks(results_dir, attribute=attribute)
             + profile_blocks(stats, attribute=attribute, outputs_dir=outputs_dir))

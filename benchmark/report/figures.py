@@ -13,12 +13,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from benchmark.report.tables import scalar_headline  # noqa: E402
+
 __all__ = ["cell_bars", "cell_heatmaps", "confusion_matrices", "forest", "gap_bars", "save_png", "task_order"]
 
 #: the paper's gender colours; other attributes' groups take the palette in declared order
 GROUP_COLOURS = {"female": "#c2185b", "male": "#1565c0"}
 _GROUP_CMAP = plt.get_cmap("Dark2")
-HEADLINE = (("macro", "macro accuracy"), ("largest_gap", "largest gap"), ("average_gap", "average gap"))
 _METHOD_CMAP = plt.get_cmap("tab10")
 
 
@@ -195,15 +196,17 @@ def gap_bars(stats: pd.DataFrame, *, methods: list[str], title: str, ci: float) 
 
 
 def forest(stats: pd.DataFrame, *, reference: str, methods: list[str], title: str, ci: float, alpha: float) -> Figure:
-    """Differences method - reference of the headline metrics with CIs; filled marker: Holm-adjusted p < alpha."""
+    """Differences method - reference of the headline metrics with one row per task (:func:`scalar_headline`) with
+    CIs; filled marker: Holm-adjusted p < alpha."""
     tasks = task_order(stats)
-    fig, axes = plt.subplots(len(tasks), len(HEADLINE), figsize=(4.2 * len(HEADLINE), 0.55 * len(methods) * 2 + 2.4),
+    shown = scalar_headline(stats)
+    fig, axes = plt.subplots(len(tasks), len(shown), figsize=(4.2 * len(shown), 0.55 * len(methods) * 2 + 2.4),
                              squeeze=False)
     y = np.arange(len(methods))[::-1]
     for row, task in enumerate(tasks):
-        for col, (metric, label) in enumerate(HEADLINE):
+        for col, m in enumerate(shown):
             ax = axes[row, col]
-            rows = stats[(stats["task"] == task) & (stats["metric"] == metric)].set_index("method").reindex(methods)
+            rows = stats[(stats["task"] == task) & (stats["metric"] == m.name)].set_index("method").reindex(methods)
             diff = rows["diff"].to_numpy(dtype=float)
             significant = (rows["p_holm"] < alpha).to_numpy()
             _draw_ci(ax, y, rows["diff_ci_low"], rows["diff_ci_high"], horizontal=True)
@@ -213,9 +216,8 @@ def forest(stats: pd.DataFrame, *, reference: str, methods: list[str], title: st
             ax.axvline(0.0, color="grey", linestyle="--", linewidth=0.8)
             ax.set_yticks(y, methods)
             ax.set_ylim(-0.7, len(methods) - 0.3)
-            better = "higher is better" if metric == "macro" else "lower is fairer"
-            ax.set_xlabel(f"difference to {reference} (pp; {better})")
-            ax.set_title(f"{task}: {label}", fontsize=10)
+            ax.set_xlabel(f"difference to {reference} (pp; {m.better} is better)")
+            ax.set_title(f"{task}: {m.label}", fontsize=10)
             if col == 0:
                 ax.set_ylabel("method")
             ax.grid(axis="x", alpha=0.3)

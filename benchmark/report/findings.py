@@ -143,7 +143,7 @@ def _power_sentence(power: dict[str, Any] | None, dataset: str) -> str:
     if design is None:
         return f"Minimum detectable effects: {dataset} was not simulated."
     if "not_simulated" in design:
-        return f"Minimum detectable effects: not simulated ({design['not_simulated']})."
+        return f"Minimum detectable effects not computed: {design['not_simulated']}."
     parts = []
     for task, metrics in design["tasks"].items():
         for metric, words in METRICS.items():
@@ -152,7 +152,9 @@ def _power_sentence(power: dict[str, Any] | None, dataset: str) -> str:
                          f"(Holm's first step: {_effect(m['mde_holm'], m['largest_effect'])})")
     return (f"What this design could have shown: with {design['subjects']} people, the permutation test detects "
             f"with {power['target']:.0%} power at alpha = {power['alpha']:g} a true difference of "
-            + "; ".join(parts) + f" (simulated from scenario `{power['scenario']}`, {power['replicates']} replicates, "
+            + "; ".join(parts) + f" (simulated from scenario `{design.get('scenario', power['scenario'])}`"
+            + (f", chosen because {design['scenario_chosen_because']}" if "scenario_chosen_because" in design else "")
+            + f", {power['replicates']} replicates, "
             "planted effects; Holm's first step divides alpha by the "
             f"{power['family_size']} methods compared with the reference). Smaller true differences are likely to "
             "go unseen here: \"not supported\" is not \"no difference\".")

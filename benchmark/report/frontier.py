@@ -2,7 +2,7 @@
 accuracy against its average gap, both with their subject-bootstrap intervals from ``results/stats.parquet``; methods
 with a fairness strength (``group_recalibration`` and its ``@<strength>`` variants) joined as a curve in order of
 strength; and, for the split a ``pareto`` study tuned, the study's Pareto front (CV inside the training dataset, so
-in its own panel). Nothing here computes a statistic. The figures also go to MLflow (:func:`log_to_mlflow`).
+in its own panel). Nothing here computes a statistic. The report stage logs the figures to MLflow.
 """
 
 from __future__ import annotations
@@ -18,16 +18,13 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
 
-from benchmark.core.settings import Settings  # noqa: E402
-from benchmark.experiment import tracking
-from benchmark.infra import paths
+from benchmark.infra import paths, stored  # noqa: E402
 from benchmark.infra.processes import Job, run_jobs  # noqa: E402
 from benchmark.report import figures  # noqa: E402
 from benchmark.report.document import Figure  # noqa: E402
 
-__all__ = ["curve_of", "frontier_job", "frontier_figures", "log_to_mlflow", "pareto_front"]
+__all__ = ["curve_of", "frontier_job", "frontier_figures", "pareto_front"]
 
 HELD_OUT = "test"
 #: built-in methods with a fairness strength (benchmark.methods.method_registry.WITH_STRENGTH), and the separator
@@ -50,7 +47,7 @@ def pareto_front(tune_dir: Path) -> dict[str, Any] | None:
     best_path = tune_dir / paths.TUNE_BEST_PARAMS
     if not best_path.exists():
         return None
-    best = yaml.safe_load(best_path.read_text()) or {}
+    best = stored.read_yaml(best_path, producer="benchmark tune")
     if best.get("objective") != "pareto" or not best.get("pareto"):
         return None
     return {"split": best["split"], "method": best.get("method", "corrector"), "front": best["pareto"],
@@ -147,12 +144,3 @@ def _frontier_figure(split: str, dataset: str, rows: pd.DataFrame, *, out_dir: P
                      "comparable with the held-out axes)" if front is not None else "") + ".")
 
 
-def log_to_mlflow(settings: Settings, files: list[Path]) -> None:
-    """One MLflow run ``report:frontier`` with the frontier figures as artifacts (folder ``frontier``)."""
-    if not settings.tracking.enabled or not files:
-        return
-    mlflow = tracking.setup(settings.tracking)
-    with tracking.mlflow_run(mlflow, "report:frontier", tags={"stage": "report", "git_commit": tracking.git_commit(),
-                                                       "attribute": settings.data.attribute}):
-        for path in files:
-            mlflow.log_artifact(str(path), artifact_path="frontier")

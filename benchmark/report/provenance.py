@@ -17,6 +17,7 @@ import yaml
 from benchmark.core.settings import Settings, as_dict
 from benchmark.experiment import tracking
 from benchmark.infra import paths, version_lock
+from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.hashing import sha256_file
 from benchmark.infra.parquet import METADATA_KEY
 
@@ -35,7 +36,12 @@ def _utc(timestamp: float) -> str:
 
 
 def _parquet_metadata(path: Path) -> dict[str, Any]:
-    raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    try:
+        schema = pq.read_schema(path)
+    except Exception as err:  # pyarrow raises several types for a file that is not parquet
+        raise BenchmarkError(f"{path}: not a readable parquet file ({type(err).__name__}); delete it and rerun "
+                             "`benchmark fetch`") from err
+    raw = (schema.metadata or {}).get(METADATA_KEY)
     return json.loads(raw) if raw else {}
 
 

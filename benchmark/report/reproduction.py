@@ -15,10 +15,10 @@ from typing import Any
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from benchmark.core import metrics
 from benchmark.core.metrics import SUMMARY_METRICS
 from benchmark.core.paper import PAPER_METHOD, PAPER_PARTITION, PAPER_SPLIT, PAPER_TABLE
 
-COLUMN_LABELS = {"macro": "macro", "largest_gap": "largest gap", "average_gap": "avg gap"}
 WITHIN, OUTSIDE, MISSING = "within CI", "OUTSIDE CI", "not run"
 RUN_WITHIN, RUN_OUTSIDE, RUN_UNDEFINED = "within one-run PI", "OUTSIDE one-run PI", "n/a (one seed)"
 
@@ -62,7 +62,7 @@ def reproduction_rows(metrics_doc: dict[str, Any]) -> pd.DataFrame:
     for (dataset, task), paper in PAPER_TABLE.items():
         slot = f"{dataset}_{PAPER_PARTITION[dataset]}"
         for i, metric in enumerate(SUMMARY_METRICS):
-            row: dict[str, Any] = {"dataset": dataset, "task": task, "metric": COLUMN_LABELS[metric]}
+            row: dict[str, Any] = {"dataset": dataset, "task": task, "metric": metrics.by_name(metric).short}
             for side, method in (("uncorrected", "uncorrected"), ("corrected", PAPER_METHOD)):
                 found = split.get(method, {}).get(slot, {}).get(task, {})
                 values = [found.get(k) for k in (metric, f"{metric}_ci_low", f"{metric}_ci_high")]

@@ -7,16 +7,14 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from benchmark.core.metrics import SUMMARY_METRICS
+from benchmark.core import metrics
 from benchmark.core.paper import PAPER_METHOD, PAPER_SPLIT
 from benchmark.evaluation.contrasts import contrast_rows, method_rows
 from benchmark.report.coverage_marks import APPROXIMATE
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE
 
 __all__ = ["DEGENERATE", "DISAGREE", "FLAGS", "contrasts_table", "fmt_ci", "fmt_diff", "group_label",
-           "methods_table", "ordered_groups", "reproduction_table"]
-
-METRIC_LABELS = {"macro": "macro", "largest_gap": "largest gap", "average_gap": "avg gap"}
+           "methods_table", "ordered_groups", "per_emotion_tables", "reproduction_table", "scalar_headline"]
 #: after an interval of zero width, or one the statistics noted (fallback, left-out resamples, none): see its note
 DEGENERATE = "†"
 #: after a difference whose interval and raw p disagree (one excludes 0 / rejects at alpha, the other not)
@@ -96,8 +94,9 @@ def methods_table(stats: pd.DataFrame, *, reference: str, alpha: float,
     """Every method of one evaluation group: headline metrics with intervals, differences to the reference with
     intervals, raw and Holm-adjusted p (``*``: Holm below alpha), seeds and seed sd. One row per (task, method);
     reference first. ``approximate(task, metric, kind)`` says which interval families to mark as approximate."""
+    shown = scalar_headline(stats)
     headline = method_rows(stats)
-    headline = headline[headline["metric"].isin(SUMMARY_METRICS)]
+    headline = headline[headline["metric"].isin([m.name for m in shown])]
     methods = sorted(headline["method"].unique(), key=lambda m: (m != reference, m))
     tasks = sorted(dict.fromkeys(headline["task"]), key=lambda t: t == "emotion")
     rows = []
@@ -105,16 +104,43 @@ def methods_table(stats: pd.DataFrame, *, reference: str, alpha: float,
         for method in methods:
             by_metric = headline[(headline["task"] == task) & (headline["method"] == method)].set_index("metric")
             row = {"task": task, "method": method, "seeds": str(int(by_metric["n_seeds"].iloc[0]))}
-            for metric in SUMMARY_METRICS:
-                r = by_metric.loc[metric]
-                row[METRIC_LABELS[metric]] = _mark(fmt_ci(r["estimate"], r["ci_low"], r["ci_high"],
-                                                          _own_note(r["note"])), approximate, task, metric, "estimate")
-                row[f"Δ {METRIC_LABELS[metric]}"] = ("(reference)" if method == reference else _mark(
+            for m in shown:
+                r = by_metric.loc[m.name]
+                row[m.short] = _mark(fmt_ci(r["estimate"], r["ci_low"], r["ci_high"], _own_note(r["note"])),
+                                     approximate, task, m.name, "estimate")
+                row[f"Δ {m.short}"] = ("(reference)" if method == reference else _mark(
                     fmt_diff(r["diff"], r["diff_ci_low"], r["diff_ci_high"], r["p_perm"], r["p_holm"], alpha=alpha),
-                    approximate, task, metric, "difference"))
-            row["seed sd (macro / largest / avg)"] = " / ".join(_num(by_metric.loc[m, "seed_sd"]) for m in SUMMARY_METRICS)
+                    approximate, task, m.name, "difference"))
+            row[f"seed sd ({' / '.join(m.short for m in shown)})"] = " / ".join(
+                _num(by_metric.loc[m.name, "seed_sd"]) for m in shown)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def scalar_headline(stats: pd.DataFrame) -> list[metrics.Metric]:
+    """The headline metrics with one row per task (macro, largest and average gap, worst cell) present in ``stats``,
+    in table order."""
+    scalar = stats[stats["group"].isna() & stats["emotion"].isna()]
+    return [m for m in metrics.HEADLINE if m.name in set(scalar["metric"])]
+
+
+def per_emotion_tables(stats: pd.DataFrame) -> dict[metrics.Metric, pd.DataFrame]:
+    """Per headline metric with one row per emotion (the false-positive-rate gap): a table of every method's
+    estimate [interval] per emotion, one row per (task, method)."""
+    rows = method_rows(stats)
+    out = {}
+    for m in metrics.HEADLINE:
+        mine = rows[(rows["metric"] == m.name) & rows["emotion"].notna()]
+        if mine.empty or m in scalar_headline(stats):
+            continue
+        records = []
+        for (task, method), part in mine.groupby(["task", "method"], sort=False):
+            record = {"task": task, "method": method}
+            for r in part.to_dict("records"):
+                record[r["emotion"]] = fmt_ci(r["estimate"], r["ci_low"], r["ci_high"], _own_note(r["note"]))
+            records.append(record)
+        out[m] = pd.DataFrame(records)
+    return out
 
 
 
@@ -127,17 +153,17 @@ def contrasts_table(stats: pd.DataFrame, *, alpha: float,
                     approximate: Callable[[str, str, str], bool] | None = None) -> pd.DataFrame:
     """The contrasts of one evaluation group: one row per (task, contrast a - b) with the differences of the headline
     metrics, their intervals, raw and Holm-adjusted p (Holm over the contrasts of each metric row)."""
+    shown = scalar_headline(stats)
     rows = contrast_rows(stats)
-    rows = rows[rows["metric"].isin(SUMMARY_METRICS)]
+    rows = rows[rows["metric"].isin([m.name for m in shown])]
     out = []
     for task in sorted(dict.fromkeys(rows["task"]), key=lambda t: t == "emotion"):
         for name in dict.fromkeys(rows["method"]):
             by_metric = rows[(rows["task"] == task) & (rows["method"] == name)].set_index("metric")
             row = {"task": task, "contrast (a - b)": name.replace(" vs ", " - ")}
-            for metric in SUMMARY_METRICS:
-                r = by_metric.loc[metric]
-                row[f"Δ {METRIC_LABELS[metric]}"] = _mark(fmt_diff(r["diff"], r["diff_ci_low"], r["diff_ci_high"],
-                                                                   r["p_perm"], r["p_holm"], alpha=alpha),
-                                                          approximate, task, metric, "difference")
+            for m in shown:
+                r = by_metric.loc[m.name]
+                row[f"Δ {m.short}"] = _mark(fmt_diff(r["diff"], r["diff_ci_low"], r["diff_ci_high"], r["p_perm"],
+                                                     r["p_holm"], alpha=alpha), approximate, task, m.name, "difference")
             out.append(row)
     return pd.DataFrame(out)

@@ -3,20 +3,22 @@ importances and the study's figure (Pareto front or optimisation history)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from benchmark.core import metrics
 from benchmark.core.protocol import test_dataset
 from benchmark.core.settings import CorrectorSettings
-from benchmark.infra import paths
+from benchmark.infra import paths, stored
 from benchmark.report.document import Block, Figure, Heading, Paragraph, Table
-from benchmark.report.tables import METRIC_LABELS, fmt_ci
+from benchmark.report.tables import fmt_ci
+
+#: the command that writes reports/tune/
+TUNE = "benchmark tune"
 
 FIGURE_NAME = "tune_study.png"
 
@@ -38,25 +40,38 @@ def held_out_table(results: dict[str, Any], split: str, method: str = "corrector
     tasks = sorted(by_method[method][partition], key=lambda t: t == "emotion")
     configured = "paper configuration [CI]" if method == "corrector" else "configured [CI]"
     for task in tasks:
-        for metric, label in METRIC_LABELS.items():
-            row = {"task": task, "metric": label}
+        for m in metrics.HEADLINE:
+            if m.name not in by_method[method][partition][task]:
+                continue  # a metric with a row per emotion: its keys carry the emotion
+            row = {"task": task, "metric": m.short}
             for name, column in ((method, configured), (tuned, "tuned [CI]")):
                 r = by_method[name][partition][task]
-                row[column] = fmt_ci(r[metric], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
+                row[column] = fmt_ci(r[m.name], r[f"{m.name}_ci_low"], r[f"{m.name}_ci_high"])
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def read_study(tune_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]] | None:
+    """best_params.yaml, trials.csv and importances.json of the study in ``tune_dir`` (None when no study ran), each
+    checked to be what the tune stage writes (one line naming the file otherwise)."""
+    best_path = tune_dir / paths.TUNE_BEST_PARAMS
+    if not best_path.exists():
+        return None
+    best = stored.read_yaml(best_path, producer=TUNE, keys=("study", "objective", "split", "trial", "cv_macro",
+                                                            "cv_average_gap", "params"))
+    trials = stored.read_csv(tune_dir / paths.TUNE_TRIALS, producer=TUNE, columns=("state",))
+    return best, trials, stored.read_json(tune_dir / paths.TUNE_IMPORTANCES, producer=TUNE)
 
 
 def tuning_blocks(tune_dir: Path, *, paper: CorrectorSettings, figures_dir: Path,
                   results: dict[str, Any] | None = None) -> list[Block]:
     """Blocks for the tuning section; empty when no study has been run (no best_params.yaml). ``results`` (the
     ``results`` of metrics.json) adds the tuned network's held-out results beside the paper configuration's."""
-    best_path = tune_dir / paths.TUNE_BEST_PARAMS
-    if not best_path.exists():
+    study = read_study(tune_dir)
+    if study is None:
         return []
-    best = yaml.safe_load(best_path.read_text())
+    best, trials, importances = study
     method = str(best.get("method", "corrector"))
-    trials = pd.read_csv(tune_dir / paths.TUNE_TRIALS)
     states = trials["state"].value_counts().to_dict()
     paper_params = asdict(paper) if method == "corrector" else {}
     rows = [{"parameter": k, **({"paper": _fmt(paper_params.get(k))} if paper_params else {}), "tuned": _fmt(v)}
@@ -79,7 +94,6 @@ def tuning_blocks(tune_dir: Path, *, paper: CorrectorSettings, figures_dir: Path
         blocks.append(Table(held_out, caption=f"Held out: {test_dataset(best['split'])} under {best['split']}, the "
                                               f"configured {method} beside the tuned one (percent; seed means, CIs "
                                               "from the subject bootstrap)"))
-    importances = json.loads((tune_dir / paths.TUNE_IMPORTANCES).read_text())
     if importances:
         frame = pd.DataFrame({"parameter": list(importances), "importance (fANOVA)": [f"{v:.3f}" for v in importances.values()]})
         blocks.append(Table(frame, caption="Which parameters mattered (fANOVA importance of the first objective)"))

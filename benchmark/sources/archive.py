@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import shutil
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from benchmark.infra import atomic
 from benchmark.infra.errors import BenchmarkError
 
 
@@ -52,8 +52,7 @@ def extract(archive: Path | str, target: Path | str) -> Path:
     if target.exists():
         raise BenchmarkError(f"{target}: already exists; move it away or choose another target folder")
     _members(archive)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = atomic.fresh_dir(target)
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import special
 
 from benchmark.core import outputs
-from benchmark.core.design import DatasetDesign
+from benchmark.core.design import DatasetDesign, parse_attribute
 from benchmark.core.labels import GENDERS, emotion_column, gender_column
 from benchmark.core.outputs import OutputsTable
 from benchmark.infra import paths
@@ -214,6 +214,24 @@ def sample_table(scenario: Scenario, design: DatasetDesign, *, seed: int, scale:
     frame = pd.DataFrame(columns)
     meta = {"source": "sim", "scenario": scenario.name, "seed": seed, "scale": scale, **(metadata or {})}
     return OutputsTable(frame, design, scenario.emotion_classes, meta)
+
+
+def unmodelled(scenario: Scenario, design: DatasetDesign, attribute: str) -> str | None:
+    """Why ``scenario`` cannot simulate dataset ``design`` with the protected ``attribute`` (one sentence), or None
+    when it can: it must model the dataset, key its cells by every part of the attribute, and sample a table that
+    holds the attribute's truth and model outputs as the declaration names them."""
+    if design.name not in scenario.datasets:
+        return f"scenario {scenario.name!r} has no dataset {design.name!r} (it has {', '.join(scenario.datasets)})"
+    missing = [part for part in parse_attribute(attribute) if part not in scenario.cells_by]
+    if missing:
+        return (f"scenario {scenario.name!r} does not model {missing[0]} on {design.name} (its cells are by "
+                f"{', '.join(scenario.cells_by)})")
+    try:
+        outputs.validate(sample_table(scenario, design, seed=0), where=f"scenario {scenario.name!r}",
+                         attribute=attribute)
+    except BenchmarkError as err:
+        return str(err)
+    return None
 
 
 def sample(scenario: Scenario, designs: dict[str, DatasetDesign], *, seed: int, scale: int = 1,

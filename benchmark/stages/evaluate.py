@@ -26,32 +26,25 @@ from benchmark.core import metrics, predictions
 from benchmark.core.settings import Settings, as_dict, flatten
 from benchmark.evaluation import audit, confusion, contrasts, headline
 from benchmark.experiment import tracking
-from benchmark.infra import atomic, paths, processes
+from benchmark.infra import atomic, memory, paths, processes
 from benchmark.infra.parquet import METADATA_KEY
+from benchmark.stats import footprint
 
 log = logging.getLogger(__name__)
 
-#: stats.parquet columns copied into metrics.json per headline metric, with the suffix they get there.
-HEADLINE_STATS: dict[str, str] = {"ci_low": "_ci_low", "ci_high": "_ci_high", "diff": "_diff",
-                                  "diff_ci_low": "_diff_ci_low", "diff_ci_high": "_diff_ci_high",
+#: stats.parquet columns copied into metrics.json per headline metric row, with the suffix they get there.
+HEADLINE_STATS: dict[str, str] = {"estimate": "", "seed_sd": "_seed_sd", "ci_low": "_ci_low", "ci_high": "_ci_high",
+                                  "diff": "_diff", "diff_ci_low": "_diff_ci_low", "diff_ci_high": "_diff_ci_high",
                                   "p_perm": "_p_perm", "p_holm": "_p_holm"}
+#: a method's rows in metrics.json: one (split, method, partition, dataset, task)
+SLOT_KEYS = ["split", "method", "partition", "dataset", "task"]
 
 
-def seed_aggregate(summaries: pd.DataFrame) -> pd.DataFrame:
-    """Seed mean and sd (ddof=1; 0 for one seed) of each summary metric per (split, method, partition, dataset, task)."""
-    keys = ["split", "method", "partition", "dataset", "task"]
-    grouped = summaries.groupby(keys, observed=True, sort=True)[list(metrics.SUMMARY_METRICS)]
-    mean = grouped.mean()
-    sd = grouped.std(ddof=1).fillna(0.0).add_suffix("_seed_sd")
-    n = grouped.size().rename("n_seeds")
-    return pd.concat([mean, sd, n], axis=1).reset_index()
-
-
-def stats_config(settings: Settings) -> stats.StatsConfig:
-    """The statistics' budgets from the ``evaluate`` section."""
-    e = settings.evaluate
-    return stats.StatsConfig(n_resamples=e.n_resamples, ci=e.ci, ci_method=e.ci_method,
-                             n_permutations=e.n_permutations, seed=e.seed, memory_budget_mb=e.memory_budget_mb)
+def headline_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The stats rows of the headline metrics (:data:`benchmark.core.metrics.HEADLINE`), each with its ``key`` in
+    metrics.json and MLflow (``macro``, ``fpr_gap_anger``)."""
+    rows = table[table["metric"].isin([m.name for m in metrics.HEADLINE])]
+    return rows.assign(key=[metrics.row_key(*entry) for entry in zip(rows["metric"], rows["group"], rows["emotion"])])
 
 
 def _rounded(column: str, value: Any) -> float | None:
@@ -68,29 +61,23 @@ def design_summary(read: predictions.Predictions) -> dict[str, Any]:
             for name, d in read.designs.items()}
 
 
-def metrics_document(aggregate: pd.DataFrame, table: pd.DataFrame, settings: Settings, meta: dict[str, Any], *,
-                     attribute: str, design: dict[str, Any]) -> dict[str, Any]:
+def metrics_document(table: pd.DataFrame, settings: Settings, meta: dict[str, Any], *, attribute: str,
+                     design: dict[str, Any]) -> dict[str, Any]:
     """The nested metrics.json: results[split][method][<dataset>_<partition>][task] -> numbers.
 
-    Per headline metric m (macro, largest_gap, average_gap): m (seed mean), m_seed_sd, m_ci_low/high, and for methods
-    compared with the reference m_diff, m_diff_ci_low/high, m_p_perm and m_p_holm; n_seeds. Percent to 2 decimals,
-    p-values to 4; a value that does not apply is null.
+    Per headline metric row k (:func:`headline_rows`: macro, largest_gap, average_gap, worst_cell, fpr_gap_<emotion>):
+    k (seed mean), k_seed_sd, k_ci_low/high, and for methods compared with the reference k_diff, k_diff_ci_low/high,
+    k_p_perm and k_p_holm; n_seeds. Percent to 2 decimals, p-values to 4; a value that does not apply is null.
     """
-    headline = table[table["metric"].isin(metrics.SUMMARY_METRICS)].set_index(
-        ["split", "method", "partition", "dataset", "task", "metric"])
     results: dict[str, Any] = {}
-    for row in aggregate.to_dict("records"):
+    for row in headline_rows(table).to_dict("records"):
         slot = results.setdefault(row["split"], {}).setdefault(row["method"], {}).setdefault(
-            f"{row['dataset']}_{row['partition']}", {})
-        numbers = {k: _rounded(k, row[k]) for k in row if k.startswith(metrics.SUMMARY_METRICS)}
-        for metric in metrics.SUMMARY_METRICS:
-            found = headline.loc[(row["split"], row["method"], row["partition"], row["dataset"], row["task"], metric)]
-            for column, suffix in HEADLINE_STATS.items():
-                if column.startswith("diff") or column.startswith("p_"):
-                    if pd.isna(found["reference"]) or row["method"] == settings.evaluate.reference:
-                        continue
-                numbers[metric + suffix] = _rounded(column, found[column])
-        slot[row["task"]] = {**numbers, "n_seeds": int(row["n_seeds"])}
+            f"{row['dataset']}_{row['partition']}", {}).setdefault(row["task"], {})
+        compared = not pd.isna(row["reference"]) and row["method"] != settings.evaluate.reference
+        for column, suffix in HEADLINE_STATS.items():
+            if compared or not (column.startswith("diff") or column.startswith("p_")):
+                slot[row["key"] + suffix] = _rounded(column, row[column])
+        slot["n_seeds"] = int(row["n_seeds"])
     e = settings.evaluate
     document = {"source": meta.get("source", "unknown"), "attribute": attribute, "design": design, "units": "percent",
                 "reference": e.reference,
@@ -104,12 +91,11 @@ def metrics_document(aggregate: pd.DataFrame, table: pd.DataFrame, settings: Set
     return document
 
 
-def cells_plot_table(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+def cells_plot_table(table: pd.DataFrame) -> pd.DataFrame:
     """Seed-mean cell accuracies with their CIs, one row per (split, method, partition, dataset, task, cell)."""
     keys = ["split", "method", "partition", "dataset", "task", "group", "emotion"]
-    mean = cells.groupby(keys, observed=True, sort=True)["accuracy"].mean().round(4).reset_index()
-    ci = table[table["metric"] == "cell"][keys + ["ci_low", "ci_high"]].round({"ci_low": 4, "ci_high": 4})
-    out = mean.merge(ci, on=keys, how="left", validate="one_to_one")
+    out = (table[table["metric"] == "cell"][keys + ["estimate", "ci_low", "ci_high"]].rename(columns={"estimate": "accuracy"})
+           .sort_values(keys, kind="stable").round({"accuracy": 4, "ci_low": 4, "ci_high": 4}).reset_index(drop=True))
     out["cell"] = out["group"] + "/" + out["emotion"]
     return out
 
@@ -121,29 +107,62 @@ def _write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, Any]) ->
     atomic.write_with(path, lambda tmp: pq.write_table(arrow, tmp))
 
 
-def _log_runs(settings: Settings, aggregate: pd.DataFrame, table: pd.DataFrame, cells: pd.DataFrame, *,
-              predictions_path: Path, source: str, attribute: str) -> None:
+def pipeline_headline(table: pd.DataFrame, *, reference: str) -> dict[str, float]:
+    """The DVC headline numbers (reports/headline.json) as metric keys ``<split>.<task>/<role>_<metric>``
+    (``faces-to-adfes.emotion/corrector_macro``), for the pipeline run's parent."""
+    document = headline.headline_metrics(table, reference=reference)
+    return {tracking.metric_name(f"{split}.{task}/{role}_{metric}"): value
+            for split, tasks in document.items() if isinstance(tasks, dict)
+            for task, roles in tasks.items() for role, values in roles.items()
+            for metric, value in values.items() if value is not None}
+
+
+def _log_runs(settings: Settings, table: pd.DataFrame, cells: pd.DataFrame, *, predictions_path: Path, source: str,
+              attribute: str) -> None:
+    """The stage run ``evaluate`` (reading the predictions table) and under it one run per (split, method) with every
+    headline metric row's numbers (:func:`headline_rows`)."""
     mlflow = tracking.setup(settings.tracking)
     params = flatten(as_dict(settings))
-    common = {"source": source, "attribute": attribute, "git_commit": tracking.git_commit(),
-              "params_hash": tracking.params_hash(params), "stage": "evaluate"}
-    headline = table[table["metric"].isin(metrics.SUMMARY_METRICS)]
+    common = {"source": source, "attribute": attribute, "params_hash": tracking.params_hash(params), "stage": "evaluate"}
+    rows_by_method = headline_rows(table)
     inputs = tracking.table_inputs({"predictions": predictions_path}, context="evaluation")
-    for (split, method), rows in aggregate.groupby(["split", "method"], sort=True):
-        with tracking.mlflow_run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split, "method": method}):
-            tracking.log_inputs(mlflow, inputs.values())
-            values = {}
-            for row in rows.to_dict("records"):
-                for key in row:
-                    if key.startswith(metrics.SUMMARY_METRICS) and not math.isnan(row[key]):
-                        values[tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{key}")] = float(row[key])
-            for row in headline[(headline["split"] == split) & (headline["method"] == method)].to_dict("records"):
-                for column, suffix in HEADLINE_STATS.items():
-                    if not pd.isna(row[column]):
-                        values[tracking.metric_name(f"{row['dataset']}_{row['partition']}.{row['task']}.{row['metric']}{suffix}")] = float(row[column])
-            subset = cells[(cells["split"] == split) & (cells["method"] == method)]
-            tables = tracking.log_tables(mlflow, {"cells.json": subset.reset_index(drop=True)})
-            tracking.log_batch(mlflow, params={k: str(v)[:500] for k, v in params.items()}, metrics=values, tags=tables)
+    with tracking.stage_run(mlflow, settings.tracking, "evaluate", stage="evaluate", tags=common):
+        tracking.log_inputs(mlflow, inputs.values())
+        tracking.log_pipeline_metrics(mlflow, pipeline_headline(table, reference=settings.evaluate.reference))
+        for (split, method), rows in rows_by_method.groupby(["split", "method"], sort=True):
+            with tracking.mlflow_run(mlflow, f"evaluate:{split}:{method}", tags={**common, "split": split,
+                                                                                 "method": method}, nested=True):
+                tracking.log_inputs(mlflow, inputs.values())
+                values = {}
+                for row in rows.to_dict("records"):
+                    for column, suffix in HEADLINE_STATS.items():
+                        if not pd.isna(row[column]):
+                            values[tracking.metric_key(f"{row['dataset']}_{row['partition']}", row["task"],
+                                                       row["key"] + suffix)] = float(row[column])
+                subset = cells[(cells["split"] == split) & (cells["method"] == method)]
+                tables = tracking.log_tables(mlflow, {"cells.json": subset.reset_index(drop=True)})
+                tracking.log_batch(mlflow, params={k: str(v)[:500] for k, v in params.items()}, metrics=values,
+                                   tags=tables)
+
+
+def check_memory(frame: pd.DataFrame, layouts: dict[str, Any], *, n_tasks: int, config: stats.StatsConfig) -> float:
+    """Refuse in one line, before any statistic, resample and permutation budgets this machine cannot hold
+    (:func:`benchmark.infra.memory.check`): each worker holds one evaluation group's arrays
+    (:func:`benchmark.stats.footprint.group_bytes`), so the largest groups, one per core, are held at once. Returns
+    the estimate in bytes."""
+    groups = []
+    for (split, partition, dataset), rows in frame.groupby(list(stats.GROUP_COLUMNS), sort=True, observed=True):
+        seeds = rows.groupby("method", observed=True)["seed"].nunique().tolist()
+        groups.append((f"{split} {dataset} ({partition})", footprint.group_bytes(
+            layouts[dataset], n_subjects=int(rows["subject"].nunique()), n_tasks=n_tasks, seeds=seeds,
+            n_resamples=config.n_resamples, n_permutations=config.n_permutations, ci_method=config.ci_method)))
+    held = sorted(groups, key=lambda g: -sum(g[1].values()))[:len(processes.available_cores())]
+    if not held:
+        return 0.0
+    budgets = {"evaluate.n_resamples": config.n_resamples, "evaluate.n_permutations": config.n_permutations}
+    needs = [memory.Need(key, value, sum(need[key] for _, need in held)) for key, value in budgets.items()]
+    others = f" with {len(held) - 1} other group(s) at once" if len(held) > 1 else ""
+    return memory.check(needs, what=f"the statistics of {held[0][0]}{others}", fixed=footprint.CHUNK_BYTES * len(held))
 
 
 def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path = paths.METRICS_JSON,
@@ -157,16 +176,14 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
         tracking.probe(settings.tracking)  # an unreachable store fails now, not after the statistics
     read = predictions.read(source)
     frame, attribute, layouts = read.frame, read.attribute, read.layouts
-    cells = metrics.cells_by_group(frame, tasks=read.tasks, layouts=layouts)
-    aggregate = seed_aggregate(metrics.summaries_by_group(cells))
-    config = stats_config(settings)
+    config = stats.StatsConfig.from_settings(settings.evaluate)
+    check_memory(frame, layouts, n_tasks=len(read.tasks), config=config)
     pairs = contrasts.pairs(settings.evaluate.contrasts)
-    audit_config = audit.AuditConfig(n_resamples=config.n_resamples, ci=config.ci, seed=config.seed)
     full, gaps, accuracy = processes.run_jobs([  # one pool: no core waits while the other ends a piece
         stats.analysis_job(frame, reference=settings.evaluate.reference, layouts=layouts, attribute=attribute,
                              config=config, contrasts=pairs),
-        audit.gap_job(frame, attribute=attribute, layouts=layouts, config=audit_config),
-        audit.attribute_job(frame, attribute=attribute, layouts=layouts, config=audit_config)],
+        audit.gap_job(frame, attribute=attribute, layouts=layouts, config=config),
+        audit.attribute_job(frame, attribute=attribute, layouts=layouts, config=config)],
         meanwhile=tracking.deferred_setup(settings.tracking))
     table = contrasts.method_rows(full)  # every output below but stats.parquet and metrics.json's contrasts
     meta = {**read.metadata, "attribute": attribute}
@@ -176,15 +193,15 @@ def run(settings: Settings, source: Path = paths.PREDICTIONS, metrics_path: Path
     _write_parquet(full, stats_path, {**meta, **stats_meta})
     _write_parquet(confusion.emotion_confusion(frame, emotion_classes=read.emotion_classes, attribute=attribute,
                                                layouts=layouts), confusion_path, meta)
-    plot_cells = cells_plot_table(cells, table)
+    plot_cells = cells_plot_table(table)
     atomic.write_text(cells_path, plot_cells.to_csv(index=False))
-    atomic.write_json(metrics_path, {**metrics_document(aggregate, table, settings, meta, attribute=attribute,
+    atomic.write_json(metrics_path, {**metrics_document(table, settings, meta, attribute=attribute,
                                                         design=design_summary(read)),
                                      **contrasts.metrics_entries(full, pairs)})
     headline.write(table, reference=settings.evaluate.reference, reports_dir=metrics_path.parent)
     audited = audit.write(gaps, accuracy, results_dir=stats_path.parent)
     if settings.tracking.enabled:
-        _log_runs(settings, aggregate, table, plot_cells, predictions_path=source, source=meta.get("source", "unknown"),
+        _log_runs(settings, table, plot_cells, predictions_path=source, source=meta.get("source", "unknown"),
                   attribute=attribute)
     log.info("evaluate: %d statistics rows over %d group(s)", len(table), table.groupby(list(stats.GROUP_COLUMNS)).ngroups)
     return [stats_path, confusion_path, metrics_path, cells_path, *audited]

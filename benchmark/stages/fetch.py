@@ -43,14 +43,13 @@ def log_images_provenance(tables: dict[str, OutputsTable], settings: Settings) -
     """One MLflow run ``fetch:images`` with the data params, the models' weights sha256 and the device as tags."""
     mlflow = tracking.setup(settings.tracking)
     first = next(iter(tables.values())).metadata
-    tags: dict[str, Any] = {"stage": "fetch", "source": "images", "device": first["device"],
-                            "precision": first["precision"], "git_commit": tracking.git_commit()}
+    tags: dict[str, Any] = {"source": "images", "device": first["device"], "precision": first["precision"]}
     for role in ("gender_model", "emotion_model"):
         model = first[role]
         tags[role] = model["name"]
         if "weights_sha256" in model:
             tags[f"{role}_sha256"] = model["weights_sha256"]
-    with tracking.mlflow_run(mlflow, "fetch:images", tags=tags):
+    with tracking.stage_run(mlflow, settings.tracking, "fetch:images", stage="fetch", tags=tags):
         tracking.log_inputs(mlflow, tracking.table_inputs(
             {f"{d}-images": Path(t.metadata["manifest"]) for d, t in tables.items()}, context="source").values())
         mlflow.log_params({k: str(v)[:250] for k, v in flatten(as_dict(settings.data), "data.").items()})

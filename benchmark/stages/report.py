@@ -1,17 +1,18 @@
 """Stage ``report``: ``reports/report.md``, a self-contained ``reports/report.html`` and ``reports/figures/*.png``
 from the evaluate stage's results (metrics.json, stats.parquet, confusion.parquet) and the power stage's
-(results/power.json, optional). It opens with the generated findings (:mod:`benchmark.report.findings`). It reads
-results; it computes no statistic."""
+(results/power.json, optional). It opens with the generated findings (:mod:`benchmark.report.findings`) and ends with
+the reproducibility card and the corrector's model card (:mod:`benchmark.report.cards`), which its MLflow stage run
+``report`` stores beside the frontier figures. It reads results; it computes no statistic."""
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import re
 import shutil
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,18 @@ import pandas as pd
 
 from benchmark.core.paper import PAPER_ATTRIBUTE, PAPER_METHOD, PAPER_SPLIT
 from benchmark.core.settings import CorrectorSettings, Settings
+from benchmark.evaluation.confusion import CONFUSION_KEYS
 from benchmark.evaluation.contrasts import contrast_rows, method_rows
-from benchmark.infra import atomic, paths
+from benchmark.experiment import pipeline_run, tracking
+from benchmark.infra import atomic, paths, stored
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.processes import Job, run_jobs
-from benchmark.report import coverage_marks, figures, findings, provenance, tables
+from benchmark.report import cards, coverage_marks, figures, findings, provenance, tables
 from benchmark.report.coverage_marks import APPROXIMATE, PROMISE
 from benchmark.report.document import Block, Bullets, Code, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from benchmark.report.fairness_sections import fairness_blocks, frontier_job, tracking_start
+from benchmark.report.fairness_sections import fairness_blocks, frontier_job, read_audit
 from benchmark.report.reproduction import OUTSIDE, RUN_OUTSIDE, RUN_WITHIN, WITHIN, reproduction_rows
-from benchmark.report.tuning import tuning_blocks
+from benchmark.report.tuning import read_study, tuning_blocks
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,12 @@ SOURCE_TEXT = {
 }
 
 
+#: the command that writes metrics.json, stats.parquet and confusion.parquet
+EVALUATE = "benchmark evaluate"
+#: the columns of stats.parquet the report keys its tables and sentences by
+STATS_KEYS: tuple[str, ...] = ("split", "partition", "dataset", "method", "task", "metric", "estimate")
+
+
 def _slug(*parts: str) -> str:
     return "_".join(re.sub(r"[^a-z0-9]+", "-", p.lower().replace("->", "-to-")).strip("-") for p in parts)
 
@@ -47,11 +56,9 @@ def _read_inputs(metrics_path: Path, stats_path: Path, confusion_path: Path) -> 
     for path in (metrics_path, stats_path, confusion_path):
         if not path.exists():
             raise BenchmarkError(f"{path}: not found; run `benchmark evaluate` (or `dvc repro evaluate`) first")
-    try:
-        doc = json.loads(metrics_path.read_text())
-        stats, confusion = pd.read_parquet(stats_path), pd.read_parquet(confusion_path)
-    except (ValueError, OSError) as err:
-        raise BenchmarkError(f"unreadable evaluate output ({type(err).__name__}: {str(err)[:200]}); rerun `benchmark evaluate`") from err
+    doc = stored.read_json(metrics_path, producer=EVALUATE)
+    stats = stored.read_parquet(stats_path, producer=EVALUATE, columns=STATS_KEYS)
+    confusion = stored.read_parquet(confusion_path, producer=EVALUATE, columns=CONFUSION_KEYS)
     missing = [k for k in ("source", "reference", "statistics", "results") if k not in doc]
     if missing:
         raise BenchmarkError(f"{metrics_path}: no {', '.join(missing)} (written by an older evaluate stage); rerun `benchmark evaluate`")
@@ -254,6 +261,28 @@ def provenance_blocks(prov: dict[str, Any]) -> list[Block]:
             Paragraph("Settings in force (params.yaml, validated):"), Code(prov["params"])]
 
 
+@contextmanager
+def _recorded(settings: Settings) -> Iterator[tuple[cards.Recorded, Any]]:
+    """What the cards say about the pipeline run (its command, DVC experiment, MLflow runs) and, when tracking is on,
+    MLflow with the report's stage run active (None when off)."""
+    command, dvc = pipeline_run.current("report").command, pipeline_run.dvc_tags()
+    if not settings.tracking.enabled:
+        yield cards.Recorded(command, dvc), None
+        return
+    mlflow = tracking.setup(settings.tracking)
+    with tracking.stage_run(mlflow, settings.tracking, "report", stage="report",
+                            tags={"attribute": settings.data.attribute}) as active:
+        yield cards.Recorded(command, dvc, tracking.pipeline_summary(mlflow, settings.tracking, active)), mlflow
+
+
+def _log_report(mlflow: Any, *, frontier: list[Path], card_blocks: dict[str, list[Block]]) -> None:
+    """The frontier figures (folder ``frontier``) and the cards (``cards/<name>.md``) as artifacts of the active run."""
+    for path in frontier:
+        mlflow.log_artifact(str(path), artifact_path="frontier")
+    for name, blocks in card_blocks.items():
+        mlflow.log_text(to_markdown(blocks), f"cards/{name}.md")
+
+
 def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Path = paths.REPORT_MD,
         html_path: Path = paths.REPORT_HTML, stats_path: Path = paths.STATS, confusion_path: Path = paths.CONFUSION,
         figures_dir: Path = paths.FIGURES_DIR, outputs_dir: Path = paths.OUTPUTS_DIR,
@@ -263,12 +292,14 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
     doc, stats, confusion = _read_inputs(metrics_path, stats_path, confusion_path)
     alpha, ci, reference = settings.evaluate.alpha, doc["statistics"]["ci"], doc["reference"]
     groups = tables.ordered_groups(stats)
-    power = json.loads(power_path.read_text()) if power_path.exists() else None
-    figures_dir.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{figures_dir.name}.", dir=figures_dir.parent))
+    power = stored.read_json(power_path, producer="benchmark power", keys=("designs",)) if power_path.exists() else None
+    # every other stored input is read (so checked) before the first figure: a bad file is one line within seconds
+    read_audit(stats_path.parent)
+    read_study(tune_dir)
+    prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
+                              lock=lock_path)
+    fresh = atomic.fresh_dir(figures_dir)
     try:
-        prov = provenance.collect(settings, outputs_dir=outputs_dir, result_files=(predictions_path, stats_path),
-                                  lock=lock_path)
         blocks: list[Block] = [*source_blocks(doc, prov["inputs"]), *findings.blocks(stats, doc, power, alpha=alpha),
                                *design_blocks(doc), reading_guide(doc, alpha), *reproduction_blocks(doc),
                                Heading("Methods comparison")]
@@ -278,17 +309,22 @@ def run(settings: Settings, metrics_path: Path = paths.METRICS_JSON, md_path: Pa
         frontier = frontier_job(method_stats, settings, ci=ci, figures_dir=fresh, tune_dir=tune_dir)
         by_group, frontier_figures = run_jobs([  # one pool for all figures: no core waits while the other draws
             _group_figures_job(stats, confusion, groups, reference=reference, ci=ci, alpha=alpha, out_dir=fresh),
-            frontier], meanwhile=tracking_start(settings, frontier))
+            frontier], meanwhile=tracking.deferred_setup(settings.tracking))
         blocks.append(Heading("Figures"))
         for group, drawn in zip(groups, by_group):
             blocks += [Heading(tables.group_label(*group), 3), *drawn]
-        blocks += fairness_blocks(frontier_figures, method_stats, settings, attribute=doc.get("attribute", "gender"),
+        blocks += fairness_blocks(frontier_figures, method_stats, attribute=doc.get("attribute", "gender"),
                                   figures_dir=fresh, results_dir=stats_path.parent, outputs_dir=outputs_dir)
         blocks += tuning_blocks(tune_dir, paper=CorrectorSettings(), figures_dir=fresh, results=doc["results"])
         blocks += [Heading("Statistical notes"), *statistics_notes(stats)]
-        blocks += provenance_blocks(prov)
-        atomic.write_text(md_path, f"# {TITLE}\n\n" + to_markdown(blocks, figures_rel=os.path.relpath(figures_dir, md_path.parent)))
-        atomic.write_text(html_path, to_html(blocks, title=TITLE, figures_dir=fresh))
+        with _recorded(settings) as (recorded, mlflow):
+            card_blocks = {"model_card": cards.model_card(doc, method_stats, power, settings),
+                           "reproducibility_card": cards.reproducibility_card(prov, settings, recorded, lock=lock_path)}
+            blocks += [*card_blocks["model_card"], *card_blocks["reproducibility_card"], *provenance_blocks(prov)]
+            atomic.write_text(md_path, f"# {TITLE}\n\n" + to_markdown(blocks, figures_rel=os.path.relpath(figures_dir, md_path.parent)))
+            atomic.write_text(html_path, to_html(blocks, title=TITLE, figures_dir=fresh))
+            if mlflow is not None:
+                _log_report(mlflow, frontier=[fresh / f.file for f in frontier_figures], card_blocks=card_blocks)
         atomic.replace_dir(fresh, figures_dir)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)

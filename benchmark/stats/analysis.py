@@ -10,29 +10,33 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from benchmark.core import metrics
 from benchmark.core.design import CellLayout
 from benchmark.core.predictions import tasks as run_tasks
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.processes import Job, run_jobs
 from benchmark.stats import bounds
 from benchmark.stats.cells import (
+    Predicted,
+    Rates,
     SubjectDesign,
+    channel_sums,
+    channel_totals,
     check_columns,
-    correctness,
     metric_entries,
-    seed_mean_summary,
+    predicted,
+    seed_mean_values,
     subject_design,
-    subject_sums,
 )
 from benchmark.stats.config import StatsConfig
 from benchmark.stats.draws import Draws, group_rng
 from benchmark.stats.intervals import bootstrap_intervals
-from benchmark.stats.resampling import jackknife_metrics, resampled_cells, seed_cells, seed_mean_metrics, seed_metrics
+from benchmark.stats.resampling import jackknife_metrics, resampled_rates, seed_mean_metrics, seed_metrics, seed_rates
 from benchmark.stats.significance import PairedTest, mcnemar_table, permutation_pvalues, seed_majority
-from benchmark.stats.units import Units, unit_sums, units_for
+from benchmark.stats.units import Units, unit_sums, unit_totals, units_for
 
 __all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "analyse", "analysis_job", "compare", "contrast_name",
-           "group_statistics", "weighted_metrics"]
+           "group_statistics", "seed_values", "weighted_metrics"]
 
 #: An evaluation group: the methods within it are compared on the same images and share every resample.
 GROUP_COLUMNS: tuple[str, ...] = ("split", "partition", "dataset")
@@ -54,11 +58,11 @@ class _MethodStats:
 
     seeds: tuple[int, ...]
     correct: np.ndarray  # (T, K, n_images) bool
-    sums: np.ndarray  # (U, T, K, C) per resampling unit
+    sums: Rates  # channel -> (U, T, K, C) per resampling unit
     cells: np.ndarray  # (T, K, C) per-seed cell accuracies on all subjects
     point: np.ndarray  # (T, M) seed-mean metrics on all subjects
     seed_sd: np.ndarray  # (T, M)
-    boot_cells: np.ndarray  # (R, T, K, C)
+    boot_cells: np.ndarray  # (R, T, K, C) per-seed cell accuracies of every resample
     boot: np.ndarray  # (R, T, M)
     jack: np.ndarray  # (U, T, M) leaving one subject of each unit out
     errors: bounds.MethodErrors | None  # calibrated cell errors (ci_method bound), else None
@@ -67,11 +71,12 @@ class _MethodStats:
 @dataclass(frozen=True)
 class _Group:
     """An evaluation group's design, resampling units and draws (bootstrap resamples and permutation exchanges,
-    produced in chunks) and, for ``bound`` intervals, the shared score-floor draws (R, T, 1, groups)
-    (:func:`benchmark.stats.bounds.floor_draws`)."""
+    produced in chunks), the units' denominators of every channel the metrics read (channel -> (U, T, C)) and, for
+    ``bound`` intervals, the shared score-floor draws (R, T, 1, groups) (:func:`benchmark.stats.bounds.floor_draws`)."""
 
     design: SubjectDesign
     units: Units
+    totals: Rates
     draws: Draws
     shared: np.ndarray | None
     config: StatsConfig
@@ -83,7 +88,7 @@ def _group(design: SubjectDesign, units: Units, config: StatsConfig, key: str) -
     if config.ci_method == "bound":
         shared = bounds.floor_draws(config.n_resamples, len(design.tasks), len(design.layout.groups),
                                     group_rng(config.seed, key + "|floor"))
-    return _Group(design, units, draws, shared, config)
+    return _Group(design, units, unit_totals(design, units, metrics.channels()), draws, shared, config)
 
 
 def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
@@ -91,24 +96,26 @@ def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
     return design.counts.sum(axis=0), (design.counts > 0).sum(axis=0)
 
 
-def _method_stats(seeds: tuple[int, ...], correct: np.ndarray, sums: np.ndarray, boot_cells: np.ndarray,
-                  group: _Group) -> _MethodStats:
-    """Estimate, seed sd, bootstrap and jackknife values of one method from its correctness (T, K, n_images), unit
-    sums (U, T, K, C) and resampled cells (R, T, K, C)."""
-    design, layout, units = group.design, group.design.layout, group.units
+def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: _Group) -> _MethodStats:
+    """Estimate, seed sd, bootstrap and jackknife values of one method from its predictions, unit sums (channel ->
+    (U, T, K, C)) and resampled rates (channel -> (R, T, K, C))."""
+    design, layout, units, totals = group.design, group.design.layout, group.units, group.totals
     everyone = units.size[None].astype(np.float64)
-    seed_values = seed_metrics(everyone, sums, units.counts, layout)[0]  # (T, K, M)
-    seed_sd = seed_values.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(seed_values[:, 0].shape)
-    cells = seed_cells(everyone, sums, units.counts)[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        seed_values = seed_metrics(everyone, sums, totals, layout)[0]  # (T, K, M)
+        rates = {c: r[0] for c, r in seed_rates(everyone, sums, totals).items()}  # channel -> (T, K, C)
+        point, boot = seed_mean_values(rates, layout), seed_mean_values(boot_rates, layout)
+    seed_sd = seed_values.std(axis=1, ddof=1) if len(prediction.seeds) > 1 else np.zeros(seed_values[:, 0].shape)
+    cells, boot_cells = rates["recall"], boot_rates["recall"]
     errors = None
     if group.config.ci_method == "bound":
         n_images, n_subjects = _cell_sizes(design)
         errors = bounds.method_errors(
             boot_cells, cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
             n_images=n_images, n_subjects=n_subjects, level=group.config.ci, shared=group.shared)
-    return _MethodStats(seeds, correct, sums, cells, seed_mean_summary(cells, layout), seed_sd, boot_cells,
-                        seed_mean_summary(boot_cells, layout),
-                        jackknife_metrics(sums, units, layout, budget_bytes=group.config.memory_budget_bytes), errors)
+    return _MethodStats(prediction.seeds, prediction.correct, sums, cells, point, seed_sd, boot_cells, boot,
+                        jackknife_metrics(sums, totals, units, layout, budget_bytes=group.config.memory_budget_bytes),
+                        errors)
 
 
 def _empty_cell_notes(boot: np.ndarray) -> np.ndarray:
@@ -117,26 +124,49 @@ def _empty_cell_notes(boot: np.ndarray) -> np.ndarray:
                      for v in n_valid], dtype=object)
 
 
+def _bound_families(layout: CellLayout, n_tasks: int) -> np.ndarray:
+    """Each (task, metric) column's family of the ``bound`` construction (:attr:`Metric.bound`), None where the
+    metric has none: object array (T * M,)."""
+    family = {m.name: m.bound for m in metrics.METRICS}
+    return np.tile(np.array([family[name] for name, _, _ in metric_entries(layout)], dtype=object), n_tasks)
+
+
+def _without_bound(low: np.ndarray, high: np.ndarray, used: np.ndarray, notes: np.ndarray, families: np.ndarray,
+                   boot: np.ndarray, point: np.ndarray, jack: np.ndarray, level: float,
+                   jack_weights: np.ndarray | None) -> None:
+    """BCa intervals, in place, for the columns whose metric ``bound`` has no construction for, with a note saying so
+    (``jack_weights``: the subjects each jackknife row stands for, :attr:`Units.jackknife_weights`)."""
+    columns = np.flatnonzero(families == None)  # noqa: E711 (elementwise on an object array)
+    if not len(columns):
+        return
+    b_low, b_high, b_used, b_notes = bootstrap_intervals(boot[:, columns], point[columns], jack[:, columns], ci=level,
+                                                         method="bca", jack_weights=jack_weights)
+    low[columns], high[columns], used[columns] = b_low, b_high, b_used
+    for j, note in zip(columns, b_notes):
+        notes[j] = "; ".join(filter(None, [notes[j], note, "ci_method bound has no construction for this metric: BCa"]))
+
+
 def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """low, high, method used, note per (task, metric), flattened to (T * M,)."""
     design, config, units = group.design, group.config, group.units
+    boot, point, jack = ms.boot.reshape(len(ms.boot), -1), ms.point.reshape(-1), ms.jack.reshape(len(units), -1)
     if config.ci_method != "bound":
-        return bootstrap_intervals(ms.boot.reshape(len(ms.boot), -1), ms.point.reshape(-1),
-                                   ms.jack.reshape(len(units), -1), ci=config.ci, method=config.ci_method,
+        return bootstrap_intervals(boot, point, jack, ci=config.ci, method=config.ci_method,
                                    jack_weights=units.jackknife_weights)
     layout = design.layout
     low, high = bounds.estimate_bounds(ms.errors, ms.point, layout, level=config.ci)
+    cells = [j for j, (name, _, _) in enumerate(metric_entries(layout)) if name == "cell"]
     n_images, n_subjects = _cell_sizes(design)
-    variance = bounds.stratified_jackknife_variance(ms.jack[:, :, :layout.n_cells], units.stratum,
-                                                    units.jackknife_weights)
+    variance = bounds.stratified_jackknife_variance(ms.jack[:, :, cells], units.stratum, units.jackknife_weights)
     strata = np.bincount(design.subject_stratum, minlength=len(layout.groups))
-    low[:, :layout.n_cells], high[:, :layout.n_cells] = bounds.wilson_cells(
-        ms.point[:, :layout.n_cells], variance, n_images, n_subjects, level=config.ci,
+    low[:, cells], high[:, cells] = bounds.wilson_cells(
+        ms.point[:, cells], variance, n_images, n_subjects, level=config.ci,
         t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), config.ci))
-    is_cell = np.array([m == "cell" for m, _, _ in metric_entries(layout)])
-    used = np.tile(np.where(is_cell, "wilson", "bound").astype(object), len(design.tasks))
-    return _finite(low.reshape(-1), high.reshape(-1), ms.point.reshape(-1), used,
-                   _empty_cell_notes(ms.boot.reshape(len(ms.boot), -1)))
+    families = _bound_families(layout, len(design.tasks))
+    used = np.where(families == "cell", "wilson", "bound").astype(object)
+    low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
+    _without_bound(low, high, used, notes, families, boot, point, jack, config.ci, units.jackknife_weights)
+    return _finite(low, high, point, used, notes)
 
 
 def _finite(low: np.ndarray, high: np.ndarray, point: np.ndarray, used: np.ndarray,
@@ -156,6 +186,7 @@ def _difference(a: _MethodStats, b: _MethodStats, group: _Group,
     design, config, units = group.design, group.config, group.units
     point = a.point - b.point
     n_resamples = len(a.boot)
+    boot, jack = (a.boot - b.boot).reshape(n_resamples, -1), (a.jack - b.jack).reshape(len(units), -1)
     if config.ci_method == "bound":
         strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
         low, high = bounds.difference_bounds(
@@ -163,11 +194,12 @@ def _difference(a: _MethodStats, b: _MethodStats, group: _Group,
             floors=bounds.difference_floors(design.layout, design.counts),
             t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), config.ci))
         used = np.full(low.size, "bound", dtype=object)
-        low, high, used, notes = _finite(low.reshape(-1), high.reshape(-1), point.reshape(-1), used,
-                                         _empty_cell_notes((a.boot - b.boot).reshape(n_resamples, -1)))
+        low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
+        _without_bound(low, high, used, notes, _bound_families(design.layout, len(design.tasks)), boot,
+                       point.reshape(-1), jack, config.ci, units.jackknife_weights)
+        low, high, used, notes = _finite(low, high, point.reshape(-1), used, notes)
     else:
-        low, high, used, notes = bootstrap_intervals((a.boot - b.boot).reshape(n_resamples, -1), point.reshape(-1),
-                                                     (a.jack - b.jack).reshape(len(units), -1), ci=config.ci,
+        low, high, used, notes = bootstrap_intervals(boot, point.reshape(-1), jack, ci=config.ci,
                                                      method=config.ci_method, jack_weights=units.jackknife_weights)
     p_mcnemar = mcnemar_table(seed_majority(a.correct), seed_majority(b.correct), design)
     columns = dict(diff=point.reshape(-1), diff_ci_low=low, diff_ci_high=high, p_perm=p_perm.reshape(-1),
@@ -199,16 +231,16 @@ def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str 
                      tasks: tuple[str, str]) -> pd.DataFrame:
     """Statistics of every method of one evaluation group (rows already restricted to it), and of every contrast
     (a, b) whose two methods are both present. No family correction (``p_holm`` is added by the caller)."""
-    labels = ["image_id", "subject", *(t for t in tasks), *(f"pred_{t}" for t in tasks)]
+    labels = ["image_id", "subject", *tasks, *(f"pred_{t}" for t in tasks)]
     design = subject_design(pd.concat([rows[[c for c in labels if c in rows.columns]] for rows in rows_by_method.values()],
                                       ignore_index=True), layout, tasks, key)
-    observed = {name: correctness(rows, design, f"{key}: method {name!r}") for name, rows in rows_by_method.items()}
-    units = units_for(design, [correct for _, correct in observed.values()])
+    observed = {name: predicted(rows, design, f"{key}: method {name!r}") for name, rows in rows_by_method.items()}
+    units = units_for(design, list(observed.values()))
     group = _group(design, units, config, key)
-    sums = {name: unit_sums(correct, design, units) for name, (_, correct) in observed.items()}
-    boot = dict(zip(sums, resampled_cells(group.draws, list(sums.values()), layout)))
-    per_method = {name: _method_stats(seeds, correct, sums[name], boot.pop(name), group)
-                  for name, (seeds, correct) in observed.items()}
+    sums = {name: unit_sums(prediction, design, units, list(group.totals)) for name, prediction in observed.items()}
+    boot = dict(zip(sums, resampled_rates(group.draws, list(sums.values()), group.totals)))
+    per_method = {name: _method_stats(prediction, sums[name], boot.pop(name), group)
+                  for name, prediction in observed.items()}
     ref = per_method.get(reference) if reference is not None else None
     pairs = [(name, reference) for name in per_method if ref is not None and name != reference]
     pairs += [(a, b) for a, b in contrasts if a in per_method and b in per_method]
@@ -240,11 +272,22 @@ def _permutation_tests(pairs: list[tuple[str, str]], per_method: dict[str, _Meth
                        group: _Group) -> dict[tuple[str, str], np.ndarray]:
     """The permutation p (T, M) of a - b for every pair (a, b), all on the same permutations, drawn once."""
     units, layout = group.units, group.design.layout
-    tests = [PairedTest.prepare(per_method[a].sums, per_method[b].sums, units.counts,
+    tests = [PairedTest.prepare(per_method[a].sums, per_method[b].sums, group.totals,
                                 per_method[a].point - per_method[b].point, layout, units.size) for a, b in pairs]
     if not tests:
         return {}
     return dict(zip(pairs, permutation_pvalues(tests, group.draws.exchanges(), group.config.n_permutations)))
+
+
+def seed_values(rows: pd.DataFrame, *, layout: CellLayout, attribute: str) -> tuple[tuple[int, ...], np.ndarray]:
+    """Every metric of one method's prediction rows (one image set), seed by seed: the seeds, and an array of shape
+    (2, n_seeds, n_metrics) percent (tasks: attribute, emotion; metrics in :func:`metric_entries` order)."""
+    check_columns(rows, "rows")
+    design = subject_design(rows, layout, run_tasks(attribute), "rows")
+    totals = channel_totals(design, metrics.channels())
+    prediction = predicted(rows, design, "rows")
+    sums = channel_sums(prediction, design, list(totals))
+    return prediction.seeds, seed_metrics(np.ones((1, len(design.subjects))), sums, totals, layout)[0]
 
 
 def weighted_metrics(rows: pd.DataFrame, weights: pd.DataFrame, *, layout: CellLayout, attribute: str) -> np.ndarray:
@@ -267,8 +310,8 @@ def weighted_metrics(rows: pd.DataFrame, weights: pd.DataFrame, *, layout: CellL
     if missing:
         raise BenchmarkError(f"weights: no column for subject(s) {missing[:5]}; one column per subject is needed")
     matrix = weights.rename(columns=str)[list(design.subjects)].to_numpy(dtype=np.float64)
-    _, correct = correctness(rows, design, "rows")
-    return seed_mean_metrics(matrix, subject_sums(correct, design), design.counts, layout)
+    totals = channel_totals(design, metrics.channels())
+    return seed_mean_metrics(matrix, channel_sums(predicted(rows, design, "rows"), design, list(totals)), totals, layout)
 
 
 def _family_holm(table: pd.DataFrame, family: list[str]) -> pd.Series:

@@ -34,8 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from benchmark.core import metrics
 from benchmark.core.design import CellLayout
-from benchmark.stats.cells import GAP_METRICS, by_group, metric_entries, signed_pairs, summary_metrics
+from benchmark.core.metrics import signed_pairs
+from benchmark.stats.cells import by_group, metric_entries
 
 __all__ = ["MethodErrors", "difference_bounds", "difference_floors", "estimate_bounds", "floor_draws", "method_errors",
            "score_floor", "stratified_jackknife_variance", "t_over_z", "wilson_cells"]
@@ -117,8 +119,11 @@ def difference_floors(layout: CellLayout, counts: np.ndarray) -> np.ndarray:
         return norm * 100.0 / np.sqrt(max(1.0, images) * max(1.0, subjects))
 
     out = []
+    family = {m.name: m.bound for m in metrics.METRICS}
     for metric, group, e in metric_entries(layout):
-        if metric == "cell":
+        if family[metric] is None:
+            out.append(np.nan)  # no bound construction: the metric's difference gets a bootstrap interval
+        elif metric == "cell":
             out.append(floor(np.array([cells[index[group], emotion[e]]]), 1.0))
         elif metric == "macro":
             out.append(floor(cells.ravel(), 1.0))
@@ -216,10 +221,11 @@ def estimate_bounds(errors: MethodErrors, point: np.ndarray, layout: CellLayout,
     """
     q = np.zeros(point.shape)
     linear, gaps = _linear_positions(layout, cells=False), _gap_positions(layout)
-    q[:, linear] = _quantile(np.abs(summary_metrics(errors.mean, layout)[..., linear]), level)  # |f(e)|, exact
+    q[:, linear] = _quantile(np.abs(_linear_values(errors.mean, layout, cells=False)), level)  # |f(e)|, exact
     q[:, gaps] = _quantile(errors.seminorms, level)  # gaps: mean_k f(e_k) >= |error|
-    signed = np.array([m == "signed_gap" for m, _, _ in metric_entries(layout)])
-    return np.clip(point - q, np.where(signed, -100.0, 0.0), None), np.clip(point + q, None, 100.0)
+    lower = {m.name: m.lower for m in metrics.METRICS}
+    floor = np.array([lower[name] for name, _, _ in metric_entries(layout)])
+    return np.clip(point - q, floor, None), np.clip(point + q, None, 100.0)
 
 
 def difference_bounds(a: MethodErrors, b: MethodErrors, diff: np.ndarray, layout: CellLayout, *, level: float,
@@ -240,7 +246,7 @@ def difference_bounds(a: MethodErrors, b: MethodErrors, diff: np.ndarray, layout
     floor = _z(level) * t_over_z * floors
     linear = _linear_positions(layout, cells=True)
     half = floor.copy() * np.ones(diff.shape)
-    half[:, linear] = np.hypot(_quantile(np.abs(summary_metrics(a.mean - b.mean, layout)[..., linear]), level),
+    half[:, linear] = np.hypot(_quantile(np.abs(_linear_values(a.mean - b.mean, layout, cells=True)), level),
                                floor[linear])
     low, high = diff - half, diff + half
     at = _gap_positions(layout)
@@ -336,10 +342,12 @@ def _candidates(d: np.ndarray, x: np.ndarray, *, level: float) -> list[np.ndarra
 
 @functools.lru_cache(maxsize=64)
 def _gap_columns(layout: CellLayout) -> dict[str, list[int]]:
-    """Positions of the gap metrics among :func:`metric_entries`, by metric name, in that order."""
+    """Positions of the gap metrics (``bound`` family ``gap``) among :func:`metric_entries`, by metric name, in that
+    order."""
     entries = metric_entries(layout)
-    found = {name: [j for j, (m, _, _) in enumerate(entries) if m == name] for name in GAP_METRICS}
-    return dict(sorted(((n, c) for n, c in found.items() if c), key=lambda item: item[1][0]))
+    found = {m.name: [j for j, (name, _, _) in enumerate(entries) if name == m.name]
+             for m in metrics.METRICS if m.bound == "gap"}
+    return {name: columns for name, columns in found.items() if columns}
 
 
 def _plugin_errors(candidate: np.ndarray, x: np.ndarray, layout: CellLayout) -> np.ndarray:
@@ -373,11 +381,23 @@ def _union(point: np.ndarray, errors: list[np.ndarray], alpha: float) -> tuple[n
     return low, high
 
 
+def _linear_metrics(cells: bool) -> list[metrics.Metric]:
+    """The metrics of the ``linear`` bound family (and the ``cell`` family if ``cells``), in table order."""
+    return [m for m in metrics.METRICS if m.bound == "linear" or (cells and m.bound == "cell")]
+
+
 @functools.lru_cache(maxsize=64)
 def _linear_positions(layout: CellLayout, *, cells: bool) -> list[int]:
     """Positions of the linear metrics (signed gaps, macro, and the cells if ``cells``) among :func:`metric_entries`."""
-    kept = ("signed_gap", "macro") + (("cell",) if cells else ())
+    kept = {m.name for m in _linear_metrics(cells)}
     return [j for j, (m, _, _) in enumerate(metric_entries(layout)) if m in kept]
+
+
+def _linear_values(cell_errors: np.ndarray, layout: CellLayout, *, cells: bool) -> np.ndarray:
+    """The linear metrics of cell errors (..., C) at :func:`_linear_positions` (a linear metric of an error is the
+    metric's error)."""
+    view = metrics.CellRates(by_group(cell_errors, layout), layout)
+    return np.concatenate([m.values(view) for m in _linear_metrics(cells)], axis=-1)
 
 
 def _gap_positions(layout: CellLayout) -> list[int]:

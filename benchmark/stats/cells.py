@@ -1,134 +1,76 @@
-"""The metrics of one task over declared cells, and the subject design of one evaluation group.
+"""The metrics of one task as arrays over declared cells, and the subject design of one evaluation group.
 
-A metric row is (metric, group, emotion) (:func:`metric_entries`); every metric is a function of the cell accuracies
-(:func:`summary_metrics`). An evaluation group's images are indexed by subject and cell (:class:`SubjectDesign`), and
-a method's predictions become per-subject correct counts per cell (:func:`subject_sums`), from which every resample
-and permutation is one matrix product.
+A metric row is (metric, group, emotion) (:func:`metric_entries`, from the metric objects of
+:mod:`benchmark.core.metrics`); every metric is a function of per-cell rates of one channel (``recall``: the cell
+accuracies; ``fpr``: the false-positive rates of the cells' classes), :func:`metric_values`. An evaluation group's
+images are indexed by subject and cell (:class:`SubjectDesign`), and a method's predictions become per-subject counts
+per cell and channel (:func:`channel_sums`) over the design's per-subject totals (:func:`channel_totals`), from which
+every resample and permutation is one matrix product.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from benchmark.core import metrics
 from benchmark.core.design import CellLayout
-from benchmark.core.metrics import emotion_gaps
+from benchmark.core.metrics import CellRates, Entry, Metric
 from benchmark.infra import columns
 from benchmark.infra.errors import BenchmarkError
 
-__all__ = ["ACCURACY_METRICS", "GAP_METRICS", "PAIR_SEPARATOR", "SubjectDesign", "by_group", "check_columns",
-           "correctness", "metric_entries", "seed_mean_difference", "seed_mean_summary", "signed_pairs", "spread",
-           "subject_design", "subject_sums", "summary_metrics"]
+__all__ = ["Predicted", "SubjectDesign", "by_group", "channel_sums", "channel_totals", "check_columns", "correctness",
+           "metric_entries", "metric_values", "predicted", "seed_mean_difference", "seed_mean_values", "subject_design",
+           "subject_sums"]
 
-#: Metrics that are accuracies (image-level McNemar applies).
-ACCURACY_METRICS: tuple[str, ...] = ("cell", "macro")
-#: Metrics built from absolute differences between groups (biased upward by sampling noise).
-GAP_METRICS: tuple[str, ...] = ("gap", "pair_gap", "largest_gap", "average_gap")
-#: how a pairwise row names its two groups in the ``group`` column
-PAIR_SEPARATOR = " vs "
 REQUIRED = ("seed", "image_id", "subject", "emotion", "pred_emotion")
+#: channel -> per-cell rate arrays (..., C) or (..., K, C), percent
+Rates = dict[str, np.ndarray]
 _STRING_TYPES = (pa.string(), pa.large_string())
 
 
-def metric_entries(layout: CellLayout) -> list[tuple[str, str | None, str | None]]:
-    """The metrics of one task, in the order of :func:`summary_metrics`' last axis: (metric, group, emotion).
-
-    Every cell, the per-emotion gap (max - min over the groups), for more than two groups the gap of every pair of
-    groups per emotion (``pair_gap``, group ``"a vs b"``), the signed difference of every pair of groups per emotion
-    (``signed_gap``, group ``"a vs b"``: A(a) - A(b)), then macro, largest and average gap.
-    """
-    return list(_entries(layout))
+def metric_entries(layout: CellLayout, metric_set: Sequence[Metric] = metrics.METRICS) -> list[Entry]:
+    """The rows of ``metric_set`` over ``layout``, in the order of :func:`metric_values`' last axis:
+    (metric, group, emotion)."""
+    if tuple(metric_set) == metrics.METRICS:
+        return list(metrics.entries(layout))
+    return [(m.name, group, emotion) for m in metric_set for group, emotion in m.rows(layout)]
 
 
-@functools.lru_cache(maxsize=64)
-def _entries(layout: CellLayout) -> tuple[tuple[str, str | None, str | None], ...]:
-    pairs = [f"{layout.groups[i]}{PAIR_SEPARATOR}{layout.groups[j]}" for i, j in layout.pairs()]
-    entries: list[tuple[str, str | None, str | None]] = [("cell", g, e) for g, e in layout.cells()]
-    entries += [("gap", None, e) for e in layout.emotions]
-    if len(layout.groups) > 2:
-        entries += [("pair_gap", pair, e) for pair in pairs for e in layout.emotions]
-    entries += [("signed_gap", pair, e) for pair in pairs for e in layout.emotions]
-    return tuple(entries + [("macro", None, None), ("largest_gap", None, None), ("average_gap", None, None)])
-
-
-def by_group(cell_accuracy: np.ndarray, layout: CellLayout) -> np.ndarray:
+def by_group(cell_values: np.ndarray, layout: CellLayout) -> np.ndarray:
     """(..., n_cells) -> (..., n_groups, n_emotions)."""
-    return cell_accuracy.reshape(cell_accuracy.shape[:-1] + (len(layout.groups), len(layout.emotions)))
+    return cell_values.reshape(cell_values.shape[:-1] + (len(layout.groups), len(layout.emotions)))
 
 
-def spread(acc: np.ndarray) -> np.ndarray:
-    """Per-emotion gaps, max - min over the groups: (..., k, E) -> (..., E); for two groups |A_0 - A_1| (the same
-    floating-point number as max - min, computed without a reduction over a strided axis)."""
-    if acc.shape[-2] == 2:
-        return np.abs(acc[..., 0, :] - acc[..., 1, :])
-    return emotion_gaps(acc)
+def metric_values(rates: Rates, layout: CellLayout, metric_set: Sequence[Metric] = metrics.METRICS) -> np.ndarray:
+    """Every metric of ``metric_set`` from per-cell rates: channel -> (..., n_cells) percent (cells in ``layout``
+    order, NaN for an empty cell) -> (..., n_rows) percent in :func:`metric_entries` order."""
+    views = {channel: CellRates(by_group(array, layout), layout) for channel, array in rates.items()}
+    return np.concatenate([m.values(views[m.channel]) for m in metric_set], axis=-1)
 
 
-def signed_pairs(acc: np.ndarray, layout: CellLayout) -> np.ndarray:
-    """A_i - A_j per emotion for every pair of groups (i < j): (..., k, E) -> (..., pairs * E), pair-major."""
-    if acc.shape[-2] == 2:
-        return acc[..., 0, :] - acc[..., 1, :]
-    return np.concatenate([acc[..., i, :] - acc[..., j, :] for i, j in layout.pairs()], axis=-1)
+def seed_mean_values(rates: Rates, layout: CellLayout, metric_set: Sequence[Metric] = metrics.METRICS) -> np.ndarray:
+    """Seed-mean metrics from per-seed rates: channel -> (..., n_seeds, n_cells) -> (..., n_rows) (each metric's
+    :meth:`~benchmark.core.metrics.Metric.seed_mean`: smooth metrics at the seed-mean rates, the others per seed)."""
+    views = {channel: CellRates(by_group(array, layout), layout) for channel, array in rates.items()}
+    return np.concatenate([m.seed_mean(views[m.channel]) for m in metric_set], axis=-1)
 
 
-def _pair_gaps(signed: np.ndarray, layout: CellLayout) -> np.ndarray:
-    """|A_i - A_j| of every pair, only for more than two groups (else an empty last axis)."""
-    return np.abs(signed) if len(layout.groups) > 2 else signed[..., :0]
+def seed_mean_difference(rates_a: Rates, rates_b: Rates, layout: CellLayout,
+                         metric_set: Sequence[Metric] = metrics.METRICS) -> np.ndarray:
+    """``seed_mean_values(rates_a) - seed_mean_values(rates_b)`` (per-seed rates, both (..., n_seeds, n_cells)), the
+    smooth metrics taken once from the difference of the rates (they are linear), the others of each side."""
+    def view(rates: Rates) -> dict[str, CellRates]:
+        return {channel: CellRates(by_group(array, layout), layout) for channel, array in rates.items()}
 
-
-def summary_metrics(cell_accuracy: np.ndarray, layout: CellLayout) -> np.ndarray:
-    """All metrics of one task from its cell accuracies.
-
-    Parameters
-    ----------
-    cell_accuracy : array of shape (..., n_cells)
-        Percent, cells in ``layout`` order (groups x emotions; NaN for an empty cell).
-    layout : the cells.
-
-    Returns
-    -------
-    array of shape (..., len(metric_entries(layout))): the cells, the per-emotion gaps (max - min over the groups),
-    the pairwise gaps (more than two groups), the signed pairwise differences, macro, largest and average gap, in
-    :func:`metric_entries` order (percent; NaN wherever an input cell is NaN).
-    """
-    acc = by_group(cell_accuracy, layout)
-    gaps = spread(acc)
-    signed = signed_pairs(acc, layout)
-    return np.concatenate([cell_accuracy, gaps, _pair_gaps(signed, layout), signed,
-                           cell_accuracy.mean(axis=-1, keepdims=True), gaps.max(axis=-1, keepdims=True),
-                           gaps.mean(axis=-1, keepdims=True)], axis=-1)
-
-
-def seed_mean_summary(accuracy: np.ndarray, layout: CellLayout) -> np.ndarray:
-    """Seed-mean metrics: (..., n_seeds, n_cells) per-seed cell accuracies -> (..., n_metrics), as
-    :func:`summary_metrics` averaged over the seed axis (cells, signed differences and macro are linear; gaps, their
-    max and mean are taken per seed first)."""
-    acc = by_group(accuracy, layout)
-    gaps = spread(acc)
-    signed = signed_pairs(acc, layout)
-    cells = accuracy.mean(axis=-2)
-    return np.concatenate([cells, gaps.mean(axis=-2), _pair_gaps(signed, layout).mean(axis=-2), signed.mean(axis=-2),
-                           cells.mean(axis=-1, keepdims=True), gaps.max(axis=-1).mean(axis=-1)[..., None],
-                           gaps.mean(axis=(-1, -2))[..., None]], axis=-1)
-
-
-def seed_mean_difference(accuracy_a: np.ndarray, accuracy_b: np.ndarray, layout: CellLayout) -> np.ndarray:
-    """``seed_mean_summary(accuracy_a) - seed_mean_summary(accuracy_b)`` (both (..., n_seeds, n_cells)), with the
-    linear metrics (cells, signed gaps, macro) taken from the difference of the accuracies, which is cheaper; the
-    gaps, their max and mean of each set per seed, as the estimate's."""
-    cells = (accuracy_a - accuracy_b).mean(axis=-2)
-    acc_a, acc_b = by_group(accuracy_a, layout), by_group(accuracy_b, layout)
-    gaps_a, gaps_b = spread(acc_a), spread(acc_b)
-    pair = (_pair_gaps(signed_pairs(acc_a, layout), layout).mean(axis=-2)
-            - _pair_gaps(signed_pairs(acc_b, layout), layout).mean(axis=-2))
-    return np.concatenate([cells, gaps_a.mean(axis=-2) - gaps_b.mean(axis=-2), pair,
-                           signed_pairs(by_group(cells, layout), layout), cells.mean(axis=-1, keepdims=True),
-                           (gaps_a.max(axis=-1).mean(axis=-1) - gaps_b.max(axis=-1).mean(axis=-1))[..., None],
-                           (gaps_a.mean(axis=(-1, -2)) - gaps_b.mean(axis=(-1, -2)))[..., None]], axis=-1)
+    a, b = view(rates_a), view(rates_b)
+    difference = view({channel: rates_a[channel] - rates_b[channel] for channel in rates_a})
+    return np.concatenate([m.seed_mean(difference[m.channel]) if m.smooth
+                           else m.seed_mean(a[m.channel]) - m.seed_mean(b[m.channel]) for m in metric_set], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -216,8 +158,8 @@ def subject_design(rows: pd.DataFrame, layout: CellLayout, tasks: tuple[str, str
     return SubjectDesign(image_ids, image_subject, image_cell, subjects, subject_group, counts, layout, tasks)
 
 
-def correctness(rows: pd.DataFrame, design: SubjectDesign, where: str) -> tuple[tuple[int, ...], np.ndarray]:
-    """Seeds and per-image correctness of one method: bool array of shape (n_tasks, n_seeds, n_images)."""
+def _row_positions(rows: pd.DataFrame, design: SubjectDesign, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeds, and each row's seed index and image index, checking every image is predicted once per seed."""
     seed_of_row = rows["seed"].to_numpy()
     seeds, k = np.unique(seed_of_row, return_inverse=True)
     i = columns.positions(rows["image_id"], design.image_ids)
@@ -234,10 +176,58 @@ def correctness(rows: pd.DataFrame, design: SubjectDesign, where: str) -> tuple[
         raise BenchmarkError(f"{where}: seed {seeds[seed]} does not predict every image of the group "
                              f"({int((seen[seed] == 0).sum())} of {n_images} missing); "
                              "methods compared must cover the same images")
-    out = np.zeros((len(design.tasks), len(seeds), n_images), dtype=bool)
+    return seeds, k, i
+
+
+def correctness(rows: pd.DataFrame, design: SubjectDesign, where: str) -> tuple[tuple[int, ...], np.ndarray]:
+    """Seeds and per-image correctness of one method: bool array of shape (n_tasks, n_seeds, n_images)."""
+    seeds, k, i = _row_positions(rows, design, where)
+    out = np.zeros((len(design.tasks), len(seeds), len(design.image_ids)), dtype=bool)
     for t, task in enumerate(design.tasks):
         out[t, k, i] = columns.equal(rows[f"pred_{task}"], rows[task])
     return tuple(int(x) for x in seeds), out
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """One method's predictions over a design, per task, seed and image: ``correct`` (T, K, I) bool, and
+    ``false_cell`` (T, K, I) int, the cell whose class an image was wrongly predicted as (emotion task: its group x
+    the predicted emotion; attribute task: the predicted group x its emotion), -1 where it was right or the
+    prediction is no declared class."""
+
+    seeds: tuple[int, ...]
+    correct: np.ndarray
+    false_cell: np.ndarray
+
+
+def predicted(rows: pd.DataFrame, design: SubjectDesign, where: str) -> Predicted:
+    """Seeds, correctness and false-positive cells of one method's prediction rows (see :class:`Predicted`)."""
+    seeds, k, i = _row_positions(rows, design, where)
+    layout = design.layout
+    n_emotions = len(layout.emotions)
+    true_group, true_emotion = np.divmod(design.image_cell[i], n_emotions)
+    shape = (len(design.tasks), len(seeds), len(design.image_ids))
+    correct, false_cell = np.zeros(shape, dtype=bool), np.full(shape, -1, dtype=np.int64)
+    for t, task in enumerate(design.tasks):
+        is_emotion = t == len(design.tasks) - 1
+        guess = columns.positions(rows[f"pred_{task}"], np.array(layout.emotions if is_emotion else layout.groups,
+                                                                 dtype=object))
+        right = columns.equal(rows[f"pred_{task}"], rows[task])
+        cell = guess + true_group * n_emotions if is_emotion else guess * n_emotions + true_emotion
+        correct[t, k, i] = right
+        false_cell[t, k, i] = np.where(right | (guess < 0), -1, cell)
+    return Predicted(tuple(int(x) for x in seeds), correct, false_cell)
+
+
+def _per_subject(hits: np.ndarray, cell: np.ndarray, design: SubjectDesign) -> np.ndarray:
+    """Per-subject counts per cell of (T, K, I) weights at cells (T, K, I) (-1: nowhere) -> (S, T, K, C)."""
+    n_tasks, n_seeds, _ = hits.shape
+    n_cells, n_subjects = design.layout.n_cells, len(design.subjects)
+    size = n_subjects * n_cells
+    sums = np.stack([np.bincount(np.where(cell[t, k] >= 0, design.image_subject * n_cells + cell[t, k], size),
+                                 weights=hits[t, k], minlength=size + 1)[:size]
+                     for t in range(n_tasks) for k in range(n_seeds)], axis=1)
+    return sums.reshape(n_subjects, n_cells, n_tasks, n_seeds).transpose(0, 2, 3, 1).astype(np.int64)
 
 
 def subject_sums(correct: np.ndarray, design: SubjectDesign) -> np.ndarray:
@@ -249,3 +239,41 @@ def subject_sums(correct: np.ndarray, design: SubjectDesign) -> np.ndarray:
     sums = np.stack([np.bincount(flat, weights=correct[t, k], minlength=size)
                      for t in range(n_tasks) for k in range(n_seeds)], axis=1)
     return sums.reshape(len(design.subjects), n_cells, n_tasks, n_seeds).transpose(0, 2, 3, 1)
+
+
+def channel_sums(prediction: Predicted, design: SubjectDesign, channels: Sequence[str]) -> Rates:
+    """Per-subject numerators of each channel: ``recall`` the correct counts per cell, ``fpr`` the images wrongly
+    predicted as each cell's class; channel -> (n_subjects, n_tasks, n_seeds, n_cells) int (exact integer products)."""
+    out = {}
+    for channel in channels:
+        if channel == "recall":
+            out[channel] = subject_sums(prediction.correct, design).astype(np.int64)
+        elif channel == "fpr":
+            out[channel] = _per_subject(np.ones(prediction.false_cell.shape), prediction.false_cell, design)
+        else:
+            raise ValueError(f"unknown channel {channel!r}")
+    return out
+
+
+def channel_totals(design: SubjectDesign, channels: Sequence[str]) -> Rates:
+    """Per-subject denominators of each channel: channel -> (n_subjects, n_tasks, n_cells) int.
+
+    ``recall``: the subject's images in the cell (both tasks). ``fpr``, emotion task: the subject's images of its
+    group with another emotion than the cell's; attribute task: the subject's images of the cell's emotion when the
+    subject is of another group than the cell's (the images that could be wrongly predicted as the cell's class).
+    """
+    layout = design.layout
+    n_tasks = len(design.tasks)
+    per_cell = by_group(design.counts.astype(np.int64), layout)  # (S, G, E)
+    out = {}
+    for channel in channels:
+        if channel == "recall":
+            out[channel] = np.repeat(design.counts.astype(np.int64)[:, None, :], n_tasks, axis=1)
+        elif channel == "fpr":
+            attribute_task = per_cell.sum(axis=1, keepdims=True) - per_cell   # other groups, same emotion
+            emotion_task = per_cell.sum(axis=2, keepdims=True) - per_cell     # same group, other emotions
+            tasks = [attribute_task] * (n_tasks - 1) + [emotion_task]
+            out[channel] = np.stack([t.reshape(len(design.subjects), layout.n_cells) for t in tasks], axis=1)
+        else:
+            raise ValueError(f"unknown channel {channel!r}")
+    return out

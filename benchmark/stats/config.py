@@ -1,37 +1,37 @@
-"""The statistics' settings: budgets, confidence level and interval method (the ``evaluate`` section of params.yaml)."""
+"""The statistics' settings: budgets, confidence level and interval method, as the ``evaluate`` section of params.yaml
+declares them (defaults, ranges and the interval methods' names live there, once: :mod:`benchmark.core.settings`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
+from benchmark.core.settings import CI_METHODS, EvaluateSettings
 from benchmark.infra.errors import BenchmarkError
 
 __all__ = ["CI_METHODS", "StatsConfig"]
 
-#: ``bound``: score intervals for cells and error-bound intervals for every other row (:mod:`benchmark.stats.bounds`);
-#: ``bca`` and ``percentile``: plain subject-bootstrap intervals of every row.
-CI_METHODS: tuple[str, ...] = ("percentile", "bca", "bound")
+_DEFAULTS = EvaluateSettings()
 
 
 @dataclass(frozen=True)
 class StatsConfig:
-    """Budgets and choices of the statistics (``evaluate`` section of params.yaml).
+    """Budgets and choices of the statistics (``evaluate`` section of params.yaml; the defaults are its defaults).
 
-    n_resamples : int, default=10000. Bootstrap resamples of subjects.
-    ci : float in (0, 1), default=0.95. Confidence level of every interval.
-    ci_method : {'percentile', 'bca', 'bound'}, default='bound'.
-    n_permutations : int, default=10000. Random subject-level exchanges per permutation test.
-    seed : int, default=0. Seeds every draw; each evaluation group derives its own stream from it and its name.
-    memory_budget_mb : int, default=64. The most memory (MiB) one chunk of resamples or permutations may take with
-        its products (:mod:`benchmark.stats.draws`); larger designs are drawn in more chunks, with the same numbers.
+    n_resamples : int. Bootstrap resamples of subjects.
+    ci : float in (0, 1). Confidence level of every interval.
+    ci_method : one of :data:`~benchmark.core.settings.CI_METHODS`.
+    n_permutations : int. Random subject-level exchanges per permutation test.
+    seed : int. Seeds every draw; each evaluation group derives its own stream from it and its name.
+    memory_budget_mb : int. The most memory (MiB) one chunk of resamples or permutations may take with its
+        products (:mod:`benchmark.stats.draws`); larger designs are drawn in more chunks, with the same numbers.
     """
 
-    n_resamples: int = 10_000
-    ci: float = 0.95
-    ci_method: str = "bound"
-    n_permutations: int = 10_000
-    seed: int = 0
-    memory_budget_mb: int = 64
+    n_resamples: int = _DEFAULTS.n_resamples
+    ci: float = _DEFAULTS.ci
+    ci_method: str = _DEFAULTS.ci_method
+    n_permutations: int = _DEFAULTS.n_permutations
+    seed: int = _DEFAULTS.seed
+    memory_budget_mb: int = _DEFAULTS.memory_budget_mb
 
     def __post_init__(self) -> None:
         if self.n_resamples < 1 or self.n_permutations < 1:
@@ -45,4 +45,11 @@ class StatsConfig:
 
     @property
     def memory_budget_bytes(self) -> int:
+        """``memory_budget_mb`` in bytes."""
         return self.memory_budget_mb * 2 ** 20
+
+    @classmethod
+    def from_settings(cls, evaluate: EvaluateSettings) -> StatsConfig:
+        """The statistics' settings of params.yaml's ``evaluate`` section (the one translation, used by the evaluate
+        stage, the coverage and the power studies)."""
+        return cls(**{f.name: getattr(evaluate, f.name) for f in fields(cls)})

@@ -1,21 +1,23 @@
 """Subject resampling: stratified bootstrap multiplicities, and every metric of weighted subject sets as one matrix
-product of exact integer counts (chunked to bound memory): of given weights (:func:`seed_cells`), of an evaluation
-group's resamples drawn chunk by chunk (:func:`resampled_cells`, :mod:`benchmark.stats.draws`), and leaving one
-subject out (:func:`jackknife_metrics`)."""
+product per rate channel of exact integer counts (chunked to bound memory): of given weights (:func:`seed_rates`), of
+an evaluation group's resamples drawn chunk by chunk (:func:`resampled_rates`, :mod:`benchmark.stats.draws`), and
+leaving one subject out (:func:`jackknife_metrics`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from benchmark.core import metrics
 from benchmark.core.design import CellLayout
-from benchmark.stats.cells import seed_mean_summary, summary_metrics
+from benchmark.core.metrics import Metric
+from benchmark.stats.cells import Rates, metric_entries, metric_values, seed_mean_values
 from benchmark.stats.draws import Draws, rows_within
 from benchmark.stats.units import Units
 
-__all__ = ["chunks", "exact_product", "jackknife_metrics", "resampled_cells", "seed_cells", "seed_mean_metrics",
-           "seed_metrics", "subject_resamples"]
+__all__ = ["chunks", "exact_product", "jackknife_metrics", "resampled_rates", "seed_cells", "seed_mean_metrics",
+           "seed_metrics", "seed_rates", "subject_resamples"]
 
 _CHUNK_ELEMENTS = 4_000_000  # bound on the floats of one matrix-product chunk (memory, not results)
 
@@ -79,16 +81,14 @@ def exact_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a.astype(np.float64) @ b.astype(np.float64)
 
 
-def seed_metrics(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, layout: CellLayout) -> np.ndarray:
+def seed_metrics(weights: np.ndarray, sums: Rates, totals: Rates, layout: CellLayout) -> np.ndarray:
     """Per-seed metrics of weighted subject sets (for the seed sd).
 
-    weights (R, n_subjects); sums (n_subjects, T, K, n_cells); counts (n_subjects, n_cells) -> (R, T, K, n_metrics)
-    percent.
+    weights (R, n_subjects); sums channel -> (n_subjects, T, K, C); totals channel -> (n_subjects, T, C) ->
+    (R, T, K, n_metrics) percent.
     """
-    n, n_tasks, n_seeds, n_cells = sums.shape
-    cell_sums = (weights @ sums.reshape(n, -1)).reshape(len(weights), n_tasks, n_seeds, n_cells)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return summary_metrics(100.0 * cell_sums / (weights @ counts)[:, None, None, :], layout)
+        return metric_values(seed_rates(weights, sums, totals), layout)
 
 
 def seed_cells(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -97,70 +97,112 @@ def seed_cells(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> np.
 
     sums (n_subjects, T, K, n_cells) correct counts; counts (n_subjects, n_cells) images. An empty cell gives NaN.
     """
+    n_tasks = sums.shape[1]
+    return _rates(weights, sums, np.repeat(counts[:, None, :], n_tasks, axis=1))
+
+
+def _rates(weights: np.ndarray, sums: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """100 * (weights @ sums) / (weights @ totals), chunked: (R, n) x (n, T, K, C) / (n, T, C) -> (R, T, K, C)."""
     weights = np.asarray(weights, dtype=np.float64)
     n, n_tasks, n_seeds, n_cells = sums.shape
     flat = sums.reshape(n, -1)
     out = np.empty((len(weights), n_tasks, n_seeds, n_cells))
     for part in chunks(len(weights), flat.shape[1] * 3):
         cell_sums = exact_product(weights[part], flat).reshape(-1, n_tasks, n_seeds, n_cells)
+        denominator = exact_product(weights[part], totals.reshape(n, -1)).reshape(-1, n_tasks, 1, n_cells)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[part] = 100.0 * cell_sums / exact_product(weights[part], counts)[:, None, None, :]
+            out[part] = 100.0 * cell_sums / denominator
     return out
 
 
-def seed_mean_metrics(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, layout: CellLayout) -> np.ndarray:
+def seed_rates(weights: np.ndarray, sums: Rates, totals: Rates) -> Rates:
+    """Per-seed rates of every channel of weighted subject sets: channel -> (R, T, K, n_cells) percent (NaN where a
+    cell has no image to count)."""
+    return {channel: _rates(weights, sums[channel], totals[channel]) for channel in sums}
+
+
+def seed_mean_metrics(weights: np.ndarray, sums: Rates, totals: Rates, layout: CellLayout) -> np.ndarray:
     """Seed-mean metrics of weighted subject sets, (R, n_subjects) weights -> (R, T, n_metrics) percent.
 
-    sums (n_subjects, T, K, n_cells) correct counts; counts (n_subjects, n_cells) images. An empty cell gives NaN.
+    sums channel -> (n_subjects, T, K, C) numerators; totals channel -> (n_subjects, T, C). An empty cell gives NaN.
     """
-    return seed_mean_summary(seed_cells(weights, sums, counts), layout)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return seed_mean_values(seed_rates(weights, sums, totals), layout)
 
 
-def resampled_cells(draws: Draws, sums: list[np.ndarray], layout: CellLayout) -> list[np.ndarray]:
-    """Per-seed cell accuracies of every bootstrap resample of ``draws``, for several methods on the same resamples
-    (drawn once, chunk by chunk).
+def _stratum_blocks(units: Units, stratum: int, sums: list[Rates],
+                    totals: Rates) -> tuple[type, list[tuple[str, int, np.ndarray, np.ndarray, list[np.ndarray]]]]:
+    """The operands of one stratum's products, per (channel, task): the cells its units have images to count in,
+    their denominators (U_g, n) and every method's numerators (U_g, K * n); cast to float32 where every partial sum is
+    an exact integer (a resample draws the stratum's subjects), else float64. Returns the dtype and the blocks."""
+    members = units.members(stratum)
+    blocks = []
+    for channel, total in totals.items():
+        for t in range(total.shape[1]):
+            denominators = total[members, t]  # (U_g, C)
+            cells = np.flatnonzero(denominators.sum(axis=0) > 0)  # a numerator is never above its denominator
+            if len(cells):
+                blocks.append((channel, t, cells, denominators[:, cells],
+                               [s[channel][members, t][..., cells].reshape(len(members), -1) for s in sums]))
+    largest = max((float(np.abs(b).max(initial=0)) for _, _, _, d, nums in blocks for b in [d, *nums]), default=0.0)
+    dtype = np.float32 if float(units.size[members].sum()) * largest < 2 ** 24 else np.float64
+    return dtype, [(c, t, cells, d.astype(dtype), [n.astype(dtype) for n in nums]) for c, t, cells, d, nums in blocks]
 
-    sums : per method, correct counts (U, T, K_m, C) of the units of ``draws`` (:func:`benchmark.stats.units.unit_sums`).
-    Returns per method (R, T, K_m, C) percent; a cell empty in a resample is NaN. A unit of stratum g only has images
-    in g's cells, so each stratum's draws fill its own cells.
+
+def resampled_rates(draws: Draws, sums: list[Rates], totals: Rates) -> list[Rates]:
+    """Per-seed rates of every channel in every bootstrap resample of ``draws``, for several methods on the same
+    resamples (drawn once, chunk by chunk).
+
+    sums : per method, channel -> (U, T, K_m, C) numerators of the units of ``draws``; totals : channel -> (U, T, C)
+    denominators (:func:`benchmark.stats.units.unit_sums`, :func:`~benchmark.stats.units.unit_totals`). Returns per
+    method channel -> (R, T, K_m, C) percent; a cell with nothing to count in a resample is NaN. A stratum's draws
+    only move the cells its units have images to count in (a cell accuracy: the stratum's own cells), so each
+    stratum's products cover those columns alone; the exact integer sums of the strata add up before the division,
+    the same numbers as one product over every unit (:func:`seed_rates`).
     """
-    units, n_emotions = draws.units, len(layout.emotions)
-    out = [np.full((draws.n_resamples,) + s.shape[1:], np.nan) for s in sums]
-    stratum, dtype, counts, flats = None, np.float64, np.empty(0), []
+    units, n_resamples = draws.units, draws.n_resamples
+    out = [{c: np.zeros((n_resamples,) + s[c].shape[1:]) for c in totals} for s in sums]
+    denominators = {c: np.zeros((n_resamples,) + total.shape[1:]) for c, total in totals.items()}
+    stratum, dtype, blocks = None, np.float64, []
     for g, rows, weights in draws.resamples():
-        if g != stratum:  # a stratum's operands, once: cast to float32 where every partial sum is an exact integer
-            stratum, members, cells = g, units.members(g), slice(g * n_emotions, (g + 1) * n_emotions)
-            counts = units.counts[members, cells]
-            flats = [s[members][..., cells].reshape(len(members), -1) for s in sums]
-            largest = max(float(np.abs(b).max(initial=0)) for b in [counts, *flats])
-            exact = float(units.size[members].sum()) * largest < 2 ** 24  # a resample draws the stratum's subjects
-            dtype = np.float32 if exact else np.float64
-            counts, flats = counts.astype(dtype), [f.astype(dtype) for f in flats]
+        if g != stratum:  # a stratum's operands, once
+            stratum = g
+            dtype, blocks = _stratum_blocks(units, g, sums, totals)
         w = weights.astype(dtype)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            n = (w @ counts).astype(np.float64)[:, None, None, :]
-            for o, flat in zip(out, flats):
-                cell_sums = (w @ flat).astype(np.float64).reshape((len(w),) + o.shape[1:3] + (-1,))
-                o[rows, :, :, cells] = 100.0 * cell_sums / n
+        for channel, t, cells, d, nums in blocks:
+            denominators[channel][rows, t][:, cells] += (w @ d).astype(np.float64)
+            for o, num in zip(out, nums):
+                o[channel][rows, t][:, :, cells] += (w @ num).astype(np.float64).reshape(len(w), -1, len(cells))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for o in out:
+            for channel, rates in o.items():
+                np.multiply(rates, 100.0, out=rates)
+                np.divide(rates, denominators[channel][:, :, None, :], out=rates)
     return out
 
 
-def jackknife_metrics(sums: np.ndarray, units: Units, layout: CellLayout, *, budget_bytes: int) -> np.ndarray:
-    """Seed-mean metrics leaving one subject out, per unit: (U, T, K, C) correct counts -> (U, T, M) percent.
+def jackknife_metrics(sums: Rates, totals: Rates, units: Units, layout: CellLayout, *, budget_bytes: int,
+                      metric_set: Sequence[Metric] = metrics.METRICS) -> np.ndarray:
+    """Seed-mean metrics leaving one subject out, per unit: channel -> (U, T, K, C) numerators over channel -> (U, T, C)
+    denominators -> (U, T, M) percent.
 
     The sums without one subject of unit u are the total minus u's (no subjects x subjects weights); every subject
     of a unit gives the same values (:attr:`Units.jackknife_weights` says how many). Computed in chunks of units
     within ``budget_bytes``.
     """
-    n_units, n_tasks, n_seeds, n_cells = sums.shape
-    flat = sums.reshape(n_units, -1)
     size = units.size.astype(np.float64)
-    total, total_n = size @ flat, size @ units.counts
-    out = np.empty((n_units, n_tasks, len(summary_metrics(np.zeros(n_cells), layout))))
-    for start in range(0, n_units, step := rows_within(budget_bytes, flat.shape[1], 32, n_units)):
+    n_units = len(size)
+    flat = {c: s.reshape(n_units, -1) for c, s in sums.items()}
+    flat_totals = {c: totals[c].reshape(n_units, -1) for c in sums}
+    total = {c: size @ f for c, f in flat.items()}
+    total_n = {c: size @ f for c, f in flat_totals.items()}
+    width = sum(f.shape[1] for f in flat.values())
+    out = np.empty((n_units, next(iter(sums.values())).shape[1], len(metric_entries(layout, metric_set))))
+    for start in range(0, n_units, step := rows_within(budget_bytes, width, 32, n_units)):
         part = slice(start, min(n_units, start + step))
         with np.errstate(invalid="ignore", divide="ignore"):
-            cells = (100.0 * (total - flat[part]).reshape(-1, n_tasks, n_seeds, n_cells)
-                     / (total_n - units.counts[part])[:, None, None, :])
-        out[part] = seed_mean_summary(cells, layout)
+            rates = {c: 100.0 * (total[c] - flat[c][part]).reshape((-1,) + sums[c].shape[1:])
+                     / (total_n[c] - flat_totals[c][part]).reshape((-1, totals[c].shape[1], 1, totals[c].shape[2]))
+                     for c in flat}
+            out[part] = seed_mean_values(rates, layout, metric_set)
     return out

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
 
+from benchmark.core import metrics
 from benchmark.core.design import CellLayout
-from benchmark.stats.cells import SubjectDesign, metric_entries, seed_mean_difference
+from benchmark.stats.cells import Rates, SubjectDesign, metric_entries, seed_mean_difference
 from benchmark.stats.resampling import chunks
 
 __all__ = ["PairedTest", "holm", "mcnemar_exact", "mcnemar_table", "permutation_p", "permutation_pvalues",
@@ -31,54 +32,68 @@ class PairedTest:
     """The subject-level permutation test of metric(a) - metric(b), prepared once and fed chunks of exchanges.
 
     Seeds are paired by their order after tiling both methods to the least common multiple of their seed counts (a
-    one-seed method pairs with every seed of the other). Exchanging a unit's subjects moves the cell sums linearly:
-    a loses and b gains ``exchanged @ (a - b)``.
+    one-seed method pairs with every seed of the other). Exchanging a unit's subjects moves every channel's cell sums
+    linearly: a loses and b gains ``exchanged @ (a - b)``; the denominators stay (both cover the same images).
     """
 
-    delta: np.ndarray     # (U, T * K * C) correct counts a - b per unit (one subject of it)
-    total_a: np.ndarray   # (T * K * C,) cell sums of a over every subject
-    total_b: np.ndarray
-    cell_n: np.ndarray    # (C,) images per cell
+    delta: np.ndarray     # (U, channels x T x K x C) numerators a - b per unit (one subject of it)
+    total_a: Rates        # channel -> (T, K, C) numerators of a over every subject
+    total_b: Rates
+    totals: Rates         # channel -> (T, 1, C) denominators over every subject
     observed: np.ndarray  # (T, M)
     layout: CellLayout
     n_seeds: int
+    n_subjects: float
+    metric_set: tuple[metrics.Metric, ...]
 
     @functools.cached_property
     def operand(self) -> np.ndarray:
         """``delta`` for the products: float32 (twice as fast) when every partial sum of exchanged counts times it is
-        an integer below 2^24, i.e. when all images x max |delta| is (a permutation exchanges at most every subject,
-        and there are at most as many subjects as images), else float64."""
-        exact = float(self.cell_n.sum()) * float(np.abs(self.delta).max(initial=0)) < 2 ** 24
+        an integer below 2^24, i.e. when the subjects x max |delta| is (a permutation exchanges at most every
+        subject), else float64."""
+        exact = self.n_subjects * float(np.abs(self.delta).max(initial=0)) < 2 ** 24
         return self.delta.astype(np.float32 if exact else np.float64)
 
     @classmethod
-    def prepare(cls, sums_a: np.ndarray, sums_b: np.ndarray, counts: np.ndarray, observed: np.ndarray,
-                layout: CellLayout, size: np.ndarray | None = None) -> PairedTest:
-        """sums_a, sums_b (U, T, K_a | K_b, C) correct counts; counts (U, C) images; observed (T, M) the difference;
-        size (U,) subjects per unit (None: one each)."""
-        n_seeds = math.lcm(sums_a.shape[2], sums_b.shape[2])
-        a, b = tile_seeds(sums_a, n_seeds), tile_seeds(sums_b, n_seeds)
-        n = a.shape[0]
+    def prepare(cls, sums_a: Rates, sums_b: Rates, totals: Rates, observed: np.ndarray, layout: CellLayout,
+                size: np.ndarray | None = None,
+                metric_set: Sequence[metrics.Metric] = metrics.METRICS) -> PairedTest:
+        """sums_a, sums_b: channel -> (U, T, K_a | K_b, C) numerators; totals: channel -> (U, T, C) denominators (the
+        channels ``metric_set`` reads); observed (T, M) the difference; size (U,) subjects per unit (None: one each)."""
+        channels = list(sums_a)
+        n_seeds = math.lcm(sums_a[channels[0]].shape[2], sums_b[channels[0]].shape[2])
+        a = {c: tile_seeds(sums_a[c], n_seeds) for c in channels}
+        b = {c: tile_seeds(sums_b[c], n_seeds) for c in channels}
+        n = a[channels[0]].shape[0]
+        delta = np.concatenate([(a[c] - b[c]).reshape(n, -1) for c in channels], axis=1)
         if size is None:
-            total_a, total_b, cell_n = a.sum(axis=0).reshape(-1), b.sum(axis=0).reshape(-1), counts.sum(axis=0)
+            total_a, total_b = {c: a[c].sum(axis=0) for c in channels}, {c: b[c].sum(axis=0) for c in channels}
+            denominators = {c: totals[c].sum(axis=0)[:, None, :] for c in channels}
+            n_subjects = float(n)
         else:
-            weights = size.astype(np.float64)
-            total_a, total_b, cell_n = weights @ a.reshape(n, -1), weights @ b.reshape(n, -1), weights @ counts
-        return cls((a - b).reshape(n, -1), total_a, total_b, cell_n, observed, layout, n_seeds)
+            w = size.astype(np.float64)
+            total_a = {c: np.tensordot(w, a[c], axes=1) for c in channels}
+            total_b = {c: np.tensordot(w, b[c], axes=1) for c in channels}
+            denominators = {c: np.tensordot(w, totals[c], axes=1)[:, None, :] for c in channels}
+            n_subjects = float(w.sum())
+        return cls(delta, total_a, total_b, denominators, observed, layout, n_seeds, n_subjects, tuple(metric_set))
 
     def exceedances(self, exchanged: np.ndarray) -> np.ndarray:
         """How many of the permutations ``exchanged`` (P, U: subjects of each unit exchanged) give a statistic at
         least as extreme as the observed one: (T, M) int64."""
-        n_tasks = self.observed.shape[0]
         exceed = np.zeros(self.observed.shape, dtype=np.int64)
         delta = self.operand
+        width = self.delta.shape[1] // len(self.totals)
         for part in chunks(len(exchanged), self.delta.shape[1] * 4):
             moved = (exchanged[part].astype(delta.dtype) @ delta).astype(np.float64)
-            shape = (len(moved), n_tasks, self.n_seeds, self.layout.n_cells)
+            rates_a, rates_b = {}, {}
+            for j, (c, total) in enumerate(self.totals.items()):
+                moved_c = moved[:, j * width:(j + 1) * width].reshape((len(moved),) + self.total_a[c].shape)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    rates_a[c] = 100.0 * (self.total_a[c] - moved_c) / total
+                    rates_b[c] = 100.0 * (self.total_b[c] + moved_c) / total
             with np.errstate(invalid="ignore", divide="ignore"):
-                statistic = seed_mean_difference(100.0 * (self.total_a - moved).reshape(shape) / self.cell_n,
-                                                 100.0 * (self.total_b + moved).reshape(shape) / self.cell_n,
-                                                 self.layout)
+                statistic = seed_mean_difference(rates_a, rates_b, self.layout, self.metric_set)
             exceed += (np.abs(statistic) >= np.abs(self.observed) - _TIE_TOLERANCE).sum(axis=0)
         return exceed
 
@@ -99,12 +114,13 @@ def permutation_pvalues(tests: list[PairedTest], exchanges: Iterable[tuple[slice
     return [t.p_value(e, n_permutations) for t, e in zip(tests, exceed)]
 
 
-def permutation_p(sums_a: np.ndarray, sums_b: np.ndarray, counts: np.ndarray, flips: np.ndarray,
-                  observed: np.ndarray, layout: CellLayout) -> np.ndarray:
-    """Two-sided subject-level permutation p of metric(a) - metric(b), shape (T, n_metrics), for one subject per
-    row of ``sums_a``/``sums_b`` (n_subjects, T, K, C) and ``flips`` (P, n_subjects) bool: the subjects whose
-    predictions are exchanged in each permutation (:class:`PairedTest`)."""
-    test = PairedTest.prepare(sums_a, sums_b, counts, observed, layout)
+def permutation_p(sums_a: Rates, sums_b: Rates, totals: Rates, flips: np.ndarray, observed: np.ndarray,
+                  layout: CellLayout, metric_set: Sequence[metrics.Metric] = metrics.METRICS) -> np.ndarray:
+    """Two-sided subject-level permutation p of metric(a) - metric(b) for every metric of ``metric_set``, shape
+    (T, n_metrics), for one subject per row of ``sums_a``/``sums_b`` (channel -> (n_subjects, T, K, C)) over
+    ``totals`` (channel -> (n_subjects, T, C)) and ``flips`` (P, n_subjects) bool: the subjects whose predictions are
+    exchanged in each permutation (:class:`PairedTest`)."""
+    test = PairedTest.prepare(sums_a, sums_b, totals, observed, layout, metric_set=metric_set)
     return test.p_value(test.exceedances(flips), len(flips))
 
 
@@ -146,14 +162,17 @@ def seed_majority(correct: np.ndarray) -> np.ndarray:
 
 
 def mcnemar_table(majority_a: np.ndarray, majority_b: np.ndarray, design: SubjectDesign) -> np.ndarray:
-    """McNemar p for every (task, metric): cells on their own images, macro on all images, NaN for the others."""
+    """McNemar p for every (task, metric): a metric's :attr:`~benchmark.core.metrics.Metric.mcnemar` says on which
+    images (its cell's, all), NaN for the others."""
     entries = metric_entries(design.layout)
+    kind = {m.name: m.mcnemar for m in metrics.METRICS}
+    cell_of = {(group, emotion): c for c, (group, emotion) in enumerate(design.layout.cells())}
     out = np.full((majority_a.shape[0], len(entries)), np.nan)
     for t in range(majority_a.shape[0]):
-        for j, (metric, _, _) in enumerate(entries):
-            if metric == "macro":
+        for j, (metric, group, emotion) in enumerate(entries):
+            if kind[metric] == "all":
                 out[t, j] = mcnemar_exact(majority_a[t], majority_b[t])
-            elif metric == "cell":
-                mask = design.image_cell == j
+            elif kind[metric] == "cell":
+                mask = design.image_cell == cell_of[group, emotion]
                 out[t, j] = mcnemar_exact(majority_a[t, mask], majority_b[t, mask])
     return out

@@ -49,7 +49,7 @@ from benchmark.stats.coverage_table import MEASURED_COLUMNS
 log = logging.getLogger(__name__)
 
 __all__ = ["COMPARISONS", "CoverageStudy", "StudyResult", "fitted_predictions", "measure_coverage", "other_dataset", "summarise",
-           "measured_rows", "statistics_config", "to_markdown", "write"]
+           "measured_rows", "to_markdown", "write"]
 
 COMPARISONS: tuple[str, ...] = ("methods", "aa")
 KEY = ["method", "task", "metric", "group", "emotion"]
@@ -189,16 +189,17 @@ def truth_table(rows: dict[str, pd.DataFrame], layout: CellLayout, attribute: st
                 exchangeable: bool) -> pd.DataFrame:
     """The truth per row: ``truth`` (each rule's metric on the large sample) and ``truth_diff`` (compared -
     reference; exactly 0 when the two rules are exchangeable), keyed like the statistics table."""
-    from benchmark.stats.cells import correctness, subject_design, subject_sums
+    from benchmark.core.metrics import channels
+    from benchmark.stats.cells import channel_sums, channel_totals, predicted, subject_design
     from benchmark.stats.resampling import seed_mean_metrics
 
     tasks = predictions.tasks(attribute)
     design = subject_design(pd.concat(list(rows.values()), ignore_index=True), layout, tasks, "truth")
     values = {}
+    totals = channel_totals(design, channels())
     for name, r in rows.items():
-        _, correct = correctness(r, design, "truth")
-        values[name] = seed_mean_metrics(np.ones((1, len(design.subjects))), subject_sums(correct, design),
-                                         design.counts, layout)[0]
+        sums = channel_sums(predicted(r, design, "truth"), design, list(totals))
+        values[name] = seed_mean_metrics(np.ones((1, len(design.subjects))), sums, totals, layout)[0]
     frames = []
     entries = metric_entries(layout)
     for name in names:
@@ -253,13 +254,6 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def statistics_config(settings: Settings) -> StatsConfig:
-    """The evaluate section's statistics settings (what the evaluate stage runs with)."""
-    e = settings.evaluate
-    return StatsConfig(n_resamples=e.n_resamples, ci=e.ci, ci_method=e.ci_method, n_permutations=e.n_permutations,
-                       seed=e.seed, memory_budget_mb=e.memory_budget_mb)
-
-
 def measure_coverage(study: CoverageStudy, settings: Settings, *, declared: dict[str, DatasetDesign] | None = None,
         statistics: Statistics = group_statistics, config: StatsConfig | None = None,
         alpha: float | None = None) -> StudyResult:
@@ -271,7 +265,7 @@ def measure_coverage(study: CoverageStudy, settings: Settings, *, declared: dict
     statistics : the function under test, called like :func:`benchmark.stats.group_statistics` once per replicate.
     """
     declared = declared if declared is not None else designs.shipped()
-    config = config or statistics_config(settings)
+    config = config or StatsConfig.from_settings(settings.evaluate)
     alpha = settings.evaluate.alpha if alpha is None else alpha
     sets, layout, attribute = prediction_sets(study, settings, declared)
     names = study.names

@@ -32,12 +32,13 @@ import numpy as np
 from benchmark.core import design as designs
 from benchmark.core import predictions
 from benchmark.core.design import Attribute, CellLayout, DatasetDesign
+from benchmark.core.metrics import signed_pairs, spread
 from benchmark.core.outputs import OutputsTable
 from benchmark.core.settings import Settings
-from benchmark.infra import processes
+from benchmark.infra import memory, processes
 from benchmark.infra.errors import BenchmarkError
 from benchmark.sources import sim
-from benchmark.stats.cells import by_group, correctness, signed_pairs, spread, subject_design, subject_sums
+from benchmark.stats.cells import by_group, correctness, subject_design, subject_sums
 from benchmark.stats.resampling import chunks, seed_cells
 from benchmark.studies import coverage_study
 
@@ -204,6 +205,28 @@ def _replicates_p(numbers: list[int], *, job: _Replicates) -> list[dict[str, np.
             for r in numbers]
 
 
+def workers(study: PowerStudy) -> int:
+    """Processes the replicates are shared out to: one block per core."""
+    return min(study.replicates, len(processes.available_cores()))
+
+
+def footprint(study: PowerStudy, sample: OutputsTable, *, n_cells: int, n_permutations: int) -> list[memory.Need]:
+    """The memory one design's simulation holds, by the key that makes it (for :func:`benchmark.infra.memory.check`),
+    from ``sample``, one table of the design at scale 1: every worker holds the tables and predictions of its block of
+    replicates at once (together about the sampled table's bytes per replicate at ``study.scale``: tracemalloc's
+    marginal peak per FACES replicate was 391 KB against the table's 360 KB), the truth sample at
+    ``study.truth_scale`` with its predictions (1.5 tables per unit), and while one replicate is tested its
+    permutation draws (float64 becoming bool, per subject) and its planted sets (every lambda and kind, float64 sums
+    per subject and cell and task)."""
+    table = float(sample.frame.memory_usage(deep=True).sum())
+    subjects = sample.frame["subject"].nunique() * study.scale
+    planted = 2 * len(GRID) * 2 * n_cells * 8 * subjects
+    return [memory.Need("power.replicates", study.replicates, study.replicates * table * study.scale),
+            memory.Need("power.truth_scale", study.truth_scale, 1.5 * table * study.truth_scale),
+            memory.Need("evaluate.n_permutations", n_permutations,
+                        workers(study) * (9 * subjects * n_permutations + planted))]
+
+
 def minimum_detectable(power: np.ndarray, effect_at_one: float, target: float) -> float | None:
     """The true effect (pp, absolute) at which ``power`` over :data:`GRID` first reaches ``target``, interpolated
     linearly in lambda; None when it never does (not detectable even when all errors or gaps are removed)."""
@@ -237,7 +260,7 @@ def measure_power(study: PowerStudy, settings: Settings, *, declared: dict[str, 
     levels = {"alpha": alpha, "holm": alpha / max(1, family_size)}
     rejected = {kind: {level: np.zeros((len(GRID), len(tasks))) for level in levels} for kind in KINDS}
     # independent replicates, shared out in one contiguous block per core
-    blocks = np.array_split(np.arange(study.replicates), min(study.replicates, len(processes.available_cores())))
+    blocks = np.array_split(np.arange(study.replicates), workers(study))
     job = _Replicates(study, scenario, settings, design, train, attribute, truth, settled_at=max(levels.values()))
     subjects = int(sim.sample_table(scenario, design, seed=study.seed, scale=study.scale).frame["subject"].nunique())
     log.info("power: %s: %d replicates of %d subjects", study.dataset, study.replicates, subjects)

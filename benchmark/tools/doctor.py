@@ -92,7 +92,7 @@ def check_tracking(settings: Settings) -> list[Check]:
     except BenchmarkError as err:
         return [Check("mlflow tracking", False, str(err), "fix tracking.uri or MLFLOW_TRACKING_URI")]
     return [Check("mlflow tracking", True, f"{uri} (experiment {settings.tracking.experiment!r}); browse: "
-                  f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1")]
+                  "benchmark ui")]
 
 
 def check_tune_storage(settings: Settings) -> list[Check]:

@@ -1,23 +1,33 @@
 """Storage, sampler, pruner and the worker loop of a tuning study; the best configuration out.
 
-Storage is any SQLAlchemy URL (default ``sqlite:///optuna.db``; PostgreSQL for several machines). Trials send
-heartbeats, so a trial whose worker was killed is marked FAILED by the next worker (and retried once), and a completed
-trial is never lost. Creating a study races when several workers start at once on a fresh database, so creation is
-retried: the loser of the race loads the study the winner created.
+Storage is any SQLAlchemy URL (default ``sqlite:///optuna.db``; PostgreSQL for several machines) or an Optuna journal
+file, ``journal:///path/study.journal`` (several processes without a database server; see :func:`open_storage`).
+Trials send heartbeats (database storages), so a trial whose worker was killed is marked FAILED by the next worker
+(and retried once), and a completed trial is never lost; each trial also records the process that runs it, so the
+next run of the study fails the trials whose process on this machine is gone (:func:`fail_abandoned_trials`: journal
+storages have no heartbeats, and a start-up batch's trials are not run by ``Study.optimize``). Creating a study races
+when several workers start at once on a fresh database, so creation is retried: the loser of the race loads the study
+the winner created.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import sqlalchemy.exc
+from optuna.storages._heartbeat import is_heartbeat_enabled  # what Study.optimize asks before it sends heartbeats
 
+from benchmark.infra import paths
 from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.probes import check_study_storage
 from benchmark.infra.probes import redact_url as redact
@@ -29,6 +39,10 @@ CREATE_ATTEMPTS = 8
 SAMPLER_STARTUP_TRIALS = 10
 #: finished trials before the median pruner may stop a trial
 PRUNER_STARTUP_TRIALS = 5
+#: a journal-file storage's URL prefix: ``journal:///relative/path`` or ``journal:////absolute/path``
+JOURNAL_PREFIX = "journal:///"
+#: the trial system attribute naming the process that runs a trial (``host:pid:start time in ms``)
+OWNER_ATTR = "benchmark:owner"
 
 
 def _make_sqlite_folder(url: str) -> None:
@@ -55,9 +69,32 @@ def quiet_interrupted_trials() -> None:
         logger.addFilter(_InterruptWithoutTraceback())
 
 
-def open_storage(url: str, *, heartbeat_s: int, max_retry: int) -> optuna.storages.RDBStorage:
-    """An RDB storage with heartbeats; raises BenchmarkError naming the (redacted) URL when it is unreachable
-    (a database server is probed first, so a silent one fails within seconds)."""
+def journal_storage(url: str) -> optuna.storages.JournalStorage:
+    """An Optuna journal-file storage for ``journal:///path`` (relative to the current directory, the project root):
+    one append-only file that processes on this machine, or on machines sharing the folder over NFS, write under
+    Optuna's symlink lock (no database server). Its limits (docs/TUNING.md): no heartbeats (a killed worker's trial is
+    failed only by a later run on the same machine, :func:`fail_abandoned_trials`), writes are serialised (fine while a
+    trial takes seconds), and a lock left by a killed writer is broken after Optuna's 30 s grace period."""
+    from optuna.storages.journal import JournalFileBackend
+
+    path = Path(paths.resolve_location(url, Path.cwd())[len(JOURNAL_PREFIX):])
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    except OSError as err:
+        raise BenchmarkError(f"tune.storage: cannot open the journal file {path} ({err.strerror or err}); "
+                             "check the path and its folder's permissions") from err
+
+
+def open_storage(url: str, *, heartbeat_s: int, max_retry: int) -> optuna.storages.BaseStorage:
+    """An RDB storage with heartbeats, or a journal file (:func:`journal_storage`); raises BenchmarkError naming the
+    (redacted) URL when it is unreachable (a database server is probed first, so a silent one fails within seconds)."""
+    if url.startswith("journal:"):
+        if not url.startswith(JOURNAL_PREFIX):
+            raise BenchmarkError(f"tune.storage: {url!r}; a journal file is journal:///relative/path or "
+                                 "journal:////absolute/path")
+        return journal_storage(url)
     check_study_storage(url)
     _make_sqlite_folder(url)
     last: Exception | None = None
@@ -103,6 +140,86 @@ def create_or_load(storage: optuna.storages.RDBStorage, *, name: str, objective:
             f"tune.objective: study {name!r} already exists with directions {existing}, but objective {objective!r} "
             f"needs {list(directions)}; use another --study name")
     return study
+
+
+def process_identity(pid: int | None = None) -> str:
+    """``host:pid:start time in ms`` of a process (this one by default): with its start time a reused pid is told
+    apart."""
+    import psutil
+
+    process = psutil.Process(pid)
+    return f"{socket.gethostname()}:{process.pid}:{int(process.create_time() * 1000)}"
+
+
+def claim(trial: optuna.Trial) -> None:
+    """Record this process as the one running ``trial`` (:data:`OWNER_ATTR`)."""
+    trial.storage.set_trial_system_attr(trial._trial_id, OWNER_ATTR, process_identity())
+
+
+def _owner_gone(owner: str) -> bool:
+    """Whether the process ``host:pid:start`` of this machine has ended (False for another machine's)."""
+    import psutil
+
+    host, _, rest = owner.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        return process_identity(int(pid)) != owner
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return True
+
+
+def fail_abandoned_trials(study: optuna.Study) -> list[int]:
+    """Fail the study's RUNNING trials that no process runs any more: those whose heartbeat stopped (database
+    storages, after the grace period) and those whose recorded process on this machine is gone (any storage, at once,
+    e.g. a start-up batch killed with SIGKILL). Returns the numbers of the trials failed here."""
+    if is_heartbeat_enabled(study._storage):
+        with warnings.catch_warnings():  # marked experimental, like the heartbeats it reads
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner = trial.system_attrs.get(OWNER_ATTR)
+        if owner and _owner_gone(owner):
+            try:
+                study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            except RuntimeError:  # finished by its process a moment ago after all
+                continue
+            failed.append(trial.number)
+    if failed:
+        log.warning("tune: study %r: trial(s) %s were left RUNNING by a process that is gone; marked FAILED",
+                    study.study_name, ", ".join(map(str, failed)))
+    return failed
+
+
+@contextmanager
+def heartbeats(study: optuna.Study, trials: list[optuna.Trial], interval_s: float) -> Iterator[None]:
+    """Send heartbeats for ``trials`` (asked, not run by ``Study.optimize``, which sends its own) from a daemon thread
+    while the block runs, so another machine's worker fails them if this process dies (database storages)."""
+    storage = study._storage
+    if not is_heartbeat_enabled(storage) or not trials:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            for trial in trials:
+                try:
+                    storage.record_heartbeat(trial._trial_id)
+                except Exception:  # a finished trial, or a moment without the database: the next beat retries
+                    pass
+            if stop.wait(interval_s):
+                return
+
+    thread = threading.Thread(target=beat, name="trial-heartbeats", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def started_trials(study: optuna.Study) -> int:

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
+from toy import KDEF, adfes_like_table, seven_emotion_table
 
 from benchmark.cli import main
 from benchmark.core import design as designs
-from benchmark.core.labels import EMONET_EMOTIONS, emotion_column
 from benchmark.evaluation import contrasts
 from benchmark.experiment.params import load_settings
 from benchmark.infra.errors import BenchmarkError
@@ -66,10 +66,12 @@ def test_the_default_design_gives_the_numbers_of_the_code_before_designs_were_de
     contrast_names = set(contrasts.contrast_rows(ours)["method"])
     merged = golden.fillna({k: "-" for k in KEYS}).merge(ours.fillna({k: "-" for k in KEYS}), on=KEYS, how="outer",
                                                          suffixes=("_golden", ""), indicator=True)
-    # every golden row is still there; the only new rows are the signed per-emotion differences and the contrasts
+    # every golden row is still there; the only new rows are the signed per-emotion differences, the contrasts and the
+    # metrics added since (worst-cell accuracy, the false-positive-rate gap)
     new = merged[merged["_merge"] == "right_only"]
     assert (merged["_merge"] != "left_only").all(), merged.loc[merged["_merge"] == "left_only", KEYS].head()
-    assert (new["metric"].eq("signed_gap") | new["method"].isin(contrast_names)).all(), new[KEYS].head()
+    added = new["metric"].isin(["signed_gap", "worst_cell", "fpr_gap"]) | new["method"].isin(contrast_names)
+    assert added.all(), new[KEYS].head()
     merged = merged[merged["_merge"] == "both"]
     for column in NUMBERS:
         a, b = merged[f"{column}_golden"].to_numpy(float), merged[column].to_numpy(float)
@@ -122,42 +124,12 @@ def test_uncorrected_age_groups_follow_the_declared_rule_from_fairfaces_bins(pub
 
 # ------------------------------------------------------------------------- a third dataset declared in YAML only
 
-KDEF = {"format": "benchmark-datasets/1", "datasets": {"kdef7": {
-    "description": "a seven-expression set with its own subject ids",
-    "emotions": ["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger"],
-    "subject": "person",
-    "attributes": {"gender": {"groups": ["male", "female"]}}}}}
-
-
-def _seven_emotion_table(n_per_gender: int, seed: int) -> pd.DataFrame:
-    """One picture per person and emotion, person ids like KDEF's AF07 / AM12, EmoNet-like logits."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for gender, letter in (("male", "M"), ("female", "F")):
-        for i in range(n_per_gender):
-            for emotion in KDEF["datasets"]["kdef7"]["emotions"]:
-                logits = rng.normal(size=len(EMONET_EMOTIONS))
-                logits[EMONET_EMOTIONS.index(emotion)] += 2.5
-                p_male = 1 / (1 + np.exp(-((2.0 if gender == "male" else -2.0) + rng.normal())))
-                rows.append({"image_id": f"A{letter}{i:02d}{emotion[:2].upper()}S.JPG", "person": f"A{letter}{i:02d}",
-                             "gender": gender, "emotion": emotion, "p_male": p_male, "p_female": 1 - p_male,
-                             **{emotion_column(c): v for c, v in zip(EMONET_EMOTIONS, logits)}})
-    return pd.DataFrame(rows)
-
-
-def _adfes_like_table(seed: int) -> pd.DataFrame:
-    from toy import make_toy_table
-
-    frame = make_toy_table(dataset="adfes", subjects_per_gender=4, images_per_cell=1, seed=seed).frame
-    return frame.drop(columns=["dataset"])
-
-
 @pytest.fixture
 def kdef_project(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tables").mkdir()
-    _seven_emotion_table(6, seed=0).to_csv(tmp_path / "tables" / "kdef7.csv", index=False)
-    _adfes_like_table(seed=1).to_csv(tmp_path / "tables" / "adfes.csv", index=False)
+    seven_emotion_table(6, seed=0).to_csv(tmp_path / "tables" / "kdef7.csv", index=False)
+    adfes_like_table(seed=1).to_csv(tmp_path / "tables" / "adfes.csv", index=False)
     (tmp_path / "kdef.yaml").write_text(yaml.safe_dump(KDEF))
     _write_params(tmp_path, {
         "data": {"source": "table", "input": "tables", "datasets": ["kdef7", "adfes"], "declarations": ["kdef.yaml"]},

@@ -10,10 +10,10 @@ import pytest
 from toy_predictions import LAYOUT, pipeline_predictions
 
 from benchmark import stats
-from benchmark.evaluation.audit import AuditConfig, attribute_accuracy, attribute_job, gap_audit, gap_job
+from benchmark.evaluation.audit import attribute_accuracy, attribute_job, gap_audit, gap_job
 from benchmark.infra import processes
 
-CONFIG = AuditConfig(n_resamples=200, ci=0.95, seed=0)
+CONFIG = stats.StatsConfig(n_resamples=200, ci=0.95, seed=0)
 LAYOUTS = {"faces": LAYOUT, "adfes": LAYOUT}
 
 

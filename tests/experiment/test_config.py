@@ -46,7 +46,16 @@ BAD_PARAMS = {
     "unknown_method_suggests_the_closest":
         ("train:\n  methods: [uncorected]\n", r"unknown method 'uncorected'; did you mean 'uncorrected'"),
     "split_to_a_dataset_not_fetched_names_it":
-        ("train:\n  splits: ['faces->ckplus']\n", r"train.splits: split 'faces->ckplus' needs dataset 'ckplus'; add it to data.datasets"),
+        ("train:\n  splits: ['faces->ckplus']\n", r"train.splits: split 'faces->ckplus' needs dataset 'ckplus', which "
+                                                r"is not in data.datasets \(faces, adfes\); add it there"),
+    "tune_split_to_an_undeclared_dataset_lists_the_declared_ones":
+        ("tune:\n  split: faces->ckplus\n", r"tune.split: 'faces->ckplus' names dataset 'ckplus', which is not "
+                                          r"declared; declared: adfes, faces"),
+    "tune_split_from_an_undeclared_dataset_lists_the_declared_ones":
+        ("tune:\n  split: ckplus->faces\n", r"tune.split: 'ckplus->faces' names dataset 'ckplus', which is not declared"),
+    "cv_folds_of_an_undeclared_dataset_lists_the_declared_ones":
+        ("train:\n  cv:\n    folds: {face: 5}\n", r"train.cv.folds names dataset 'face', which is not declared; "
+                                                r"declared: adfes, faces"),
     "malformed_split_names_the_forms":
         ("train:\n  splits: ['faces']\n", r"train.splits: 'faces' is not a split; expected A->B .* or cv:A"),
     "non_integer_in_a_list_of_integers_names_the_key_and_the_item":

@@ -73,9 +73,9 @@ def test_unreachable_tracking_store_is_one_clear_error(tmp_path, monkeypatch):
         tracking.setup(bad)
 
 
-def test_tracking_uri_environment_variable_overrides_params(monkeypatch):
+def test_tracking_uri_environment_variable_overrides_params(monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
-    assert tracking.tracking_uri(TrackingSettings()) == "sqlite:///elsewhere.db"
+    assert tracking.tracking_uri(TrackingSettings()) == f"sqlite:///{tmp_path.resolve() / 'elsewhere.db'}"
 
 
 def test_credentials_never_appear_in_the_error_message(monkeypatch):

@@ -61,6 +61,25 @@ def test_workers_leave_ctrl_c_to_this_process(monkeypatch):
     assert processes.map_on_cores(_sigint_ignored, [0, 1]) == [True, True]
 
 
+def _quick_or_slow(x: int) -> int:
+    time.sleep(0 if x == 1 else 30)
+    return x
+
+
+def _fail_meanwhile() -> None:
+    time.sleep(0.5)  # the workers are waiting on their queue or working
+    raise ValueError("the parent's own error")
+
+
+def test_workers_stopped_by_an_error_of_this_process_end_without_a_traceback(monkeypatch, capfd):
+    # inside a stage SIGTERM raises Terminated (sigterm_as_interrupt); forked workers inherited that handler and each
+    # printed a traceback when the parent stopped them, before the parent's one error line
+    monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
+    with processes.sigterm_as_interrupt(), pytest.raises(ValueError, match="own error"):
+        processes.map_on_cores(_quick_or_slow, [1, 2], meanwhile=_fail_meanwhile)  # one worker idle, one busy
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_an_error_in_one_item_reaches_the_caller(monkeypatch):
     monkeypatch.setattr(processes, "available_cores", lambda: [0, 1])
     with pytest.raises(ValueError, match="item 3"):

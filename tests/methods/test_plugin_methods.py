@@ -31,6 +31,15 @@ def _error(capsys) -> str:
     return err
 
 
+def test_the_documented_example_method_builds_from_its_file():
+    from benchmark.core.settings import Settings
+    from benchmark.methods.method import Method
+    from benchmark.methods.method_registry import build_method
+
+    method = build_method(EXAMPLE, Settings())
+    assert isinstance(method, Method)
+
+
 @pytest.mark.slow
 def test_a_method_from_a_file_outside_the_package_runs_through_train_evaluate_and_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -4,20 +4,25 @@ unreachable service also answer within a generous bound (a hang, not a benchmark
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
 from toy import make_toy_table
 
 from benchmark.cli import main
-from benchmark.infra import paths
+from benchmark.infra import memory, paths
 
 #: generous upper bound for the answer about an unreachable service (the probe waits 5 s)
 ANSWER_BOUND_S = 30.0
@@ -71,6 +76,7 @@ class Case:
     expected: tuple[str, ...]
     absent: tuple[str, ...] = ()
     bound_s: float | None = None
+    memory: int | None = None  # bytes of memory the machine is said to have available (budget cases)
 
 
 def _files(root: Path) -> dict[Path, str]:
@@ -274,12 +280,150 @@ NEW_CASES = [
 CASES += NEW_CASES
 
 
+# Round three (issue 21): datasets named where they are read, budgets beyond this machine's memory, stored files
+# that are not what they claim to be. A budget case fixes the memory available (``memory``), so its answer does not
+# depend on the machine the tests run on.
+
+GIB = 2**30
+EVALUATED_PARAMS = {"train.methods": ["uncorrected", "corrector"], "train.n_seeds": 1, "train.corrector.epochs": 2,
+                    "evaluate.n_resamples": 50, "evaluate.n_permutations": 50, "evaluate.contrasts": [],
+                    "power.scenario": "paper", "power.replicates": 10, "power.truth_scale": 2,
+                    "tune.space.epochs": [2, 3]}
+_BUILT: dict[str, Path] = {}
+
+
+def _evaluated(root: Path) -> None:
+    """A good project whose fetch, train, evaluate, power and tune stages ran (built once, then copied per case)."""
+    if "evaluated" not in _BUILT:
+        build = Path(tempfile.mkdtemp(prefix="bad-inputs-evaluated-"))
+        atexit.register(shutil.rmtree, build, ignore_errors=True)
+        here = Path.cwd()
+        os.chdir(build)
+        try:
+            _write_tables(build)
+            _params(build, **EVALUATED_PARAMS)
+            for argv in (["fetch"], ["train"], ["evaluate"], ["power"],
+                         ["tune", "--n-trials", "1", "--jobs", "1", "--storage", "sqlite:///reports/tune/study.db"]):
+                assert main(["-q", *argv]) == 0, argv
+        finally:
+            os.chdir(here)
+        _BUILT["evaluated"] = build
+    shutil.copytree(_BUILT["evaluated"], root, dirs_exist_ok=True)
+
+
+def _write(relative: str, data: bytes) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    return setup
+
+
+def _evaluated_then(*steps: Callable[[Path], object]) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        _evaluated(root)
+        for step in steps:
+            step(root)
+    return setup
+
+
+def _set_params(**updates) -> Callable[[Path], None]:
+    """Change keys of the project's own params.yaml (dotted keys)."""
+    def setup(root: Path) -> None:
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        for dotted, value in updates.items():
+            node = params
+            *parents, leaf = dotted.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return setup
+
+
+def _other_programs_parquet(relative: str) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        pd.DataFrame({"x": [1, 2]}).to_parquet(root / relative)
+    return setup
+
+
+NOT_A_DATABASE = b"not a database, whatever its name says\n"
+GARBAGE = b"\x00\x01 not what the file name claims\n"
+
+ISSUE_21_CASES = [
+    Case("tune_split_to_an_undeclared_dataset", lambda r: (_write_tables(r), _params(r, **{"tune.split": "faces->ckplus"})),
+         ["tune", "--n-trials", "1"], ("tune.split: 'faces->ckplus' names dataset 'ckplus', which is not declared; "
+                                       "declared: adfes, faces",), ("reports/tune", "optuna.db")),
+    Case("cv_folds_of_an_undeclared_dataset", lambda r: (_write_tables(r), _params(r, **{"train.cv.folds": {"face": 5}})),
+         ["train"], ("train.cv.folds names dataset 'face', which is not declared",), ("results",)),
+    Case("evaluate_resamples_beyond_memory", _evaluated_then(_set_params(**{"evaluate.n_resamples": 100_000_000_000})),
+         ["evaluate"], ("evaluate.n_resamples: 100,000,000,000 makes the statistics of", "more than the 4.0 GiB this "
+                        "machine has available; lower evaluate.n_resamples to at most about"), (), ANSWER_BOUND_S, 4 * GIB),
+    Case("evaluate_permutations_beyond_memory",
+         _evaluated_then(_set_params(**{"evaluate.n_permutations": 10_000_000_000})), ["evaluate"],
+         ("evaluate.n_permutations: 10,000,000,000 makes the statistics of",), (), ANSWER_BOUND_S, 4 * GIB),
+    Case("power_replicates_beyond_memory",
+         _evaluated_then(_set_params(**{"power.replicates": 100_000, "train.splits": ["adfes->faces"]})), ["power"],
+         ("power.replicates: 100,000 makes the power simulation of faces need about",), (), ANSWER_BOUND_S, 4 * GIB),
+    Case("power_permutations_beyond_memory", _evaluated_then(_set_params(**{"evaluate.n_permutations": 10**9})),
+         ["power"], ("evaluate.n_permutations: 1,000,000,000 makes the power simulation of",), (), ANSWER_BOUND_S,
+         4 * GIB),
+    Case("corrector_network_beyond_memory",
+         _evaluated_then(_set_params(**{"train.corrector.width": 4096, "train.corrector.depth": 16})), ["train"],
+         ("train.corrector.width: 4,096 makes the corrector's networks of split faces->adfes need about",), (),
+         ANSWER_BOUND_S, 2 * GIB),
+    Case("corrector_batches_beyond_memory", _evaluated_then(_set_params(**{"train.corrector.batch_size": 65536,
+                                                                          "train.corrector.width": 1024})),
+         ["train"], ("train.corrector.batch_size: 65,536 makes the corrector's networks", "lower "
+                     "train.corrector.batch_size to at most about"), (), ANSWER_BOUND_S, 1 * GIB),
+    Case("tune_trials_beyond_memory", _evaluated, ["tune", "--n-trials", "1000000000", "--jobs", "1"],
+         ("--n-trials (the DVC stage's tune.pipeline_trials): 1,000,000,000 makes study 'corrector'",), ("optuna.db",),
+         ANSWER_BOUND_S, 4 * GIB),
+    Case("tune_space_beyond_memory", _evaluated_then(_set_params(**{"tune.space.width": [8, 1024],
+                                                                   "tune.space.batch_size": [16, 4096]})),
+         ["tune", "--n-trials", "2", "--jobs", "1"], ("tune.space.batch_size: 4,096 makes study 'corrector'",),
+         ("optuna.db",), ANSWER_BOUND_S, GIB // 2),
+    Case("mlflow_store_not_a_database", _evaluated_then(_write("mlflow.db", NOT_A_DATABASE),
+                                                        _set_params(**{"tracking.enabled": True})), ["evaluate"],
+         ("tracking.uri: MLflow tracking store 'sqlite:///mlflow.db': mlflow.db is not an SQLite database",
+          "move the file away"), (), ANSWER_BOUND_S),
+    Case("mlflow_store_not_a_database_train", _evaluated_then(_write("mlflow.db", NOT_A_DATABASE),
+                                                              _set_params(**{"tracking.enabled": True})), ["train"],
+         ("mlflow.db is not an SQLite database",), (), ANSWER_BOUND_S),
+    Case("optuna_store_not_a_database", _evaluated_then(_write("optuna.db", NOT_A_DATABASE)),
+         ["tune", "--n-trials", "1"], ("tune.storage: Optuna storage 'sqlite:///optuna.db': optuna.db is not an SQLite "
+                                       "database",), (), ANSWER_BOUND_S),
+    Case("audit_table_not_parquet", _evaluated_then(_write("results/audit.parquet", GARBAGE)), ["report"],
+         ("results/audit.parquet: not a readable parquet file", "rerun `benchmark evaluate`"), ("reports/report.md",)),
+    Case("stats_table_of_another_program", _evaluated_then(_other_programs_parquet("results/stats.parquet")),
+         ["report"], ("results/stats.parquet: no column(s) split", "not a file written by `benchmark evaluate`"),
+         ("reports/report.md",)),
+    Case("power_json_not_json", _evaluated_then(_write("results/power.json", GARBAGE)), ["report"],
+         ("results/power.json: not a readable JSON file", "rerun `benchmark power`"), ("reports/report.md",)),
+    Case("best_params_not_yaml", _evaluated_then(_write("reports/tune/best_params.yaml", b"params: [\n")), ["report"],
+         ("reports/tune/best_params.yaml: not a readable YAML file", "rerun `benchmark tune`"), ("reports/report.md",)),
+    Case("best_params_of_another_program", _evaluated_then(_write("reports/tune/best_params.yaml", b"a: 1\n")),
+         ["report"], ("reports/tune/best_params.yaml: no study",), ("reports/report.md",)),
+    Case("trials_csv_not_text", _evaluated_then(_write("reports/tune/trials.csv", b"\xff\xfe\x00garbage")), ["report"],
+         ("reports/tune/trials.csv: the file is UTF-16 text", "delete it and rerun `benchmark tune`"),
+         ("reports/report.md",)),
+    Case("importances_not_json", _evaluated_then(_write("reports/tune/importances.json", GARBAGE)), ["report"],
+         ("reports/tune/importances.json: not a readable JSON file",), ("reports/report.md",)),
+    Case("outputs_table_not_parquet_at_report", _evaluated_then(_write("data/outputs/faces.parquet", GARBAGE)),
+         ["report"], ("data/outputs/faces.parquet: not a readable parquet file",), ("reports/report.md",)),
+    Case("lock_file_not_text", _evaluated_then(_write("constraints.txt", b"\xff\xfe garbage")), ["report"],
+         ("constraints.txt: the file is UTF-16 text", "rerun `make lock`"), ("reports/report.md",)),
+]
+CASES += ISSUE_21_CASES
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_clear_line_and_changes_no_file(case, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
     alive = case.setup(tmp_path)
+    if case.memory is not None:
+        monkeypatch.setattr(memory, "available_bytes", lambda: case.memory)
     before = _files(tmp_path)
     capsys.readouterr()
     started = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from benchmark.cli import cli, main
 
@@ -42,3 +43,26 @@ def test_console_script_exits_non_zero_on_user_error(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {tmp_path / 'params.yaml'}: train.n_seeds: -1 is out of range; expected a value in [1, inf]"
+
+
+def test_stages_started_from_another_directory_read_and_write_under_the_project_root(tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    import benchmark
+
+    project = tmp_path / "project"
+    (project / "scenarios").mkdir(parents=True)
+    shutil.copy(Path(benchmark.__file__).parent / "scenarios" / "paper.yaml", project / "scenarios" / "paper.yaml")   # relative inputs, as in params.yaml
+    (project / "params.yaml").write_text(yaml.safe_dump({
+        "data": {"input": "scenarios/paper.yaml"}, "power": {"scenario": "scenarios/paper.yaml", "replicates": 10},
+        "train": {"splits": ["faces->adfes"], "methods": ["uncorrected", "corrector"]},
+        "evaluate": {"n_permutations": 50}, "tracking": {"enabled": False}}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["-q", "fetch", "--params", "../project/params.yaml"]) == 0
+    assert main(["-q", "power", "--params", str(project / "params.yaml")]) == 0
+    assert (project / "data" / "outputs" / "faces.parquet").is_file() and (project / "results" / "power.json").is_file()
+    assert list(elsewhere.iterdir()) == []

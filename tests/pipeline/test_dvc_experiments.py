@@ -32,9 +32,15 @@ def test_a_fresh_run_modifies_no_tracked_file_and_leaves_what_experiments_carry(
     assert status_after_repro == ["?? dvc.lock", "?? reports/headline.json", "?? reports/plots/"]
 
 
-def test_an_experiment_reruns_only_the_stages_its_parameter_touches_and_records_its_metrics(repro_done):
+@pytest.fixture(scope="module")
+def one_seed(repro_done):
+    """The README's `dvc exp run -S train.n_seeds=2` (here 1, the small pipeline has 2) as a named experiment."""
     project, _ = repro_done
-    result = run(project, "dvc", "exp", "run", "-S", "train.n_seeds=1", "-n", "one-seed")
+    return project, run(project, "dvc", "exp", "run", "-S", "train.n_seeds=1", "-n", "one-seed")
+
+
+def test_an_experiment_reruns_only_the_stages_its_parameter_touches_and_records_its_metrics(one_seed):
+    project, result = one_seed
     assert stages_run(result.stdout) == ["train", "evaluate", "report"]
     rows = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
     experiments = {rev["name"]: rev for row in rows for exp in (row.get("experiments") or []) for rev in exp["revs"]}
@@ -52,3 +58,22 @@ def test_plots_are_one_per_held_out_split_and_task(repro_done):
     project, _ = repro_done
     shown = json.loads(run(project, "dvc", "plots", "show", "--json").stdout)
     assert sorted(shown["data"]) == ["reports/plots/faces-to-adfes_emotion.csv", "reports/plots/faces-to-adfes_gender.csv"]
+
+
+def test_the_readmes_commands_compare_an_experiment_with_head(one_seed):
+    # README "Variants with DVC experiments": dvc exp show --only-changed; dvc metrics diff HEAD <exp> --md;
+    # dvc plots diff HEAD <exp> (HEAD has no results here, as on a fresh clone: its side is empty)
+    project, _ = one_seed
+    shown = run(project, "dvc", "exp", "show", "--only-changed", "--md").stdout
+    assert "one-seed" in shown and "train.n_seeds" in shown
+    diff = run(project, "dvc", "metrics", "diff", "HEAD", "one-seed", "--md").stdout
+    assert "reports/headline.json" in diff and "one-seed" in diff
+    plots = run(project, "dvc", "plots", "diff", "HEAD", "one-seed")
+    assert (project / "dvc_plots" / "index.html").exists(), plots.stdout
+
+
+def test_recording_the_workspace_as_a_baseline_experiment_reruns_nothing(one_seed):
+    # README: `dvc exp run -n baseline` right after a run records its results as an experiment
+    project, _ = one_seed
+    assert stages_run(run(project, "dvc", "exp", "run", "-n", "baseline").stdout) == []
+    assert "baseline" in run(project, "dvc", "exp", "list").stdout

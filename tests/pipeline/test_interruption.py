@@ -79,7 +79,7 @@ def test_a_signal_during_tune_ends_it_cleanly_with_its_mlflow_run_killed(tmp_pat
     assert err.strip().splitlines()[-1].startswith(f"error: interrupted by {sent.name}")
     assert "Traceback" not in err, err[-2000:]
     assert stopped_after < STOP_BOUND_S
-    assert _run_statuses(tmp_path) == ["KILLED"]
+    assert _run_statuses(tmp_path) == ["KILLED", "KILLED"]   # the stage run and its pipeline run
     assert not (tmp_path / "reports" / "tune").exists()  # interrupted before its summary: nothing half-written
     assert _temporaries(tmp_path) == []
     assert _session_ends(child.pid)  # its trial processes are gone too

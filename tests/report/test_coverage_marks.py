@@ -71,7 +71,7 @@ def test_a_marked_family_carries_the_mark_in_the_methods_table():
     rows = []
     for method in ("uncorrected", "corrector"):
         for metric in ("macro", "largest_gap", "average_gap"):
-            rows.append({"method": method, "task": "emotion", "metric": metric, "estimate": 50.0, "ci_low": 45.0,
+            rows.append({"method": method, "task": "emotion", "metric": metric, "group": None, "emotion": None, "estimate": 50.0, "ci_low": 45.0,
                          "ci_high": 55.0, "note": "", "n_seeds": 1, "seed_sd": 0.0, "contrast": False,
                          "diff": 1.0, "diff_ci_low": -1.0, "diff_ci_high": 3.0, "p_perm": 0.3, "p_holm": 0.6})
     measured = coverage_marks.lookup(_measured(largest_gap_difference=0.9), **DESIGN)

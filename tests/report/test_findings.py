@@ -92,3 +92,12 @@ def test_without_power_json_the_section_says_the_effects_were_not_computed():
     doc = {"reference": "uncorrected", "statistics": {"ci": 0.95}, "source": "published"}
     bullets = [b for b in findings.blocks(_stats(), doc, None, alpha=0.05) if isinstance(b, Bullets)]
     assert bullets[0].items[-1].startswith("Minimum detectable effects: not computed")
+
+
+def test_a_design_power_could_not_simulate_is_repeated_in_one_line():
+    power = {"target": 0.8, "alpha": 0.05, "scenario": "paper", "replicates": 200, "family_size": 4,
+             "designs": {"adfes": {"not_simulated": "scenario 'paper' has no dataset 'mine'"}}}
+    doc = {"reference": "uncorrected", "statistics": {"ci": 0.95}, "source": "table"}
+    bullets = [b for b in findings.blocks(_stats(), doc, power, alpha=0.05) if isinstance(b, Bullets)]
+    assert bullets[0].items[-1] == ("Minimum detectable effects not computed: scenario 'paper' has no dataset "
+                                    "'mine'.")

@@ -12,7 +12,7 @@ from conftest import REPO
 from toy import GENDER
 from toy_predictions import write_pipeline_predictions
 
-from benchmark.core import predictions
+from benchmark.core import metrics, predictions
 from benchmark.core.metrics import SUMMARY_METRICS
 from benchmark.core.paper import PAPER_PARTITION, PAPER_SPLIT, PAPER_TABLE
 from benchmark.experiment.params import load_settings
@@ -57,7 +57,8 @@ def test_metrics_json_keeps_the_nested_layout_and_adds_intervals(evaluated):
     assert doc["statistics"]["n_resamples"] == 300
     slot = doc["results"]["faces->adfes"]["corrector"]["adfes_test"]["emotion"]
     assert slot["n_seeds"] == 3
-    for metric in SUMMARY_METRICS:
+    keys = [*SUMMARY_METRICS, "worst_cell", *(f"fpr_gap_{e}" for e in ("anger", "happy", "neutral"))]
+    for metric in keys:
         assert slot[f"{metric}_ci_low"] <= slot[f"{metric}_ci_high"]
         assert {f"{metric}_seed_sd", f"{metric}_diff", f"{metric}_diff_ci_low", f"{metric}_diff_ci_high",
                 f"{metric}_p_perm", f"{metric}_p_holm"} <= set(slot)
@@ -72,14 +73,25 @@ def test_metrics_json_has_differences_only_for_compared_methods(evaluated):
 def test_metrics_json_numbers_are_the_stats_table_rounded(evaluated):
     doc = json.loads(evaluated["metrics"].read_text())
     table = pd.read_parquet(evaluated["stats"])
-    for row in table[table["metric"].isin(SUMMARY_METRICS)].to_dict("records"):
+    headline = table[table["metric"].isin([m.name for m in metrics.HEADLINE]) & ~table["contrast"]]
+    assert set(headline["metric"]) == {"macro", "largest_gap", "average_gap", "worst_cell", "fpr_gap"}
+    for row in headline.to_dict("records"):
         slot = doc["results"][row["split"]][row["method"]][f"{row['dataset']}_{row['partition']}"][row["task"]]
-        metric = row["metric"]
+        metric = metrics.row_key(row["metric"], row["group"], row["emotion"])
         assert slot[metric] == round(row["estimate"], 2)
         assert slot[f"{metric}_ci_low"] == round(row["ci_low"], 2)
         if row["method"] != "uncorrected":
             assert slot[f"{metric}_diff"] == round(row["diff"], 2)
             assert slot[f"{metric}_p_holm"] == round(row["p_holm"], 4)
+
+
+def test_every_metric_dvc_compares_reaches_headline_json(evaluated):
+    document = json.loads((evaluated["metrics"].parent / "headline.json").read_text())
+    emotion = document["faces-to-adfes"]["emotion"]
+    compared = {metrics.row_key(m.name, None, e) for m in metrics.METRICS if m.compared
+                for e in ([None] if m.name != "fpr_gap" else ["anger", "sad"])}
+    for role in ("corrector", "reference", "difference"):
+        assert compared <= set(emotion[role]), (role, sorted(compared - set(emotion[role])))
 
 
 def test_emotion_gain_of_the_boosted_method_is_significant(evaluated):
@@ -125,8 +137,15 @@ def test_evaluate_logs_intervals_to_mlflow(tmp_path, toy_predictions, monkeypatc
     _run(tmp_path, toy_predictions, **{"tracking.enabled": True})
     runs = mlflow.search_runs(experiment_names=["crossmodal-bias"], filter_string="tags.method = 'corrector'")
     assert len(runs) == 1
-    assert runs["metrics.adfes_test.emotion.macro_diff_ci_low"].notna().all()
-    assert runs["metrics.adfes_test.emotion.macro_ci_high"].notna().all()
+    assert runs["metrics.adfes_test.emotion/macro_diff_ci_low"].notna().all()
+    assert runs["metrics.adfes_test.emotion/macro_ci_high"].notna().all()
+    assert runs["metrics.adfes_test.emotion/worst_cell_diff"].notna().all()
+    assert runs["metrics.adfes_test.emotion/fpr_gap_anger_ci_low"].notna().all()
+    (parent,) = mlflow.search_runs(experiment_names=["crossmodal-bias"], filter_string="tags.`benchmark.kind` = 'pipeline'",
+                                   output_format="list")
+    headline = json.loads((tmp_path / "headline.json").read_text())   # what dvc exp show compares
+    assert parent.data.metrics["faces-to-adfes.emotion/corrector_macro"] == \
+        headline["faces-to-adfes"]["emotion"]["corrector"]["macro"]
 
 
 def _published_uncorrected_predictions(tables, path: Path) -> Path:

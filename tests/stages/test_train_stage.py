@@ -86,16 +86,18 @@ def test_train_logs_one_mlflow_run_per_split_and_method(outputs_dir, tmp_path, m
 
     import mlflow
 
-    runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment])
-    assert sorted(runs["tags.mlflow.runName"]) == ["train:faces->adfes:corrector", "train:faces->adfes:uncorrected"]
+    runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment], filter_string="tags.stage = 'train'")
+    assert sorted(runs["tags.mlflow.runName"]) == ["train", "train:faces->adfes:corrector", "train:faces->adfes:uncorrected"]
+    stage = runs[runs["tags.mlflow.runName"] == "train"].iloc[0]
+    assert set(runs.loc[runs["tags.mlflow.runName"] != "train", "tags.mlflow.parentRunId"]) == {stage["run_id"]}
     row = runs[runs["tags.method"] == "corrector"].iloc[0]
     # the source is the one recorded with the data (the toy tables), not params.yaml's data.source
     assert row["tags.split"] == "faces->adfes" and row["tags.source"] == "toy" and row["tags.params_hash"]
     assert row["params.train.corrector.epochs"] == "3"
     client = mlflow.MlflowClient()
-    history = client.get_metric_history(row["run_id"], "adfes_test.emotion.macro")
+    history = client.get_metric_history(row["run_id"], "adfes_test.emotion/macro")
     assert sorted(m.step for m in history) == [5, 6]
-    mean = row["metrics.adfes_test.emotion.macro.seed_mean"]
+    mean = row["metrics.adfes_test.emotion/macro_seed_mean"]
     assert mean == pytest.approx(np.mean([m.value for m in history]))
     artifacts = [a.path for a in client.list_artifacts(row["run_id"])]
     assert artifacts == ["fitted.npz"]

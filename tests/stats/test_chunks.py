@@ -13,13 +13,15 @@ import pytest
 from toy_predictions import LAYOUT, clustered_predictions
 
 from benchmark import stats
+from benchmark.core import metrics
 from benchmark.stats import draws as draws_module
-from benchmark.stats.cells import correctness, subject_design, subject_sums
+from benchmark.stats.cells import channel_sums, channel_totals, predicted, subject_design
 from benchmark.stats.draws import Draws, group_rng
-from benchmark.stats.resampling import jackknife_metrics, resampled_cells, seed_mean_metrics
-from benchmark.stats.units import Units, profile_units, subject_units, unit_sums
+from benchmark.stats.resampling import jackknife_metrics, resampled_rates, seed_mean_metrics, seed_rates
+from benchmark.stats.units import Units, profile_units, subject_units, unit_sums, unit_totals
 
 TASKS = ("gender", "emotion")
+CHANNELS = metrics.channels()  # recall and fpr
 PAIR = {"layout": LAYOUT, "attribute": "gender"}
 
 
@@ -38,9 +40,9 @@ def _without_person_ids(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _design(frame: pd.DataFrame):
+    """The design and both methods' predictions (:class:`benchmark.stats.cells.Predicted`)."""
     design = subject_design(frame, LAYOUT, TASKS, "test")
-    correct = [correctness(_rows(frame, m), design, m)[1] for m in ("method", "reference")]
-    return design, correct
+    return design, [predicted(_rows(frame, m), design, m) for m in ("method", "reference")]
 
 
 def _whole(draws: Draws) -> np.ndarray:
@@ -74,8 +76,8 @@ def test_exchanges_asked_for_first_are_those_after_the_resamples():
 
 @pytest.mark.parametrize("budget", [1, 3_000])
 def test_profile_draws_in_chunks_are_the_draws_at_once(budget):
-    design, correct = _design(_without_person_ids(_clustered()))
-    units = profile_units(design, correct)
+    design, predictions = _design(_without_person_ids(_clustered()))
+    units = profile_units(design, predictions)
     chunked = Draws(units, 60, 50, 1, "g", budget_bytes=budget)
     at_once = Draws(units, 60, 50, 1, "g", budget_bytes=10**9)
     assert len(list(chunked.resamples())) > len(list(at_once.resamples()))  # really in chunks
@@ -99,13 +101,14 @@ def test_statistics_in_chunks_equal_the_statistics_at_once(ci_method, person_ids
 
 def test_design_without_person_ids_resamples_classes_of_alike_images():
     frame = _without_person_ids(_clustered())
-    design, correct = _design(frame)
-    units = profile_units(design, correct)
+    design, predictions = _design(frame)
+    units = profile_units(design, predictions)
     assert units.kind == "profiles" and units.size.sum() == len(design.image_ids)
     assert len(units) < len(design.image_ids)  # alike images share a class
     assert np.all(np.diff(units.stratum) >= 0)  # strata contiguous
-    # every image of a class has the representative's cell and correctness
-    key = np.concatenate([c.reshape(-1, len(design.image_ids)) for c in correct]).T
+    # every image of a class has the representative's cell, correctness and false-positive cells
+    key = np.concatenate([a.reshape(-1, len(design.image_ids)) for p in predictions
+                          for a in (p.correct, p.false_cell)]).T
     for u in (0, len(units) // 2, len(units) - 1):
         alike = (design.image_cell == design.image_cell[units.representative[u]]) & (
             key == key[units.representative[u]]).all(axis=1)
@@ -147,31 +150,51 @@ def test_profile_bootstrap_has_the_image_bootstraps_distribution():
     """The same design resampled image by image (subject units) and by classes: each cell's bootstrap mean and sd
     agree within Monte Carlo error."""
     frame = _without_person_ids(_clustered(subjects_per_gender=40))
-    design, correct = _design(frame)
+    design, predictions = _design(frame)
     spread = []
-    for units in (subject_units(design), profile_units(design, correct)):
-        sums = [unit_sums(c, design, units) for c in correct]
-        cells = resampled_cells(Draws(units, 20_000, 1, 5, "g", 10**8), sums, LAYOUT)[0]  # (R, T, K, C)
+    for units in (subject_units(design), profile_units(design, predictions)):
+        sums = [unit_sums(p, design, units, CHANNELS) for p in predictions]
+        rates = resampled_rates(Draws(units, 20_000, 1, 5, "g", 10**8), sums, unit_totals(design, units, CHANNELS))
+        cells = rates[0]["recall"]  # (R, T, K, C)
         spread.append((cells.mean(axis=0), cells.std(axis=0)))
     (mean_a, sd_a), (mean_b, sd_b) = spread
     assert np.all(np.abs(mean_a - mean_b) < 5 * sd_a * np.sqrt(2 / 20_000) + 1e-12)
     assert np.allclose(sd_a, sd_b, rtol=0.04)
 
 
+@pytest.mark.parametrize("person_ids", [True, False])
+def test_resampled_rates_in_chunks_equal_one_product_over_every_resample(person_ids):
+    """Every channel, the false-positive rates of the attribute task included (a stratum's images count in the other
+    groups' cells): the per-stratum products in chunks are the rates of the whole multiplicities array."""
+    frame = _clustered()
+    design, predictions = _design(frame if person_ids else _without_person_ids(frame))
+    units = profile_units(design, predictions) if not person_ids else subject_units(design)
+    sums = [unit_sums(p, design, units, CHANNELS) for p in predictions]
+    totals = unit_totals(design, units, CHANNELS)
+    draws = Draws(units, 70, 1, 2, "g", budget_bytes=3_000)
+    got = resampled_rates(draws, sums, totals)
+    for method, rates in zip(sums, got):
+        expected = seed_rates(_whole(draws), method, totals)
+        for channel in CHANNELS:
+            assert np.array_equal(rates[channel], expected[channel], equal_nan=True)
+
+
 def test_jackknife_from_totals_equals_the_leave_one_out_weights_matrix():
-    design, correct = _design(_clustered(subjects_per_gender=20))
-    sums = subject_sums(correct[0], design)
+    design, predictions = _design(_clustered(subjects_per_gender=20))
+    sums, totals = channel_sums(predictions[0], design, CHANNELS), channel_totals(design, CHANNELS)
     n = len(design.subjects)
-    expected = seed_mean_metrics(np.ones((n, n)) - np.eye(n), sums, design.counts, LAYOUT)
-    got = jackknife_metrics(sums, subject_units(design), LAYOUT, budget_bytes=5_000)  # several chunks
+    expected = seed_mean_metrics(np.ones((n, n)) - np.eye(n), sums, totals, LAYOUT)
+    got = jackknife_metrics(sums, totals, subject_units(design), LAYOUT, budget_bytes=5_000)  # several chunks
     assert np.array_equal(got, expected, equal_nan=True)
 
 
 def test_class_jackknife_weighted_by_class_size_equals_the_image_jackknife():
-    design, correct = _design(_without_person_ids(_clustered(subjects_per_gender=20)))
-    images, classes = subject_units(design), profile_units(design, correct)
-    per_image = jackknife_metrics(subject_sums(correct[0], design), images, LAYOUT, budget_bytes=10**8)
-    per_class = jackknife_metrics(unit_sums(correct[0], design, classes), classes, LAYOUT, budget_bytes=10**8)
+    design, predictions = _design(_without_person_ids(_clustered(subjects_per_gender=20)))
+    images, classes = subject_units(design), profile_units(design, predictions)
+    per_image = jackknife_metrics(channel_sums(predictions[0], design, CHANNELS), channel_totals(design, CHANNELS),
+                                  images, LAYOUT, budget_bytes=10**8)
+    per_class = jackknife_metrics(unit_sums(predictions[0], design, classes, CHANNELS),
+                                  unit_totals(design, classes, CHANNELS), classes, LAYOUT, budget_bytes=10**8)
     expected = stats.bounds.stratified_jackknife_variance(per_image, images.stratum)
     got = stats.bounds.stratified_jackknife_variance(per_class, classes.stratum, classes.jackknife_weights)
     assert np.allclose(got, expected, rtol=1e-9, atol=1e-9)

@@ -139,10 +139,15 @@ def test_identical_prediction_sets_give_zero_difference_and_p_one():
     assert (compared["diff"] == 0.0).all()
     # identical predictions on the sample do not make the population difference 0: the interval is the floor of one
     # discordant image on each side (Agresti and Min), symmetric about 0, no candidate truth moving it
-    assert (compared["diff_ci_low"] < 0.0).all()
-    assert np.allclose(compared["diff_ci_low"], -compared["diff_ci_high"])
+    bounded = compared[compared["diff_ci_method"] == "bound"]
+    assert (bounded["diff_ci_low"] < 0.0).all()
+    assert np.allclose(bounded["diff_ci_low"], -bounded["diff_ci_high"])
+    # the metrics `bound` has no construction for get a bootstrap interval, and their rows say so
+    others = compared[compared["diff_ci_method"] != "bound"]
+    assert set(others["metric"]) == {m.name for m in metrics.METRICS if m.bound is None}
+    assert others["note"].str.contains("bound has no construction").all()
     assert (compared["p_perm"] == 1.0).all() and (compared["p_holm"] == 1.0).all()
-    accuracy = compared["metric"].isin(stats.ACCURACY_METRICS)
+    accuracy = compared["metric"].isin([m.name for m in metrics.METRICS if m.mcnemar])
     assert (compared.loc[accuracy, "p_mcnemar"] == 1.0).all()
 
 

@@ -96,3 +96,26 @@ def test_a_measured_table_with_other_columns_is_refused_naming_the_file(tmp_path
 def test_an_undeclared_dataset_is_one_clear_error():
     with pytest.raises(BenchmarkError, match="--dataset"):
         coverage_study.measure_coverage(coverage_study.CoverageStudy(dataset="nope", replicates=1), _settings(), config=TINY)
+
+
+def test_the_documented_command_merges_its_study_into_the_measured_table(tmp_path, monkeypatch, capsys):
+    # docs/STATISTICS.md's `benchmark simulate coverage ... --comparison aa --measured benchmark/stats/coverage.csv`,
+    # on a copy of the shipped table, with 2 replicates and small statistics budgets
+    import shutil
+
+    import yaml
+
+    from benchmark.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(REPO / "benchmark" / "stats" / "coverage.csv", tmp_path / "coverage.csv")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"tracking": {"enabled": False}, "evaluate": {
+        "n_resamples": 20, "n_permutations": 20}}))
+    shipped = coverage_table.read_measured(tmp_path / "coverage.csv")
+    assert main(["-q", "simulate", "coverage", "--dataset", "adfes", "--scenario", "null", "--comparison", "aa",
+                 "--replicates", "2", "--truth-scale", "1", "--measured", "coverage.csv"]) == 0
+    merged = coverage_table.read_measured(tmp_path / "coverage.csv")
+    new = merged[(merged["replicates"] == 2) & (merged["n_resamples"] == 20)]
+    assert len(new) > 0 and set(zip(new["scenario"], new["comparison"], new["dataset"])) == {("null", "aa", "adfes")}
+    assert len(merged) == len(shipped) + len(new)  # the shipped studies (other budgets) are kept
+    assert capsys.readouterr().err == ""

@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 
 from benchmark.core.design import CellLayout
+from benchmark.core.metrics import RECALL
 from benchmark.experiment.params import load_settings
 from benchmark.infra import processes
 from benchmark.stages import power as stage
@@ -65,12 +66,14 @@ def test_planted_sets_get_the_evaluate_stages_permutation_p(groups):
                       counts[:, None, None])
     flips = rng.random((300, n_subjects)) < 0.5
     p = power_study.planted_p(sums, reference, counts, flips, layout)
-    metrics = [name for name, _, _ in metric_entries(layout)]
+    metrics = [name for name, _, _ in metric_entries(layout, RECALL)]
     cell_n = counts.sum(axis=0)
+    totals = {"recall": np.repeat(counts[:, None, :], n_tasks, axis=1)}
     for s in range(n_sets):
         a, b = sums[:, s, :, None, :], reference[:, :, None, :]  # one seed each
-        observed = seed_mean_difference(100.0 * a.sum(axis=0) / cell_n, 100.0 * b.sum(axis=0) / cell_n, layout)
-        expected = permutation_p(a, b, counts, flips, observed, layout)
+        observed = seed_mean_difference({"recall": 100.0 * a.sum(axis=0) / cell_n},
+                                        {"recall": 100.0 * b.sum(axis=0) / cell_n}, layout, RECALL)
+        expected = permutation_p({"recall": a}, {"recall": b}, totals, flips, observed, layout, RECALL)
         for metric in ("macro", "average_gap"):
             assert np.array_equal(p[metric][s], expected[:, metrics.index(metric)])
 
@@ -82,6 +85,37 @@ def test_power_json_does_not_depend_on_how_many_cores_share_the_replicates(tmp_p
         monkeypatch.setattr(processes, "available_cores", lambda cores=cores: cores)
         documents.append(stage.run(settings, target=tmp_path / f"{len(cores)}.json").read_bytes())
     assert documents[0] == documents[1]
+
+
+# ------------------------------------------------------------------------- every design the pipeline offers
+
+AGE_DESIGN = {**TINY, "data.attribute": "age_group", "data.datasets": ["faces"], "train.splits": ["cv:faces"]}
+
+
+def test_age_groups_are_simulated_from_a_scenario_that_models_them_and_the_entry_says_why(tmp_path):
+    # power.scenario is the gender-only paper scenario (the default); FACES' age groups come from the `age` scenario
+    document = json.loads(stage.run(load_settings(REPO / "params.yaml", overrides=AGE_DESIGN),
+                                    target=tmp_path / "power.json").read_text())
+    design = document["designs"]["faces"]
+    assert design["scenario"] == "age" and design["train_dataset"] == "faces"
+    assert "scenario 'paper' does not model age_group on faces" in design["scenario_chosen_because"]
+    assert set(design["tasks"]) == {"age_group", "emotion"} and design["subjects"] == 171
+
+
+def test_the_configured_scenario_is_used_where_it_models_the_design(document):
+    design = document["designs"]["adfes"]
+    assert design["scenario"] == "paper" and "scenario_chosen_because" not in design
+    assert design["train_dataset"] == "faces"  # faces->adfes trains on FACES
+
+
+def test_a_design_no_scenario_models_is_one_line_in_power_json_and_no_simulation(tmp_path):
+    mine = {"emotions": ["happy", "sad"], "attributes": {"gender": {"groups": ["male", "female"]}}}
+    settings = load_settings(REPO / "params.yaml", overrides={
+        **TINY, "data.declare": {"mine": mine}, "data.datasets": ["mine"], "train.splits": ["cv:mine"]})
+    document = json.loads(stage.run(settings, target=tmp_path / "power.json").read_text())
+    reason = document["designs"]["mine"]["not_simulated"]
+    assert reason.startswith("power.scenario paper: scenario 'paper' has no dataset 'mine'")
+    assert reason.endswith("no shipped scenario (paper, null, age) models it either") and "\n" not in reason
 
 
 def test_curtailed_planted_p_decides_every_level_up_to_where_it_stops_as_the_full_test():

@@ -85,9 +85,9 @@ def test_each_trial_is_a_child_run_of_one_parent_per_invocation(project):
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["tune-test"])
-    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
-    children = runs[runs["tags.mlflow.parentRunId"].notna()]
-    assert len(parents) == 1 and len(children) == 3
+    parents = runs[runs["tags.benchmark.kind"] == "stage"]   # the invocation's stage run, under its pipeline run
+    children = runs[runs["tags.trial"].notna()]
+    assert len(parents) == 1 and len(children) == 3 and list(parents["tags.mlflow.runName"]) == ["tune:corrector"]
     assert set(children["tags.mlflow.parentRunId"]) == {parents["run_id"].iloc[0]}
     assert set(children["tags.study"]) == {"corrector"}
     assert children["params.depth"].notna().all() and children["metrics.duration_s"].notna().all()
@@ -120,7 +120,7 @@ def test_unreachable_storage_is_one_clear_line(project, capsys):
 WORKER = """
 import sys
 from benchmark.cli import main
-sys.exit(main(["-q", "tune", "--n-trials", sys.argv[1]]))
+sys.exit(main(["-q", "tune", "--n-trials", *sys.argv[1:]]))
 """
 
 
@@ -154,6 +154,63 @@ def test_sigkill_mid_study_loses_no_completed_trial_and_the_study_continues(proj
     assert {n: after[n].values for n in before} == before
     assert "RUNNING" not in [t.state.name for t in after.values()]
     assert all(after[n].state.name == "FAIL" for n in interrupted)  # the killed worker's trial, failed by heartbeat
+
+
+def test_a_start_up_batch_killed_with_sigkill_leaves_no_trial_running_after_the_next_run(project):
+    _project(project, space={**TINY_TUNE["space"], "epochs": [800, 1000]})
+    stage = subprocess.Popen([sys.executable, "-c", WORKER, "2", "--startup-jobs", "2"], cwd=project,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _states_or_none(project).count("RUNNING") < 2:
+        time.sleep(0.3)
+    stage.send_signal(signal.SIGKILL)   # its trial processes die with it (PDEATHSIG)
+    stage.wait()
+    asked = [t.number for t in _study(project).get_trials() if t.state.name == "RUNNING"]
+    assert len(asked) == 2
+    assert main(["-q", "tune", "--n-trials", "1", "--jobs", "1", "--startup-jobs", "1"]) == 0   # at once: no grace period
+    after = {t.number: t.state.name for t in _study(project).get_trials()}
+    assert [after[n] for n in asked] == ["FAIL", "FAIL"] and "RUNNING" not in after.values()
+
+
+def _states_or_none(root: Path) -> list[str]:
+    try:
+        return _states(_study(root))
+    except KeyError:   # the study is not created yet
+        return []
+
+
+def test_a_running_trial_of_a_live_process_or_of_another_machine_is_left_alone(project):
+    from benchmark.tuning import study as studies
+
+    study = optuna.create_study(storage=f"sqlite:///{project / 'optuna.db'}", study_name="s")
+    mine, elsewhere, gone = study.ask(), study.ask(), study.ask()
+    studies.claim(mine)
+    study._storage.set_trial_system_attr(elsewhere._trial_id, studies.OWNER_ATTR, "another-host:1:0")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    study._storage.set_trial_system_attr(gone._trial_id, studies.OWNER_ATTR,
+                                         f"{__import__('socket').gethostname()}:{dead.stdout.strip()}:0")
+    assert studies.fail_abandoned_trials(study) == [gone.number]
+    assert _states(study) == ["RUNNING", "RUNNING", "FAIL"]
+
+
+def test_two_workers_share_a_journal_file_storage_without_a_database_server(project):
+    _project(project, storage="journal:///studies/optuna.journal", study="journal")
+    workers = [_worker(project, 2) for _ in range(2)]
+    for w in workers:
+        _, err = w.communicate(timeout=600)
+        assert w.returncode == 0, err[-2000:]
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(project / "studies" / "optuna.journal")))
+    trials = optuna.load_study(study_name="journal", storage=storage).get_trials()
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
+
+
+def test_a_malformed_journal_url_is_one_clear_line(project, capsys):
+    _project(project)
+    assert main(["tune", "--n-trials", "1", "--storage", "journal:studies.log"]) == 1
+    assert "tune.storage: 'journal:studies.log'; a journal file is journal:///relative/path" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -280,7 +337,7 @@ def test_two_trial_processes_run_every_trial_of_one_invocation(project):
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["tune-test"])
-    assert runs["tags.mlflow.parentRunId"].notna().sum() == 4
+    assert runs["tags.trial"].notna().sum() == 4
 
 
 def test_a_start_up_batch_trains_while_mlflow_sets_up_and_its_trials_nest_under_the_parent_run(project, monkeypatch):
@@ -310,9 +367,9 @@ def test_a_start_up_batch_trains_while_mlflow_sets_up_and_its_trials_nest_under_
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["tune-test"])
-    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
+    parents = runs[runs["tags.benchmark.kind"] == "stage"]
     assert len(parents) == 1 and list(parents["status"]) == ["FINISHED"]
-    assert list(runs["tags.mlflow.parentRunId"].dropna()) == [parents["run_id"].iloc[0]] * 2
+    assert list(runs.loc[runs["tags.trial"].notna(), "tags.mlflow.parentRunId"]) == [parents["run_id"].iloc[0]] * 2
 
 
 def _imported_by(statement: str, cwd: Path | None = None) -> list[str]:
@@ -545,3 +602,29 @@ def test_training_cost_grows_with_steps_and_network_size():
     paper = {"depth": 2, "width": 24, "epochs": 500, "batch_size": 32}
     assert training_cost({**paper, "epochs": 1000}) == pytest.approx(2 * training_cost(paper))
     assert training_cost({**paper, "width": 128}) > training_cost(paper) and training_cost({"strength": 1.0}) == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_optuna_dashboard_reads_the_study_as_the_readme_says(project, kind):
+    import json
+    import urllib.request
+
+    from browser import Server, free_port
+
+    storage = {"sqlite": "sqlite:///optuna.db", "journal": "journal:///optuna.journal"}[kind]
+    _project(project, storage=storage, study="dashboard")
+    assert main(["-q", "tune", "--n-trials", "2"]) == 0
+    port = free_port()
+    target = {"sqlite": "sqlite:///optuna.db", "journal": "optuna.journal"}[kind]   # as the README writes them
+    dashboard = str(Path(sys.executable).with_name("optuna-dashboard"))
+    server = Server([dashboard, target, "--host", "127.0.0.1", "--port", str(port)],
+                    health_url=f"http://127.0.0.1:{port}/api/studies", cwd=project)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=30) as answer:
+            (study,) = [s for s in json.loads(answer.read())["study_summaries"] if s["study_name"] == "dashboard"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study['study_id']}", timeout=30) as answer:
+            trials = json.loads(answer.read())["trials"]
+    finally:
+        server.stop()
+    assert sorted(t["number"] for t in trials) == [0, 1]

@@ -1,4 +1,5 @@
-"""The paper's metrics, for each task (the protected attribute's and emotion), in percent, over any declared cells.
+"""The paper's metrics as tables: cell accuracies and the paper's three summary numbers per task, from prediction
+rows (the CV objective of a tuning study, the simulator's checks); in percent, over any declared cells.
 
 - cell accuracy: accuracy among images of one true-group x true-emotion cell (the paper: 2 genders x 6 emotions);
 - macro accuracy: the mean of the cell accuracies;
@@ -18,13 +19,10 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.design import CellLayout
+from benchmark.core.metrics.metric import spread
 
+#: the paper's summary of a task (its table's three numbers)
 SUMMARY_METRICS: tuple[str, ...] = ("macro", "largest_gap", "average_gap")
-
-
-def emotion_gaps(accuracy: np.ndarray) -> np.ndarray:
-    """Per-emotion gaps, max - min over the groups: (..., n_groups, n_emotions) -> (..., n_emotions); NaN propagates."""
-    return accuracy.max(axis=-2) - accuracy.min(axis=-2)
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ def cell_accuracies(*, group: np.ndarray, emotion: np.ndarray, correct: np.ndarr
 def summarize(cells: pd.DataFrame, layout: CellLayout) -> TaskSummary:
     """Macro accuracy and gaps from :func:`cell_accuracies` output."""
     acc = cells["accuracy"].to_numpy(dtype=np.float64).reshape(len(layout.groups), len(layout.emotions))
-    gaps = pd.Series(emotion_gaps(acc), index=pd.Index(layout.emotions, name="emotion"), name="gap")
+    gaps = pd.Series(spread(acc), index=pd.Index(layout.emotions, name="emotion"), name="gap")
     return TaskSummary(macro=float(cells["accuracy"].mean()), largest_gap=float(gaps.max()),
                        average_gap=float(gaps.mean()), gaps=gaps)
 
