@@ -24,6 +24,7 @@ from benchmark.stats.cells import (
     channel_totals,
     check_columns,
     metric_entries,
+    metric_values,
     predicted,
     seed_mean_values,
     subject_design,
@@ -31,7 +32,13 @@ from benchmark.stats.cells import (
 from benchmark.stats.config import StatsConfig
 from benchmark.stats.draws import Draws, group_rng
 from benchmark.stats.intervals import bootstrap_intervals
-from benchmark.stats.resampling import jackknife_metrics, resampled_rates, seed_mean_metrics, seed_metrics, seed_rates
+from benchmark.stats.resampling import (
+    jackknife_metrics,
+    resampled_rates,
+    seed_mean_metrics,
+    seed_metrics,
+    weighted_total,
+)
 from benchmark.stats.significance import PairedTest, mcnemar_table, permutation_pvalues, seed_majority
 from benchmark.stats.units import Units, unit_sums, unit_totals, units_for
 
@@ -100,10 +107,12 @@ def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: 
     """Estimate, seed sd, bootstrap and jackknife values of one method from its predictions, unit sums (channel ->
     (U, T, K, C)) and resampled rates (channel -> (R, T, K, C))."""
     design, layout, units, totals = group.design, group.design.layout, group.units, group.totals
-    everyone = units.size[None].astype(np.float64)
+    size = units.size.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        seed_values = seed_metrics(everyone, sums, totals, layout)[0]  # (T, K, M)
-        rates = {c: r[0] for c, r in seed_rates(everyone, sums, totals).items()}  # channel -> (T, K, C)
+        everyone = {c: (100.0 * weighted_total(size, sums[c]) / weighted_total(size, totals[c])[:, None, :])[None]
+                    for c in sums}  # channel -> (1, T, K, C): every subject counted once
+        seed_values = metric_values(everyone, layout)[0]  # (T, K, M)
+        rates = {c: r[0] for c, r in everyone.items()}  # channel -> (T, K, C)
         point, boot = seed_mean_values(rates, layout), seed_mean_values(boot_rates, layout)
     seed_sd = seed_values.std(axis=1, ddof=1) if len(prediction.seeds) > 1 else np.zeros(seed_values[:, 0].shape)
     cells, boot_cells = rates["recall"], boot_rates["recall"]

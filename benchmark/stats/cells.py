@@ -24,6 +24,7 @@ from benchmark.infra import columns
 from benchmark.infra.errors import BenchmarkError
 
 __all__ = ["Predicted", "SubjectDesign", "by_group", "channel_sums", "channel_totals", "check_columns", "correctness",
+           "counts_totals",
            "metric_entries", "metric_values", "predicted", "seed_mean_difference", "seed_mean_values", "subject_design",
            "subject_sums"]
 
@@ -207,7 +208,8 @@ def predicted(rows: pd.DataFrame, design: SubjectDesign, where: str) -> Predicte
     n_emotions = len(layout.emotions)
     true_group, true_emotion = np.divmod(design.image_cell[i], n_emotions)
     shape = (len(design.tasks), len(seeds), len(design.image_ids))
-    correct, false_cell = np.zeros(shape, dtype=bool), np.full(shape, -1, dtype=np.int64)
+    cell_type = np.int16 if layout.n_cells < 2 ** 15 else np.int64  # (T, K, I): a million images, ten seeds
+    correct, false_cell = np.zeros(shape, dtype=bool), np.full(shape, -1, dtype=cell_type)
     for t, task in enumerate(design.tasks):
         is_emotion = t == len(design.tasks) - 1
         guess = columns.positions(rows[f"pred_{task}"], np.array(layout.emotions if is_emotion else layout.groups,
@@ -262,18 +264,21 @@ def channel_totals(design: SubjectDesign, channels: Sequence[str]) -> Rates:
     group with another emotion than the cell's; attribute task: the subject's images of the cell's emotion when the
     subject is of another group than the cell's (the images that could be wrongly predicted as the cell's class).
     """
-    layout = design.layout
-    n_tasks = len(design.tasks)
-    per_cell = by_group(design.counts.astype(np.int64), layout)  # (S, G, E)
+    return counts_totals(design.counts, design.layout, len(design.tasks), channels)
+
+
+def counts_totals(counts: np.ndarray, layout: CellLayout, n_tasks: int, channels: Sequence[str]) -> Rates:
+    """:func:`channel_totals` of rows of images per cell, (n, C) -> channel -> (n, n_tasks, C) int64."""
+    per_cell = by_group(counts.astype(np.int64), layout)  # (n, G, E)
     out = {}
     for channel in channels:
         if channel == "recall":
-            out[channel] = np.repeat(design.counts.astype(np.int64)[:, None, :], n_tasks, axis=1)
+            out[channel] = np.repeat(counts.astype(np.int64)[:, None, :], n_tasks, axis=1)
         elif channel == "fpr":
             attribute_task = per_cell.sum(axis=1, keepdims=True) - per_cell   # other groups, same emotion
             emotion_task = per_cell.sum(axis=2, keepdims=True) - per_cell     # same group, other emotions
             tasks = [attribute_task] * (n_tasks - 1) + [emotion_task]
-            out[channel] = np.stack([t.reshape(len(design.subjects), layout.n_cells) for t in tasks], axis=1)
+            out[channel] = np.stack([t.reshape(len(counts), layout.n_cells) for t in tasks], axis=1)
         else:
             raise ValueError(f"unknown channel {channel!r}")
     return out

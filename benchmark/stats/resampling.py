@@ -17,7 +17,7 @@ from benchmark.stats.draws import Draws, rows_within
 from benchmark.stats.units import Units
 
 __all__ = ["chunks", "exact_product", "jackknife_metrics", "resampled_rates", "seed_cells", "seed_mean_metrics",
-           "seed_metrics", "seed_rates", "subject_resamples"]
+           "seed_metrics", "seed_rates", "subject_resamples", "weighted_total"]
 
 _CHUNK_ELEMENTS = 4_000_000  # bound on the floats of one matrix-product chunk (memory, not results)
 
@@ -81,6 +81,17 @@ def exact_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a.astype(np.float64) @ b.astype(np.float64)
 
 
+def weighted_total(weights: np.ndarray, array: np.ndarray, *, chunk_bytes: int = 32 * 2**20) -> np.ndarray:
+    """``weights @ array`` over the first axis in float64, (U,) x (U, ...) -> (...), in chunks of rows so that an
+    integer ``array`` (int8 counts of a million classes) is never copied to float64 whole. Exact for integer weights
+    and counts (every partial sum an integer below 2^53), so the same number as one product."""
+    flat = array.reshape(len(array), -1)
+    total = np.zeros(flat.shape[1])
+    for start in range(0, len(flat), step := rows_within(chunk_bytes, flat.shape[1], 8, len(flat))):
+        total += np.asarray(weights[start:start + step], dtype=np.float64) @ flat[start:start + step]
+    return total.reshape(array.shape[1:])
+
+
 def seed_metrics(weights: np.ndarray, sums: Rates, totals: Rates, layout: CellLayout) -> np.ndarray:
     """Per-seed metrics of weighted subject sets (for the seed sd).
 
@@ -130,23 +141,32 @@ def seed_mean_metrics(weights: np.ndarray, sums: Rates, totals: Rates, layout: C
         return seed_mean_values(seed_rates(weights, sums, totals), layout)
 
 
-def _stratum_blocks(units: Units, stratum: int, sums: list[Rates],
-                    totals: Rates) -> tuple[type, list[tuple[str, int, np.ndarray, np.ndarray, list[np.ndarray]]]]:
-    """The operands of one stratum's products, per (channel, task): the cells its units have images to count in,
-    their denominators (U_g, n) and every method's numerators (U_g, K * n); cast to float32 where every partial sum is
-    an exact integer (a resample draws the stratum's subjects), else float64. Returns the dtype and the blocks."""
+def _stratum_operand(units: Units, stratum: int, sums: list[Rates], totals: Rates,
+                     targets: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, list[tuple]]:
+    """One stratum's operand of every product, side by side: per (channel, task), the cells its units have images to
+    count in (a numerator is never above its denominator), their denominators (U_g, n) and every method's numerators
+    (U_g, K * n); float32 where every partial sum is an exact integer (a resample draws the stratum's subjects), else
+    float64. ``targets``: the denominators, then each method's sums, channel -> (R, T, [K,] C). Returns the operand
+    (U_g, W) and where each of its column blocks goes: (target array, task, cells, columns)."""
     members = units.members(stratum)
-    blocks = []
+    blocks, places, start, largest = [], [], 0, 0.0
     for channel, total in totals.items():
         for t in range(total.shape[1]):
-            denominators = total[members, t]  # (U_g, C)
-            cells = np.flatnonzero(denominators.sum(axis=0) > 0)  # a numerator is never above its denominator
-            if len(cells):
-                blocks.append((channel, t, cells, denominators[:, cells],
-                               [s[channel][members, t][..., cells].reshape(len(members), -1) for s in sums]))
-    largest = max((float(np.abs(b).max(initial=0)) for _, _, _, d, nums in blocks for b in [d, *nums]), default=0.0)
-    dtype = np.float32 if float(units.size[members].sum()) * largest < 2 ** 24 else np.float64
-    return dtype, [(c, t, cells, d.astype(dtype), [n.astype(dtype) for n in nums]) for c, t, cells, d, nums in blocks]
+            cells = np.flatnonzero(total[members, t].sum(axis=0) > 0)
+            if not len(cells):
+                continue
+            for j, target in enumerate(targets):
+                source = total if j == 0 else sums[j - 1][channel]
+                width = len(cells) * (1 if j == 0 else source.shape[2])
+                blocks.append((source, t, cells, slice(start, start + width)))
+                places.append((target[channel], t, cells, slice(start, start + width)))
+                largest = max(largest, float(np.abs(source[members, t]).max(initial=0)))
+                start += width
+    exact = float(units.size[members].sum()) * largest < 2 ** 24
+    operand = np.empty((len(members), start), dtype=np.float32 if exact else np.float64)
+    for source, t, cells, columns in blocks:
+        operand[:, columns] = source[members, t][..., cells].reshape(len(members), -1)
+    return operand, places
 
 
 def resampled_rates(draws: Draws, sums: list[Rates], totals: Rates) -> list[Rates]:
@@ -156,23 +176,26 @@ def resampled_rates(draws: Draws, sums: list[Rates], totals: Rates) -> list[Rate
     sums : per method, channel -> (U, T, K_m, C) numerators of the units of ``draws``; totals : channel -> (U, T, C)
     denominators (:func:`benchmark.stats.units.unit_sums`, :func:`~benchmark.stats.units.unit_totals`). Returns per
     method channel -> (R, T, K_m, C) percent; a cell with nothing to count in a resample is NaN. A stratum's draws
-    only move the cells its units have images to count in (a cell accuracy: the stratum's own cells), so each
-    stratum's products cover those columns alone; the exact integer sums of the strata add up before the division,
-    the same numbers as one product over every unit (:func:`seed_rates`).
+    only move the cells its units have images to count in (a cell accuracy: the stratum's own cells; the attribute
+    task's false positives: the other groups' cells), so each chunk is one product of the stratum's multiplicities
+    with those columns alone (:func:`_stratum_operand`); the exact integer sums of the strata add up before the
+    division, the same numbers as one product over every unit (:func:`seed_rates`).
     """
     units, n_resamples = draws.units, draws.n_resamples
     out = [{c: np.zeros((n_resamples,) + s[c].shape[1:]) for c in totals} for s in sums]
     denominators = {c: np.zeros((n_resamples,) + total.shape[1:]) for c, total in totals.items()}
-    stratum, dtype, blocks = None, np.float64, []
+    stratum, operand, places = None, np.zeros((0, 0)), []
     for g, rows, weights in draws.resamples():
-        if g != stratum:  # a stratum's operands, once
+        if g != stratum:  # a stratum's operand, once
             stratum = g
-            dtype, blocks = _stratum_blocks(units, g, sums, totals)
-        w = weights.astype(dtype)
-        for channel, t, cells, d, nums in blocks:
-            denominators[channel][rows, t][:, cells] += (w @ d).astype(np.float64)
-            for o, num in zip(out, nums):
-                o[channel][rows, t][:, :, cells] += (w @ num).astype(np.float64).reshape(len(w), -1, len(cells))
+            operand, places = _stratum_operand(units, g, sums, totals, [denominators, *out])
+        product = (weights.astype(operand.dtype) @ operand).astype(np.float64)
+        for target, t, cells, columns in places:
+            view = target[rows, t]  # (rows, C) or (rows, K, C)
+            if view.ndim == 2:
+                view[:, cells] += product[:, columns]
+            else:
+                view[:, :, cells] += product[:, columns].reshape(len(product), -1, len(cells))
     with np.errstate(invalid="ignore", divide="ignore"):
         for o in out:
             for channel, rates in o.items():
@@ -194,8 +217,8 @@ def jackknife_metrics(sums: Rates, totals: Rates, units: Units, layout: CellLayo
     n_units = len(size)
     flat = {c: s.reshape(n_units, -1) for c, s in sums.items()}
     flat_totals = {c: totals[c].reshape(n_units, -1) for c in sums}
-    total = {c: size @ f for c, f in flat.items()}
-    total_n = {c: size @ f for c, f in flat_totals.items()}
+    total = {c: weighted_total(size, f, chunk_bytes=budget_bytes) for c, f in flat.items()}
+    total_n = {c: weighted_total(size, f, chunk_bytes=budget_bytes) for c, f in flat_totals.items()}
     width = sum(f.shape[1] for f in flat.values())
     out = np.empty((n_units, next(iter(sums.values())).shape[1], len(metric_entries(layout, metric_set))))
     for start in range(0, n_units, step := rows_within(budget_bytes, width, 32, n_units)):

@@ -14,7 +14,7 @@ from scipy import stats as sps
 from benchmark.core import metrics
 from benchmark.core.design import CellLayout
 from benchmark.stats.cells import Rates, SubjectDesign, metric_entries, seed_mean_difference
-from benchmark.stats.resampling import chunks
+from benchmark.stats.resampling import chunks, weighted_total
 
 __all__ = ["PairedTest", "holm", "mcnemar_exact", "mcnemar_table", "permutation_p", "permutation_pvalues",
            "seed_majority", "tile_seeds"]
@@ -62,20 +62,22 @@ class PairedTest:
         channels ``metric_set`` reads); observed (T, M) the difference; size (U,) subjects per unit (None: one each)."""
         channels = list(sums_a)
         n_seeds = math.lcm(sums_a[channels[0]].shape[2], sums_b[channels[0]].shape[2])
-        a = {c: tile_seeds(sums_a[c], n_seeds) for c in channels}
-        b = {c: tile_seeds(sums_b[c], n_seeds) for c in channels}
-        n = a[channels[0]].shape[0]
-        delta = np.concatenate([(a[c] - b[c]).reshape(n, -1) for c in channels], axis=1)
-        if size is None:
-            total_a, total_b = {c: a[c].sum(axis=0) for c in channels}, {c: b[c].sum(axis=0) for c in channels}
-            denominators = {c: totals[c].sum(axis=0)[:, None, :] for c in channels}
-            n_subjects = float(n)
-        else:
-            w = size.astype(np.float64)
-            total_a = {c: np.tensordot(w, a[c], axes=1) for c in channels}
-            total_b = {c: np.tensordot(w, b[c], axes=1) for c in channels}
-            denominators = {c: np.tensordot(w, totals[c], axes=1)[:, None, :] for c in channels}
-            n_subjects = float(w.sum())
+        n = sums_a[channels[0]].shape[0]
+        w = np.ones(n) if size is None else size.astype(np.float64)
+
+        def total(array: np.ndarray, seed_axis: bool = True) -> np.ndarray:
+            summed = weighted_total(w, array)  # before tiling: the tile of the total is the total of the tile
+            return np.tile(summed, (1, n_seeds // array.shape[2], 1)) if seed_axis else summed
+
+        total_a, total_b = {c: total(sums_a[c]) for c in channels}, {c: total(sums_b[c]) for c in channels}
+        denominators = {c: total(totals[c], seed_axis=False)[:, None, :] for c in channels}
+        width = sums_a[channels[0]].shape[1] * n_seeds * sums_a[channels[0]].shape[3]
+        kinds = [s[c].dtype for s in (sums_a, sums_b) for c in channels]
+        delta = np.empty((n, width * len(channels)), dtype=np.result_type(np.int8, *kinds))
+        for j, c in enumerate(channels):  # one channel's tiles at a time
+            delta[:, j * width:(j + 1) * width] = (tile_seeds(sums_a[c], n_seeds)
+                                                   - tile_seeds(sums_b[c], n_seeds)).reshape(n, -1)
+        n_subjects = float(w.sum())
         return cls(delta, total_a, total_b, denominators, observed, layout, n_seeds, n_subjects, tuple(metric_set))
 
     def exceedances(self, exchanged: np.ndarray) -> np.ndarray:

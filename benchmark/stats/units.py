@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.stats.cells import Predicted, Rates, SubjectDesign, channel_sums, channel_totals
+from benchmark.stats.cells import Predicted, Rates, SubjectDesign, channel_sums, counts_totals
 
 __all__ = ["KINDS", "Units", "is_singleton", "profile_units", "subject_units", "unit_sums", "unit_totals", "units_for"]
 
@@ -108,7 +108,8 @@ def units_for(design: SubjectDesign, predictions: Sequence[Predicted]) -> Units:
 
 def unit_sums(prediction: Predicted, design: SubjectDesign, units: Units, channels: Sequence[str]) -> Rates:
     """Per-unit numerators of each channel (of one of the unit's subjects; :func:`~benchmark.stats.cells.channel_sums`):
-    channel -> (U, T, K, C) int64."""
+    channel -> (U, T, K, C), int64 for subjects, int8 for profiles (one image: every count is 0 or 1, and a million
+    images' classes x tasks x seeds x cells stay small)."""
     if units.representative is None:
         return channel_sums(prediction, design, channels)
     n_tasks, n_seeds, _ = prediction.correct.shape
@@ -117,7 +118,7 @@ def unit_sums(prediction: Predicted, design: SubjectDesign, units: Units, channe
     task, seed = np.arange(n_tasks)[None, :, None], np.arange(n_seeds)[None, None, :]
     out = {}
     for channel in channels:
-        sums = np.zeros(shape, dtype=np.int64)
+        sums = np.zeros(shape, dtype=np.int8)
         if channel == "recall":
             cell = design.image_cell[units.representative][:, None, None]
             sums[unit, task, seed, cell] = prediction.correct[:, :, units.representative].transpose(2, 0, 1)
@@ -133,10 +134,6 @@ def unit_sums(prediction: Predicted, design: SubjectDesign, units: Units, channe
 
 
 def unit_totals(design: SubjectDesign, units: Units, channels: Sequence[str]) -> Rates:
-    """Per-unit denominators of each channel (of one of the unit's subjects;
+    """Per-unit denominators of each channel (of one of the unit's subjects, from its images per cell;
     :func:`~benchmark.stats.cells.channel_totals`): channel -> (U, T, C) int64."""
-    totals = channel_totals(design, channels)
-    if units.representative is None:
-        return totals
-    subject = design.image_subject[units.representative]
-    return {channel: array[subject] for channel, array in totals.items()}
+    return counts_totals(units.counts, design.layout, len(design.tasks), channels)
