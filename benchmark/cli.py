@@ -506,9 +506,32 @@ def bench(models: int, reference_models: int, epochs: int | None, workers: int |
 
 
 @cli.command()
+@click.option("--resamples", type=click.IntRange(1), default=1000, show_default=True,
+              help="Bootstrap resamples of both tools.")
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
+              help="Timed runs of each tool per dataset; the fastest is reported.")
+@click.option("--published", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None, metavar="DIR",
+              help="Folder of the authors' published CSVs [default: the simulated FACES and ADFES].")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, metavar="PATH",
+              help="Also write the timings as JSON.")
+def peers(resamples: int, repeats: int, published: Path | None, json_path: Path | None) -> None:
+    """Time Fairlearn's MetricFrame bootstrap against the project's statistics on the same predictions with the same
+    number of resamples (needs the optional extra 'fairness')."""
+    from benchmark.infra import atomic
+    from benchmark.tools import peers as library
+
+    points = library.run_peers(resamples=resamples, repeats=repeats, published=published)
+    for line in library.peer_lines(points):
+        click.echo(line)
+    if json_path is not None:
+        atomic.write_json(json_path, [p.as_dict() for p in points])
+        click.echo(f"wrote {json_path}")
+
+
+@cli.command()
 @click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True, metavar="DIR",
               help="Where to write scaling.csv, scaling.json and scaling.png.")
-@click.option("--curves", default="trainer_rows,trainer_models,evaluate_subjects,evaluate_resamples,report",
+@click.option("--curves", default="trainer_rows,trainer_models,evaluate_subjects,evaluate_resamples,evaluate_images,report",
               show_default=True, help="Which curves to measure (comma-separated).")
 @click.option("--rows-scales", default="1,3,10,30,100", show_default=True,
               help="trainer_rows: sizes of the simulated FACES training table, in multiples of its 2,052 rows.")
@@ -523,13 +546,15 @@ def bench(models: int, reference_models: int, epochs: int | None, workers: int |
               help="evaluate_subjects: resamples (= permutations) of each comparison.")
 @click.option("--resamples", default="1000,3000,10000,30000", show_default=True,
               help="evaluate_resamples: resamples (= permutations) of a FACES-sized comparison.")
+@click.option("--images", default="10000,100000,1000000", show_default=True,
+              help="evaluate_images: images without person ids (each its own subject), about (multiples of 2,052).")
 @click.option("--report-splits", default="1,2,4", show_default=True, help="report: how many of the 4 default splits.")
 @click.option("--report-methods", default="2,4,6", show_default=True, help="report: how many of 6 methods.")
 @click.option("--repeats", type=int, default=2, show_default=True,
               help="Timed runs per point; the fastest is reported.")
 def scaling(output_dir: Path, curves: str, rows_scales: str, rows_models: int, row_epochs: int, models: str,
-            subjects_scales: str, subjects_resamples: int, resamples: str, report_splits: str, report_methods: str,
-            repeats: int) -> None:
+            subjects_scales: str, subjects_resamples: int, resamples: str, images: str, report_splits: str,
+            report_methods: str, repeats: int) -> None:
     """Measure how the trainer, the statistics and the report grow with the data (time and peak memory per point,
     each in its own process on one core), fit power laws and write a table and a figure."""
     from benchmark.tools import scaling as library
@@ -537,7 +562,7 @@ def scaling(output_dir: Path, curves: str, rows_scales: str, rows_models: int, r
 
     grid = library.grid_from_options(
         curves=curves, rows_scales=rows_scales, rows_models=rows_models, row_epochs=row_epochs, models=models,
-        subjects_scales=subjects_scales, subjects_resamples=subjects_resamples, resamples=resamples,
+        subjects_scales=subjects_scales, subjects_resamples=subjects_resamples, resamples=resamples, images=images,
         report_splits=report_splits, report_methods=report_methods, repeats=repeats)
     library.check_output_dir(output_dir)
     result = library.run_scaling(grid, on_point=lambda p: click.echo(library.point_line(p)))

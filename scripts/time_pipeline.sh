@@ -4,7 +4,9 @@
 # announces it ("Running stage ...") and the machine's busy CPU seconds (/proc/stat, every process, forked workers
 # included) over each share, so the parallelism left unused is visible.
 #   usage: scripts/time_pipeline.sh [REVISION=HEAD] [CLONE_DIR=$(mktemp -d)]      (uses this checkout's ./.venv)
-# Prints one line per stage: "<stage> <wall s> <busy CPU s> <cores busy on average>", then the total and the load.
+# Prints one line per stage: "<stage> <wall s> <busy CPU s> <cores busy on average>", then the total, the pipeline's own
+# CPU seconds (user + system of dvc and every process it waited for: what other jobs on a shared machine do not
+# inflate, unlike the machine's busy CPU) and the load.
 set -euo pipefail
 revision=${1:-HEAD}
 clone=${2:-$(mktemp -d)}
@@ -14,7 +16,7 @@ git -C "$clone" checkout -q "$revision"
 export PATH="$root/.venv/bin:$PATH" PYTHONPATH="$clone"
 cd "$clone"
 echo "revision $(git rev-parse --short HEAD), $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-dvc repro 2>&1 | python -u -c '
+/usr/bin/time -f "%e %U %S" -o .time_dvc_repro dvc repro 2>&1 | python -u -c '
 import os, re, sys, time
 
 def busy_s():
@@ -38,4 +40,6 @@ print(f"total      {wall:7.1f} s wall {cpu:7.1f} s CPU  {cpu / wall:4.2f} cores 
 '
 status=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] || { tail -20 .log.dvc_repro; exit "$status"; }
+read -r wall user system < .time_dvc_repro
+echo "own CPU    $(python3 -c "print(f'{$user + $system:7.1f}')") s (user $user + system $system) of dvc repro and its processes, $wall s wall"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -78,6 +78,9 @@ RUN_BY: list[tuple[str, str]] = [
 NOT_RUN: dict[str, str] = {
     r"^scripts/time_pipeline\.sh ": "times the whole default pipeline in two clones for docs/PERFORMANCE.md (tens of "
                                     "minutes); the pipeline itself is the matrix's and test_pipeline_sim's",
+    r"^benchmark -q scaling -o docs/scaling/statistics --curves evaluate_subjects,evaluate_images ":
+        "measures the statistics up to a million images for docs/PERFORMANCE.md (about ten minutes of one core); the "
+        "same command at the default grid is test_scaling's, the million-image path test_chunks' at a smaller size",
 }
 
 

@@ -202,6 +202,8 @@ class EvaluateSettings:
     alpha: float = _spec(0.05, low=0.0001, high=0.5,
                          help="family-wise error rate of the primary family (Holm); the level of every verdict")
     seed: int = _spec(0, low=0, help="seeds every bootstrap and permutation draw")
+    memory_budget_mb: int = _spec(64, low=16, help="the most memory (MiB) one chunk of resamples or permutations "
+                                  "may take with its products; more chunks for larger designs, the same numbers")
 
 
 @dataclass(frozen=True)

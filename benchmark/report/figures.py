@@ -151,7 +151,8 @@ def cell_heatmaps(stats: pd.DataFrame, *, reference: str, methods: list[str], ti
             image = ax.imshow(value, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
             for i, c in enumerate(cells):
                 for j, (est, low, high) in enumerate(c[["estimate", "ci_low", "ci_high"]].itertuples(index=False)):
-                    ax.text(j, i, f"{est:.0f}\n[{low:.0f}, {high:.0f}]", ha="center", va="center", fontsize=6.5)
+                    ax.text(j, i, f"{est:.0f}\n[{low:.0f}, {high:.0f}]", ha="center", va="center", fontsize=6.5,
+                            in_layout=False)  # inside the axes: the layout need not measure it
             ax.set_xticks(np.arange(len(emotions)), emotions if row == len(shown) - 1 else [], rotation=30, ha="right")
             ax.set_yticks(np.arange(len(groups)), groups if col == 0 else [], fontsize=8)
             ax.set_title(f"{task} task: {method}" + (" (reference)" if method == reference else ""), fontsize=9)
@@ -284,7 +285,7 @@ def confusion_matrices(confusion: pd.DataFrame, *, methods: list[str], title: st
             image = ax.imshow(percent, cmap="Blues", vmin=0, vmax=100, aspect="auto")
             for (i, j), value in np.ndenumerate(percent):
                 ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
-                        color="white" if value > 60 else "black")
+                        color="white" if value > 60 else "black", in_layout=False)  # inside the axes: not measured
             ax.set_xticks(np.arange(len(predicted)), predicted if row == len(methods) - 1 else [],
                           rotation=45, ha="right")
             ax.set_yticks(np.arange(len(emotions)), emotions if col == 0 else [])

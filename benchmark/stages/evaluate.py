@@ -147,21 +147,25 @@ def _log_runs(settings: Settings, table: pd.DataFrame, cells: pd.DataFrame, *, p
 
 
 def check_memory(frame: pd.DataFrame, layouts: dict[str, Any], *, n_tasks: int, config: stats.StatsConfig) -> float:
-    """Refuse in one line, before any statistic, resample and permutation budgets this machine cannot hold
+    """Refuse in one line, before any statistic, resample and chunk budgets this machine cannot hold
     (:func:`benchmark.infra.memory.check`): each worker holds one evaluation group's arrays
-    (:func:`benchmark.stats.footprint.group_bytes`), so the largest groups, one per core, are held at once. Returns
-    the estimate in bytes."""
+    (:func:`benchmark.stats.footprint.group_bytes`: what it keeps per resample, and one chunk of its draws within
+    ``evaluate.memory_budget_mb``), so the largest groups, one per core, are held at once. Returns the estimate in
+    bytes."""
     groups = []
     for (split, partition, dataset), rows in frame.groupby(list(stats.GROUP_COLUMNS), sort=True, observed=True):
         seeds = rows.groupby("method", observed=True)["seed"].nunique().tolist()
         groups.append((f"{split} {dataset} ({partition})", footprint.group_bytes(
             layouts[dataset], n_subjects=int(rows["subject"].nunique()), n_tasks=n_tasks, seeds=seeds,
-            n_resamples=config.n_resamples, n_permutations=config.n_permutations, ci_method=config.ci_method)))
+            n_resamples=config.n_resamples, n_permutations=config.n_permutations, ci_method=config.ci_method,
+            memory_budget_bytes=config.memory_budget_bytes)))
     held = sorted(groups, key=lambda g: -sum(g[1].values()))[:len(processes.available_cores())]
     if not held:
         return 0.0
-    budgets = {"evaluate.n_resamples": config.n_resamples, "evaluate.n_permutations": config.n_permutations}
-    needs = [memory.Need(key, value, sum(need[key] for _, need in held)) for key, value in budgets.items()]
+    needs = [memory.Need("evaluate.n_resamples", config.n_resamples,
+                         sum(need["evaluate.n_resamples"] for _, need in held)),
+             memory.Need("evaluate.memory_budget_mb", config.memory_budget_mb,
+                         sum(need["evaluate.memory_budget_mb"] for _, need in held), linear=False)]
     others = f" with {len(held) - 1} other group(s) at once" if len(held) > 1 else ""
     return memory.check(needs, what=f"the statistics of {held[0][0]}{others}", fixed=footprint.CHUNK_BYTES * len(held))
 

@@ -18,6 +18,8 @@ Seeds are held fixed, not resampled: in each resample every seed's metric is com
 estimate is exactly the seed-mean metric of ``reports/metrics.json``. The seed sd is reported separately.
 Everything is vectorised: a resample is a vector of subject multiplicities, and all cell sums of all resamples are one
 matrix product of exact integer counts. Modules: :mod:`~benchmark.stats.cells` (metric arrays, channels and the subject design),
+:mod:`~benchmark.stats.units` (what is resampled: subjects, or classes of alike images without person ids),
+:mod:`~benchmark.stats.draws` (resamples and permutations in chunks within ``memory_budget_mb``, the same numbers),
 :mod:`~benchmark.stats.resampling`, :mod:`~benchmark.stats.intervals` (bootstrap), :mod:`~benchmark.stats.bounds`
 (the default intervals), :mod:`~benchmark.stats.significance` (tests), :mod:`~benchmark.stats.analysis` (the table).
 See docs/STATISTICS.md.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,28 +17,32 @@ from benchmark.infra.errors import BenchmarkError
 from benchmark.infra.processes import Job, run_jobs
 from benchmark.stats import bounds, calibrated
 from benchmark.stats.cells import (
+    Predicted,
     Rates,
     SubjectDesign,
     channel_sums,
     channel_totals,
     check_columns,
     metric_entries,
+    metric_values,
     predicted,
     seed_mean_values,
     subject_design,
     subject_sums,
 )
 from benchmark.stats.config import PrimaryFamily, StatsConfig
+from benchmark.stats.draws import Draws, group_rng
 from benchmark.stats.intervals import bootstrap_intervals
 from benchmark.stats.resampling import (
-    jackknife_weights,
+    jackknife_metrics,
+    resampled_rates,
     seed_mean_metrics,
     seed_metrics,
-    seed_rates,
-    subject_resamples,
+    weighted_total,
 )
-from benchmark.stats.significance import mcnemar_table, permutation_p, seed_majority
+from benchmark.stats.significance import PairedTest, mcnemar_table, permutation_pvalues, seed_majority
 from benchmark.stats.stepdown import IntervalAt, inversion_p, step_down
+from benchmark.stats.units import Units, unit_sums, unit_totals, units_for
 
 __all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "VERDICT_COLUMNS", "analyse", "analysis_job", "compare", "contrast_name",
            "group_statistics", "seed_values", "weighted_metrics"]
@@ -64,13 +67,14 @@ class _MethodStats:
 
     seeds: tuple[int, ...]
     correct: np.ndarray  # (T, K, n_images) bool
-    sums: Rates  # channel -> (n_subjects, T, K, C)
+    sums: Rates  # channel -> (U, T, K, C) per resampling unit
+    subject_recall: np.ndarray  # (n_subjects, T, K, C) correct counts per subject (the calibrated construction's)
     cells: np.ndarray  # (T, K, C) per-seed cell accuracies on all subjects
     point: np.ndarray  # (T, M) seed-mean metrics on all subjects
     seed_sd: np.ndarray  # (T, M)
     boot_cells: np.ndarray  # (R, T, K, C) per-seed cell accuracies of every resample
     boot: np.ndarray  # (R, T, M)
-    jack: np.ndarray  # (n_subjects, T, M)
+    jack: np.ndarray  # (U, T, M) leaving one subject of each unit out
     errors: bounds.MethodErrors | None  # calibrated cell errors (ci_method bound), else None
     parts: calibrated.MethodParts | None  # what ci_method calibrated needs, else None
     debiased: np.ndarray  # (T, M) de-biased gap estimates (NaN for the other metrics)
@@ -78,32 +82,26 @@ class _MethodStats:
 
 @dataclass(frozen=True)
 class _Group:
-    """An evaluation group's design and draws: bootstrap weights (R, n), permutation flips (P, n) and, for ``bound``
-    and ``calibrated`` intervals, the shared score-floor draws (R, T, 1, groups) (:func:`benchmark.stats.bounds.floor_draws`); and the
-    design's per-subject denominators of every channel the metrics read."""
+    """An evaluation group's design, resampling units and draws (bootstrap resamples and permutation exchanges,
+    produced in chunks), the units' denominators of every channel the metrics read (channel -> (U, T, C)) and, for
+    ``bound`` and ``calibrated`` intervals, the shared score-floor draws (R, T, 1, groups)
+    (:func:`benchmark.stats.bounds.floor_draws`)."""
 
     design: SubjectDesign
-    weights: np.ndarray
-    flips: np.ndarray
+    units: Units
+    totals: Rates
+    draws: Draws
     shared: np.ndarray | None
     config: StatsConfig
-    totals: Rates
 
 
-def _rng(config: StatsConfig, key: str) -> np.random.Generator:
-    return np.random.default_rng([config.seed, zlib.crc32(key.encode("utf-8"))])
-
-
-def _group(design: SubjectDesign, config: StatsConfig, key: str) -> _Group:
-    rng = _rng(config, key)
-    weights = subject_resamples(design.subject_group, groups=design.layout.groups, n_resamples=config.n_resamples,
-                                rng=rng)
-    flips = rng.random((config.n_permutations, len(design.subjects))) < 0.5
+def _group(design: SubjectDesign, units: Units, config: StatsConfig, key: str) -> _Group:
+    draws = Draws(units, config.n_resamples, config.n_permutations, config.seed, key, config.memory_budget_bytes)
     shared = None
     if config.ci_method in ("bound", calibrated.CI_METHOD):
         shared = bounds.floor_draws(config.n_resamples, len(design.tasks), len(design.layout.groups),
-                                    _rng(config, key + "|floor"))
-    return _Group(design, weights, flips, shared, config, channel_totals(design, metrics.channels()))
+                                    group_rng(config.seed, key + "|floor"))
+    return _Group(design, units, unit_totals(design, units, metrics.channels()), draws, shared, config)
 
 
 def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
@@ -111,16 +109,16 @@ def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
     return design.counts.sum(axis=0), (design.counts > 0).sum(axis=0)
 
 
-def _method_stats(rows: pd.DataFrame, group: _Group, where: str) -> _MethodStats:
-    """Correctness, subject sums, estimate, seed sd, bootstrap and jackknife values of one method."""
-    design, layout, totals = group.design, group.design.layout, group.totals
-    prediction = predicted(rows, design, where)
-    sums = channel_sums(prediction, design, list(totals))
-    everyone = np.ones((1, len(design.subjects)))
+def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: _Group) -> _MethodStats:
+    """Estimate, seed sd, bootstrap and jackknife values of one method from its predictions, unit sums (channel ->
+    (U, T, K, C)) and resampled rates (channel -> (R, T, K, C))."""
+    design, layout, units, totals = group.design, group.design.layout, group.units, group.totals
+    size = units.size.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        seed_values = seed_metrics(everyone, sums, totals, layout)[0]  # (T, K, M)
-        rates = {c: r[0] for c, r in seed_rates(everyone, sums, totals).items()}  # channel -> (T, K, C)
-        boot_rates = seed_rates(group.weights, sums, totals)
+        everyone = {c: (100.0 * weighted_total(size, sums[c]) / weighted_total(size, totals[c])[:, None, :])[None]
+                    for c in sums}  # channel -> (1, T, K, C): every subject counted once
+        seed_values = metric_values(everyone, layout)[0]  # (T, K, M)
+        rates = {c: r[0] for c, r in everyone.items()}  # channel -> (T, K, C)
         point, boot = seed_mean_values(rates, layout), seed_mean_values(boot_rates, layout)
     seed_sd = seed_values.std(axis=1, ddof=1) if len(prediction.seeds) > 1 else np.zeros(seed_values[:, 0].shape)
     cells, boot_cells = rates["recall"], boot_rates["recall"]
@@ -131,13 +129,23 @@ def _method_stats(rows: pd.DataFrame, group: _Group, where: str) -> _MethodStats
             boot_cells, cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
             n_images=n_images, n_subjects=n_subjects, level=group.config.ci, shared=group.shared)
     strata = _calibrated_design(design)
+    subject_recall = _subject_recall(prediction, sums, design, units)
     parts = None
     if group.config.ci_method == calibrated.CI_METHOD:
-        parts = calibrated.method_parts(sums["recall"], cells, boot_cells, strata, level=group.config.ci,
+        parts = calibrated.method_parts(subject_recall, cells, boot_cells, strata, level=group.config.ci,
                                         shared=group.shared, point=point, boot=boot)
-    return _MethodStats(prediction.seeds, prediction.correct, sums, cells, point, seed_sd, boot_cells, boot,
-                        seed_mean_metrics(jackknife_weights(len(design.subjects)), sums, totals, layout), errors,
-                        parts, calibrated.debiased_gaps(sums["recall"], cells, strata))
+    return _MethodStats(prediction.seeds, prediction.correct, sums, subject_recall, cells, point, seed_sd, boot_cells,
+                        boot,
+                        jackknife_metrics(sums, totals, units, layout, budget_bytes=group.config.memory_budget_bytes),
+                        errors, parts, calibrated.debiased_gaps(subject_recall, cells, strata))
+
+
+def _subject_recall(prediction: Predicted, sums: Rates, design: SubjectDesign, units: Units) -> np.ndarray:
+    """Per-subject correct counts (n_subjects, T, K, C): the calibrated construction and the de-biased gaps work on
+    persons; the units' sums are those where units are subjects, else (classes of alike images) counted again."""
+    if units.representative is None:
+        return sums["recall"]
+    return channel_sums(prediction, design, ["recall"])["recall"]
 
 
 def _calibrated_design(design: SubjectDesign) -> calibrated.Design:
@@ -172,14 +180,14 @@ def _calibrated_families(layout: CellLayout, n_tasks: int) -> np.ndarray:
 
 def _without_bound(low: np.ndarray, high: np.ndarray, used: np.ndarray, notes: np.ndarray, families: np.ndarray,
                    boot: np.ndarray, point: np.ndarray, jack: np.ndarray, level: float,
-                   ci_method: str = "bound") -> None:
+                   jack_weights: np.ndarray | None, ci_method: str = "bound") -> None:
     """BCa intervals, in place, for the columns ``ci_method`` has no construction for (``families`` None), with a
-    note saying so."""
+    note saying so (``jack_weights``: the subjects each jackknife row stands for, :attr:`Units.jackknife_weights`)."""
     columns = np.flatnonzero(families == None)  # noqa: E711 (elementwise on an object array)
     if not len(columns):
         return
     b_low, b_high, b_used, b_notes = bootstrap_intervals(boot[:, columns], point[columns], jack[:, columns], ci=level,
-                                                         method="bca")
+                                                         method="bca", jack_weights=jack_weights)
     low[columns], high[columns], used[columns] = b_low, b_high, b_used
     for j, note in zip(columns, b_notes):
         notes[j] = "; ".join(filter(None, [notes[j], note,
@@ -188,22 +196,23 @@ def _without_bound(low: np.ndarray, high: np.ndarray, used: np.ndarray, notes: n
 
 def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """low, high, method used, note per (task, metric), flattened to (T * M,)."""
-    design, config = group.design, group.config
-    n = len(design.subjects)
-    boot, point, jack = ms.boot.reshape(len(ms.boot), -1), ms.point.reshape(-1), ms.jack.reshape(n, -1)
+    design, config, units = group.design, group.config, group.units
+    boot, point, jack = ms.boot.reshape(len(ms.boot), -1), ms.point.reshape(-1), ms.jack.reshape(len(units), -1)
     if config.ci_method == calibrated.CI_METHOD:
         low, high = (x.reshape(-1) for x in calibrated.estimate_intervals(ms.parts))
         families = _calibrated_families(design.layout, len(design.tasks))
         used, notes = np.full(low.size, calibrated.CI_METHOD, dtype=object), _empty_cell_notes(boot)
-        _without_bound(low, high, used, notes, families, boot, point, jack, config.ci, calibrated.CI_METHOD)
+        _without_bound(low, high, used, notes, families, boot, point, jack, config.ci, units.jackknife_weights,
+                       calibrated.CI_METHOD)
         return _finite(low, high, point, used, notes)
     if config.ci_method != "bound":
-        return bootstrap_intervals(boot, point, jack, ci=config.ci, method=config.ci_method)
+        return bootstrap_intervals(boot, point, jack, ci=config.ci, method=config.ci_method,
+                                   jack_weights=units.jackknife_weights)
     layout = design.layout
     low, high = bounds.estimate_bounds(ms.errors, ms.point, layout, level=config.ci)
     cells = [j for j, (name, _, _) in enumerate(metric_entries(layout)) if name == "cell"]
     n_images, n_subjects = _cell_sizes(design)
-    variance = bounds.stratified_jackknife_variance(ms.jack[:, :, cells], design.subject_stratum)
+    variance = bounds.stratified_jackknife_variance(ms.jack[:, :, cells], units.stratum, units.jackknife_weights)
     strata = np.bincount(design.subject_stratum, minlength=len(layout.groups))
     low[:, cells], high[:, cells] = bounds.wilson_cells(
         ms.point[:, cells], variance, n_images, n_subjects, level=config.ci,
@@ -211,7 +220,7 @@ def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np
     families = _bound_families(layout, len(design.tasks))
     used = np.where(families == "cell", "wilson", "bound").astype(object)
     low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
-    _without_bound(low, high, used, notes, families, boot, point, jack, config.ci)
+    _without_bound(low, high, used, notes, families, boot, point, jack, config.ci, units.jackknife_weights)
     return _finite(low, high, point, used, notes)
 
 
@@ -237,23 +246,23 @@ def _errors_at(ms: _MethodStats, group: _Group, level: float) -> bounds.MethodEr
         n_images=n_images, n_subjects=n_subjects, level=level, shared=group.shared)
 
 
-
 def _parts_at(ms: _MethodStats, group: _Group, level: float) -> calibrated.MethodParts:
     """The ``calibrated`` construction's pieces of one method at ``level`` (those at ``config.ci`` are kept in
     :class:`_MethodStats`)."""
     if level == group.config.ci:
         return ms.parts
-    return calibrated.method_parts(ms.sums["recall"], ms.cells, ms.boot_cells, _calibrated_design(group.design),
+    return calibrated.method_parts(ms.subject_recall, ms.cells, ms.boot_cells, _calibrated_design(group.design),
                                    level=level, shared=group.shared, point=ms.point, boot=ms.boot)
+
 
 def _difference_interval(a: _MethodStats, b: _MethodStats, group: _Group,
                          level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The interval of a - b at ``level`` (the configured ``ci_method``, the group's draws): low, high, method used,
     note, each flattened over tasks x metrics (T * M,)."""
-    design, config = group.design, group.config
+    design, config, units = group.design, group.config, group.units
     point = a.point - b.point
-    n_resamples, n = len(a.boot), len(design.subjects)
-    boot, jack = (a.boot - b.boot).reshape(n_resamples, -1), (a.jack - b.jack).reshape(n, -1)
+    n_resamples = len(a.boot)
+    boot, jack = (a.boot - b.boot).reshape(n_resamples, -1), (a.jack - b.jack).reshape(len(units), -1)
     if config.ci_method == calibrated.CI_METHOD:
         low, high = calibrated.difference_intervals(_parts_at(a, group, level), _parts_at(b, group, level), point,
                                                     _calibrated_design(design), level=level,
@@ -261,10 +270,11 @@ def _difference_interval(a: _MethodStats, b: _MethodStats, group: _Group,
         used = np.full(low.size, calibrated.CI_METHOD, dtype=object)
         low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
         _without_bound(low, high, used, notes, _calibrated_families(design.layout, len(design.tasks)), boot,
-                       point.reshape(-1), jack, level, calibrated.CI_METHOD)
+                       point.reshape(-1), jack, level, units.jackknife_weights, calibrated.CI_METHOD)
         return _finite(low, high, point.reshape(-1), used, notes)
     if config.ci_method != "bound":
-        return bootstrap_intervals(boot, point.reshape(-1), jack, ci=level, method=config.ci_method)
+        return bootstrap_intervals(boot, point.reshape(-1), jack, ci=level, method=config.ci_method,
+                                   jack_weights=units.jackknife_weights)
     strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
     low, high = bounds.difference_bounds(
         _errors_at(a, group, level), _errors_at(b, group, level), point, design.layout, level=level,
@@ -273,16 +283,17 @@ def _difference_interval(a: _MethodStats, b: _MethodStats, group: _Group,
     used = np.full(low.size, "bound", dtype=object)
     low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
     _without_bound(low, high, used, notes, _bound_families(design.layout, len(design.tasks)), boot,
-                   point.reshape(-1), jack, level)
+                   point.reshape(-1), jack, level, units.jackknife_weights)
     return _finite(low, high, point.reshape(-1), used, notes)
 
 
-def _difference(a: _MethodStats, b: _MethodStats, group: _Group) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """a - b with its interval and p-values (flattened over tasks x metrics), the interval method and notes."""
+def _difference(a: _MethodStats, b: _MethodStats, group: _Group,
+                p_perm: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """a - b with its interval and p-values (flattened over tasks x metrics), the interval method and notes;
+    ``p_perm`` (T, M) its permutation p (:func:`_permutation_tests`)."""
     design = group.design
     point = a.point - b.point
     low, high, used, notes = _difference_interval(a, b, group, group.config.ci)
-    p_perm = permutation_p(a.sums, b.sums, group.totals, group.flips, point, design.layout)
     p_mcnemar = mcnemar_table(seed_majority(a.correct), seed_majority(b.correct), design)
     columns = dict(diff=point.reshape(-1), diff_ci_low=low, diff_ci_high=high, p_perm=p_perm.reshape(-1),
                    p_mcnemar=p_mcnemar.reshape(-1))
@@ -315,10 +326,20 @@ def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str 
     (a, b) whose two methods are both present. ``primary``: this group's primary family (a held-out group), whose rows
     get Holm over the family with compatible intervals (:mod:`benchmark.stats.stepdown`); every other row with a
     difference is exploratory. ``p_holm`` (within a metric row) is added by the caller."""
-    design = subject_design(pd.concat(list(rows_by_method.values()), ignore_index=True), layout, tasks, key)
-    group = _group(design, config, key)
-    per_method = {name: _method_stats(rows, group, f"{key}: method {name!r}") for name, rows in rows_by_method.items()}
+    labels = ["image_id", "subject", *tasks, *(f"pred_{t}" for t in tasks)]
+    design = subject_design(pd.concat([rows[[c for c in labels if c in rows.columns]] for rows in rows_by_method.values()],
+                                      ignore_index=True), layout, tasks, key)
+    observed = {name: predicted(rows, design, f"{key}: method {name!r}") for name, rows in rows_by_method.items()}
+    units = units_for(design, list(observed.values()))
+    group = _group(design, units, config, key)
+    sums = {name: unit_sums(prediction, design, units, list(group.totals)) for name, prediction in observed.items()}
+    boot = dict(zip(sums, resampled_rates(group.draws, list(sums.values()), group.totals)))
+    per_method = {name: _method_stats(prediction, sums[name], boot.pop(name), group)
+                  for name, prediction in observed.items()}
     ref = per_method.get(reference) if reference is not None else None
+    pairs = [(name, reference) for name in per_method if ref is not None and name != reference]
+    pairs += [(a, b) for a, b in contrasts if a in per_method and b in per_method]
+    p_perm = _permutation_tests(pairs, per_method, group)
     nan = np.full(len(design.tasks) * len(metric_entries(layout)), np.nan)
     blank = np.full(nan.shape, "", dtype=object)
     frames, compared = [], {}
@@ -327,7 +348,7 @@ def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str 
         diff = dict(diff=nan, diff_ci_low=nan, diff_ci_high=nan, p_perm=nan, p_mcnemar=nan)
         diff_used, diff_notes = blank, blank
         if ref is not None and name != reference:
-            diff, diff_used, diff_notes = _difference(ms, ref, group)
+            diff, diff_used, diff_notes = _difference(ms, ref, group, p_perm[name, reference])
             compared[name] = (ms, ref)
         values = {"estimate": ms.point.reshape(-1), "estimate_debiased": ms.debiased.reshape(-1),
                   "seed_sd": ms.seed_sd.reshape(-1), "ci_low": low, "ci_high": high, **diff}
@@ -335,7 +356,7 @@ def group_statistics(rows_by_method: dict[str, pd.DataFrame], *, reference: str 
                              diff_used, notes, diff_notes, contrast=False))
     for a, b in contrasts:
         if a in per_method and b in per_method:
-            diff, diff_used, diff_notes = _difference(per_method[a], per_method[b], group)
+            diff, diff_used, diff_notes = _difference(per_method[a], per_method[b], group, p_perm[a, b])
             compared[contrast_name(a, b)] = (per_method[a], per_method[b])
             values = {"estimate": nan, "estimate_debiased": nan, "seed_sd": nan, "ci_low": nan, "ci_high": nan,
                       **diff}
@@ -374,13 +395,14 @@ def _interval_function(a: _MethodStats, b: _MethodStats, group: _Group, columns:
     ``calibrated`` the whole construction (its cell errors, or its pieces, depend on the level)."""
     config = group.config
     if config.ci_method not in ("bound", calibrated.CI_METHOD):
-        n_resamples, n = len(a.boot), len(group.design.subjects)
+        n_resamples, n = len(a.boot), len(group.units)
         boot = (a.boot - b.boot).reshape(n_resamples, -1)[:, columns]
         point = (a.point - b.point).reshape(-1)[columns]
         jack = (a.jack - b.jack).reshape(n, -1)[:, columns]
 
         def at(level: float) -> tuple[np.ndarray, np.ndarray]:
-            low, high, _, _ = bootstrap_intervals(boot, point, jack, ci=level, method=config.ci_method)
+            low, high, _, _ = bootstrap_intervals(boot, point, jack, ci=level, method=config.ci_method,
+                                                  jack_weights=group.units.jackknife_weights)
             return low, high
     else:
         def at(level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -429,6 +451,17 @@ def _primary(table: pd.DataFrame, compared: dict[str, tuple[_MethodStats, _Metho
     table.loc[members, "verdict_ci_low"] = stepped.low + 0.0  # not rounded: its sign is the decision
     table.loc[members, "verdict_ci_high"] = stepped.high + 0.0
     table.loc[members, "rejected"] = stepped.rejected
+
+
+def _permutation_tests(pairs: list[tuple[str, str]], per_method: dict[str, _MethodStats],
+                       group: _Group) -> dict[tuple[str, str], np.ndarray]:
+    """The permutation p (T, M) of a - b for every pair (a, b), all on the same permutations, drawn once."""
+    units, layout = group.units, group.design.layout
+    tests = [PairedTest.prepare(per_method[a].sums, per_method[b].sums, group.totals,
+                                per_method[a].point - per_method[b].point, layout, units.size) for a, b in pairs]
+    if not tests:
+        return {}
+    return dict(zip(pairs, permutation_pvalues(tests, group.draws.exchanges(), group.config.n_permutations)))
 
 
 def seed_values(rows: pd.DataFrame, *, layout: CellLayout, attribute: str) -> tuple[tuple[int, ...], np.ndarray]:

@@ -43,20 +43,25 @@ __all__ = ["MethodErrors", "difference_bounds", "difference_floors", "estimate_b
            "score_floor", "stratified_jackknife_variance", "t_over_z", "wilson_cells"]
 
 
-def stratified_jackknife_variance(jack: np.ndarray, strata: np.ndarray) -> np.ndarray:
+def stratified_jackknife_variance(jack: np.ndarray, strata: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Stratified delete-one-subject jackknife variance, sum_g (n_g - 1) / n_g * sum_{s in g} (J_s - mean_g J)^2.
 
-    jack (n_subjects, ...) leave-one-subject-out values; strata (n_subjects,) int group of each subject -> (...).
+    jack (n, ...) leave-one-subject-out values; strata (n,) int group of each row; weights (n,) how many subjects each
+    row stands for (rows of alike subjects, :class:`benchmark.stats.units.Units`), None: one each -> (...).
     Unbiased for linear statistics (a cell accuracy of a balanced design). NaN values count as the group mean.
     """
     out = np.zeros(jack.shape[1:])
+    weights = np.ones(len(jack)) if weights is None else weights
     for g in np.unique(strata):
         members = jack[strata == g]
-        n = len(members)
+        w = weights[strata == g].reshape((-1,) + (1,) * (jack.ndim - 1))
+        n = float(w.sum())
         if n > 1:
-            with np.errstate(invalid="ignore"):
-                deviation = members - np.nanmean(members, axis=0)
-            out += (n - 1) / n * np.nansum(deviation ** 2, axis=0)
+            finite = np.isfinite(members)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(finite, w * members, 0.0).sum(axis=0) / np.where(finite, w, 0.0).sum(axis=0)
+            deviation = np.where(finite, members - mean, 0.0)
+            out += (n - 1) / n * (w * deviation ** 2).sum(axis=0)
     return out
 
 

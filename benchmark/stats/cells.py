@@ -15,19 +15,23 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from benchmark.core import metrics
 from benchmark.core.design import CellLayout
 from benchmark.core.metrics import CellRates, Entry, Metric
+from benchmark.infra import columns
 from benchmark.infra.errors import BenchmarkError
 
 __all__ = ["Predicted", "SubjectDesign", "by_group", "channel_sums", "channel_totals", "check_columns", "correctness",
+           "counts_totals",
            "metric_entries", "metric_values", "predicted", "seed_mean_difference", "seed_mean_values", "subject_design",
            "subject_sums"]
 
 REQUIRED = ("seed", "image_id", "subject", "emotion", "pred_emotion")
 #: channel -> per-cell rate arrays (..., C) or (..., K, C), percent
 Rates = dict[str, np.ndarray]
+_STRING_TYPES = (pa.string(), pa.large_string())
 
 
 def metric_entries(layout: CellLayout, metric_set: Sequence[Metric] = metrics.METRICS) -> list[Entry]:
@@ -118,40 +122,52 @@ def subject_design(rows: pd.DataFrame, layout: CellLayout, tasks: tuple[str, str
     if attribute not in rows.columns or f"pred_{attribute}" not in rows.columns:
         raise BenchmarkError(f"{where}: no column {attribute!r} / 'pred_{attribute}'; prediction rows of attribute "
                              f"{attribute!r} need them")
-    images = rows[["image_id", "subject", attribute, "emotion"]].drop_duplicates().sort_values("image_id", kind="stable")
-    if images["image_id"].duplicated().any():
-        bad = images.loc[images["image_id"].duplicated(), "image_id"].iloc[0]
-        raise BenchmarkError(f"{where}: image {bad!r} carries different true labels in different rows; labels must agree")
-    bad_labels = (sorted(set(images[attribute].unique()) - set(layout.groups))
-                  + sorted(set(images["emotion"].unique()) - set(layout.emotions)))
+    for column in ("image_id", "subject", attribute, "emotion"):
+        if n_missing := columns.missing(rows[column]):
+            raise BenchmarkError(f"{where}: column {column!r} is missing in {n_missing} row(s); every prediction row "
+                                 "needs its image, subject and true labels")
+    row_image, image_ids = columns.encode(rows["image_id"])  # image ids sorted
+    first = np.unique(row_image, return_index=True)[1]  # each image's first row
+    labels = {}
+    conflict = np.zeros(len(image_ids), dtype=bool)
+    for column in ("subject", attribute, "emotion"):
+        values = rows[column]
+        if column == "subject" and columns.arrow(values).type not in _STRING_TYPES:
+            values = values.astype(str)  # subject ids are names: 10 sorts before 9
+        codes, labels[column] = columns.encode(values)
+        conflict[row_image[codes != codes[first][row_image]]] = True
+        labels[column] = (labels[column], codes[first])  # distinct values, each image's code
+    if conflict.any():
+        raise BenchmarkError(f"{where}: image {image_ids[np.argmax(conflict)]!r} carries different true labels in "
+                             "different rows; labels must agree")
+    (groups, group_code), (emotions, emotion_code) = labels[attribute], labels["emotion"]
+    bad_labels = sorted(set(groups) - set(layout.groups)) + sorted(set(emotions) - set(layout.emotions))
     if bad_labels:
         raise BenchmarkError(f"{where}: unknown true label(s) {bad_labels}; expected {attribute} groups "
                              f"{layout.groups} and emotions {layout.emotions}")
-    subjects, image_subject = np.unique(images["subject"].astype(str).to_numpy(), return_inverse=True)
-    groups = images[attribute].to_numpy()
-    subject_group = np.empty(len(subjects), dtype=object)
-    subject_group[image_subject] = groups
-    if (subject_group[image_subject] != groups).any():
-        bad = subjects[image_subject[subject_group[image_subject] != groups][0]]
+    subjects, image_subject = labels["subject"]
+    image_group = _positions(groups, layout.groups)[group_code]
+    subject_stratum = np.full(len(subjects), -1, dtype=np.int64)
+    subject_stratum[image_subject] = image_group
+    if (subject_stratum[image_subject] != image_group).any():
+        bad = subjects[image_subject[np.argmax(subject_stratum[image_subject] != image_group)]]
         raise BenchmarkError(f"{where}: subject {bad!r} has images in two {attribute} groups; a subject has one group")
-    image_cell = (_positions(groups, layout.groups) * len(layout.emotions)
-                  + _positions(images["emotion"], layout.emotions))
+    image_cell = image_group * len(layout.emotions) + _positions(emotions, layout.emotions)[emotion_code]
     counts = np.zeros((len(subjects), layout.n_cells))
     np.add.at(counts, (image_subject, image_cell), 1.0)
-    return SubjectDesign(images["image_id"].to_numpy(), image_subject, image_cell, subjects, subject_group, counts,
-                         layout, tasks)
+    subject_group = np.array(layout.groups, dtype=object)[subject_stratum]
+    return SubjectDesign(image_ids, image_subject, image_cell, subjects, subject_group, counts, layout, tasks)
 
 
 def _row_positions(rows: pd.DataFrame, design: SubjectDesign, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeds, and each row's seed index and image index, checking every image is predicted once per seed."""
     seed_of_row = rows["seed"].to_numpy()
-    seeds = np.unique(seed_of_row)
-    k = np.searchsorted(seeds, seed_of_row)
-    i = pd.Index(design.image_ids).get_indexer(rows["image_id"])
+    seeds, k = np.unique(seed_of_row, return_inverse=True)
+    i = columns.positions(rows["image_id"], design.image_ids)
     if (i < 0).any():
         raise BenchmarkError(f"{where}: image {rows['image_id'].iloc[int(np.argmax(i < 0))]!r} is not in the group's image set")
-    seen = np.zeros((len(seeds), len(design.image_ids)), dtype=np.int64)
-    np.add.at(seen, (k, i), 1)
+    n_images = len(design.image_ids)
+    seen = np.bincount(k * n_images + i, minlength=len(seeds) * n_images).reshape(len(seeds), n_images)
     if (seen > 1).any():
         seed, image = np.argwhere(seen > 1)[0]
         raise BenchmarkError(f"{where}: image {design.image_ids[image]!r} is predicted twice for seed {seeds[seed]}; "
@@ -159,7 +175,7 @@ def _row_positions(rows: pd.DataFrame, design: SubjectDesign, where: str) -> tup
     if (seen == 0).any():
         seed = int(np.argmax((seen == 0).any(axis=1)))
         raise BenchmarkError(f"{where}: seed {seeds[seed]} does not predict every image of the group "
-                             f"({int((seen[seed] == 0).sum())} of {len(design.image_ids)} missing); "
+                             f"({int((seen[seed] == 0).sum())} of {n_images} missing); "
                              "methods compared must cover the same images")
     return seeds, k, i
 
@@ -169,7 +185,7 @@ def correctness(rows: pd.DataFrame, design: SubjectDesign, where: str) -> tuple[
     seeds, k, i = _row_positions(rows, design, where)
     out = np.zeros((len(design.tasks), len(seeds), len(design.image_ids)), dtype=bool)
     for t, task in enumerate(design.tasks):
-        out[t, k, i] = rows[f"pred_{task}"].to_numpy() == rows[task].to_numpy()
+        out[t, k, i] = columns.equal(rows[f"pred_{task}"], rows[task])
     return tuple(int(x) for x in seeds), out
 
 
@@ -185,13 +201,6 @@ class Predicted:
     false_cell: np.ndarray
 
 
-def _label_index(values: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
-    """Index of each value in ``labels``, -1 for a value that is not one of them: (n,) -> int64 (n,)."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    index = {label: i for i, label in enumerate(labels)}
-    return np.array([index.get(v, -1) for v in distinct], dtype=np.int64)[codes]
-
-
 def predicted(rows: pd.DataFrame, design: SubjectDesign, where: str) -> Predicted:
     """Seeds, correctness and false-positive cells of one method's prediction rows (see :class:`Predicted`)."""
     seeds, k, i = _row_positions(rows, design, where)
@@ -199,11 +208,13 @@ def predicted(rows: pd.DataFrame, design: SubjectDesign, where: str) -> Predicte
     n_emotions = len(layout.emotions)
     true_group, true_emotion = np.divmod(design.image_cell[i], n_emotions)
     shape = (len(design.tasks), len(seeds), len(design.image_ids))
-    correct, false_cell = np.zeros(shape, dtype=bool), np.full(shape, -1, dtype=np.int64)
+    cell_type = np.int16 if layout.n_cells < 2 ** 15 else np.int64  # (T, K, I): a million images, ten seeds
+    correct, false_cell = np.zeros(shape, dtype=bool), np.full(shape, -1, dtype=cell_type)
     for t, task in enumerate(design.tasks):
         is_emotion = t == len(design.tasks) - 1
-        guess = _label_index(rows[f"pred_{task}"].to_numpy(), layout.emotions if is_emotion else layout.groups)
-        right = rows[f"pred_{task}"].to_numpy() == rows[task].to_numpy()
+        guess = columns.positions(rows[f"pred_{task}"], np.array(layout.emotions if is_emotion else layout.groups,
+                                                                 dtype=object))
+        right = columns.equal(rows[f"pred_{task}"], rows[task])
         cell = guess + true_group * n_emotions if is_emotion else guess * n_emotions + true_emotion
         correct[t, k, i] = right
         false_cell[t, k, i] = np.where(right | (guess < 0), -1, cell)
@@ -253,18 +264,21 @@ def channel_totals(design: SubjectDesign, channels: Sequence[str]) -> Rates:
     group with another emotion than the cell's; attribute task: the subject's images of the cell's emotion when the
     subject is of another group than the cell's (the images that could be wrongly predicted as the cell's class).
     """
-    layout = design.layout
-    n_tasks = len(design.tasks)
-    per_cell = by_group(design.counts.astype(np.int64), layout)  # (S, G, E)
+    return counts_totals(design.counts, design.layout, len(design.tasks), channels)
+
+
+def counts_totals(counts: np.ndarray, layout: CellLayout, n_tasks: int, channels: Sequence[str]) -> Rates:
+    """:func:`channel_totals` of rows of images per cell, (n, C) -> channel -> (n, n_tasks, C) int64."""
+    per_cell = by_group(counts.astype(np.int64), layout)  # (n, G, E)
     out = {}
     for channel in channels:
         if channel == "recall":
-            out[channel] = np.repeat(design.counts.astype(np.int64)[:, None, :], n_tasks, axis=1)
+            out[channel] = np.repeat(counts.astype(np.int64)[:, None, :], n_tasks, axis=1)
         elif channel == "fpr":
             attribute_task = per_cell.sum(axis=1, keepdims=True) - per_cell   # other groups, same emotion
             emotion_task = per_cell.sum(axis=2, keepdims=True) - per_cell     # same group, other emotions
             tasks = [attribute_task] * (n_tasks - 1) + [emotion_task]
-            out[channel] = np.stack([t.reshape(len(design.subjects), layout.n_cells) for t in tasks], axis=1)
+            out[channel] = np.stack([t.reshape(len(counts), layout.n_cells) for t in tasks], axis=1)
         else:
             raise ValueError(f"unknown channel {channel!r}")
     return out

@@ -22,6 +22,8 @@ class StatsConfig:
     ci_method : one of :data:`~benchmark.core.settings.CI_METHODS`.
     n_permutations : int. Random subject-level exchanges per permutation test.
     seed : int. Seeds every draw; each evaluation group derives its own stream from it and its name.
+    memory_budget_mb : int. The most memory (MiB) one chunk of resamples or permutations may take with its
+        products (:mod:`benchmark.stats.draws`); larger designs are drawn in more chunks, with the same numbers.
     """
 
     n_resamples: int = _DEFAULTS.n_resamples
@@ -29,6 +31,7 @@ class StatsConfig:
     ci_method: str = _DEFAULTS.ci_method
     n_permutations: int = _DEFAULTS.n_permutations
     seed: int = _DEFAULTS.seed
+    memory_budget_mb: int = _DEFAULTS.memory_budget_mb
 
     def __post_init__(self) -> None:
         if self.n_resamples < 1 or self.n_permutations < 1:
@@ -37,6 +40,13 @@ class StatsConfig:
             raise BenchmarkError(f"stats: ci must be in (0, 1), got {self.ci!r}")
         if self.ci_method not in CI_METHODS:
             raise BenchmarkError(f"stats: ci_method {self.ci_method!r} is not one of {', '.join(CI_METHODS)}")
+        if self.memory_budget_mb < 1:
+            raise BenchmarkError(f"stats: memory_budget_mb must be >= 1, got {self.memory_budget_mb}")
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        """``memory_budget_mb`` in bytes."""
+        return self.memory_budget_mb * 2 ** 20
 
     @classmethod
     def from_settings(cls, evaluate: EvaluateSettings) -> StatsConfig:

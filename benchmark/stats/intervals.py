@@ -21,13 +21,13 @@ def sorted_quantiles(ordered: np.ndarray, n_valid: np.ndarray, probs: np.ndarray
     return below + (position - low) * (above - below)
 
 
-def bootstrap_intervals(boot: np.ndarray, point: np.ndarray, jack: np.ndarray, *, ci: float,
-                        method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def bootstrap_intervals(boot: np.ndarray, point: np.ndarray, jack: np.ndarray, *, ci: float, method: str,
+                        jack_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Percentile or BCa confidence intervals of each column.
 
-    boot (R, m) bootstrap values (NaN: a resample with an empty cell); point (m,); jack (n_subjects, m)
-    leave-one-subject-out values. Returns low (m,), high (m,), the method used per column and a note per column
-    (object arrays of shape (m,)).
+    boot (R, m) bootstrap values (NaN: a resample with an empty cell); point (m,); jack (n, m) leave-one-subject-out
+    values, each row standing for ``jack_weights`` (n,) subjects (None: one each). Returns low (m,), high (m,), the
+    method used per column and a note per column (object arrays of shape (m,)).
     """
     alpha = 1.0 - ci
     m = boot.shape[1]
@@ -40,7 +40,7 @@ def bootstrap_intervals(boot: np.ndarray, point: np.ndarray, jack: np.ndarray, *
     notes = np.array([f"{len(boot) - v} resample(s) with an empty cell left out" if 0 < v < len(boot) else ""
                       for v in n_valid], dtype=object)
     if method == "bca":
-        adjusted, why = _bca_levels(boot, finite, n_valid, point, jack, levels)
+        adjusted, why = _bca_levels(boot, finite, n_valid, point, jack, levels, jack_weights)
         ok = usable & (why == "")
         levels[:, ok] = adjusted[:, ok]
         used[ok] = "bca"
@@ -53,16 +53,17 @@ def bootstrap_intervals(boot: np.ndarray, point: np.ndarray, jack: np.ndarray, *
 
 
 def _bca_levels(boot: np.ndarray, finite: np.ndarray, n_valid: np.ndarray, point: np.ndarray, jack: np.ndarray,
-                levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                levels: np.ndarray, jack_weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """BCa-adjusted quantile levels (2, m) and, per column, why BCa is undefined ("" where it is fine)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         below = (np.sum(finite & (boot < point), axis=0) + 0.5 * np.sum(finite & (boot == point), axis=0)) / n_valid
         jack_ok = np.isfinite(jack)
-        jack_mean = np.nanmean(np.where(jack_ok, jack, np.nan), axis=0)
+        w = np.ones((len(jack), 1)) if jack_weights is None else jack_weights[:, None]
+        jack_mean = np.where(jack_ok, w * jack, 0.0).sum(axis=0) / np.where(jack_ok, w, 0.0).sum(axis=0)
         spread = np.where(jack_ok, jack_mean - jack, 0.0)
-        denominator = 6.0 * np.sum(spread ** 2, axis=0) ** 1.5
+        denominator = 6.0 * np.sum(w * spread ** 2, axis=0) ** 1.5
+        acceleration = np.sum(w * spread ** 3, axis=0) / denominator
         z0 = sps.norm.ppf(below)
-        acceleration = np.sum(spread ** 3, axis=0) / denominator
         z = sps.norm.ppf(levels)
         adjusted = sps.norm.cdf(z0 + (z0 + z) / (1.0 - acceleration * (z0 + z)))
     why = np.full(boot.shape[1], "", dtype=object)

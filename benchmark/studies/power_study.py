@@ -93,8 +93,12 @@ def true_effects(truth: np.ndarray, layout: CellLayout) -> dict[str, np.ndarray]
     return {"macro": 100.0 - truth.mean(axis=-1), "gap": -spread(by_group(truth, layout)).mean(axis=-1)}
 
 
+#: permutations between two checks of which planted sets are settled (:func:`planted_p`)
+SETTLE_CHECK = 500
+
+
 def planted_p(sums: np.ndarray, reference: np.ndarray, counts: np.ndarray, flips: np.ndarray,
-              layout: CellLayout) -> dict[str, np.ndarray]:
+              layout: CellLayout, *, settled_at: float | None = None) -> dict[str, np.ndarray]:
     """Two-sided subject-level permutation p of macro accuracy and of the average gap, planted - reference, for many
     planted sets at once: the test of :func:`benchmark.stats.significance.permutation_p` (one seed), for two metrics.
 
@@ -104,44 +108,62 @@ def planted_p(sums: np.ndarray, reference: np.ndarray, counts: np.ndarray, flips
     Exchanging subjects moves each cell's accuracy linearly: A - m for the planted set and B + m for the reference,
     with m = flips @ (100 x the subjects' count differences / the cell's images). So one product per chunk of
     permutations gives what the metrics need, no more: the mean of m over the cells (macro), and for two groups the
-    per-emotion difference of m between the groups (each gap is |signed difference|), else m itself. That axis comes
-    first (before sets and tasks), so the mean over it adds whole slabs.
+    per-emotion difference of m between the groups (each gap is |signed difference|), else m itself.
+
+    ``settled_at``: a (set, task) whose p of both metrics is already at least this after some of the permutations
+    (p can only grow with more of them) is no longer tested; its p is then the count so far, a value >= settled_at
+    below the full count's. Every comparison ``p < level`` with level <= settled_at is the full test's (curtailed
+    sampling): the power study needs only those. None: every permutation for every set.
     """
     n, n_sets, n_tasks, n_cells = sums.shape
     cell_n = counts.sum(axis=0)
     acc_a, acc_b = 100.0 * sums.sum(axis=0) / cell_n, 100.0 * reference.sum(axis=0)[None] / cell_n  # (S | 1, T, C)
     share = 100.0 * (sums - reference[:, None]) / cell_n  # (n, S, T, C): what exchanging one subject moves
     two_groups = len(layout.groups) == 2
+    pairs = n_sets * n_tasks  # (set, task), flattened: the A axis
 
     def gap_part(acc: np.ndarray) -> np.ndarray:
-        """What the average gap is a function of, on the axis before sets and tasks: (..., C) -> (..., X, S, T);
+        """What the average gap is a function of, before the (set, task) axis: (..., S, T, C) -> (..., X, S * T);
         signed differences per emotion (X = E, two groups), else the cells (X = C)."""
-        return np.moveaxis(signed_pairs(by_group(acc, layout), layout) if two_groups else acc, -1, -3)
+        part = np.moveaxis(signed_pairs(by_group(acc, layout), layout) if two_groups else acc, -1, -3)
+        return part.reshape(part.shape[:-2] + (-1,))
 
     def average_gap(part: np.ndarray) -> np.ndarray:
-        """(..., X, S, T) -> (..., S, T)."""
+        """(..., X, A) -> (..., A)."""
         if two_groups:
-            return np.abs(part).mean(axis=-3)
-        return spread(by_group(np.moveaxis(part, -3, -1), layout)).mean(axis=-1)
+            return np.abs(part).mean(axis=-2)
+        return spread(by_group(np.moveaxis(part, -2, -1), layout)).mean(axis=-1)
 
-    parts = np.concatenate([share.mean(axis=-1)[:, None], gap_part(share)], axis=1)  # (n, 1 + X, S, T)
-    columns = parts.reshape(n, -1)
-    base_a, base_b = gap_part(acc_a), gap_part(acc_b)
-    observed = {"macro": acc_a.mean(axis=-1) - acc_b.mean(axis=-1),
+    parts = np.concatenate([share.mean(axis=-1).reshape(n, 1, pairs), gap_part(share)], axis=1)  # (n, 1 + X, A)
+    base_a = gap_part(acc_a)
+    base_b = gap_part(np.broadcast_to(acc_b, acc_a.shape))
+    observed = {"macro": (acc_a.mean(axis=-1) - acc_b.mean(axis=-1)).reshape(-1),
                 "average_gap": average_gap(base_a) - average_gap(base_b)}
-    exceed = {m: np.zeros((n_sets, n_tasks), dtype=np.int64) for m in observed}
-    for part in chunks(len(flips), columns.shape[1]):
-        moved = (flips[part].astype(np.float64) @ columns).reshape((-1,) + parts.shape[1:])
-        permuted = {"macro": observed["macro"] - 2.0 * moved[:, 0],
-                    "average_gap": average_gap(base_a - moved[:, 1:]) - average_gap(base_b + moved[:, 1:])}
-        for m in exceed:
-            exceed[m] += (np.abs(permuted[m]) >= np.abs(observed[m]) - _TIE_TOLERANCE).sum(axis=0)
-    return {m: (1.0 + exceed[m]) / (1.0 + len(flips)) for m in exceed}
+    exceed = {m: np.zeros(pairs, dtype=np.int64) for m in observed}
+    active = np.arange(pairs)
+    step = SETTLE_CHECK if settled_at is not None else len(flips)
+    for start in range(0, len(flips), step):
+        if not len(active):
+            break
+        columns = parts[:, :, active].reshape(n, -1)
+        for part in chunks(min(step, len(flips) - start), columns.shape[1]):
+            rows = flips[start + part.start:start + part.stop]
+            moved = (rows.astype(np.float64) @ columns).reshape(len(rows), -1, len(active))
+            permuted = {"macro": observed["macro"][active] - 2.0 * moved[:, 0],
+                        "average_gap": average_gap(base_a[:, active] - moved[:, 1:])
+                        - average_gap(base_b[:, active] + moved[:, 1:])}
+            for m in exceed:
+                exceed[m][active] += (np.abs(permuted[m]) >= np.abs(observed[m][active]) - _TIE_TOLERANCE).sum(axis=0)
+        if settled_at is not None:
+            settled = np.all([(1.0 + exceed[m][active]) / (1.0 + len(flips)) >= settled_at for m in exceed], axis=0)
+            active = active[~settled]
+    return {m: ((1.0 + exceed[m]) / (1.0 + len(flips))).reshape(n_sets, n_tasks) for m in exceed}
 
 
 def _replicate_p(rows, layout: CellLayout, tasks: tuple[str, str], truth: np.ndarray, *, n_permutations: int,
-                 rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per kind, the permutation p of the planted method against the reference at every lambda: (len(GRID), T)."""
+                 rng: np.random.Generator, settled_at: float) -> dict[str, np.ndarray]:
+    """Per kind, the permutation p of the planted method against the reference at every lambda: (len(GRID), T);
+    exact below ``settled_at`` (:func:`planted_p`)."""
     design = subject_design(rows, layout, tasks, "replicate")
     _, correct = correctness(rows, design, "replicate")  # (T, 1, n_images)
     uniform = rng.random(correct.shape[::2])  # (T, n_images): one draw per image, shared by every lambda
@@ -149,7 +171,8 @@ def _replicate_p(rows, layout: CellLayout, tasks: tuple[str, str], truth: np.nda
     reference = subject_sums(correct, design)[:, :, 0]  # (n, T, C)
     planted = [subject_sums(correct | (uniform < q[:, design.image_cell])[:, None, :], design)[:, :, 0]
                for lam in GRID for q in flip_probabilities(truth, layout, lam).values()]
-    p = planted_p(np.stack(planted, axis=1), reference, design.counts, flips, layout)  # metric -> (L * kinds, T)
+    p = planted_p(np.stack(planted, axis=1), reference, design.counts, flips, layout,  # metric -> (L * kinds, T)
+                  settled_at=settled_at)
     kinds = list(KINDS)
     return {kind: p[KINDS[kind]].reshape(len(GRID), len(kinds), -1)[:, i] for i, kind in enumerate(kinds)}
 
@@ -165,6 +188,7 @@ class _Replicates:
     train: OutputsTable  # what the reference method is fitted on
     attribute: Attribute
     truth: np.ndarray  # (T, C) percent: the reference's cell accuracies in the very large sample
+    settled_at: float  # the largest level a p is compared with: above it a test can stop (planted_p)
 
 
 def _replicates_p(numbers: list[int], *, job: _Replicates) -> list[dict[str, np.ndarray]]:
@@ -176,7 +200,7 @@ def _replicates_p(numbers: list[int], *, job: _Replicates) -> list[dict[str, np.
     rows = coverage_study.fitted_predictions(study.reference, job.settings, job.train, tables, job.attribute)
     tasks = predictions.tasks(job.attribute.name)
     return [_replicate_p(rows[f"r{r}"], layout, tasks, job.truth, n_permutations=job.settings.evaluate.n_permutations,
-                         rng=np.random.default_rng([job.settings.evaluate.seed, study.seed + r,
+                         settled_at=job.settled_at, rng=np.random.default_rng([job.settings.evaluate.seed, study.seed + r,
                                                     zlib.crc32(study.dataset.encode())]))
             for r in numbers]
 
@@ -237,7 +261,7 @@ def measure_power(study: PowerStudy, settings: Settings, *, declared: dict[str, 
     rejected = {kind: {level: np.zeros((len(GRID), len(tasks))) for level in levels} for kind in KINDS}
     # independent replicates, shared out in one contiguous block per core
     blocks = np.array_split(np.arange(study.replicates), workers(study))
-    job = _Replicates(study, scenario, settings, design, train, attribute, truth)
+    job = _Replicates(study, scenario, settings, design, train, attribute, truth, settled_at=max(levels.values()))
     subjects = int(sim.sample_table(scenario, design, seed=study.seed, scale=study.scale).frame["subject"].nunique())
     log.info("power: %s: %d replicates of %d subjects", study.dataset, study.replicates, subjects)
     for block in processes.map_on_cores(functools.partial(_replicates_p, job=job), [b.tolist() for b in blocks]):

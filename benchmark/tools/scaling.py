@@ -10,7 +10,9 @@ x 12 images = 2,052 rows per scale):
 - ``evaluate_subjects`` / ``evaluate_resamples``: one comparison (:func:`benchmark.stats.compare`: a 10-seed method
   against a 1-seed reference, both tasks, every metric: bootstrap CIs, permutation test, McNemar) on a FACES table of
   each of ``subjects_scales`` with ``subjects_resamples``, and at scale 1 with each of ``resamples``; a point's
-  resamples are its bootstrap resamples and its permutations. The reference is the uncorrected models' predictions,
+  resamples are its bootstrap resamples and its permutations;
+- ``evaluate_images``: the same comparison on a FACES table of about each of ``images`` images **without person
+  ids** (every image its own subject: scale ``round(images / 2052)``), with ``subjects_resamples``. The reference is the uncorrected models' predictions,
   the method the same with a tenth of each seed's predictions redrawn at random (times do not depend on the values);
 - ``report``: the report stage (:func:`benchmark.stages.report.run`) over the first ``splits`` of
   :data:`REPORT_SPLITS` x the first ``methods`` of :data:`REPORT_METHODS`: a small pipeline on the sim source is
@@ -45,6 +47,7 @@ import pandas as pd
 from benchmark.infra import atomic
 from benchmark.infra.errors import BenchmarkError
 from benchmark.tools.scaling_work import (
+    FACES_IMAGES,
     REPORT_METHODS,
     REPORT_SPLITS,
     comparison_point,
@@ -54,7 +57,8 @@ from benchmark.tools.scaling_work import (
     trainer_point,
 )
 
-CURVES: tuple[str, ...] = ("trainer_rows", "trainer_models", "evaluate_subjects", "evaluate_resamples", "report")
+CURVES: tuple[str, ...] = ("trainer_rows", "trainer_models", "evaluate_subjects", "evaluate_resamples", "evaluate_images",
+                           "report")
 #: CSV columns, in order; a column that does not apply to a curve is empty
 COLUMNS: tuple[str, ...] = (
     "curve", "scale", "rows", "subjects", "models", "epochs", "seeds", "resamples", "splits", "methods", "figures",
@@ -72,8 +76,9 @@ class ScalingGrid:
     row_epochs: int                  # rows x epochs of every trainer point (epochs = round(row_epochs / rows), >= 1)
     models: tuple[int, ...]          # trainer_models: K
     subjects_scales: tuple[int, ...]  # evaluate_subjects: sim scales
-    subjects_resamples: int          # evaluate_subjects: resamples (= permutations) at each scale
+    subjects_resamples: int          # evaluate_subjects, evaluate_images: resamples (= permutations) of each point
     resamples: tuple[int, ...]       # evaluate_resamples: resamples (= permutations) at scale 1
+    images: tuple[int, ...]          # evaluate_images: images (each its own subject), about
     report_splits: tuple[int, ...]   # report: how many of REPORT_SPLITS
     report_methods: tuple[int, ...]  # report: how many of REPORT_METHODS
     repeats: int                     # timed runs per point (the minimum is reported)
@@ -122,7 +127,7 @@ class Point:
             return self.rows, self.cpu_seconds / (self.models * self.epochs)
         if self.curve == "trainer_models":
             return self.models, self.cpu_seconds / self.epochs
-        if self.curve == "evaluate_subjects":
+        if self.curve in ("evaluate_subjects", "evaluate_images"):
             return self.subjects, self.cpu_seconds
         if self.curve == "evaluate_resamples":
             return self.resamples, self.cpu_seconds
@@ -197,7 +202,7 @@ def parse_curves(text: str) -> tuple[str, ...]:
 
 
 def grid_from_options(*, curves: str, rows_scales: str, rows_models: int, row_epochs: int, models: str,
-                      subjects_scales: str, subjects_resamples: int, resamples: str, report_splits: str,
+                      subjects_scales: str, subjects_resamples: int, resamples: str, images: str, report_splits: str,
                       report_methods: str, repeats: int) -> ScalingGrid:
     """The grid from the command line's texts; a bad value raises one BenchmarkError naming its option."""
     for option, value in (("--rows-models", rows_models), ("--row-epochs", row_epochs),
@@ -209,6 +214,7 @@ def grid_from_options(*, curves: str, rows_scales: str, rows_models: int, row_ep
         rows_models=rows_models, row_epochs=row_epochs, models=parse_counts(models, option="--models"),
         subjects_scales=parse_counts(subjects_scales, option="--subjects-scales"),
         subjects_resamples=subjects_resamples, resamples=parse_counts(resamples, option="--resamples"),
+        images=parse_counts(images, option="--images"),
         report_splits=parse_counts(report_splits, option="--report-splits", high=len(REPORT_SPLITS)),
         report_methods=parse_counts(report_methods, option="--report-methods", high=len(REPORT_METHODS)),
         repeats=repeats)
@@ -238,6 +244,10 @@ def _tasks(grid: ScalingGrid, report_folder: Path) -> Iterator[tuple[str, Callab
         elif curve == "evaluate_resamples":
             for n in grid.resamples:
                 yield curve, comparison_point, (1, n, grid.repeats)
+        elif curve == "evaluate_images":
+            for n in grid.images:
+                yield curve, comparison_point, (max(1, round(n / FACES_IMAGES)), grid.subjects_resamples, grid.repeats,
+                                                False)
         elif curve == "report":
             for splits in grid.report_splits:
                 for methods in grid.report_methods:
@@ -281,6 +291,7 @@ CURVE_AXES: dict[str, tuple[str, str]] = {
     "trainer_models": ("CPU s per epoch, all K models", "models"),
     "evaluate_subjects": ("CPU s per comparison", "subjects"),
     "evaluate_resamples": ("CPU s per comparison", "resamples"),
+    "evaluate_images": ("CPU s per comparison", "images (no person ids)"),
     "report": ("CPU s per report", "splits x methods"),
 }
 
@@ -318,7 +329,7 @@ def command_line(grid: ScalingGrid, output_dir: Path) -> str:
     return (f"benchmark scaling -o {output_dir} --curves {','.join(g.curves)} --rows-scales {counts(g.rows_scales)} "
             f"--rows-models {g.rows_models} --row-epochs {g.row_epochs} --models {counts(g.models)} "
             f"--subjects-scales {counts(g.subjects_scales)} --subjects-resamples {g.subjects_resamples} "
-            f"--resamples {counts(g.resamples)} --report-splits {counts(g.report_splits)} "
+            f"--resamples {counts(g.resamples)} --images {counts(g.images)} --report-splits {counts(g.report_splits)} "
             f"--report-methods {counts(g.report_methods)} --repeats {g.repeats}")
 
 
@@ -343,6 +354,8 @@ def point_line(p: Point) -> str:
     """One terminal line per measured point."""
     if p.curve.startswith("trainer"):
         what = f"{p.models} model(s) x {p.rows} rows x {p.epochs} epochs"
+    elif p.curve == "evaluate_images":
+        what = f"{p.rows} images without person ids, {p.resamples} resamples"
     elif p.curve.startswith("evaluate"):
         what = f"{p.subjects} subjects ({p.rows} images), {p.resamples} resamples"
     else:

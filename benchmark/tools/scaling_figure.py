@@ -22,6 +22,7 @@ TITLES = {"trainer_rows": "trainer: time per model-epoch vs training rows",
           "trainer_models": "trainer: time per epoch vs K models (one stack)",
           "evaluate_subjects": "evaluate: one comparison vs subjects",
           "evaluate_resamples": "evaluate: one comparison vs resamples",
+          "evaluate_images": "evaluate: one comparison vs images without person ids",
           "report": "report stage vs splits, a line per methods"}
 
 

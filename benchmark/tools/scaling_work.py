@@ -51,6 +51,7 @@ REPORT_PIPELINE = {"train": {"splits": list(REPORT_SPLITS), "methods": list(REPO
                              "corrector": {"epochs": 5}},
                    "evaluate": {"n_resamples": 200, "n_permutations": 200}, "tracking": {"enabled": False}}
 COMPARISON_SEEDS = 10    # seeds of the compared method (the default pipeline's train.n_seeds)
+FACES_IMAGES = 2052      # images of the simulated FACES design at scale 1
 REDRAWN = 0.1            # share of each of its seeds' predictions redrawn at random
 WARM_ROWS = 64           # rows of the trainer's warm-up
 
@@ -170,11 +171,12 @@ def _prediction_rows(table: OutputsTable, uncorrected: Probabilities, *, seed: i
                          "emotion": f["emotion"], **predicted})
 
 
-def comparison_point(scale: int, resamples: int, repeats: int) -> dict[str, Any]:
+def comparison_point(scale: int, resamples: int, repeats: int, person_ids: bool = True) -> dict[str, Any]:
     """Time one comparison (:func:`benchmark.stats.compare`, ``resamples`` bootstrap resamples and as many
     permutations) of a 10-seed method against a 1-seed reference on a FACES table of ``scale``: the reference is the
-    uncorrected predictions, the method the same with a tenth of each seed's predictions redrawn (times do not depend
-    on the values)."""
+    uncorrected predictions, the method the same with a tenth of each seed's predictions redrawn at random.
+    Without ``person_ids`` every image is its own subject (its classes of alike images, and so the time, depend on
+    how often the seeds disagree: a tenth redrawn independently per seed makes many)."""
     from benchmark import stats
     from benchmark.core import design as designs
     from benchmark.core.settings import Settings, build
@@ -188,7 +190,10 @@ def comparison_point(scale: int, resamples: int, repeats: int) -> dict[str, Any]
     reference = _prediction_rows(table, uncorrected, seed=0, redrawn=0.0)
     method = pd.concat([_prediction_rows(table, uncorrected, seed=s, redrawn=REDRAWN) for s in range(COMPARISON_SEEDS)],
                        ignore_index=True)
+    if not person_ids:
+        reference["subject"], method["subject"] = reference["image_id"], method["image_id"]
     layout = designs.layout(table.design, attribute)
+    del table, uncorrected
 
     def compare(n: int) -> pd.DataFrame:
         return stats.compare(method, reference, layout=layout, attribute=ATTRIBUTE,
@@ -196,7 +201,7 @@ def comparison_point(scale: int, resamples: int, repeats: int) -> dict[str, Any]
 
     compare(10)
     timed = _timed(lambda: compare(resamples), repeats)
-    return {**timed, "scale": scale, "rows": len(table.frame), "subjects": int(table.frame["subject"].nunique()),
+    return {**timed, "scale": scale, "rows": len(reference), "subjects": int(reference["subject"].nunique()),
             "seeds": COMPARISON_SEEDS, "resamples": resamples}
 
 

@@ -358,9 +358,12 @@ ISSUE_21_CASES = [
     Case("evaluate_resamples_beyond_memory", _evaluated_then(_set_params(**{"evaluate.n_resamples": 100_000_000_000})),
          ["evaluate"], ("evaluate.n_resamples: 100,000,000,000 makes the statistics of", "more than the 4.0 GiB this "
                         "machine has available; lower evaluate.n_resamples to at most about"), (), ANSWER_BOUND_S, 4 * GIB),
-    Case("evaluate_permutations_beyond_memory",
-         _evaluated_then(_set_params(**{"evaluate.n_permutations": 10_000_000_000})), ["evaluate"],
-         ("evaluate.n_permutations: 10,000,000,000 makes the statistics of",), (), ANSWER_BOUND_S, 4 * GIB),
+    # permutations are drawn in chunks (their number costs time, not memory); a chunk larger than the machine is refused
+    Case("evaluate_chunk_beyond_memory",
+         _evaluated_then(_set_params(**{"evaluate.n_permutations": 10_000_000_000,
+                                        "evaluate.memory_budget_mb": 10_000_000})), ["evaluate"],
+         ("evaluate.memory_budget_mb: 10,000,000 makes the statistics of", "lower evaluate.memory_budget_mb or"), (),
+         ANSWER_BOUND_S, 4 * GIB),
     Case("power_replicates_beyond_memory",
          _evaluated_then(_set_params(**{"power.replicates": 100_000, "train.splits": ["adfes->faces"]})), ["power"],
          ("power.replicates: 100,000 makes the power simulation of faces need about",), (), ANSWER_BOUND_S, 4 * GIB),

@@ -116,3 +116,22 @@ def test_a_design_no_scenario_models_is_one_line_in_power_json_and_no_simulation
     reason = document["designs"]["mine"]["not_simulated"]
     assert reason.startswith("power.scenario paper: scenario 'paper' has no dataset 'mine'")
     assert reason.endswith("no shipped scenario (paper, null, age) models it either") and "\n" not in reason
+
+
+def test_curtailed_planted_p_decides_every_level_up_to_where_it_stops_as_the_full_test():
+    layout = CellLayout(("female", "male"), ("neutral", "happy", "sad"))
+    rng = np.random.default_rng(3)
+    n_subjects, n_sets, n_tasks = 30, 8, 2
+    counts = rng.integers(1, 4, (n_subjects, layout.n_cells))
+    reference = rng.binomial(counts[:, None], 0.6, (n_subjects, n_tasks, layout.n_cells))
+    lift = rng.binomial(1, np.linspace(0.0, 0.5, n_sets)[None, :, None, None], (n_subjects, n_sets, n_tasks, layout.n_cells))
+    sums = np.minimum(reference[:, None] + lift, counts[:, None, None])
+    flips = rng.random((2 * power_study.SETTLE_CHECK + 7, n_subjects)) < 0.5
+    full = power_study.planted_p(sums, reference, counts, flips, layout)
+    curtailed = power_study.planted_p(sums, reference, counts, flips, layout, settled_at=0.05)
+    for metric in full:
+        assert np.any(curtailed[metric] != full[metric])  # some sets stopped early (else this test tests nothing)
+        for level in (0.05, 0.01, 0.001):
+            assert np.array_equal(curtailed[metric] < level, full[metric] < level)
+        assert np.all(curtailed[metric] <= full[metric])
+        assert np.array_equal(curtailed[metric][full[metric] < 0.05], full[metric][full[metric] < 0.05])

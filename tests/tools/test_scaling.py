@@ -15,9 +15,9 @@ from benchmark.tools import scaling, scaling_work
 from benchmark.tools.scaling import Point
 
 #: one or two tiny points per curve but the report's (its own test, below)
-TINY = ["--curves", "trainer_rows,trainer_models,evaluate_subjects,evaluate_resamples", "--rows-scales", "1,2",
-        "--rows-models", "2", "--row-epochs", "2000", "--models", "3", "--subjects-scales", "1",
-        "--subjects-resamples", "20", "--resamples", "30", "--repeats", "1"]
+TINY = ["--curves", "trainer_rows,trainer_models,evaluate_subjects,evaluate_resamples,evaluate_images",
+        "--rows-scales", "1,2", "--rows-models", "2", "--row-epochs", "2000", "--models", "3", "--subjects-scales", "1",
+        "--subjects-resamples", "20", "--resamples", "30", "--images", "4000", "--repeats", "1"]
 
 
 def _point(curve: str, seconds: float, **sizes) -> Point:
@@ -30,13 +30,14 @@ def test_scaling_writes_every_point_with_positive_times_and_memory(tmp_path, cap
     table = pd.read_csv(tmp_path / "out" / "scaling.csv")
     assert list(table.columns) == list(scaling.COLUMNS)
     assert table["curve"].tolist() == ["trainer_rows", "trainer_rows", "trainer_models", "evaluate_subjects",
-                                       "evaluate_resamples"]
+                                       "evaluate_resamples", "evaluate_images"]
     assert (table[["seconds", "cpu_seconds", "peak_rss_mb"]] > 0).all().all()
     trainer = table[table["curve"].str.startswith("trainer")]
     assert trainer["rows"].tolist() == [2052, 4104, 2052] and trainer["models"].tolist() == [2, 2, 3]
     assert trainer["epochs"].tolist() == [1, 1, 1] and (trainer["cpu_us_per_model_epoch_row"] > 0).all()
     evaluated = table[table["curve"].str.startswith("evaluate")]
-    assert evaluated["subjects"].tolist() == [171, 171] and evaluated["resamples"].tolist() == [20, 30]
+    assert evaluated["subjects"].tolist() == [171, 171, 4104] and evaluated["resamples"].tolist() == [20, 30, 20]
+    assert evaluated["rows"].tolist() == [2052, 2052, 4104]  # without person ids: as many subjects as images
     written = json.loads((tmp_path / "out" / "scaling.json").read_text())
     assert [f["curve"] for f in written["fits"]] == ["trainer_rows"]   # the only curve with two sizes
     assert written["command"].startswith(f"benchmark scaling -o {tmp_path / 'out'} --curves trainer_rows,")
