@@ -3,6 +3,7 @@ the reference and of each configured contrast pair, with intervals and tests; on
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import zlib
@@ -42,7 +43,7 @@ from benchmark.stats.significance import mcnemar_table, permutation_p, seed_majo
 from benchmark.stats.stepdown import IntervalAt, inversion_p, step_down
 
 __all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "VERDICT_COLUMNS", "analyse", "analysis_job", "compare", "contrast_name",
-           "group_statistics", "seed_values", "weighted_metrics"]
+           "difference_intervals", "group_statistics", "seed_values", "weighted_metrics"]
 
 #: An evaluation group: the methods within it are compared on the same images and share every resample.
 GROUP_COLUMNS: tuple[str, ...] = ("split", "partition", "dataset")
@@ -111,8 +112,9 @@ def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
     return design.counts.sum(axis=0), (design.counts > 0).sum(axis=0)
 
 
-def _method_stats(rows: pd.DataFrame, group: _Group, where: str) -> _MethodStats:
-    """Correctness, subject sums, estimate, seed sd, bootstrap and jackknife values of one method."""
+def _method_stats(rows: pd.DataFrame, group: _Group, where: str, *, debias: bool = True) -> _MethodStats:
+    """Correctness, subject sums, estimate, seed sd, bootstrap and jackknife values of one method (``debias``: with
+    the de-biased gap estimates, else NaN there)."""
     design, layout, totals = group.design, group.design.layout, group.totals
     prediction = predicted(rows, design, where)
     sums = channel_sums(prediction, design, list(totals))
@@ -137,7 +139,8 @@ def _method_stats(rows: pd.DataFrame, group: _Group, where: str) -> _MethodStats
                                         shared=group.shared, point=point, boot=boot)
     return _MethodStats(prediction.seeds, prediction.correct, sums, cells, point, seed_sd, boot_cells, boot,
                         seed_mean_metrics(jackknife_weights(len(design.subjects)), sums, totals, layout), errors,
-                        parts, calibrated.debiased_gaps(sums["recall"], cells, strata))
+                        parts, calibrated.debiased_gaps(sums["recall"], cells, strata) if debias
+                        else np.full(point.shape, np.nan))
 
 
 def _calibrated_design(design: SubjectDesign) -> calibrated.Design:
@@ -429,6 +432,31 @@ def _primary(table: pd.DataFrame, compared: dict[str, tuple[_MethodStats, _Metho
     table.loc[members, "verdict_ci_low"] = stepped.low + 0.0  # not rounded: its sign is the decision
     table.loc[members, "verdict_ci_high"] = stepped.high + 0.0
     table.loc[members, "rejected"] = stepped.rejected
+
+
+def difference_intervals(reference: pd.DataFrame, others: list[pd.DataFrame], *, layout: CellLayout,
+                         tasks: tuple[str, str], config: StatsConfig, level: float, key: str,
+                         metrics: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The configured construction's interval (``config.ci_method``) of other - reference at ``level``, for many other
+    methods on the same images, all from one evaluation group's draws (``key`` seeds them): the interval the verdict
+    rule steps (:func:`_difference_interval`). ``metrics``: scalar metric names (``macro``, ``average_gap``).
+    Returns low and high, each (len(others), T, len(metrics)) percent; NaN where the construction gives none.
+    The group is drawn at confidence ``level`` (so ``bound``'s cell errors and ``calibrated``'s pieces are made once,
+    at that level) without the de-biased gap estimates, which no interval reads."""
+    design = subject_design(reference, layout, tasks, "reference")
+    group = _group(design, dataclasses.replace(config, ci=level, n_permutations=1), key)  # no test is made here
+    base = _method_stats(reference, group, "reference", debias=False)
+    entries = metric_entries(layout)
+    scalar = {name: j for j, (name, g, e) in enumerate(entries) if g is None and e is None}
+    columns = np.array([t * len(entries) + scalar[m] for t in range(len(tasks)) for m in metrics])
+    low = np.full((len(others), len(tasks) * len(metrics)), np.nan)
+    high = low.copy()
+    for k, rows in enumerate(others):
+        l_k, h_k, _, _ = _difference_interval(_method_stats(rows, group, f"planted {k}", debias=False), base, group,
+                                              level)
+        low[k], high[k] = l_k[columns], h_k[columns]
+    shape = (len(others), len(tasks), len(metrics))
+    return low.reshape(shape), high.reshape(shape)
 
 
 def seed_values(rows: pd.DataFrame, *, layout: CellLayout, attribute: str) -> tuple[tuple[int, ...], np.ndarray]:
