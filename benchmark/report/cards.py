@@ -26,7 +26,7 @@ from benchmark.infra import paths
 from benchmark.infra.hashing import sha256_file
 from benchmark.infra.processes import available_cores
 from benchmark.report.document import Block, Bullets, Heading, Paragraph, Table
-from benchmark.report.findings import detectable
+from benchmark.report.findings import STALE_POWER, detectable
 
 __all__ = ["CORRECTORS", "Recorded", "model_card", "reproducibility_card"]
 
@@ -189,6 +189,9 @@ def limitations(doc: dict[str, Any], power: dict[str, Any] | None) -> list[str]:
         if "not_simulated" in design:
             out.append(f"{dataset.upper()}: the power of the tests was not simulated ({design['not_simulated']}).")
             continue
+        if "primary_size" not in power:
+            out.append(STALE_POWER)
+            break
         for task, metrics in design["tasks"].items():
             gap, macro = (detectable(m["mde_rule"], m["largest_effect"], m["power"]["rule"], power["target"])
                           for m in (metrics["average_gap"], metrics["macro"]))

@@ -29,7 +29,7 @@ from benchmark.report.document import Block, Bullets, Figure, Heading, Paragraph
 from benchmark.report.tables import ordered_groups
 
 __all__ = ["ARROWS", "BETTER", "MARKS", "METRICS", "UNCLEAR", "WORSE", "Claim", "Finding", "blocks", "claims",
-           "detectable", "findings", "format_claim", "table_caption", "verdict_table"]
+           "STALE_POWER", "detectable", "findings", "format_claim", "table_caption", "verdict_table"]
 
 #: the metrics the verdicts state, in order, and their words
 METRICS: dict[str, str] = {"macro": "macro accuracy", "average_gap": "average gap"}
@@ -221,6 +221,11 @@ def table_caption(items: list[Claim], alpha: float) -> str:
             + "; ↑ higher is better, ↓ lower is better.")
 
 
+#: what the report says of a power.json written before the verdict rule's bound (no ``primary_size``, no ``mde_rule``)
+STALE_POWER = ("Minimum detectable effects: results/power.json predates the verdict rule's bound (issue 23); rerun "
+               "`benchmark power`.")
+
+
 def _power_sentence(power: dict[str, Any] | None, dataset: str) -> str:
     """What the design could have shown, from power.json: the verdict rule's minimum detectable effects (upper
     bounds, from Holm's first step); says so where they were not simulated."""
@@ -231,6 +236,8 @@ def _power_sentence(power: dict[str, Any] | None, dataset: str) -> str:
         return f"Minimum detectable effects: {dataset} was not simulated."
     if "not_simulated" in design:
         return f"Minimum detectable effects not computed: {design['not_simulated']}."
+    if "primary_size" not in power:
+        return STALE_POWER
     parts = []
     for task, metrics in design["tasks"].items():
         for metric, words in METRICS.items():

@@ -194,6 +194,15 @@ def test_an_mde_reached_at_the_smallest_planted_effect_is_printed_as_at_most():
     assert findings.detectable(1.5, 30.0, [0.7, 0.9], 0.8) == "1.5 pp"
 
 
+def test_a_power_json_from_before_the_rules_bound_asks_for_a_rerun_instead_of_failing():
+    stale = json.loads(json.dumps(POWER))
+    del stale["primary_size"]
+    for metrics in stale["designs"]["adfes"]["tasks"].values():
+        for entry in metrics.values():
+            del entry["mde_rule"], entry["power"]["rule"]
+    assert _power_bullet(stale) == findings.STALE_POWER
+
+
 def test_without_power_json_the_section_says_the_effects_were_not_computed():
     doc = {"reference": "uncorrected", "statistics": {"ci": 0.95}, "source": "published"}
     bullets = [b for b in findings.blocks(_stats(), doc, None, alpha=0.05) if isinstance(b, Bullets)]
