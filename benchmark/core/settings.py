@@ -218,6 +218,10 @@ class PowerSettings:
     target: float = _spec(0.8, low=0.5, high=0.99, help="power at which an effect counts as detectable")
     truth_scale: int = _spec(100, low=1, high=1000, help="size of the sample the reference's truth is taken from")
     seed: int = _spec(0, low=0)
+    churn: float = _spec(0.5, low=0.0, high=10.0,
+                         help="right predictions a planted method breaks per unit of its net gain (clustered by person)")
+    rule_resamples: int = _spec(2000, low=100, high=100_000,
+                                help="bootstrap resamples of the verdict rule's interval in each planted replicate")
 
 
 @dataclass(frozen=True)

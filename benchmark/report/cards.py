@@ -26,6 +26,7 @@ from benchmark.infra import paths
 from benchmark.infra.hashing import sha256_file
 from benchmark.infra.processes import available_cores
 from benchmark.report.document import Block, Bullets, Heading, Paragraph, Table
+from benchmark.report.findings import STALE_POWER, detectable
 
 __all__ = ["CORRECTORS", "Recorded", "model_card", "reproducibility_card"]
 
@@ -188,22 +189,22 @@ def limitations(doc: dict[str, Any], power: dict[str, Any] | None) -> list[str]:
         if "not_simulated" in design:
             out.append(f"{dataset.upper()}: the power of the tests was not simulated ({design['not_simulated']}).")
             continue
+        if "primary_size" not in power:
+            out.append(STALE_POWER)
+            break
         for task, metrics in design["tasks"].items():
-            gap, macro = metrics.get("average_gap", {}), metrics.get("macro", {})
-            out.append(f"{dataset.upper()} ({design['subjects']} people), {task}: a true change in average gap smaller "
-                       f"than {_pp(gap.get('mde'))} or in macro accuracy smaller than {_pp(macro.get('mde'))} is "
-                       f"detected with less than {power['target']:.0%} power (alpha = {power['alpha']:g}); a "
-                       "difference the report does not mark is not evidence of no difference.")
+            gap, macro = (detectable(m["mde_rule"], m["largest_effect"], m["power"]["rule"], power["target"])
+                          for m in (metrics["average_gap"], metrics["macro"]))
+            out.append(f"{dataset.upper()} ({design['subjects']} people), {task}: the verdict rule detects with "
+                       f"{power['target']:.0%} power a true change in average gap of {gap} and in macro accuracy of "
+                       f"{macro} (upper bounds, from Holm's first step over the {power['primary_size']} primary "
+                       "hypotheses); a difference the report does not mark is not evidence of no difference.")
     if power is None:
         out.append("Minimum detectable effects: not computed (run `benchmark power`).")
     out.append("The corrector predicts the protected attribute from the frozen attribute model's outputs; it was "
                "trained on lab photographs of posed expressions and is not meant for other images or for decisions "
                "about people.")
     return out
-
-
-def _pp(value: float | None) -> str:
-    return "any tested effect (none reached the target power)" if value is None else f"{value:.1f} pp"
 
 
 def model_card(doc: dict[str, Any], stats: pd.DataFrame, power: dict[str, Any] | None,

@@ -29,7 +29,7 @@ from benchmark.report.document import Block, Bullets, Figure, Heading, Paragraph
 from benchmark.report.tables import ordered_groups
 
 __all__ = ["ARROWS", "BETTER", "MARKS", "METRICS", "UNCLEAR", "WORSE", "Claim", "Finding", "blocks", "claims",
-           "findings", "format_claim", "table_caption", "verdict_table"]
+           "STALE_POWER", "detectable", "findings", "format_claim", "table_caption", "verdict_table"]
 
 #: the metrics the verdicts state, in order, and their words
 METRICS: dict[str, str] = {"macro": "macro accuracy", "average_gap": "average gap"}
@@ -221,8 +221,14 @@ def table_caption(items: list[Claim], alpha: float) -> str:
             + "; ↑ higher is better, ↓ lower is better.")
 
 
+#: what the report says of a power.json written before the verdict rule's bound (no ``primary_size``, no ``mde_rule``)
+STALE_POWER = ("Minimum detectable effects: results/power.json predates the verdict rule's bound (issue 23); rerun "
+               "`benchmark power`.")
+
+
 def _power_sentence(power: dict[str, Any] | None, dataset: str) -> str:
-    """What the design could have shown, from power.json; says so where it was not simulated."""
+    """What the design could have shown, from power.json: the verdict rule's minimum detectable effects (upper
+    bounds, from Holm's first step); says so where they were not simulated."""
     if power is None:
         return "Minimum detectable effects: not computed (run `benchmark power`, a DVC stage)."
     design = power.get("designs", {}).get(dataset)
@@ -230,26 +236,34 @@ def _power_sentence(power: dict[str, Any] | None, dataset: str) -> str:
         return f"Minimum detectable effects: {dataset} was not simulated."
     if "not_simulated" in design:
         return f"Minimum detectable effects not computed: {design['not_simulated']}."
+    if "primary_size" not in power:
+        return STALE_POWER
     parts = []
     for task, metrics in design["tasks"].items():
         for metric, words in METRICS.items():
             m = metrics[metric]
-            parts.append(f"{task} {words} {_effect(m['mde'], m['largest_effect'])} "
-                         f"(Holm's first step: {_effect(m['mde_holm'], m['largest_effect'])})")
-    return (f"What this design could have shown: with {design['subjects']} people, the permutation test detects "
-            f"with {power['target']:.0%} power at alpha = {power['alpha']:g} a true difference of "
-            + "; ".join(parts) + f" (simulated from scenario `{design.get('scenario', power['scenario'])}`"
+            effect = detectable(m["mde_rule"], m["largest_effect"], m["power"]["rule"], power["target"])
+            parts.append(f"{task} {words} {effect}")
+    m = power["primary_size"]
+    return (f"What this design could have shown: with {design['subjects']} people, the verdict rule detects with "
+            f"{power['target']:.0%} power a true difference of " + "; ".join(parts)
+            + f" (upper bounds: power counted where the {power['ci_method']} interval at Holm's first step, level "
+            f"1 - {power['alpha']:g}/{m}, excludes 0, which Holm over the {m} primary hypotheses always rejects; "
+            "planted effects change whole people's predictions, fixing some and breaking "
+            f"{power['churn']:g} right predictions per unit of net gain; simulated from scenario "
+            f"`{design.get('scenario', power['scenario'])}`"
             + (f", chosen because {design['scenario_chosen_because']}" if "scenario_chosen_because" in design else "")
-            + f", {power['replicates']} replicates, "
-            "planted effects; Holm's first step divides alpha by the "
-            f"{power['family_size']} methods compared with the reference). Smaller true differences are likely to "
-            "go unseen here: \"no clear difference\" is not \"no difference\".")
+            + f", {power['replicates']} replicates). Smaller true differences are likely to go unseen here: "
+            "\"no clear difference\" is not \"no difference\".")
 
 
-def _effect(value: float | None, largest: float) -> str:
-    if value is None:
-        return f"not even when all of it ({abs(largest):.1f} pp) is removed"
-    return f"{value:.1f} pp"
+def detectable(mde: float | None, largest: float, curve: list[float], target: float) -> str:
+    """A minimum detectable effect as the report prints it: "<= x" where the smallest planted effect of the grid
+    already reaches ``target`` power (``curve``: power over :data:`benchmark.studies.power_study.GRID`), "> largest"
+    where not even removing all of it does, else "x" (interpolated)."""
+    if mde is None:
+        return f"> {abs(largest):.1f} pp (not even when all of it is removed)"
+    return f"<= {mde:.1f} pp" if curve and curve[0] >= target else f"{mde:.1f} pp"
 
 
 def _figure(items: list[Claim], *, split: str, dataset: str, figures_dir: Path) -> Figure:

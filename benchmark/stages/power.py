@@ -30,6 +30,7 @@ from benchmark.experiment import params
 from benchmark.infra import atomic, memory, paths
 from benchmark.sources import sim
 from benchmark.sources.sim_scenario import SHIPPED
+from benchmark.stats.analysis import contrast_name
 from benchmark.studies import power_study as library
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,16 @@ def not_simulated(reasons: list[str], configured: str) -> str:
     return f"power.scenario {configured}: {reasons[0]}; no shipped scenario ({shipped}) models it either"
 
 
+def primary_size(settings: Settings) -> int:
+    """m, the hypotheses of the primary family in a held-out group where every configured method ran: the
+    comparisons of ``evaluate.primary`` that are made there (a method other than the reference, or a configured
+    contrast whose two methods run) x the two tasks x ``evaluate.primary_metrics`` (at least 1)."""
+    e, methods = settings.evaluate, set(settings.train.methods)
+    contrasts = {contrast_name(a, b) for a, b in e.contrasts if a in methods and b in methods}
+    made = [c for c in e.primary if c in contrasts or (c in methods and c != e.reference)]
+    return max(1, len(made) * 2 * len(e.primary_metrics))
+
+
 def run(settings: Settings, target: Path = paths.POWER) -> Path:
     """Simulate every held-out design; write power.json atomically; return its path."""
     p, e = settings.power, settings.evaluate
@@ -87,11 +98,14 @@ def run(settings: Settings, target: Path = paths.POWER) -> Path:
     declared = params.catalogue(settings)
     scale = settings.data.sim.scale if settings.data.source == "sim" else 1
     family = max(1, len(settings.train.methods) - 1)
+    primary = primary_size(settings)
     options = candidates(p.scenario)
     document: dict[str, Any] = {
         "scenario": options[0].scenario.name, "scenario_sha256": options[0].sha256, "attribute": attribute,
-        "reference": e.reference, "alpha": e.alpha, "family_size": family, "n_permutations": e.n_permutations,
-        "replicates": p.replicates, "target": p.target, "scale": scale, "designs": {}}
+        "reference": e.reference, "alpha": e.alpha, "family_size": family, "primary_size": primary,
+        "ci_method": e.ci_method, "rule_resamples": p.rule_resamples, "churn": p.churn,
+        "n_permutations": e.n_permutations, "replicates": p.replicates, "target": p.target, "scale": scale,
+        "designs": {}}
     planned = []  # every design's simulation checked against memory before any runs
     for dataset, train_dataset in held_out(settings).items():
         design = declared[dataset]
@@ -105,7 +119,8 @@ def run(settings: Settings, target: Path = paths.POWER) -> Path:
             train_dataset = dataset
         study = library.PowerStudy(scenario=chosen.name, dataset=dataset, attribute=attribute,
                                    reference=e.reference, train_dataset=train_dataset, scale=scale,
-                                   replicates=p.replicates, truth_scale=p.truth_scale, target=p.target, seed=p.seed)
+                                   replicates=p.replicates, truth_scale=p.truth_scale, target=p.target, seed=p.seed,
+                                   churn=p.churn, rule_resamples=p.rule_resamples)
         layout = designs.layout(design, designs.attribute_of(design, attribute))
         memory.check(library.footprint(study, sim.sample_table(chosen.scenario, design, seed=p.seed),
                                        n_cells=layout.n_cells, n_permutations=e.n_permutations),
@@ -118,7 +133,8 @@ def run(settings: Settings, target: Path = paths.POWER) -> Path:
         planned.append((study, chosen))
     for study, chosen in planned:
         document["designs"][study.dataset].update(library.measure_power(
-            study, settings, declared=declared, alpha=e.alpha, family_size=family, scenario=chosen.scenario))
+            study, settings, declared=declared, alpha=e.alpha, family_size=family, primary_size=primary,
+            scenario=chosen.scenario))
         log.info("power: %s simulated (%d replicates)", study.dataset, p.replicates)
     atomic.write_json(target, document)
     return target

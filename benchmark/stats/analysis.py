@@ -3,6 +3,7 @@ the reference and of each configured contrast pair, with intervals and tests; on
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from benchmark.stats.stepdown import IntervalAt, inversion_p, step_down
 from benchmark.stats.units import Units, unit_sums, unit_totals, units_for
 
 __all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "VERDICT_COLUMNS", "analyse", "analysis_job", "compare", "contrast_name",
-           "group_statistics", "seed_values", "weighted_metrics"]
+           "difference_intervals", "group_statistics", "seed_values", "weighted_metrics"]
 
 #: An evaluation group: the methods within it are compared on the same images and share every resample.
 GROUP_COLUMNS: tuple[str, ...] = ("split", "partition", "dataset")
@@ -109,9 +110,11 @@ def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
     return design.counts.sum(axis=0), (design.counts > 0).sum(axis=0)
 
 
-def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: _Group) -> _MethodStats:
+def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: _Group, *,
+                  debias: bool = True) -> _MethodStats:
     """Estimate, seed sd, bootstrap and jackknife values of one method from its predictions, unit sums (channel ->
-    (U, T, K, C)) and resampled rates (channel -> (R, T, K, C))."""
+    (U, T, K, C)) and resampled rates (channel -> (R, T, K, C)); ``debias``: with the de-biased gap estimates, else
+    NaN there."""
     design, layout, units, totals = group.design, group.design.layout, group.units, group.totals
     size = units.size.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -137,7 +140,8 @@ def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: 
     return _MethodStats(prediction.seeds, prediction.correct, sums, subject_recall, cells, point, seed_sd, boot_cells,
                         boot,
                         jackknife_metrics(sums, totals, units, layout, budget_bytes=group.config.memory_budget_bytes),
-                        errors, parts, calibrated.debiased_gaps(subject_recall, cells, strata))
+                        errors, parts, calibrated.debiased_gaps(subject_recall, cells, strata) if debias
+                        else np.full(point.shape, np.nan))
 
 
 def _subject_recall(prediction: Predicted, sums: Rates, design: SubjectDesign, units: Units) -> np.ndarray:
@@ -462,6 +466,37 @@ def _permutation_tests(pairs: list[tuple[str, str]], per_method: dict[str, _Meth
     if not tests:
         return {}
     return dict(zip(pairs, permutation_pvalues(tests, group.draws.exchanges(), group.config.n_permutations)))
+
+
+def difference_intervals(reference: pd.DataFrame, others: list[pd.DataFrame], *, layout: CellLayout,
+                         tasks: tuple[str, str], config: StatsConfig, level: float, key: str,
+                         metrics: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The configured construction's interval (``config.ci_method``) of other - reference at ``level``, for many other
+    methods on the same images, all from one evaluation group's draws (``key`` seeds them): the interval the verdict
+    rule steps (:func:`_difference_interval`). ``metrics``: scalar metric names (``macro``, ``average_gap``).
+    Returns low and high, each (len(others), T, len(metrics)) percent; NaN where the construction gives none.
+    The group is drawn at confidence ``level`` (so ``bound``'s cell errors and ``calibrated``'s pieces are made once,
+    at that level) without the de-biased gap estimates, which no interval reads."""
+    labels = ["image_id", "subject", *tasks, *(f"pred_{t}" for t in tasks)]
+    design = subject_design(reference[[c for c in labels if c in reference.columns]], layout, tasks, "reference")
+    observed = [predicted(reference, design, "reference"),
+                *(predicted(rows, design, f"planted {k}") for k, rows in enumerate(others))]
+    units = units_for(design, observed)
+    group = _group(design, units, dataclasses.replace(config, ci=level, n_permutations=1), key)  # no test here
+    sums = [unit_sums(prediction, design, units, list(group.totals)) for prediction in observed]
+    boot = resampled_rates(group.draws, sums, group.totals)
+    base, *planted = (_method_stats(prediction, s, b, group, debias=False)
+                      for prediction, s, b in zip(observed, sums, boot))
+    entries = metric_entries(layout)
+    scalar = {name: j for j, (name, g, e) in enumerate(entries) if g is None and e is None}
+    columns = np.array([t * len(entries) + scalar[m] for t in range(len(tasks)) for m in metrics])
+    low = np.full((len(others), len(tasks) * len(metrics)), np.nan)
+    high = low.copy()
+    for k, ms in enumerate(planted):
+        l_k, h_k, _, _ = _difference_interval(ms, base, group, level)
+        low[k], high[k] = l_k[columns], h_k[columns]
+    shape = (len(others), len(tasks), len(metrics))
+    return low.reshape(shape), high.reshape(shape)
 
 
 def seed_values(rows: pd.DataFrame, *, layout: CellLayout, attribute: str) -> tuple[tuple[int, ...], np.ndarray]:

@@ -1,26 +1,43 @@
-"""What the data could have shown: the smallest difference the permutation test detects with the target power.
+"""What the data could have shown: the smallest difference the report's verdict rule detects with the target power.
 
 For one held-out design (a dataset at its real size), simulated from a fitted scenario (:mod:`benchmark.sources.sim`):
 ``replicates`` samples are predicted by the reference method (fitted as :mod:`benchmark.studies.coverage_study` does, once per
-worker: the same fit each time), and a **planted method** is made from the reference by turning wrong predictions
-right at random, so the true size of its effect is known from the scenario:
+worker: the same fit each time), and a **planted method** is made from the reference person by person, so the true
+size of its effect is known from the scenario. A method fixes a person's face or it does not, and it breaks some
+right predictions on the way; so, per task, person and cell (:func:`plant`):
 
-- **macro accuracy**: every wrong prediction becomes right with probability lambda, a true gain of
-  lambda x (100 - macro) percentage points;
-- **average gap**: in every cell, wrong predictions become right with the probability that moves the cell's accuracy
-  a share lambda of the way up to the best group's in that emotion, so every per-emotion gap (max - min over the
-  groups) shrinks by the share lambda: a true change of -lambda x the average gap.
+- the person is **fixed** with probability p = min(1, (1 + churn) q): all their wrong predictions there become right;
+- the person is **broken** with probability about p - q (drawn independently): each of their right predictions there
+  becomes wrong with probability e / (100 - e), e the cell's true error rate (a broken person gets as many new
+  errors as the reference made there), so in expectation a cell loses (p - q) of its errors' worth of right
+  predictions and its accuracy moves by exactly q x e (``churn``: the expected breaks per unit of net gain);
 
-For each lambda of a grid the share of replicates whose subject-level permutation test (the evaluate stage's test,
-same number of permutations) rejects at ``alpha`` is the power; the **minimum detectable effect** is the true effect at
-which the power, interpolated linearly in lambda, reaches the target (80 %). It is given at ``alpha`` (one comparison)
-and at ``alpha / m`` (the first step of Holm's adjustment over the m methods compared with the reference, as the
-report's marks are made). Draws are coupled across lambda (one uniform number per image), so the power curve is
-smooth. docs/STATISTICS.md ("What the data could have shown") has the reasoning and measured values.
+where q is the share of the cell's errors removed:
+
+- **macro accuracy**: q = lambda in every cell, a true gain of lambda x (100 - macro) percentage points;
+- **average gap**: q moves the cell's accuracy a share lambda of the way up to the best group's in that emotion, so
+  every per-emotion gap (max - min over the groups) shrinks by the share lambda: a true change of -lambda x the
+  average gap.
+
+For each lambda of a grid the share of replicates in which a procedure detects the planted effect is its power; the
+**minimum detectable effect** is the true effect at which the power, interpolated linearly in lambda, reaches the
+target (80 %). Two procedures are counted:
+
+- **the verdict rule** (``mde_rule``): Holm over the primary family of m hypotheses (docs/STATISTICS.md "One rule
+  from test to verdict") rejects a hypothesis at least when its interval at level 1 - alpha / m (Holm's first
+  step: Bonferroni) excludes 0; so the share of replicates whose configured interval (``evaluate.ci_method``, with
+  ``power.rule_resamples`` bootstrap resamples) of planted - reference at that level excludes 0 on the planted side
+  is a **lower bound** of the rule's power, and its MDE an **upper bound** of the rule's MDE;
+- **the permutation test alone** (``mde`` at ``alpha``, ``mde_holm`` at ``alpha / family_size``): the subject-level
+  test of the evaluate stage (same number of permutations), which the verdicts no longer read (exploratory p).
+
+Draws are coupled across lambda (one uniform number per person and per image), so the power curve is smooth.
+docs/STATISTICS.md ("What the data could have shown") has the reasoning and measured values.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import zlib
@@ -28,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from benchmark.core import design as designs
 from benchmark.core import predictions
@@ -38,13 +56,15 @@ from benchmark.core.settings import Settings
 from benchmark.infra import memory, processes
 from benchmark.infra.errors import BenchmarkError
 from benchmark.sources import sim
-from benchmark.stats.cells import by_group, correctness, subject_design, subject_sums
+from benchmark.stats.analysis import difference_intervals
+from benchmark.stats.cells import SubjectDesign, by_group, correctness, subject_design, subject_sums
+from benchmark.stats.config import StatsConfig
 from benchmark.stats.resampling import chunks, seed_cells
 from benchmark.studies import coverage_study
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GRID", "KINDS", "PowerStudy", "measure_power", "minimum_detectable"]
+__all__ = ["GRID", "KINDS", "PowerStudy", "measure_power", "minimum_detectable", "plant"]
 
 #: lambda: the share of the reference's errors (macro) or of its gaps (average gap) the planted method removes
 GRID: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
@@ -68,6 +88,8 @@ class PowerStudy:
     truth_scale: int = 100
     target: float = 0.8
     seed: int = 0
+    churn: float = 0.5  # expected right predictions broken per unit of net gain (power.churn)
+    rule_resamples: int = 2000  # bootstrap resamples of the verdict rule's interval (power.rule_resamples)
 
 
 def _cell_accuracy(rows, layout: CellLayout, tasks: tuple[str, str]) -> np.ndarray:
@@ -78,14 +100,62 @@ def _cell_accuracy(rows, layout: CellLayout, tasks: tuple[str, str]) -> np.ndarr
 
 
 def flip_probabilities(truth: np.ndarray, layout: CellLayout, lam: float) -> dict[str, np.ndarray]:
-    """Per kind, the probability (T, C) that a wrong prediction of a cell becomes right: lambda for macro; for the
-    gap the share that lifts the cell lambda of the way to its emotion's best group. truth (T, C) percent."""
+    """Per kind, the share q (T, C) of a cell's errors the planted method removes in expectation: lambda for macro;
+    for the gap the share that lifts the cell lambda of the way to its emotion's best group. truth (T, C) percent."""
     acc = by_group(truth, layout)  # (T, k, E)
     best = acc.max(axis=-2, keepdims=True)
     room = 100.0 - acc
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = np.where(room > 0, lam * (best - acc) / room, 0.0)
     return {"macro": np.full(truth.shape, lam), "gap": gap.reshape(truth.shape)}
+
+
+@dataclass(frozen=True)
+class PlantingDraws:
+    """One replicate's uniform numbers, shared by every lambda and kind: fix (T, n_subjects) and broken
+    (T, n_subjects) per task and person, image (T, n_images) per task and image."""
+
+    fix: np.ndarray
+    broken: np.ndarray
+    image: np.ndarray
+
+    @classmethod
+    def of(cls, n_tasks: int, n_subjects: int, n_images: int, rng: np.random.Generator) -> PlantingDraws:
+        return cls(rng.random((n_tasks, n_subjects)), rng.random((n_tasks, n_subjects)), rng.random((n_tasks, n_images)))
+
+
+def plant(correct: np.ndarray, design: SubjectDesign, shares: np.ndarray, truth: np.ndarray, churn: float,
+          draws: PlantingDraws) -> np.ndarray:
+    """The planted method's correctness (T, n_images) bool from the reference's (T, n_images), person by person (the
+    module docstring): in cell c a person is fixed when their ``draws.fix`` < p_c = min(1, (1 + churn) q_c) (all their
+    wrong predictions there become right) and broken when their ``draws.broken`` < b_c (each right prediction there
+    becomes wrong when its ``draws.image`` < r_c = min(1, e_c / (100 - e_c))), with
+    b_c = min(1, (p_c - q_c) e_c / (r_c (100 - e_c))), so the cell's expected accuracy moves by q_c e_c percentage
+    points (less only where b_c is capped at 1). shares q (T, C); truth (T, C) the reference's true cell accuracy,
+    percent, e = 100 - truth."""
+    fix = np.minimum(1.0, (1.0 + churn) * shares)
+    error = np.clip(100.0 - truth, 0.0, 100.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(error < 100.0, np.minimum(1.0, error / (100.0 - error)), 0.0)
+        broken = np.where(rate > 0, np.minimum(1.0, (fix - shares) * error / (rate * (100.0 - error))), 0.0)
+    person, cell = design.image_subject, design.image_cell
+    fixed = draws.fix[:, person] < fix[:, cell]
+    breaks = (draws.broken[:, person] < broken[:, cell]) & (draws.image < rate[:, cell])
+    return np.where(correct, ~breaks, fixed)
+
+
+def _as_rows(rows, correct: np.ndarray, planted: np.ndarray, layout: CellLayout, tasks: tuple[str, str]):
+    """Prediction rows of a planted method: ``rows`` (the reference's, one seed, in the design's image order) with
+    each prediction the planted method gets right set to the truth and each it breaks set to the next label after
+    the truth (groups or emotions order); correct, planted (T, n_images) bool."""
+    out = rows.copy()
+    for t, task in enumerate(tasks):
+        labels = np.array(layout.emotions if t == len(tasks) - 1 else layout.groups, dtype=object)
+        truth = rows[task].to_numpy(dtype=object)
+        wrong = labels[(np.asarray(pd.Index(labels).get_indexer(truth)) + 1) % len(labels)]
+        keep = rows[f"pred_{task}"].to_numpy(dtype=object)
+        out[f"pred_{task}"] = np.where(planted[t], truth, np.where(correct[t], wrong, keep))
+    return out
 
 
 def true_effects(truth: np.ndarray, layout: CellLayout) -> dict[str, np.ndarray]:
@@ -160,21 +230,40 @@ def planted_p(sums: np.ndarray, reference: np.ndarray, counts: np.ndarray, flips
     return {m: ((1.0 + exceed[m]) / (1.0 + len(flips))).reshape(n_sets, n_tasks) for m in exceed}
 
 
-def _replicate_p(rows, layout: CellLayout, tasks: tuple[str, str], truth: np.ndarray, *, n_permutations: int,
-                 rng: np.random.Generator, settled_at: float) -> dict[str, np.ndarray]:
-    """Per kind, the permutation p of the planted method against the reference at every lambda: (len(GRID), T);
-    exact below ``settled_at`` (:func:`planted_p`)."""
+#: the metric of each kind in the rule's intervals, and the side of 0 its planted effect lies on (+1: a gain)
+_RULE_METRICS: tuple[str, ...] = tuple(KINDS.values())
+_PLANTED_SIDE: dict[str, int] = {"macro": 1, "gap": -1}
+
+
+def _replicate(rows, layout: CellLayout, tasks: tuple[str, str], truth: np.ndarray, *, churn: float,
+               n_permutations: int, rule: StatsConfig, rule_level: float, key: str, settled_at: float,
+               rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
+    """Per kind, at every lambda: the permutation p of the planted method against the reference (``"p"``,
+    (len(GRID), T); exact below ``settled_at``, :func:`planted_p`) and whether the configured interval at ``rule_level`` excludes 0 on the planted side (``"rule"``,
+    (len(GRID), T) bool)."""
+    rows = rows.sort_values("image_id", kind="stable").reset_index(drop=True)
     design = subject_design(rows, layout, tasks, "replicate")
+    if len(rows) != len(design.image_ids) or (rows["image_id"].to_numpy() != design.image_ids).any():
+        raise ValueError("power: a replicate's rows must predict each image once (one seed)")
     _, correct = correctness(rows, design, "replicate")  # (T, 1, n_images)
-    uniform = rng.random(correct.shape[::2])  # (T, n_images): one draw per image, shared by every lambda
+    draws = PlantingDraws.of(len(tasks), len(design.subjects), len(design.image_ids), rng)
     flips = rng.random((n_permutations, len(design.subjects))) < 0.5
     reference = subject_sums(correct, design)[:, :, 0]  # (n, T, C)
-    planted = [subject_sums(correct | (uniform < q[:, design.image_cell])[:, None, :], design)[:, :, 0]
-               for lam in GRID for q in flip_probabilities(truth, layout, lam).values()]
-    p = planted_p(np.stack(planted, axis=1), reference, design.counts, flips, layout,  # metric -> (L * kinds, T)
-                  settled_at=settled_at)
+    planted = [plant(correct[:, 0], design, q, truth, churn, draws)
+               for lam in GRID for q in flip_probabilities(truth, layout, lam).values()]  # lambda-major, kinds inside
+    p = planted_p(np.stack([subject_sums(x[:, None, :], design)[:, :, 0] for x in planted], axis=1), reference,
+                  design.counts, flips, layout, settled_at=settled_at)  # metric -> (L * kinds, T)
+    low, high = difference_intervals(rows, [_as_rows(rows, correct[:, 0], x, layout, tasks) for x in planted],
+                                     layout=layout, tasks=tasks, config=rule, level=rule_level, key=key,
+                                     metrics=_RULE_METRICS)  # (L * kinds, T, metrics)
     kinds = list(KINDS)
-    return {kind: p[KINDS[kind]].reshape(len(GRID), len(kinds), -1)[:, i] for i, kind in enumerate(kinds)}
+    out = {}
+    for i, kind in enumerate(kinds):
+        j = _RULE_METRICS.index(KINDS[kind])
+        side = low[:, :, j] > 0 if _PLANTED_SIDE[kind] > 0 else high[:, :, j] < 0
+        out[kind] = {"p": p[KINDS[kind]].reshape(len(GRID), len(kinds), -1)[:, i],
+                     "rule": side.reshape(len(GRID), len(kinds), -1)[:, i]}
+    return out
 
 
 @dataclass(frozen=True)
@@ -189,19 +278,23 @@ class _Replicates:
     attribute: Attribute
     truth: np.ndarray  # (T, C) percent: the reference's cell accuracies in the very large sample
     settled_at: float  # the largest level a p is compared with: above it a test can stop (planted_p)
+    rule_level: float  # the confidence level of Holm's first step, 1 - alpha / m
 
 
-def _replicates_p(numbers: list[int], *, job: _Replicates) -> list[dict[str, np.ndarray]]:
-    """:func:`_replicate_p` of replicates ``numbers``, each sampled with its own seed (study seed + r) and tested with
+def _replicates(numbers: list[int], *, job: _Replicates) -> list[dict[str, dict[str, np.ndarray]]]:
+    """:func:`_replicate` of replicates ``numbers``, each sampled with its own seed (study seed + r) and tested with
     its own random stream, so the result does not depend on how replicates are shared out between workers. The
     reference is fitted once per call (the same fit every time: same train table, same seed)."""
     study, layout = job.study, designs.layout(job.design, job.attribute)
     tables = {f"r{r}": sim.sample_table(job.scenario, job.design, seed=study.seed + r, scale=study.scale) for r in numbers}
     rows = coverage_study.fitted_predictions(study.reference, job.settings, job.train, tables, job.attribute)
     tasks = predictions.tasks(job.attribute.name)
-    return [_replicate_p(rows[f"r{r}"], layout, tasks, job.truth, n_permutations=job.settings.evaluate.n_permutations,
-                         settled_at=job.settled_at, rng=np.random.default_rng([job.settings.evaluate.seed, study.seed + r,
-                                                    zlib.crc32(study.dataset.encode())]))
+    evaluate = job.settings.evaluate
+    rule = dataclasses.replace(StatsConfig.from_settings(evaluate), n_resamples=study.rule_resamples)
+    return [_replicate(rows[f"r{r}"], layout, tasks, job.truth, churn=study.churn,
+                       n_permutations=evaluate.n_permutations, rule=rule, rule_level=job.rule_level,
+                       key=f"power|{study.dataset}|{study.seed + r}", settled_at=job.settled_at,
+                       rng=np.random.default_rng([evaluate.seed, study.seed + r, zlib.crc32(study.dataset.encode())]))
             for r in numbers]
 
 
@@ -217,11 +310,15 @@ def footprint(study: PowerStudy, sample: OutputsTable, *, n_cells: int, n_permut
     marginal peak per FACES replicate was 391 KB against the table's 360 KB), the truth sample at
     ``study.truth_scale`` with its predictions (1.5 tables per unit), and while one replicate is tested its
     permutation draws (float64 becoming bool, per subject) and its planted sets (every lambda and kind, float64 sums
-    per subject and cell and task)."""
+    per subject and cell and task), and the verdict rule's bootstrap of the reference and one planted set (weights
+    per resample and subject, resampled rates and metrics per cell and task: tracemalloc's peak of one FACES call at
+    2,000 resamples was 12.6 MB, this formula's 12.7 MB)."""
     table = float(sample.frame.memory_usage(deep=True).sum())
     subjects = sample.frame["subject"].nunique() * study.scale
     planted = 2 * len(GRID) * 2 * n_cells * 8 * subjects
+    rule = study.rule_resamples * 8 * (subjects + 26 * 2 * n_cells)
     return [memory.Need("power.replicates", study.replicates, study.replicates * table * study.scale),
+            memory.Need("power.rule_resamples", study.rule_resamples, workers(study) * rule),
             memory.Need("power.truth_scale", study.truth_scale, 1.5 * table * study.truth_scale),
             memory.Need("evaluate.n_permutations", n_permutations,
                         workers(study) * (9 * subjects * n_permutations + planted))]
@@ -243,9 +340,11 @@ def minimum_detectable(power: np.ndarray, effect_at_one: float, target: float) -
 
 
 def measure_power(study: PowerStudy, settings: Settings, *, declared: dict[str, DatasetDesign], alpha: float,
-        family_size: int, scenario: sim.Scenario | None = None) -> dict[str, Any]:
+        family_size: int, primary_size: int, scenario: sim.Scenario | None = None) -> dict[str, Any]:
     """Simulate one held-out design; returns its part of ``power.json`` (see :func:`benchmark.stages.power.run`).
-    ``scenario``: the file ``study.scenario`` already read by the caller (read here when None)."""
+    ``family_size``: the methods compared with the reference (the permutation test's Holm step); ``primary_size``:
+    the m hypotheses of the primary family (the rule's first step, alpha / m). ``scenario``: the file
+    ``study.scenario`` already read by the caller (read here when None)."""
     if study.dataset not in declared:
         raise BenchmarkError(f"power: dataset {study.dataset!r} is not declared")
     design = declared[study.dataset]
@@ -257,26 +356,29 @@ def measure_power(study: PowerStudy, settings: Settings, *, declared: dict[str, 
     truth_table = sim.sample_table(scenario, design, seed=study.seed + TRUTH_SEED_OFFSET, scale=study.truth_scale)
     rows = coverage_study.fitted_predictions(study.reference, settings, train, {"truth": truth_table}, attribute)
     truth = _cell_accuracy(rows["truth"], layout, tasks)
-    levels = {"alpha": alpha, "holm": alpha / max(1, family_size)}
-    rejected = {kind: {level: np.zeros((len(GRID), len(tasks))) for level in levels} for kind in KINDS}
+    levels = {"alpha": alpha, "holm": alpha / max(1, family_size)}  # the permutation test's
+    rejected = {kind: {level: np.zeros((len(GRID), len(tasks))) for level in (*levels, "rule")} for kind in KINDS}
     # independent replicates, shared out in one contiguous block per core
     blocks = np.array_split(np.arange(study.replicates), workers(study))
-    job = _Replicates(study, scenario, settings, design, train, attribute, truth, settled_at=max(levels.values()))
+    job = _Replicates(study, scenario, settings, design, train, attribute, truth, settled_at=max(levels.values()),
+                      rule_level=1.0 - alpha / max(1, primary_size))
     subjects = int(sim.sample_table(scenario, design, seed=study.seed, scale=study.scale).frame["subject"].nunique())
     log.info("power: %s: %d replicates of %d subjects", study.dataset, study.replicates, subjects)
-    for block in processes.map_on_cores(functools.partial(_replicates_p, job=job), [b.tolist() for b in blocks]):
-        for p in block:
+    for block in processes.map_on_cores(functools.partial(_replicates, job=job), [b.tolist() for b in blocks]):
+        for result in block:
             for kind in KINDS:
                 for level, value in levels.items():
-                    rejected[kind][level] += p[kind] < value
+                    rejected[kind][level] += result[kind]["p"] < value
+                rejected[kind]["rule"] += result[kind]["rule"]
     effects = true_effects(truth, layout)
     out: dict[str, Any] = {"tasks": {}}
     for t, task in enumerate(tasks):
         slot = out["tasks"].setdefault(task, {})
         for kind, metric in KINDS.items():
-            power = {level: (rejected[kind][level][:, t] / study.replicates) for level in levels}
+            power = {level: (rejected[kind][level][:, t] / study.replicates) for level in rejected[kind]}
             slot[metric] = {
                 "largest_effect": round(float(effects[kind][t]), 2),
+                "mde_rule": minimum_detectable(power["rule"], effects[kind][t], study.target),
                 "mde": minimum_detectable(power["alpha"], effects[kind][t], study.target),
                 "mde_holm": minimum_detectable(power["holm"], effects[kind][t], study.target),
                 "power": {level: [round(float(x), 3) for x in values] for level, values in power.items()},

@@ -287,7 +287,7 @@ CASES += NEW_CASES
 GIB = 2**30
 EVALUATED_PARAMS = {"train.methods": ["uncorrected", "corrector"], "train.n_seeds": 1, "train.corrector.epochs": 2,
                     "evaluate.n_resamples": 50, "evaluate.n_permutations": 50, "evaluate.contrasts": [],
-                    "power.scenario": "paper", "power.replicates": 10, "power.truth_scale": 2,
+                    "power.scenario": "paper", "power.replicates": 10, "power.truth_scale": 2, "power.rule_resamples": 100,
                     "tune.space.epochs": [2, 3]}
 _BUILT: dict[str, Path] = {}
 

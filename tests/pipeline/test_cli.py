@@ -56,7 +56,7 @@ def test_stages_started_from_another_directory_read_and_write_under_the_project_
     (project / "scenarios").mkdir(parents=True)
     shutil.copy(Path(benchmark.__file__).parent / "scenarios" / "paper.yaml", project / "scenarios" / "paper.yaml")   # relative inputs, as in params.yaml
     (project / "params.yaml").write_text(yaml.safe_dump({
-        "data": {"input": "scenarios/paper.yaml"}, "power": {"scenario": "scenarios/paper.yaml", "replicates": 10},
+        "data": {"input": "scenarios/paper.yaml"}, "power": {"scenario": "scenarios/paper.yaml", "replicates": 10, "rule_resamples": 100},
         "train": {"splits": ["faces->adfes"], "methods": ["uncorrected", "corrector"]},
         "evaluate": {"n_permutations": 50}, "tracking": {"enabled": False}}))
     elsewhere = tmp_path / "elsewhere"

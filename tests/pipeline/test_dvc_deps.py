@@ -130,7 +130,8 @@ def _templated(word: str, params: dict) -> str:
 
 #: the smallest budgets that run every stage (power needs 10 replicates)
 TINY = {**SMALL_PIPELINE, "train.n_seeds": 1, "train.corrector.epochs": 2, "evaluate.n_resamples": 20,
-        "evaluate.n_permutations": 20, "power.replicates": 10, "tune.pipeline_trials": 1, "tune.space.epochs": [2, 3],
+        "evaluate.n_permutations": 20, "power.replicates": 10, "power.rule_resamples": 100, "tune.pipeline_trials": 1,
+        "tune.space.epochs": [2, 3],
         "tune.prune_epochs": [1]}
 
 

@@ -39,7 +39,8 @@ pytestmark = pytest.mark.slow
 #: the smallest budgets that still run every stage; `power.replicates` 10 is its lowest allowed value
 TINY = {"train.n_seeds": 1, "train.corrector.epochs": 3, "train.cv.folds": {"faces": 2, "adfes": 2},
         "train.cv.default_folds": 2, "evaluate.n_resamples": 20, "evaluate.n_permutations": 20,
-        "power.replicates": 10, "power.truth_scale": 1, "tune.pipeline_trials": 1, "tune.cv_folds": 2,
+        "power.replicates": 10, "power.truth_scale": 1, "power.rule_resamples": 100, "tune.pipeline_trials": 1,
+        "tune.cv_folds": 2,
         "tune.space.epochs": [2, 3], "tune.prune_epochs": [1], "tracking.enabled": False}
 GENDERS = ("male", "female")
 FACES_AGES = ("young", "middle", "older")

@@ -102,3 +102,13 @@ def test_a_pipeline_run_by_dvc_in_an_experiment_is_reproduced_by_applying_it():
     recorded = cards.Recorded("dvc exp run", {"dvc.exp_name": "wide-net"})
     assert cards.reproduction_command("abc123", recorded) == ("git checkout abc123 && make setup && "
                                                               "dvc exp apply wide-net && dvc repro")
+
+
+def test_the_model_card_gives_the_verdict_rules_detectable_effects_as_upper_bounds_with_at_most_and_beyond():
+    entry = {"macro": {"mde_rule": 1.5, "largest_effect": 30.0, "power": {"rule": [0.9, 1.0]}},
+             "average_gap": {"mde_rule": None, "largest_effect": 4.0, "power": {"rule": [0.0, 0.1]}}}
+    power = {"target": 0.8, "alpha": 0.05, "primary_size": 8,
+             "designs": {"adfes": {"subjects": 22, "tasks": {"emotion": entry}}}}
+    line = next(x for x in cards.limitations({"source": "published"}, power) if x.startswith("ADFES"))
+    assert "average gap of > 4.0 pp" in line and "macro accuracy of <= 1.5 pp" in line
+    assert "upper bounds, from Holm's first step over the 8 primary hypotheses" in line

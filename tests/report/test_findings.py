@@ -4,6 +4,7 @@ row it came from, and the section opens with the verdict table and the forest fi
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -161,17 +162,45 @@ def test_sentences_from_a_stats_parquet_follow_its_rejections_and_stepped_interv
     assert max(f.claim.level for f in primary) == pytest.approx(1 - 0.05 / 8)  # step 1 of 8
 
 
-def test_the_minimum_detectable_effects_stand_beside_the_findings():
-    power = {"target": 0.8, "alpha": 0.05, "scenario": "paper", "replicates": 200, "family_size": 4,
-             "designs": {"adfes": {"subjects": 22, "tasks": {task: {
-                 "macro": {"mde": 6.25, "mde_holm": 8.5, "largest_effect": 30.0},
-                 "average_gap": {"mde": None, "mde_holm": None, "largest_effect": 4.0}}
-                 for task in ("gender", "emotion")}}}}
+POWER = {"target": 0.8, "alpha": 0.05, "scenario": "paper", "replicates": 200, "family_size": 4, "primary_size": 8,
+         "ci_method": "bound", "churn": 0.5,
+         "designs": {"adfes": {"subjects": 22, "tasks": {task: {
+             "macro": {"mde_rule": 6.25, "mde": 5.0, "mde_holm": 8.5, "largest_effect": 30.0,
+                       "power": {"rule": [0.1, 0.5, 0.9], "alpha": [0.5, 0.9, 1.0], "holm": [0.0, 0.5, 0.9]}},
+             "average_gap": {"mde_rule": None, "mde": None, "mde_holm": None, "largest_effect": 4.0,
+                             "power": {"rule": [0.0, 0.1, 0.2], "alpha": [0.0, 0.1, 0.2], "holm": [0.0, 0.0, 0.1]}}}
+             for task in ("gender", "emotion")}}}}
+
+
+def _power_bullet(power: dict) -> str:
     doc = {"reference": "uncorrected", "statistics": {"ci": 0.95}, "source": "published"}
     bullets = [b for b in findings.blocks(_stats(), doc, power, alpha=0.05) if isinstance(b, Bullets)]
-    last = bullets[0].items[-1]
-    assert "with 22 people" in last and "emotion macro accuracy 6.2 pp" in last
-    assert re.search(r"average gap not even when all of it \(4\.0 pp\) is removed", last)
+    return bullets[0].items[-1]
+
+
+def test_the_verdict_rules_minimum_detectable_effects_stand_beside_the_findings_as_upper_bounds():
+    last = _power_bullet(POWER)
+    assert "with 22 people" in last and "emotion macro accuracy 6.2 pp" in last  # the rule's, not the test's 5.0
+    assert "upper bounds" in last and "1 - 0.05/8" in last and "8 primary hypotheses" in last
+    assert re.search(r"average gap > 4\.0 pp \(not even when all of it is removed\)", last)
+
+
+def test_an_mde_reached_at_the_smallest_planted_effect_is_printed_as_at_most():
+    power = json.loads(json.dumps(POWER))
+    for metrics in power["designs"]["adfes"]["tasks"].values():
+        metrics["macro"].update(mde_rule=1.5, power={"rule": [0.85, 0.95, 1.0], "alpha": [1.0] * 3, "holm": [1.0] * 3})
+    last = _power_bullet(power)
+    assert "emotion macro accuracy <= 1.5 pp" in last and "gender macro accuracy <= 1.5 pp" in last
+    assert findings.detectable(1.5, 30.0, [0.7, 0.9], 0.8) == "1.5 pp"
+
+
+def test_a_power_json_from_before_the_rules_bound_asks_for_a_rerun_instead_of_failing():
+    stale = json.loads(json.dumps(POWER))
+    del stale["primary_size"]
+    for metrics in stale["designs"]["adfes"]["tasks"].values():
+        for entry in metrics.values():
+            del entry["mde_rule"], entry["power"]["rule"]
+    assert _power_bullet(stale) == findings.STALE_POWER
 
 
 def test_without_power_json_the_section_says_the_effects_were_not_computed():

@@ -143,3 +143,24 @@ def test_speed_of_an_adfes_sized_held_out_group_with_and_without_the_primary_fam
               if family == "with" else None}
     table = benchmark.pedantic(stats.analyse, args=(frame,), kwargs=kwargs, rounds=2, iterations=1)
     assert (table["family"] == "primary").sum() == (8 if family == "with" else 0)
+
+
+@pytest.mark.parametrize("ci_method", ["bound", "bca"])
+def test_the_power_studys_difference_intervals_are_the_evaluate_stages(ci_method):
+    # benchmark.studies.power_study counts the verdict rule's rejections with these intervals: on the same rows and
+    # draws (the group's key) they are the ones analyse reports, at any level
+    frame = clustered_predictions(subjects_per_gender=8, seed=5, logits={"reference": 0.0, "corrector": 0.9})
+    config = stats.StatsConfig(n_resamples=300, n_permutations=50, ci_method=ci_method)
+    analysed = stats.analyse(frame, reference="reference", layouts={"faces": LAYOUT}, attribute="gender",
+                             config=config)
+    key = "|".join(str(frame[c].iloc[0]) for c in stats.analysis.GROUP_COLUMNS)
+    by_method = {m: rows for m, rows in frame.groupby("method")}
+    low, high = stats.analysis.difference_intervals(by_method["reference"], [by_method["corrector"]], layout=LAYOUT,
+                                                    tasks=("gender", "emotion"), config=config, level=config.ci,
+                                                    key=key, metrics=("macro", "average_gap"))
+    for t, task in enumerate(("gender", "emotion")):
+        for j, metric in enumerate(("macro", "average_gap")):
+            row = analysed[(analysed["method"] == "corrector") & (analysed["task"] == task)
+                           & (analysed["metric"] == metric) & analysed["group"].isna() & analysed["emotion"].isna()]
+            assert (low[0, t, j], high[0, t, j]) == pytest.approx((row["diff_ci_low"].item(), row["diff_ci_high"].item()),
+                                                                  abs=1e-8)

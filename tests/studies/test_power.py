@@ -1,5 +1,6 @@
 """The power stage (``benchmark power`` -> results/power.json): per held-out design, the smallest difference in macro
-accuracy and in average gap the permutation test detects with the target power, from planted effects."""
+accuracy and in average gap the verdict rule (a bound from Holm's first step) and the permutation test detect with the
+target power, from planted effects that change whole people's predictions both ways."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from benchmark.core.metrics import RECALL
 from benchmark.experiment.params import load_settings
 from benchmark.infra import processes
 from benchmark.stages import power as stage
-from benchmark.stats.cells import metric_entries, seed_mean_difference
+from benchmark.stats.cells import SubjectDesign, metric_entries, seed_mean_difference
 from benchmark.stats.significance import permutation_p
 from benchmark.studies import power_study
 
-TINY = {"tracking.enabled": False, "power.scenario": "paper", "power.replicates": 10, "power.truth_scale": 2, "evaluate.n_permutations": 50,
+TINY = {"tracking.enabled": False, "power.scenario": "paper", "power.replicates": 10, "power.truth_scale": 2,
+        "power.rule_resamples": 100, "evaluate.n_permutations": 50,
         "train.splits": ["faces->adfes"]}
 
 
@@ -41,10 +43,22 @@ def test_each_task_has_both_metrics_with_an_mde_and_a_power_curve_per_level(docu
     for metrics in design["tasks"].values():
         assert set(metrics) == {"macro", "average_gap"}
         for entry in metrics.values():
-            assert set(entry) == {"largest_effect", "mde", "mde_holm", "power"}
-            assert set(entry["power"]) == {"alpha", "holm"}
+            assert set(entry) == {"largest_effect", "mde_rule", "mde", "mde_holm", "power"}
+            assert set(entry["power"]) == {"alpha", "holm", "rule"}
             assert all(len(curve) == len(power_study.GRID) for curve in entry["power"].values())
-            assert entry["mde"] is None or 0 < entry["mde"] <= abs(entry["largest_effect"])
+            for mde in ("mde_rule", "mde", "mde_holm"):
+                assert entry[mde] is None or 0 < entry[mde] <= abs(entry["largest_effect"])
+
+
+def test_the_rule_is_bounded_at_holms_first_step_over_the_declared_primary_family(document):
+    # default primary family: corrector and "corrector vs unimodal" x 2 tasks x (macro, average gap) = 8
+    assert document["primary_size"] == 8 and document["ci_method"] == "bound"
+    assert {"churn", "rule_resamples"} <= set(document)
+
+
+def test_the_primary_familys_size_counts_only_the_comparisons_made():
+    settings = load_settings(REPO / "params.yaml", overrides={**TINY, "train.methods": ["uncorrected", "corrector"]})
+    assert stage.primary_size(settings) == 4  # no unimodal: the contrast is not made
 
 
 def test_the_mde_interpolates_linearly_in_the_planted_share():
@@ -53,6 +67,78 @@ def test_the_mde_interpolates_linearly_in_the_planted_share():
     # power 0.6 at lambda 0.2 and 1.0 at 0.3: 0.8 is reached half way, lambda 0.25, of an effect of 40 pp at lambda 1
     assert power_study.minimum_detectable(curve, 40.0, 0.8) == 10.0
     assert power_study.minimum_detectable(np.zeros(len(power_study.GRID)), 40.0, 0.8) is None
+
+
+# ------------------------------------------------------------------------- planted effects: clustered, with churn
+
+def _design(n_subjects: int, per_cell: int, layout: CellLayout) -> SubjectDesign:
+    """Every subject with ``per_cell`` images in every cell of its group (subjects alternate between the groups)."""
+    group = np.arange(n_subjects) % len(layout.groups)
+    cells = [(s, g * len(layout.emotions) + e) for s in range(n_subjects) for g in [group[s]]
+             for e in range(len(layout.emotions)) for _ in range(per_cell)]
+    subject, cell = (np.array(x) for x in zip(*cells))
+    counts = np.zeros((n_subjects, layout.n_cells))
+    np.add.at(counts, (subject, cell), 1)
+    return SubjectDesign(np.arange(len(cells)).astype(str), subject, cell, np.arange(n_subjects).astype(str),
+                         np.array(layout.groups)[group], counts, layout, ("gender", "emotion"))
+
+
+LAYOUT = CellLayout(("female", "male"), ("neutral", "happy", "sad"))
+
+
+def test_a_planted_method_changes_whole_people_each_persons_errors_all_fixed_or_none():
+    design = _design(60, 3, LAYOUT)
+    rng = np.random.default_rng(1)
+    truth = np.full((2, LAYOUT.n_cells), 70.0)
+    correct = rng.random((2, len(design.image_ids))) < 0.7
+    draws = power_study.PlantingDraws.of(2, 60, len(design.image_ids), rng)
+    shares = power_study.flip_probabilities(truth, LAYOUT, 0.3)["macro"]
+    planted = power_study.plant(correct, design, shares, truth, 0.0, draws)
+    fixed = ~correct & planted
+    for t in range(2):
+        for person in range(60):
+            wrong = ~correct[t] & (design.image_subject == person)
+            assert fixed[t, wrong].all() or not fixed[t, wrong].any()
+    assert fixed.any() and not (correct & ~planted).any()  # without churn nothing breaks
+
+
+def test_with_churn_a_planted_method_also_breaks_right_predictions_of_broken_people():
+    design = _design(200, 2, LAYOUT)
+    rng = np.random.default_rng(2)
+    truth = np.full((2, LAYOUT.n_cells), 80.0)
+    correct = rng.random((2, len(design.image_ids))) < 0.8
+    draws = power_study.PlantingDraws.of(2, 200, len(design.image_ids), rng)
+    shares = power_study.flip_probabilities(truth, LAYOUT, 0.2)["macro"]
+    planted = power_study.plant(correct, design, shares, truth, 0.5, draws)
+    broken = correct & ~planted
+    assert (~correct & planted).any() and broken.any()
+    # breaks come from people whose break draw is below the cell's broken share (0.5 x 0.2 = 0.1 here)
+    assert (draws.broken[:, design.image_subject][broken] < 0.1 + 1e-12).all()
+
+
+@pytest.mark.parametrize("churn", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("kind", ["macro", "gap"])
+def test_the_planted_effect_is_lambda_of_the_errors_or_gaps_in_expectation(kind, churn):
+    # reference predictions right with the cells' true accuracy; the planted cell accuracy moves by q x (100 - truth),
+    # so macro gains lambda x its errors and every per-emotion gap shrinks by the share lambda
+    design = _design(400, 2, LAYOUT)
+    truth = np.array([[95.0, 90.0, 85.0, 80.0, 90.0, 60.0], [70.0, 92.0, 55.0, 75.0, 88.0, 65.0]])
+    lam, rng = 0.3, np.random.default_rng(3)
+    shares = power_study.flip_probabilities(truth, LAYOUT, lam)[kind]
+    cell_n = design.counts.sum(axis=0)
+    moved = []
+    for _ in range(150):
+        correct = rng.random((2, len(design.image_ids))) < truth[:, design.image_cell] / 100.0
+        planted = power_study.plant(correct, design, shares, truth, churn,
+                                    power_study.PlantingDraws.of(2, 400, len(design.image_ids), rng))
+        moved.append([100.0 * np.bincount(design.image_cell, (planted[t] & 1) - (correct[t] & 1), LAYOUT.n_cells)
+                      / cell_n for t in range(2)])
+    expected = shares * (100.0 - truth)
+    assert np.mean(moved, axis=0) == pytest.approx(expected, abs=0.6)
+    effect = power_study.true_effects(truth, LAYOUT)[kind]
+    got = (expected.mean(axis=-1) if kind == "macro" else
+           power_study.true_effects(truth + expected, LAYOUT)["gap"] - effect)
+    assert got == pytest.approx(lam * (effect if kind == "macro" else -effect))
 
 
 @pytest.mark.parametrize("groups", [("female", "male"), ("young", "middle", "old")])
