@@ -387,7 +387,7 @@ ISSUE_21_CASES = [
          ("optuna.db",), ANSWER_BOUND_S, GIB // 2),
     Case("mlflow_store_not_a_database", _evaluated_then(_write("mlflow.db", NOT_A_DATABASE),
                                                         _set_params(**{"tracking.enabled": True})), ["evaluate"],
-         ("tracking.uri: MLflow tracking store 'sqlite:////", "/mlflow.db': mlflow.db is not an SQLite database",
+         ("tracking.uri: MLflow tracking store 'sqlite:////", "/mlflow.db is not an SQLite database",
           "move the file away"), (), ANSWER_BOUND_S),
     Case("mlflow_store_not_a_database_train", _evaluated_then(_write("mlflow.db", NOT_A_DATABASE),
                                                               _set_params(**{"tracking.enabled": True})), ["train"],
