@@ -56,14 +56,7 @@ def read_json(path: Path | str, *, producer: str, keys: Iterable[str] = ()) -> d
         document = json.loads(text)
     except ValueError as err:
         raise _unreadable(path, "JSON", err, producer) from err
-    if not isinstance(document, dict):
-        raise BenchmarkError(f"{path}: expected a JSON object written by `{producer}`, got {type(document).__name__}; "
-                             f"delete it and rerun `{producer}`")
-    missing = [k for k in keys if k not in document]
-    if missing:
-        raise BenchmarkError(f"{path}: no {', '.join(missing)}, so not a file written by this version of "
-                             f"`{producer}`; rerun `{producer}`")
-    return document
+    return _mapping(path, document, "a JSON object", producer, keys)
 
 
 def read_yaml(path: Path | str, *, producer: str, keys: Iterable[str] = ()) -> dict[str, Any]:
@@ -75,9 +68,14 @@ def read_yaml(path: Path | str, *, producer: str, keys: Iterable[str] = ()) -> d
         raise _not_text(path, err, producer) from None
     except yaml.YAMLError as err:
         raise _unreadable(path, "YAML", err, producer) from err
+    return _mapping(path, document, "a YAML mapping", producer, keys)
+
+
+def _mapping(path: Path, document: Any, kind: str, producer: str, keys: Iterable[str]) -> dict[str, Any]:
+    """``document`` if it is a mapping with (at least) ``keys``; else one line naming ``path`` and ``producer``."""
     if not isinstance(document, dict):
-        raise BenchmarkError(f"{path}: expected a YAML mapping written by `{producer}`, got "
-                             f"{type(document).__name__}; delete it and rerun `{producer}`")
+        raise BenchmarkError(f"{path}: expected {kind} written by `{producer}`, got {type(document).__name__}; "
+                             f"delete it and rerun `{producer}`")
     missing = [k for k in keys if k not in document]
     if missing:
         raise BenchmarkError(f"{path}: no {', '.join(missing)}, so not a file written by this version of "
