@@ -65,7 +65,8 @@ def run(project: Path, *args: str, check: bool = True, timeout: int = 900) -> su
 #: a pipeline small enough for DVC round trips in tests: one split, two methods, tiny budgets, no MLflow
 SMALL_PIPELINE = {"train.splits": ["faces->adfes"], "train.methods": ["uncorrected", "corrector"], "train.n_seeds": 2,
                   "train.corrector.epochs": 20, "evaluate.n_resamples": 200, "evaluate.n_permutations": 200,
-                  "tune.pipeline_trials": 2, "tune.space.epochs": [10, 20], "tracking.enabled": False}
+                  "tune.pipeline_trials": 2, "tune.space.epochs": [10, 20], "tracking.enabled": False,
+                  "power.replicates": 20, "power.rule_resamples": 200}
 
 
 def commit_all(project: Path, message: str) -> None:

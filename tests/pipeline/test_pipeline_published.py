@@ -17,7 +17,8 @@ def published_project(tmp_path_factory, paper_outputs_dir):
     project = copy_project(tmp_path_factory.mktemp("published") / "project")
     set_params(project, {"data.source": "published", "data.input": str(paper_outputs_dir),
                          "train.methods": ["uncorrected"], "evaluate.reference": "uncorrected",
-                         "tune.pipeline_trials": 1, "tune.space.epochs": [50, 100]})
+                         "tune.pipeline_trials": 1, "tune.space.epochs": [50, 100],
+                         "power.replicates": 20, "power.rule_resamples": 200})
     first = run(project, "dvc", "repro")
     return project, first
 

@@ -9,7 +9,8 @@ pytestmark = pytest.mark.slow
 RESULTS = ("reports/metrics.json", "results/predictions.parquet", "results/stats.parquet", "reports/tune/best_params.yaml")
 SMALL = {"train.n_seeds": 2, "train.splits": ["faces->adfes", "adfes->faces"], "train.corrector.epochs": 20,
          "evaluate.n_resamples": 300, "evaluate.n_permutations": 300, "tune.pipeline_trials": 2,
-         "tune.space.epochs": [50, 100], "tracking.enabled": False}
+         "tune.space.epochs": [50, 100], "tracking.enabled": False, "power.replicates": 20,
+         "power.rule_resamples": 200}
 
 
 @pytest.fixture(scope="module")

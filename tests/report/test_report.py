@@ -239,7 +239,8 @@ def test_dvc_repro_on_the_published_source_reports_the_paper_numbers_with_cis(tm
     project = copy_project(tmp_path / "project")
     set_params(project, {"data.source": "published", "data.input": str(paper_outputs_dir),
                          "train.methods": ["uncorrected"], "evaluate.reference": "uncorrected",
-                         "evaluate.n_resamples": 1000, "evaluate.n_permutations": 200, "tracking.enabled": False})
+                         "evaluate.n_resamples": 1000, "evaluate.n_permutations": 200, "tracking.enabled": False,
+                         "power.replicates": 20, "power.rule_resamples": 200})
     run(project, "dvc", "repro")
     markdown = (project / "reports" / "report.md").read_text()
     rows = _table_rows(markdown, "| dataset | task | metric | paper uncorrected")
