@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
+from project import set_params
 from toy import make_toy_table
 
 from benchmark.cli import main
@@ -46,14 +47,8 @@ def _write_tables(root: Path, mutate: Callable | None = None, *, dataset: str = 
 
 
 def _params(root: Path, **updates) -> None:
-    params = yaml.safe_load(yaml.safe_dump(BASE_PARAMS))
-    for dotted, value in updates.items():
-        node = params
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "params.yaml").write_text(yaml.safe_dump(BASE_PARAMS))
+    set_params(root, updates)
 
 
 def _set(column: str, row: int, value) -> Callable:
@@ -327,16 +322,9 @@ def _evaluated_then(*steps: Callable[[Path], object]) -> Callable[[Path], None]:
 
 
 def _set_params(**updates) -> Callable[[Path], None]:
-    """Change keys of the project's own params.yaml (dotted keys)."""
+    """Change keys of the project's own params.yaml (dotted keys, :func:`project.set_params`)."""
     def setup(root: Path) -> None:
-        params = yaml.safe_load((root / "params.yaml").read_text())
-        for dotted, value in updates.items():
-            node = params
-            *parents, leaf = dotted.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = value
-        (root / "params.yaml").write_text(yaml.safe_dump(params))
+        set_params(root, updates)
     return setup
 
 
