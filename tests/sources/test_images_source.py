@@ -159,7 +159,8 @@ def test_provenance_run_in_mlflow_carries_the_weights_sha256(raw, tmp_path, monk
     table = images.load(DESIGNS["adfes"], data, chips_dir=tmp_path / "chips", progress=False)
     tracking = TrackingSettings(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="images-test")
     log_images_provenance({"adfes": table}, Settings(data=data, tracking=tracking))
-    run = mlflow.search_runs(experiment_names=["images-test"], output_format="list")[0]
+    (run,) = mlflow.search_runs(experiment_names=["images-test"], filter_string="tags.stage = 'fetch'",
+                                output_format="list")   # the stage run; its pipeline parent starts in the same ms
     assert run.data.tags["emotion_model_sha256"] == table.metadata["emotion_model"]["weights_sha256"]
     assert (run.data.tags["device"], run.data.metrics["adfes_rows"]) == ("cpu", 12.0)
     (source,) = run.inputs.dataset_inputs   # the manifest: every image file of the dataset with its sha256
