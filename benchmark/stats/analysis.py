@@ -69,7 +69,7 @@ class _MethodStats:
     seeds: tuple[int, ...]
     correct: np.ndarray  # (T, K, n_images) bool
     sums: Rates  # channel -> (U, T, K, C) per resampling unit
-    subject_recall: np.ndarray  # (n_subjects, T, K, C) correct counts per subject (the calibrated construction's)
+    subject_recall: np.ndarray | None  # (n_subjects, T, K, C) correct counts per subject (ci_method calibrated)
     cells: np.ndarray  # (T, K, C) per-seed cell accuracies on all subjects
     point: np.ndarray  # (T, M) seed-mean metrics on all subjects
     seed_sd: np.ndarray  # (T, M)
@@ -131,25 +131,32 @@ def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: 
         errors = bounds.method_errors(
             boot_cells, cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
             n_images=n_images, n_subjects=n_subjects, level=group.config.ci, shared=group.shared)
-    strata = _calibrated_design(design)
-    subject_recall = _subject_recall(prediction, sums, design, units)
-    parts = None
+    subject_recall, parts = None, None
     if group.config.ci_method == calibrated.CI_METHOD:
-        parts = calibrated.method_parts(subject_recall, cells, boot_cells, strata, level=group.config.ci,
-                                        shared=group.shared, point=point, boot=boot)
+        subject_recall = _subject_recall(prediction, sums, design, units)
+        parts = calibrated.method_parts(subject_recall, cells, boot_cells, _calibrated_design(design),
+                                        level=group.config.ci, shared=group.shared, point=point, boot=boot)
     return _MethodStats(prediction.seeds, prediction.correct, sums, subject_recall, cells, point, seed_sd, boot_cells,
                         boot,
                         jackknife_metrics(sums, totals, units, layout, budget_bytes=group.config.memory_budget_bytes),
-                        errors, parts, calibrated.debiased_gaps(subject_recall, cells, strata) if debias
-                        else np.full(point.shape, np.nan))
+                        errors, parts, _debiased(sums, cells, design, units) if debias else np.full(point.shape, np.nan))
 
 
 def _subject_recall(prediction: Predicted, sums: Rates, design: SubjectDesign, units: Units) -> np.ndarray:
-    """Per-subject correct counts (n_subjects, T, K, C): the calibrated construction and the de-biased gaps work on
-    persons; the units' sums are those where units are subjects, else (classes of alike images) counted again."""
+    """Per-subject correct counts (n_subjects, T, K, C): the calibrated construction works on persons; the units'
+    sums are those where units are subjects, else (classes of alike images) counted again."""
     if units.representative is None:
         return sums["recall"]
     return channel_sums(prediction, design, ["recall"])["recall"]
+
+
+def _debiased(sums: Rates, cells: np.ndarray, design: SubjectDesign, units: Units) -> np.ndarray:
+    """De-biased gap estimates (T, M) from the units' correct counts: a class of alike images is one row standing for
+    its ``size`` persons (no row per person: at a million images that would be gigabytes)."""
+    if units.representative is None:
+        return calibrated.debiased_gaps(sums["recall"], cells, _calibrated_design(design))
+    return calibrated.debiased_gaps(sums["recall"], cells, calibrated.Design(units.stratum, units.counts, design.layout),
+                                    weights=units.size)  # a unit's sums are those of one of its subjects
 
 
 def _calibrated_design(design: SubjectDesign) -> calibrated.Design:

@@ -319,18 +319,24 @@ class Design:
         return np.bincount(self.strata, minlength=len(self.layout.groups))
 
 
-def _stratum_variance(values: np.ndarray, strata: np.ndarray, n_groups: int, valid: np.ndarray | None = None
-                      ) -> np.ndarray:
+def _stratum_variance(values: np.ndarray, strata: np.ndarray, n_groups: int, valid: np.ndarray | None = None,
+                      weights: np.ndarray | None = None) -> np.ndarray:
     """Unbiased variance of each stratum's mean: (n, ...) -> (G, ...), s_g^2 / n_g over the stratum's valid persons
-    (0 where fewer than 2)."""
+    (0 where fewer than 2). ``weights`` (n,): how many alike persons each row stands for (None: one each; a weight
+    of 1 multiplies exactly, so the result is the same bit for bit)."""
     out = np.zeros((n_groups,) + values.shape[1:])
     for g in range(n_groups):
         members = values[strata == g]
         ok = np.ones(members.shape, dtype=bool) if valid is None else valid[strata == g]
-        n = ok.sum(axis=0)
+        if weights is None:
+            w = np.ones(1)
+            n = ok.sum(axis=0)
+        else:
+            w = weights[strata == g].astype(np.float64).reshape((-1,) + (1,) * (members.ndim - 1))
+            n = np.where(ok, w, 0.0).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(ok, members, 0.0).sum(axis=0) / np.maximum(n, 1)
-            ss = (np.where(ok, members - mean, 0.0) ** 2).sum(axis=0)
+            mean = np.where(ok, members * w, 0.0).sum(axis=0) / np.maximum(n, 1)
+            ss = (np.where(ok, members - mean, 0.0) ** 2 * w).sum(axis=0)
             out[g] = np.where(n > 1, ss / np.maximum(n - 1, 1) / np.maximum(n, 1), 0.0)
     return out
 
@@ -428,11 +434,11 @@ def _pair_sums(values: np.ndarray, layout: CellLayout) -> np.ndarray:
     return np.concatenate([v[..., i, :] + v[..., j, :] for i, j in layout.pairs()], axis=-1)
 
 
-def _cell_variances(y: np.ndarray, has: np.ndarray, design: Design) -> np.ndarray:
+def _cell_variances(y: np.ndarray, has: np.ndarray, design: Design, weights: np.ndarray | None = None) -> np.ndarray:
     """Per-seed unbiased variances (percent^2) of the cell accuracies, (T, K, C): the variance of the mean of the
-    persons' own accuracies in the cell's group (exact for a balanced design)."""
+    persons' own accuracies in the cell's group (exact for a balanced design); ``weights`` (n,) persons per row."""
     n_groups = len(design.layout.groups)
-    by_stratum = _stratum_variance(y, design.strata, n_groups, np.broadcast_to(has, y.shape))  # (G, T, K, C)
+    by_stratum = _stratum_variance(y, design.strata, n_groups, np.broadcast_to(has, y.shape), weights)  # (G, T, K, C)
     group_of_cell = np.repeat(np.arange(n_groups), len(design.layout.emotions))
     return by_stratum[group_of_cell, :, :, np.arange(len(group_of_cell))].transpose(1, 2, 0) * 1e4
 
@@ -875,14 +881,17 @@ def folded_normal_mean_inverse(observed: np.ndarray, sd: np.ndarray, iterations:
     return np.where(sd > 0, out, observed)
 
 
-def debiased_gaps(sums: np.ndarray, cells: np.ndarray, design: Design) -> np.ndarray:
+def debiased_gaps(sums: np.ndarray, cells: np.ndarray, design: Design, *,
+                  weights: np.ndarray | None = None) -> np.ndarray:
     """De-biased gap estimates (T, M) of one method: NaN except on the gap metrics (see the module docstring).
 
-    sums (n, T, K, C) correct counts; cells (T, K, C) per-seed cell accuracies (percent)."""
+    sums (n, T, K, C) correct counts of each row's person; cells (T, K, C) per-seed cell accuracies (percent);
+    weights (n,): how many alike persons (same stratum, counts and correct counts) each row stands for, None for one
+    each. Classes of alike persons give the persons' variances without a row per person."""
     layout = design.layout
     s = _structure(layout)
     y, has = _subject_accuracy(sums, design.counts)
-    cell_var = _cell_variances(y, has, design)
+    cell_var = _cell_variances(y, has, design, weights)
     d = signed_pairs(by_group(cells, layout), layout)
     atoms = folded_normal_mean_inverse(np.abs(d), np.sqrt(_pair_sums(cell_var, layout)))  # (T, K, A)
     sets = _gap_sets(s)

@@ -14,6 +14,7 @@ from toy_predictions import LAYOUT, clustered_predictions
 
 from benchmark import stats
 from benchmark.core import metrics
+from benchmark.stats import calibrated
 from benchmark.stats import draws as draws_module
 from benchmark.stats.cells import channel_sums, channel_totals, predicted, subject_design
 from benchmark.stats.draws import Draws, group_rng
@@ -216,3 +217,19 @@ def test_a_long_pass_over_the_draws_says_how_far_it_got(monkeypatch, caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert any(line.startswith("faces|test: bootstrap resamples x 2 strata: ") and " of 80 " in line for line in lines)
     assert any(line.startswith("faces|test: permutations: ") and " of 30 " in line for line in lines)
+
+
+def test_debiased_gaps_of_classes_weighted_by_class_size_equal_those_of_the_images():
+    """The de-biased gaps need the persons' variances: a class of alike images stands for its size persons (no row per
+    image at a million images), and unweighted classes would give other numbers."""
+    design, predictions = _design(_without_person_ids(_clustered(subjects_per_gender=20)))
+    classes, method = profile_units(design, predictions), predictions[0]
+    per_image = channel_sums(method, design, ["recall"])["recall"]  # (n, T, K, C)
+    cells = 100.0 * per_image.sum(axis=0) / channel_totals(design, ["recall"])["recall"].sum(axis=0)[:, None, :]
+    expected = calibrated.debiased_gaps(per_image, cells, calibrated.Design(design.subject_stratum, design.counts, LAYOUT))
+    per_person = unit_sums(method, design, classes, ["recall"])["recall"]  # of one image of each class
+    by_class = calibrated.Design(classes.stratum, classes.counts, LAYOUT)
+    got = calibrated.debiased_gaps(per_person, cells, by_class, weights=classes.size)
+    assert len(classes) < len(design.subjects) and np.isfinite(expected).sum() > 0
+    assert np.allclose(got, expected, rtol=1e-9, atol=1e-9, equal_nan=True)
+    assert not np.allclose(calibrated.debiased_gaps(per_person, cells, by_class), expected, equal_nan=True)
