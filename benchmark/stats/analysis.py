@@ -266,10 +266,11 @@ def _parts_at(ms: _MethodStats, group: _Group, level: float) -> calibrated.Metho
                                    level=level, shared=group.shared, point=ms.point, boot=ms.boot)
 
 
-def _difference_interval(a: _MethodStats, b: _MethodStats, group: _Group,
-                         level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _difference_interval(a: _MethodStats, b: _MethodStats, group: _Group, level: float,
+                         columns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The interval of a - b at ``level`` (the configured ``ci_method``, the group's draws): low, high, method used,
-    note, each flattened over tasks x metrics (T * M,)."""
+    note, each flattened over tasks x metrics (T * M,). ``columns`` (indices into T * M): the ones wanted, where
+    ``bound`` computes those metrics only (the others NaN); None for all."""
     design, config, units = group.design, group.config, group.units
     point = a.point - b.point
     n_resamples = len(a.boot)
@@ -287,14 +288,18 @@ def _difference_interval(a: _MethodStats, b: _MethodStats, group: _Group,
         return bootstrap_intervals(boot, point.reshape(-1), jack, ci=level, method=config.ci_method,
                                    jack_weights=units.jackknife_weights)
     strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
+    n_metrics = point.shape[-1]
     low, high = bounds.difference_bounds(
         _errors_at(a, group, level), _errors_at(b, group, level), point, design.layout, level=level,
         floors=bounds.difference_floors(design.layout, design.counts),
-        t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), level))
+        t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), level),
+        entries=None if columns is None else np.unique(np.asarray(columns) % n_metrics))
     used = np.full(low.size, "bound", dtype=object)
     low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
-    _without_bound(low, high, used, notes, _bound_families(design.layout, len(design.tasks)), boot,
-                   point.reshape(-1), jack, level, units.jackknife_weights)
+    families = _bound_families(design.layout, len(design.tasks))
+    if columns is not None:  # not wanted: no BCa for them either
+        families = np.where(np.isin(np.arange(families.size), columns), families, "not wanted")
+    _without_bound(low, high, used, notes, families, boot, point.reshape(-1), jack, level, units.jackknife_weights)
     return _finite(low, high, point.reshape(-1), used, notes)
 
 
@@ -402,8 +407,8 @@ def _exploratory(table: pd.DataFrame, ci: float) -> pd.DataFrame:
 
 def _interval_function(a: _MethodStats, b: _MethodStats, group: _Group, columns: np.ndarray) -> IntervalAt:
     """level -> the interval (low, high) of a - b at ``columns`` (indices into tasks x metrics) and that level, from
-    the group's draws; remembered per level. The bootstrap methods evaluate those columns only; ``bound`` and
-    ``calibrated`` the whole construction (its cell errors, or its pieces, depend on the level)."""
+    the group's draws; remembered per level. The bootstrap methods and ``bound`` evaluate those columns only (``bound``
+    with its cell errors at that level); ``calibrated`` the whole construction (its pieces depend on the level)."""
     config = group.config
     if config.ci_method not in ("bound", calibrated.CI_METHOD):
         n_resamples, n = len(a.boot), len(group.units)
@@ -417,7 +422,7 @@ def _interval_function(a: _MethodStats, b: _MethodStats, group: _Group, columns:
             return low, high
     else:
         def at(level: float) -> tuple[np.ndarray, np.ndarray]:
-            low, high, _, _ = _difference_interval(a, b, group, level)
+            low, high, _, _ = _difference_interval(a, b, group, level, columns)
             return low[columns], high[columns]
     return functools.lru_cache(maxsize=None)(at)
 
@@ -500,7 +505,7 @@ def difference_intervals(reference: pd.DataFrame, others: list[pd.DataFrame], *,
     low = np.full((len(others), len(tasks) * len(metrics)), np.nan)
     high = low.copy()
     for k, ms in enumerate(planted):
-        l_k, h_k, _, _ = _difference_interval(ms, base, group, level)
+        l_k, h_k, _, _ = _difference_interval(ms, base, group, level, columns)
         low[k], high[k] = l_k[columns], h_k[columns]
     shape = (len(others), len(tasks), len(metrics))
     return low.reshape(shape), high.reshape(shape)

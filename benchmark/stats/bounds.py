@@ -195,7 +195,7 @@ def method_errors(boot_cells: np.ndarray, point_cells: np.ndarray, *, layout: Ce
     x = _atoms(errors, layout)
     atoms = _atoms(point_cells, layout).astype(np.float32)
     candidates = _unique(_candidates(atoms, x, level=level))
-    return MethodErrors(errors.mean(axis=2), _plugin_errors(np.zeros_like(atoms), x, layout), atoms, x, candidates,
+    return MethodErrors(_seed_mean(errors), _plugin_errors(np.zeros_like(atoms), x, layout), atoms, x, candidates,
                         [_plugin_errors(c, x, layout) for c in candidates])
 
 
@@ -229,7 +229,8 @@ def estimate_bounds(errors: MethodErrors, point: np.ndarray, layout: CellLayout,
 
 
 def difference_bounds(a: MethodErrors, b: MethodErrors, diff: np.ndarray, layout: CellLayout, *, level: float,
-                      floors: np.ndarray, t_over_z: float) -> tuple[np.ndarray, np.ndarray]:
+                      floors: np.ndarray, t_over_z: float,
+                      entries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Intervals of the difference of two methods' metrics on the same resamples (seeds need no pairing: every
     bound is of seed means).
 
@@ -241,20 +242,28 @@ def difference_bounds(a: MethodErrors, b: MethodErrors, diff: np.ndarray, layout
     pairs of candidate truths where one method is at its estimates and the other at any of its candidates, moved to
     agree with the paired data (:func:`_paired_errors`): the extremes of the difference's bias (one method's gaps as
     biased as they can plausibly be, the other's not), each half widened by the same floor. Returns low, high (T, M)
-    clipped to [-100, 100].
+    clipped to [-100, 100]. ``entries`` (indices into M): only those metrics' intervals, the others NaN (their
+    quantiles are most of the cost; the verdict rule's root search needs two metrics); None for all.
     """
+    wanted = np.ones(diff.shape[-1], dtype=bool) if entries is None else np.isin(np.arange(diff.shape[-1]), entries)
     floor = _z(level) * t_over_z * floors
+    half = np.where(wanted, floor, np.nan) * np.ones(diff.shape)
     linear = _linear_positions(layout, cells=True)
-    half = floor.copy() * np.ones(diff.shape)
-    half[:, linear] = np.hypot(_quantile(np.abs(_linear_values(a.mean - b.mean, layout, cells=True)), level),
-                               floor[linear])
+    keep = [k for k, j in enumerate(linear) if wanted[j]]
+    if keep:
+        columns = [linear[k] for k in keep]
+        values = _linear_values(a.mean - b.mean, layout, cells=True)[..., keep]
+        half[:, columns] = np.hypot(_quantile(np.abs(values), level), floor[columns])
     low, high = diff - half, diff + half
     at = _gap_positions(layout)
-    if at:
-        point = diff[:, at]
-        g_low, g_high = _union(point, _paired_errors(a, b, layout, level=level), 1.0 - level)
-        low[:, at] = point - np.hypot(point - g_low, floor[at])
-        high[:, at] = point + np.hypot(g_high - point, floor[at])
+    keep = [k for k, j in enumerate(at) if wanted[j]]
+    if keep:
+        columns = [at[k] for k in keep]
+        point = diff[:, columns]
+        errors = [e[..., keep] for e in _paired_errors(a, b, layout, level=level)]
+        g_low, g_high = _union(point, errors, 1.0 - level)
+        low[:, columns] = point - np.hypot(point - g_low, floor[columns])
+        high[:, columns] = point + np.hypot(g_high - point, floor[columns])
     return np.clip(low, -100.0, None), np.clip(high, None, 100.0)
 
 
@@ -280,7 +289,7 @@ def _paired_errors(a: MethodErrors, b: MethodErrors, layout: CellLayout, *, leve
 def _difference_range(a: MethodErrors, b: MethodErrors, *, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Simultaneous ``level`` interval (T, A) of the true seed-mean signed differences A - B per atom."""
     estimate = a.atoms.mean(axis=1) - b.atoms.mean(axis=1)
-    errors = a.x.mean(axis=2) - b.x.mean(axis=2)  # (R, T, A)
+    errors = _seed_mean(a.x) - _seed_mean(b.x)  # (R, T, A)
     s = _std(errors)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(s > 0, np.abs(errors) / s, 0.0)
@@ -312,7 +321,28 @@ def _spreads(atoms: np.ndarray, layout: CellLayout) -> tuple[np.ndarray, np.ndar
     a = np.abs(atoms)
     if len(layout.groups) == 2:
         return a, a
-    return a, a.reshape(atoms.shape[:-1] + (len(layout.pairs()), len(layout.emotions))).max(axis=-2)
+    by_pair = a.reshape(atoms.shape[:-1] + (len(layout.pairs()), len(layout.emotions)))
+    return a, _max_over(by_pair, axis=-2)
+
+
+def _max_over(values: np.ndarray, *, axis: int) -> np.ndarray:
+    """The maximum over a short ``axis`` by elementwise maxima of its slices: the same values as ``values.max(axis)``,
+    several times faster than numpy's reduction over a short axis (2-8 pairs or emotions) of 10^5-10^6 rows."""
+    slices = np.moveaxis(values, axis, 0)
+    out = slices[0].copy()
+    for part in slices[1:]:
+        np.maximum(out, part, out=out)
+    return out
+
+
+def _seed_mean(values: np.ndarray) -> np.ndarray:
+    """``values.mean(axis=2)`` of (R, T, K, N) draws, (R, T, N), bit for bit (numpy reduces a middle axis by adding
+    its slices in order, then divides), summed slice by slice: about 3x faster than numpy's reduction over a middle
+    axis of a few seeds."""
+    total = values[:, :, 0].copy()
+    for k in range(1, values.shape[2]):
+        total += values[:, :, k]
+    return total / values.dtype.type(values.shape[2])
 
 
 def _tie_with_largest(atoms: np.ndarray, s: np.ndarray, z: float) -> np.ndarray:
@@ -355,11 +385,11 @@ def _plugin_errors(candidate: np.ndarray, x: np.ndarray, layout: CellLayout) -> 
     (R, T, G), the gap metrics in :func:`metric_entries` order (gap, pair gap, largest, average)."""
     moved_pairs, moved = _spreads(candidate[None] + x, layout)
     still_pairs, still = _spreads(candidate, layout)
-    gap = (moved - still[None]).mean(axis=2)  # (R, T, E)
-    parts = {"gap": gap, "largest_gap": (moved.max(axis=-1) - still.max(axis=-1)[None]).mean(axis=2)[..., None],
-             "average_gap": gap.mean(axis=-1, keepdims=True)}
+    gap = _seed_mean(moved - still[None])  # (R, T, E)
+    largest = (_max_over(moved, axis=-1) - _max_over(still, axis=-1)[None]).mean(axis=2)[..., None]
+    parts = {"gap": gap, "largest_gap": largest, "average_gap": gap.mean(axis=-1, keepdims=True)}
     if len(layout.groups) > 2:
-        parts["pair_gap"] = (moved_pairs - still_pairs[None]).mean(axis=2)
+        parts["pair_gap"] = _seed_mean(moved_pairs - still_pairs[None])
     return np.concatenate([parts[name] for name in _gap_columns(layout)], axis=-1)
 
 

@@ -272,3 +272,16 @@ def test_bootstrap_speed_of_one_faces_sized_comparison(benchmark):
     a, b = _rows(frame, "method"), _rows(frame, "reference")
     table = benchmark.pedantic(stats.compare, args=(a, b), kwargs={"config": stats.StatsConfig(), **PAIR}, rounds=3, iterations=1)
     assert table["n_subjects"].iloc[0] == 172
+
+
+@pytest.mark.parametrize("seeds", [1, 3, 10])
+def test_bounds_seed_means_and_short_maxima_are_numpys_reductions_bit_for_bit(seeds):
+    """The bound construction's hot loops (seed means over a middle axis, maxima over 2-8 pairs or emotions) are
+    written as slice-by-slice sums and maxima for speed: the same bits as numpy's own reductions, NaN included."""
+    rng = np.random.default_rng(seeds)
+    draws = rng.normal(0, 10, (500, 2, seeds, 18)).astype(np.float32)  # (R, T, K, pairs x emotions): 3 groups
+    draws[7, 1, 0, 4] = np.nan
+    assert np.array_equal(stats.bounds._seed_mean(draws), draws.mean(axis=2), equal_nan=True)
+    by_pair = draws.reshape(500, 2, seeds, 3, 6)
+    assert np.array_equal(stats.bounds._max_over(by_pair, axis=-2), by_pair.max(axis=-2), equal_nan=True)
+    assert np.array_equal(stats.bounds._max_over(draws, axis=-1), draws.max(axis=-1), equal_nan=True)
