@@ -46,7 +46,8 @@ from benchmark.stats.stepdown import IntervalAt, inversion_p, step_down
 from benchmark.stats.units import Units, unit_sums, unit_totals, units_for
 
 __all__ = ["CONTRAST_SEPARATOR", "GROUP_COLUMNS", "VERDICT_COLUMNS", "analyse", "analysis_job", "compare", "contrast_name",
-           "difference_intervals", "group_statistics", "seed_values", "weighted_metrics"]
+           "difference_intervals", "group_statistics", "predicted_difference_intervals", "seed_values",
+           "weighted_metrics"]
 
 #: An evaluation group: the methods within it are compared on the same images and share every resample.
 GROUP_COLUMNS: tuple[str, ...] = ("split", "partition", "dataset")
@@ -491,8 +492,19 @@ def difference_intervals(reference: pd.DataFrame, others: list[pd.DataFrame], *,
     at that level) without the de-biased gap estimates, which no interval reads."""
     labels = ["image_id", "subject", *tasks, *(f"pred_{t}" for t in tasks)]
     design = subject_design(reference[[c for c in labels if c in reference.columns]], layout, tasks, "reference")
-    observed = [predicted(reference, design, "reference"),
-                *(predicted(rows, design, f"planted {k}") for k, rows in enumerate(others))]
+    return predicted_difference_intervals(
+        design, predicted(reference, design, "reference"),
+        [predicted(rows, design, f"planted {k}") for k, rows in enumerate(others)],
+        config=config, level=level, key=key, metrics=metrics)
+
+
+def predicted_difference_intervals(design: SubjectDesign, reference: Predicted, others: list[Predicted], *,
+                                   config: StatsConfig, level: float, key: str,
+                                   metrics: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`difference_intervals` of predictions already placed on ``design`` (:func:`~benchmark.stats.cells.predicted`),
+    for callers that make many methods from one (the power study plants 20 per replicate)."""
+    layout, tasks = design.layout, design.tasks
+    observed = [reference, *others]
     units = units_for(design, observed)
     group = _group(design, units, dataclasses.replace(config, ci=level, n_permutations=1), key)  # no test here
     sums = [unit_sums(prediction, design, units, list(group.totals)) for prediction in observed]

@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from benchmark.core import design as designs
 from benchmark.core import predictions
@@ -56,8 +55,16 @@ from benchmark.core.settings import Settings
 from benchmark.infra import memory, processes
 from benchmark.infra.errors import BenchmarkError
 from benchmark.sources import sim
-from benchmark.stats.analysis import difference_intervals
-from benchmark.stats.cells import SubjectDesign, by_group, correctness, subject_design, subject_sums
+from benchmark.stats.analysis import predicted_difference_intervals
+from benchmark.stats.cells import (
+    Predicted,
+    SubjectDesign,
+    by_group,
+    correctness,
+    predicted,
+    subject_design,
+    subject_sums,
+)
 from benchmark.stats.config import StatsConfig
 from benchmark.stats.resampling import chunks, seed_cells
 from benchmark.studies import coverage_study
@@ -144,18 +151,21 @@ def plant(correct: np.ndarray, design: SubjectDesign, shares: np.ndarray, truth:
     return np.where(correct, ~breaks, fixed)
 
 
-def _as_rows(rows, correct: np.ndarray, planted: np.ndarray, layout: CellLayout, tasks: tuple[str, str]):
-    """Prediction rows of a planted method: ``rows`` (the reference's, one seed, in the design's image order) with
-    each prediction the planted method gets right set to the truth and each it breaks set to the next label after
-    the truth (groups or emotions order); correct, planted (T, n_images) bool."""
-    out = rows.copy()
-    for t, task in enumerate(tasks):
-        labels = np.array(layout.emotions if t == len(tasks) - 1 else layout.groups, dtype=object)
-        truth = rows[task].to_numpy(dtype=object)
-        wrong = labels[(np.asarray(pd.Index(labels).get_indexer(truth)) + 1) % len(labels)]
-        keep = rows[f"pred_{task}"].to_numpy(dtype=object)
-        out[f"pred_{task}"] = np.where(planted[t], truth, np.where(correct[t], wrong, keep))
-    return out
+def _planted_prediction(reference: Predicted, planted: np.ndarray, design: SubjectDesign) -> Predicted:
+    """The planted method's predictions (one seed) from the reference's: each image it gets right predicted as the
+    truth, each it breaks (right in the reference, wrong here) as the next class after the truth (groups or emotions
+    order), every other wrong prediction the reference's; planted (T, n_images) bool."""
+    n_emotions, n_groups = len(design.layout.emotions), len(design.layout.groups)
+    group, emotion = np.divmod(design.image_cell, n_emotions)
+    false_cell = reference.false_cell.copy()  # (T, 1, n_images)
+    for t in range(len(design.tasks)):
+        if t == len(design.tasks) - 1:  # the emotion task: the next emotion, in the image's group
+            broken = group * n_emotions + (emotion + 1) % n_emotions
+        else:  # the attribute: the next group, with the image's emotion
+            broken = ((group + 1) % n_groups) * n_emotions + emotion
+        was_right = reference.correct[t, 0]
+        false_cell[t, 0] = np.where(planted[t], -1, np.where(was_right, broken, false_cell[t, 0]))
+    return Predicted(reference.seeds, planted[:, None, :].copy(), false_cell)
 
 
 def true_effects(truth: np.ndarray, layout: CellLayout) -> dict[str, np.ndarray]:
@@ -245,7 +255,8 @@ def _replicate(rows, layout: CellLayout, tasks: tuple[str, str], truth: np.ndarr
     design = subject_design(rows, layout, tasks, "replicate")
     if len(rows) != len(design.image_ids) or (rows["image_id"].to_numpy() != design.image_ids).any():
         raise ValueError("power: a replicate's rows must predict each image once (one seed)")
-    _, correct = correctness(rows, design, "replicate")  # (T, 1, n_images)
+    reference_prediction = predicted(rows, design, "replicate")
+    correct = reference_prediction.correct  # (T, 1, n_images)
     draws = PlantingDraws.of(len(tasks), len(design.subjects), len(design.image_ids), rng)
     flips = rng.random((n_permutations, len(design.subjects))) < 0.5
     reference = subject_sums(correct, design)[:, :, 0]  # (n, T, C)
@@ -253,9 +264,9 @@ def _replicate(rows, layout: CellLayout, tasks: tuple[str, str], truth: np.ndarr
                for lam in GRID for q in flip_probabilities(truth, layout, lam).values()]  # lambda-major, kinds inside
     p = planted_p(np.stack([subject_sums(x[:, None, :], design)[:, :, 0] for x in planted], axis=1), reference,
                   design.counts, flips, layout, settled_at=settled_at)  # metric -> (L * kinds, T)
-    low, high = difference_intervals(rows, [_as_rows(rows, correct[:, 0], x, layout, tasks) for x in planted],
-                                     layout=layout, tasks=tasks, config=rule, level=rule_level, key=key,
-                                     metrics=_RULE_METRICS)  # (L * kinds, T, metrics)
+    low, high = predicted_difference_intervals(
+        design, reference_prediction, [_planted_prediction(reference_prediction, x, design) for x in planted],
+        config=rule, level=rule_level, key=key, metrics=_RULE_METRICS)  # (L * kinds, T, metrics)
     kinds = list(KINDS)
     out = {}
     for i, kind in enumerate(kinds):

@@ -221,3 +221,25 @@ def test_curtailed_planted_p_decides_every_level_up_to_where_it_stops_as_the_ful
             assert np.array_equal(curtailed[metric] < level, full[metric] < level)
         assert np.all(curtailed[metric] <= full[metric])
         assert np.array_equal(curtailed[metric][full[metric] < 0.05], full[metric][full[metric] < 0.05])
+
+
+def test_a_planted_method_predicts_the_truth_where_right_the_next_class_where_broken_and_else_the_references():
+    from toy_predictions import LAYOUT, clustered_predictions
+
+    from benchmark.stats.cells import predicted, subject_design
+
+    rows = clustered_predictions(subjects_per_gender=6, logits={"reference": 0.0}, seed=2)
+    rows = rows.sort_values("image_id", kind="stable").reset_index(drop=True)
+    design = subject_design(rows, LAYOUT, ("gender", "emotion"), "test")
+    reference = predicted(rows, design, "reference")
+    planted = np.random.default_rng(0).random(reference.correct[:, 0].shape) < 0.5
+    written = rows.copy()  # the same predictions written out as rows: the oracle
+    for t, (task, labels) in enumerate((("gender", LAYOUT.groups), ("emotion", LAYOUT.emotions))):
+        truth = rows[task].to_numpy(dtype=object)
+        after = np.array([labels[(labels.index(x) + 1) % len(labels)] for x in truth], dtype=object)
+        written[f"pred_{task}"] = np.where(planted[t], truth, np.where(reference.correct[t, 0], after,
+                                                                        rows[f"pred_{task}"].to_numpy(dtype=object)))
+    expected = predicted(written, design, "planted")
+    got = power_study._planted_prediction(reference, planted, design)
+    assert (~reference.correct & planted[:, None]).any() and (reference.correct & ~planted[:, None]).any()
+    assert np.array_equal(got.correct, expected.correct) and np.array_equal(got.false_cell, expected.false_cell)
