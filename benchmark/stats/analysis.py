@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,8 @@ class _Group:
     """An evaluation group's design, resampling units and draws (bootstrap resamples and permutation exchanges,
     produced in chunks), the units' denominators of every channel the metrics read (channel -> (U, T, C)) and, for
     ``bound`` and ``calibrated`` intervals, the shared score-floor draws (R, T, 1, groups)
-    (:func:`benchmark.stats.bounds.floor_draws`)."""
+    (:func:`benchmark.stats.bounds.floor_draws`). ``recent_errors``: the ``bound`` cell errors of the last few (method,
+    level) pairs asked for at levels other than ``config.ci`` (:func:`_errors_at`)."""
 
     design: SubjectDesign
     units: Units
@@ -95,6 +97,7 @@ class _Group:
     draws: Draws
     shared: np.ndarray | None
     config: StatsConfig
+    recent_errors: OrderedDict = field(default_factory=OrderedDict, compare=False)
 
 
 def _group(design: SubjectDesign, units: Units, config: StatsConfig, key: str) -> _Group:
@@ -246,16 +249,28 @@ def _finite(low: np.ndarray, high: np.ndarray, point: np.ndarray, used: np.ndarr
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high), used, notes
 
 
+#: how many (method, level) cell errors a group remembers: Holm's steps evaluate every primary comparison at one level
+#: in turn, and the comparisons share methods (about 10 MB each at 10,000 resamples and 10 seeds)
+_REMEMBERED_ERRORS = 6
+
+
 def _errors_at(ms: _MethodStats, group: _Group, level: float) -> bounds.MethodErrors:
     """The ``bound`` construction's calibrated cell errors of one method at ``level`` (those at ``config.ci`` are
-    kept in :class:`_MethodStats`)."""
+    kept in :class:`_MethodStats`, the last few others in the group)."""
     if level == group.config.ci:
         return ms.errors
+    key, recent = (id(ms), level), group.recent_errors  # the group holds its methods: ids are not reused in it
+    if key in recent:
+        recent.move_to_end(key)
+        return recent[key]
     design, layout = group.design, group.design.layout
     n_images, n_subjects = _cell_sizes(design)
-    return bounds.method_errors(
+    recent[key] = bounds.method_errors(
         ms.boot_cells, ms.cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
         n_images=n_images, n_subjects=n_subjects, level=level, shared=group.shared)
+    if len(recent) > _REMEMBERED_ERRORS:
+        recent.popitem(last=False)
+    return recent[key]
 
 
 def _parts_at(ms: _MethodStats, group: _Group, level: float) -> calibrated.MethodParts:
