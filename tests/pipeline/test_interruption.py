@@ -47,6 +47,12 @@ def _run_statuses(root: Path) -> list[str]:
             return []
 
 
+def _interrupts_at_default() -> None:
+    """In a stage's process before it starts: Ctrl-C at its default disposition. A test run started in the
+    background (``nohup make test &``) passes SIGINT on ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _temporaries(root: Path) -> list[Path]:
     return [p for p in root.rglob("*.tmp")] + [p for p in root.rglob(".figures.*")]
 
@@ -62,7 +68,8 @@ def test_a_signal_during_tune_ends_it_cleanly_with_its_mlflow_run_killed(tmp_pat
     _tables(tmp_path)
     _params(tmp_path, tune={**TUNE, "storage": f"sqlite:///{tmp_path / 'optuna.db'}", "jobs": jobs})
     child = subprocess.Popen([sys.executable, "-m", "benchmark", "-q", "tune", "--n-trials", "50"], cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=_interrupts_at_default)
     deadline = time.monotonic() + 120
     while "RUNNING" not in _run_statuses(tmp_path) and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.3)
@@ -118,7 +125,7 @@ def test_a_signal_while_train_writes_keeps_the_previous_predictions(tmp_path, na
     previous.parent.mkdir()
     previous.write_bytes(b"the previous complete file")
     done = subprocess.run([sys.executable, "-c", TERM_INSIDE_WRITE.replace("{name}", name)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, preexec_fn=_interrupts_at_default)
     assert done.returncode == exit_code, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].startswith(f"error: interrupted by SIG{name}")
     assert previous.read_bytes() == b"the previous complete file"
