@@ -7,6 +7,7 @@ by quadrature.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -285,3 +286,24 @@ def test_bounds_seed_means_and_short_maxima_are_numpys_reductions_bit_for_bit(se
     by_pair = draws.reshape(500, 2, seeds, 3, 6)
     assert np.array_equal(stats.bounds._max_over(by_pair, axis=-2), by_pair.max(axis=-2), equal_nan=True)
     assert np.array_equal(stats.bounds._max_over(draws, axis=-1), draws.max(axis=-1), equal_nan=True)
+
+
+def test_an_atom_two_methods_agree_on_up_to_float_rounding_adds_nothing_to_the_gap_differences_shift_range():
+    """A 10-seed method whose seeds all equal a 1-seed reference on one atom has paired errors of rounding only
+    there: that atom must not enter the studentised maximum (it did, moving intervals by pp) and gets no width."""
+    rng = np.random.default_rng(4)
+    r, k, n_atoms = 2_000, 10, 6
+    x_b = rng.normal(0, 5, (r, 1, 1, n_atoms)).astype(np.float32)
+    x_a = rng.normal(0, 5, (r, 1, k, n_atoms)).astype(np.float32)
+    x_a[:, :, :, 0] = x_b[:, :, :, 0] * np.float32(1.1)  # every seed alike on atom 0 ...
+    x_b[:, :, :, 0] = x_a[:, :, :1, 0]  # ... and alike with the reference there
+    errors = stats.bounds.MethodErrors(None, None, np.zeros((1, k, n_atoms), np.float32), x_a, [], [])
+    reference = stats.bounds.MethodErrors(None, None, np.zeros((1, 1, n_atoms), np.float32), x_b, [], [])
+    rounding = stats.bounds._seed_mean(x_a)[..., 0] - stats.bounds._seed_mean(x_b)[..., 0]
+    assert rounding.std() > 0  # the case exists: a mean of 10 equal float32 values is not always that value
+    low, high = stats.bounds._difference_range(errors, reference, level=0.95)
+    low_rest, high_rest = stats.bounds._difference_range(
+        dataclasses.replace(errors, atoms=errors.atoms[..., 1:], x=x_a[..., 1:]),
+        dataclasses.replace(reference, atoms=reference.atoms[..., 1:], x=x_b[..., 1:]), level=0.95)
+    assert (low[..., 0], high[..., 0]) == (0.0, 0.0)
+    assert np.array_equal(low[..., 1:], low_rest) and np.array_equal(high[..., 1:], high_rest)
