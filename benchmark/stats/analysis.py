@@ -78,7 +78,10 @@ class _MethodStats:
     boot_cells: np.ndarray  # (R, T, K, C) per-seed cell accuracies of every resample
     boot: np.ndarray  # (R, T, M)
     jack: np.ndarray  # (U, T, M) leaving one subject of each unit out
-    errors: bounds.MethodErrors | None  # calibrated cell errors (ci_method bound), else None
+    rates: Rates  # channel -> (T, K, C) per-seed rates on all subjects (recall: ``cells``)
+    boot_rates: Rates  # channel -> (R, T, K, C) per-seed rates of every resample (recall: ``boot_cells``)
+    errors: dict[str, bounds.MethodErrors] | None  # ci_method bound: channel -> calibrated errors at config.ci,
+    # made when first asked for (:func:`_errors_at`); else None
     parts: calibrated.MethodParts | None  # what ci_method calibrated needs, else None
     debiased: np.ndarray  # (T, M) de-biased gap estimates (NaN for the other metrics)
 
@@ -88,8 +91,8 @@ class _Group:
     """An evaluation group's design, resampling units and draws (bootstrap resamples and permutation exchanges,
     produced in chunks), the units' denominators of every channel the metrics read (channel -> (U, T, C)) and, for
     ``bound`` and ``calibrated`` intervals, the shared score-floor draws (R, T, 1, groups)
-    (:func:`benchmark.stats.bounds.floor_draws`). ``recent_errors``: the ``bound`` cell errors of the last few (method,
-    level) pairs asked for at levels other than ``config.ci`` (:func:`_errors_at`)."""
+    (:func:`benchmark.stats.bounds.floor_draws`). ``recent_errors``: the ``bound`` errors of the last few (method,
+    level, channel) asked for at levels other than ``config.ci`` (:func:`_errors_at`)."""
 
     design: SubjectDesign
     units: Units
@@ -114,6 +117,15 @@ def _cell_sizes(design: SubjectDesign) -> tuple[np.ndarray, np.ndarray]:
     return design.counts.sum(axis=0), (design.counts > 0).sum(axis=0)
 
 
+def _rate_sizes(group: _Group, channel: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images and subjects behind each rate's denominator: (C,) each for ``recall`` (the cells), (T, C) each for
+    another channel (from the units' denominators, a unit counting for its subjects)."""
+    if channel == "recall":
+        return _cell_sizes(group.design)
+    totals, size = group.totals[channel], group.units.size.astype(np.float64)[:, None, None]  # (U, T, C), (U, 1, 1)
+    return (totals * size).sum(axis=0), ((totals > 0) * size).sum(axis=0)
+
+
 def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: _Group, *,
                   debias: bool = True) -> _MethodStats:
     """Estimate, seed sd, bootstrap and jackknife values of one method from its predictions, unit sums (channel ->
@@ -129,12 +141,7 @@ def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: 
         point, boot = seed_mean_values(rates, layout), seed_mean_values(boot_rates, layout)
     seed_sd = seed_values.std(axis=1, ddof=1) if len(prediction.seeds) > 1 else np.zeros(seed_values[:, 0].shape)
     cells, boot_cells = rates["recall"], boot_rates["recall"]
-    errors = None
-    if group.config.ci_method == "bound":
-        n_images, n_subjects = _cell_sizes(design)
-        errors = bounds.method_errors(
-            boot_cells, cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
-            n_images=n_images, n_subjects=n_subjects, level=group.config.ci, shared=group.shared)
+    errors = {} if group.config.ci_method == "bound" else None
     subject_recall, parts = None, None
     if group.config.ci_method == calibrated.CI_METHOD:
         subject_recall = _subject_recall(prediction, sums, design, units)
@@ -143,7 +150,7 @@ def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: 
     return _MethodStats(prediction.seeds, prediction.correct, sums, subject_recall, cells, point, seed_sd, boot_cells,
                         boot,
                         jackknife_metrics(sums, totals, units, layout, budget_bytes=group.config.memory_budget_bytes),
-                        errors, parts, _debiased(sums, cells, design, units) if debias else np.full(point.shape, np.nan))
+                        rates, boot_rates, errors, parts, _debiased(sums, cells, design, units) if debias else np.full(point.shape, np.nan))
 
 
 def _subject_recall(prediction: Predicted, sums: Rates, design: SubjectDesign, units: Units) -> np.ndarray:
@@ -224,7 +231,8 @@ def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np
         return bootstrap_intervals(boot, point, jack, ci=config.ci, method=config.ci_method,
                                    jack_weights=units.jackknife_weights)
     layout = design.layout
-    low, high = bounds.estimate_bounds(ms.errors, ms.point, layout, level=config.ci)
+    low, high = bounds.estimate_bounds(_errors_at(ms, group, config.ci, bounds.channels()), ms.point, layout,
+                                       level=config.ci)
     cells = [j for j, (name, _, _) in enumerate(metric_entries(layout)) if name == "cell"]
     n_images, n_subjects = _cell_sizes(design)
     variance = bounds.stratified_jackknife_variance(ms.jack[:, :, cells], units.stratum, units.jackknife_weights)
@@ -249,28 +257,47 @@ def _finite(low: np.ndarray, high: np.ndarray, point: np.ndarray, used: np.ndarr
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high), used, notes
 
 
-#: how many (method, level) cell errors a group remembers: Holm's steps evaluate every primary comparison at one level
+#: how many (method, level, channel) errors a group remembers: Holm's steps evaluate every primary comparison at one level
 #: in turn, and the comparisons share methods (about 10 MB each at 10,000 resamples and 10 seeds)
 _REMEMBERED_ERRORS = 6
 
 
-def _errors_at(ms: _MethodStats, group: _Group, level: float) -> bounds.MethodErrors:
-    """The ``bound`` construction's calibrated cell errors of one method at ``level`` (those at ``config.ci`` are
-    kept in :class:`_MethodStats`, the last few others in the group)."""
-    if level == group.config.ci:
-        return ms.errors
-    key, recent = (id(ms), level), group.recent_errors  # the group holds its methods: ids are not reused in it
-    if key in recent:
-        recent.move_to_end(key)
-        return recent[key]
+def _errors_at(ms: _MethodStats, group: _Group, level: float,
+               channels: tuple[str, ...]) -> dict[str, bounds.MethodErrors]:
+    """The ``bound`` construction's calibrated errors of one method's rates at ``level``, channel -> errors for
+    ``channels``, each made when first asked for (those at ``config.ci`` are kept in :class:`_MethodStats`, the last
+    few others in the group)."""
+    return {channel: _channel_errors(ms, group, level, channel) for channel in channels}
+
+
+def _channel_errors(ms: _MethodStats, group: _Group, level: float, channel: str) -> bounds.MethodErrors:
+    """:func:`_errors_at` for one channel."""
+    recent = level != group.config.ci
+    kept, key = (group.recent_errors, (id(ms), level, channel)) if recent else (ms.errors, channel)
+    if key in kept:  # the group holds its methods: ids are not reused in it
+        if recent:
+            kept.move_to_end(key)
+        return kept[key]
     design, layout = group.design, group.design.layout
-    n_images, n_subjects = _cell_sizes(design)
-    recent[key] = bounds.method_errors(
-        ms.boot_cells, ms.cells, layout=layout, group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)),
-        n_images=n_images, n_subjects=n_subjects, level=level, shared=group.shared)
-    if len(recent) > _REMEMBERED_ERRORS:
-        recent.popitem(last=False)
-    return recent[key]
+    n_images, n_subjects = _rate_sizes(group, channel)
+    kept[key] = bounds.method_errors(
+        ms.boot_rates[channel], ms.rates[channel], layout=layout,
+        group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)), n_images=n_images,
+        n_subjects=n_subjects, level=level, shared=group.shared, channel=channel)
+    if recent and len(kept) > _REMEMBERED_ERRORS:
+        kept.popitem(last=False)
+    return kept[key]
+    key = channel if level == group.config.ci else (id(ms), level, channel)
+    if key not in kept:
+        design, layout = group.design, group.design.layout
+        n_images, n_subjects = _rate_sizes(group, channel)
+        kept[key] = bounds.method_errors(
+            ms.boot_rates[channel], ms.rates[channel], layout=layout,
+            group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)), n_images=n_images,
+            n_subjects=n_subjects, level=level, shared=group.shared, channel=channel)
+        if kept is group.recent_errors and len(kept) > _REMEMBERED_ERRORS:
+            kept.popitem(last=False)
+    return kept[key]
 
 
 def _parts_at(ms: _MethodStats, group: _Group, level: float) -> calibrated.MethodParts:
@@ -305,11 +332,12 @@ def _difference_interval(a: _MethodStats, b: _MethodStats, group: _Group, level:
                                    jack_weights=units.jackknife_weights)
     strata = np.bincount(design.subject_stratum, minlength=len(design.layout.groups))
     n_metrics = point.shape[-1]
+    entries = None if columns is None else np.unique(np.asarray(columns) % n_metrics)
+    channels = bounds.entry_channels(design.layout, entries)
     low, high = bounds.difference_bounds(
-        _errors_at(a, group, level), _errors_at(b, group, level), point, design.layout, level=level,
-        floors=bounds.difference_floors(design.layout, design.counts),
-        t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), level),
-        entries=None if columns is None else np.unique(np.asarray(columns) % n_metrics))
+        _errors_at(a, group, level, channels), _errors_at(b, group, level, channels), point, design.layout,
+        level=level, floors=bounds.difference_floors(design.layout, design.counts),
+        t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), level), entries=entries)
     used = np.full(low.size, "bound", dtype=object)
     low, high, notes = low.reshape(-1), high.reshape(-1), _empty_cell_notes(boot)
     families = _bound_families(design.layout, len(design.tasks))

@@ -11,19 +11,28 @@ subjects - groups (tails at few subjects), plus normal noise wherever a cell's s
 per attribute group for all its cells (an unseen failure is a person, in every cell of the group), drawn once per
 evaluation group and shared by its methods, so methods that predict alike keep alike errors.
 
+**Channels.** A metric reads the rates of one channel (:data:`benchmark.core.metrics.CHANNELS`): the cell
+accuracies (``recall``) or the false-positive rates (``fpr``). Each channel a ``bound`` metric reads gets its own
+calibrated error draws, made the same way from that channel's resampled rates (for ``fpr`` the score floor counts the
+subjects behind each rate's denominator); a metric's interval reads its channel's draws.
+
 **Estimates.** Cells: a Wilson score interval with the cluster design effect and the same t(df) quantile. Every other metric f: f_hat +- Q, Q the
 (level) quantile of a bound on |f_hat - f| over the draws: |f(e)| for the linear metrics (signed gaps, macro; exact),
-and f(e) for the gaps, because the per-emotion gap (max - min over groups), the pair gaps, the largest gap and the
-average gap are 1-Lipschitz in their own seminorm: |gap(p + e) - gap(p)| <= gap(e). These hold whatever the true
-gaps, so the upward bias of a gap near 0 is inside the interval (a single gap's interval is the fold of its signed
-interval).
+and f(e) for the gaps, because the per-emotion gap (max - min over groups, of either channel: the false-positive-rate
+gap is the gap of the ``fpr`` rates), the pair gaps, the largest gap and the average gap are 1-Lipschitz in their own
+seminorm: |gap(p + e) - gap(p)| <= gap(e). These hold whatever the true gaps, so the upward bias of a gap near 0 is
+inside the interval (a single gap's interval is the fold of its signed interval). The worst cell (family ``sup``,
+the minimum over cells) is 1-Lipschitz in the largest |cell error|: |min(p + e) - min(p)| <= max |e|, so Q is that
+norm's quantile, whatever the ties among the lowest cells that bias the plug-in minimum down.
 
 **Differences.** Linear metrics: diff +- Q of |f(eA - eB)| over the paired draws, with a floor of one discordant
 image added in quadrature (Agresti and Min). Gaps: the error of f(pA_hat) - f(pB_hat) depends on where the true
 signed gaps are (near 0, or tied with the largest, the plug-in is biased); the interval is the union, over pairs of
 candidate truths for the two methods (the estimates; those whose own, or simultaneous, interval holds 0 set to 0;
 the near-largest tied with the largest), of the basic intervals of the paired plug-in error, with the same floor.
-This is approximate (not a bound); its coverage is measured by ``benchmark simulate coverage``.
+This is approximate (not a bound); its coverage is measured by ``benchmark simulate coverage``. The worst cell's
+difference is made the same way, with the lowest cell's plug-in error at candidate truths (the estimates; those with
+the cells near the lowest tied to it, where the minimum is most biased down).
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from benchmark.core.design import CellLayout
 from benchmark.core.metrics import signed_pairs
 from benchmark.stats.cells import by_group, metric_entries
 
-__all__ = ["MethodErrors", "difference_bounds", "difference_floors", "estimate_bounds", "floor_draws", "method_errors",
+__all__ = ["MethodErrors", "channels", "difference_bounds", "difference_floors", "estimate_bounds", "floor_draws", "method_errors",
            "score_floor", "stratified_jackknife_variance", "t_over_z", "wilson_cells"]
 
 
@@ -133,8 +142,10 @@ def difference_floors(layout: CellLayout, counts: np.ndarray) -> np.ndarray:
         elif metric in ("signed_gap", "pair_gap"):
             a, b = (index[g] for g in group.split(" vs "))
             out.append(floor(cells[[a, b], emotion[e]], 2.0))
-        elif metric == "gap":
+        elif metric in ("gap", "fpr_gap"):  # fpr: its rates' denominators are larger, so this floor is the wider
             out.append(floor(cells[:, emotion[e]], 2.0))
+        elif metric == "worst_cell":  # any cell may be the lowest: the floor of the cell with the fewest images
+            out.append(max(floor(np.array([c]), 1.0) for c in cells.ravel()))
         elif metric == "largest_gap":
             out.append(min(floor(cells[:, j], 2.0) for j in range(len(layout.emotions))))
         else:  # average_gap
@@ -159,15 +170,31 @@ def floor_draws(n_draws: int, n_tasks: int, n_groups: int, rng: np.random.Genera
     return rng.standard_normal((n_draws, n_tasks, 1, n_groups))
 
 
+def channels() -> tuple[str, ...]:
+    """The rate channels the ``bound`` metrics read, ``recall`` first: each gets its own error draws."""
+    return tuple(dict.fromkeys(["recall", *(m.channel for m in metrics.METRICS if m.bound)]))
+
+
+def entry_channels(layout: CellLayout, entries: np.ndarray | None = None) -> tuple[str, ...]:
+    """The channels whose error draws the ``bound`` intervals of ``entries`` (indices into :func:`metric_entries`;
+    None: all) read, in :func:`channels` order."""
+    read = {metrics.by_name(name).channel for j, (name, _, _) in enumerate(metric_entries(layout))
+            if (entries is None or j in set(np.asarray(entries).tolist())) and metrics.by_name(name).bound}
+    return tuple(c for c in channels() if c in read)
+
+
 @dataclass(frozen=True)
 class MethodErrors:
-    """One method's calibrated error draws and what its intervals and differences need from them.
+    """One method's calibrated error draws of one rate channel and what its intervals and differences need from them.
 
     mean (R, T, C): the seed mean of the per-seed cell errors; seminorms (R, T, G): the seed mean of each gap
-    metric of the per-seed errors (its Lipschitz bound), G the gap metrics in :func:`metric_entries` order;
+    metric of the per-seed errors (its Lipschitz bound), G the channel's gap metrics in :func:`metric_entries` order;
     atoms (T, K, A) the estimated signed pair differences per seed and x (R, T, K, A) their errors; candidates: the
     candidate truths (T, K, A) (:func:`_candidates`, the estimates first) and gaps their seed-mean plug-in errors of
-    the gap metrics (R, T, G).
+    the gap metrics (R, T, G); channel: the rates these are errors of; sup (R, T): the seed mean of the largest
+    |cell error| (family ``sup``), and lowest: the seed-mean plug-in errors of the lowest cell, min(c + e) - min(c),
+    (R, T) each, at the candidate truths c of :func:`_lowest_candidates` (the estimates first); both None where no
+    ``sup`` metric reads the channel.
     """
 
     mean: np.ndarray
@@ -176,14 +203,19 @@ class MethodErrors:
     x: np.ndarray
     candidates: list[np.ndarray]
     gaps: list[np.ndarray]
+    channel: str = "recall"
+    sup: np.ndarray | None = None
+    lowest: list[np.ndarray] | None = None
 
 
 def method_errors(boot_cells: np.ndarray, point_cells: np.ndarray, *, layout: CellLayout, group_sizes: np.ndarray,
-                  n_images: np.ndarray, n_subjects: np.ndarray, level: float, shared: np.ndarray) -> MethodErrors:
-    """Calibrated error draws of one method.
+                  n_images: np.ndarray, n_subjects: np.ndarray, level: float, shared: np.ndarray,
+                  channel: str = "recall") -> MethodErrors:
+    """Calibrated error draws of one method's rates of ``channel``.
 
     boot_cells (R, T, K, C) percent, per seed, from the stratified subject bootstrap; point_cells (T, K, C);
-    group_sizes (n_groups,) subjects per group; n_images, n_subjects (C,); shared (R, T, 1, n_groups) the
+    group_sizes (n_groups,) subjects per group; n_images, n_subjects (C,) or (T, C) behind each rate's denominator;
+    shared (R, T, 1, n_groups) the
     evaluation group's :func:`floor_draws`. The draws are the deviations from the estimate scaled by sqrt(n_g / (n_g - 1)) * t(df) / z,
     df = subjects - groups, plus ``shared`` times the sd missing to the score floor (:func:`score_floor` at the
     seed-mean accuracy).
@@ -201,8 +233,13 @@ def method_errors(boot_cells: np.ndarray, point_cells: np.ndarray, *, layout: Ce
     x = _atoms(errors, layout)
     atoms = _atoms(point_cells, layout).astype(np.float32)
     candidates = _unique(_candidates(atoms, x, level=level))
-    return MethodErrors(_seed_mean(errors), _plugin_errors(np.zeros_like(atoms), x, layout), atoms, x, candidates,
-                        [_plugin_errors(c, x, layout) for c in candidates])
+    sup, lowest = None, None
+    if _sup_positions(layout, channel):
+        sup = _seed_mean(_max_over(np.abs(errors), axis=-1)[..., None])[..., 0]
+        cells = point_cells.astype(np.float32)
+        lowest = [_lowest_errors(c, errors) for c in _unique(_lowest_candidates(cells, errors, level=level))]
+    return MethodErrors(_seed_mean(errors), _plugin_errors(np.zeros_like(atoms), x, layout, channel), atoms, x,
+                        candidates, [_plugin_errors(c, x, layout, channel) for c in candidates], channel, sup, lowest)
 
 
 def _std(values: np.ndarray) -> np.ndarray:
@@ -216,38 +253,43 @@ def _quantile(values: np.ndarray, level: float | list[float]) -> np.ndarray:
         return np.nanquantile(values, level, axis=0) if np.isnan(values).any() else np.quantile(values, level, axis=0)
 
 
-def estimate_bounds(errors: MethodErrors, point: np.ndarray, layout: CellLayout, *,
+def estimate_bounds(errors: dict[str, MethodErrors], point: np.ndarray, layout: CellLayout, *,
                     level: float) -> tuple[np.ndarray, np.ndarray]:
     """Intervals of one method's metrics: estimate +- the ``level`` quantile of the error bound.
 
-    errors: :func:`method_errors`; point (T, M) seed-mean metrics. The bound of a seed-mean
-    metric is |f(e)| for linear metrics and the seed mean of f(e_k) for gaps (each gap metric is 1-Lipschitz in its
-    own seminorm). Returns low, high (T, M) clipped to the metric's range; the caller replaces the cell rows by Wilson
-    intervals.
+    errors: channel -> :func:`method_errors`, every channel of :func:`channels`; point (T, M) seed-mean metrics. The
+    bound of a seed-mean metric is |f(e)| for linear metrics, the seed mean of f(e_k) for gaps (each gap metric is
+    1-Lipschitz in its own seminorm) and of max |e_k| for the worst cell. Returns low, high (T, M) clipped to the
+    metric's range; the caller replaces the cell rows by Wilson intervals.
     """
     q = np.zeros(point.shape)
-    linear, gaps = _linear_positions(layout, cells=False), _gap_positions(layout)
-    q[:, linear] = _quantile(np.abs(_linear_values(errors.mean, layout, cells=False)), level)  # |f(e)|, exact
-    q[:, gaps] = _quantile(errors.seminorms, level)  # gaps: mean_k f(e_k) >= |error|
+    linear = _linear_positions(layout, cells=False)
+    q[:, linear] = _quantile(np.abs(_linear_values(errors["recall"].mean, layout, cells=False)), level)  # exact
+    for channel, e in errors.items():
+        q[:, _gap_positions(layout, channel)] = _quantile(e.seminorms, level)  # gaps: mean_k f(e_k) >= |error|
+        if e.sup is not None:
+            q[:, _sup_positions(layout, channel)] = _quantile(e.sup, level)[:, None]
     lower = {m.name: m.lower for m in metrics.METRICS}
     floor = np.array([lower[name] for name, _, _ in metric_entries(layout)])
     return np.clip(point - q, floor, None), np.clip(point + q, None, 100.0)
 
 
-def difference_bounds(a: MethodErrors, b: MethodErrors, diff: np.ndarray, layout: CellLayout, *, level: float,
-                      floors: np.ndarray, t_over_z: float,
+def difference_bounds(a: dict[str, MethodErrors], b: dict[str, MethodErrors], diff: np.ndarray, layout: CellLayout,
+                      *, level: float, floors: np.ndarray, t_over_z: float,
                       entries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Intervals of the difference of two methods' metrics on the same resamples (seeds need no pairing: every
     bound is of seed means).
 
-    a, b: :func:`method_errors`; diff (T, M) the seed-mean difference; floors (M,) :func:`difference_floors`;
-    t_over_z the small-sample factor of the floors.
+    a, b: channel -> :func:`method_errors`, the channels :func:`entry_channels` names for ``entries``; diff (T, M) the
+    seed-mean difference; floors (M,) :func:`difference_floors`; t_over_z the small-sample factor of the floors.
 
     Linear metrics: diff +- sqrt(q^2 + (t floor)^2), q the ``level`` quantile of |f(eA - eB)| (Agresti and Min's
     added half pair, in quadrature). Gaps: the union of the basic intervals of the paired plug-in error over the
     pairs of candidate truths where one method is at its estimates and the other at any of its candidates, moved to
     agree with the paired data (:func:`_paired_errors`): the extremes of the difference's bias (one method's gaps as
-    biased as they can plausibly be, the other's not), each half widened by the same floor. Returns low, high (T, M)
+    biased as they can plausibly be, the other's not), each half widened by the same floor. The worst cell the same
+    way, with the lowest cell's plug-in errors at its candidate truths (the estimates, and the estimates with the
+    cells near the lowest tied to it: :func:`_lowest_candidates`). Returns low, high (T, M)
     clipped to [-100, 100]. ``entries`` (indices into M): only those metrics' intervals, the others NaN (their
     quantiles are most of the cost; the verdict rule's root search needs two metrics); None for all.
     """
@@ -258,18 +300,27 @@ def difference_bounds(a: MethodErrors, b: MethodErrors, diff: np.ndarray, layout
     keep = [k for k, j in enumerate(linear) if wanted[j]]
     if keep:
         columns = [linear[k] for k in keep]
-        values = _linear_values(a.mean - b.mean, layout, cells=True)[..., keep]
+        values = _linear_values(a["recall"].mean - b["recall"].mean, layout, cells=True)[..., keep]
         half[:, columns] = np.hypot(_quantile(np.abs(values), level), floor[columns])
     low, high = diff - half, diff + half
-    at = _gap_positions(layout)
-    keep = [k for k, j in enumerate(at) if wanted[j]]
-    if keep:
-        columns = [at[k] for k in keep]
-        point = diff[:, columns]
-        errors = [e[..., keep] for e in _paired_errors(a, b, layout, level=level)]
-        g_low, g_high = _union(point, errors, 1.0 - level)
-        low[:, columns] = point - np.hypot(point - g_low, floor[columns])
-        high[:, columns] = point + np.hypot(g_high - point, floor[columns])
+    for channel in entry_channels(layout, entries):
+        columns = [j for j in _sup_positions(layout, channel) if wanted[j]]
+        if columns:
+            point = diff[:, columns]
+            ea, eb = a[channel].lowest, b[channel].lowest
+            errors = [(e - eb[0])[..., None] for e in ea] + [(ea[0] - e)[..., None] for e in eb[1:]]
+            s_low, s_high = _union(point, errors, 1.0 - level)
+            low[:, columns] = point - np.hypot(point - s_low, floor[columns])
+            high[:, columns] = point + np.hypot(s_high - point, floor[columns])
+        at = _gap_positions(layout, channel)
+        keep = [k for k, j in enumerate(at) if wanted[j]]
+        if keep:
+            columns = [at[k] for k in keep]
+            point = diff[:, columns]
+            errors = [e[..., keep] for e in _paired_errors(a[channel], b[channel], layout, level=level)]
+            g_low, g_high = _union(point, errors, 1.0 - level)
+            low[:, columns] = point - np.hypot(point - g_low, floor[columns])
+            high[:, columns] = point + np.hypot(g_high - point, floor[columns])
     return np.clip(low, -100.0, None), np.clip(high, None, 100.0)
 
 
@@ -283,11 +334,11 @@ def _paired_errors(a: MethodErrors, b: MethodErrors, layout: CellLayout, *, leve
     out = []
     for i, candidate in enumerate(a.candidates):
         moved = _into(candidate, b.atoms.mean(axis=1) + shift_range[0], b.atoms.mean(axis=1) + shift_range[1])
-        errors = a.gaps[i] if moved is candidate else _plugin_errors(moved, a.x, layout)
+        errors = a.gaps[i] if moved is candidate else _plugin_errors(moved, a.x, layout, a.channel)
         out.append(errors - b.gaps[0])
     for j, candidate in enumerate(b.candidates[1:], start=1):
         moved = _into(candidate, a.atoms.mean(axis=1) - shift_range[1], a.atoms.mean(axis=1) - shift_range[0])
-        errors = b.gaps[j] if moved is candidate else _plugin_errors(moved, b.x, layout)
+        errors = b.gaps[j] if moved is candidate else _plugin_errors(moved, b.x, layout, b.channel)
         out.append(a.gaps[0] - errors)
     return out
 
@@ -372,6 +423,24 @@ def _tie_with_largest(atoms: np.ndarray, s: np.ndarray, z: float) -> np.ndarray:
     return np.where(near, np.where(atoms < 0, -m, m), atoms)
 
 
+def _lowest_candidates(cells: np.ndarray, errors: np.ndarray, *, level: float) -> list[np.ndarray]:
+    """Candidate true cell rates (T, K, C) for the lowest cell's plug-in error: the estimates, and the estimates with
+    every cell within z * sqrt(s^2 + s_low^2) of the lowest lowered to tie with it (where the minimum of noisy values
+    is most biased down); s the sd of each cell's errors (R, T, K, C)."""
+    s = _std(errors)
+    low = cells.argmin(axis=-1)[..., None]
+    m, s_low = np.take_along_axis(cells, low, -1), np.take_along_axis(s, low, -1)
+    near = cells - m <= _z(level) * np.sqrt(s ** 2 + s_low ** 2)
+    return [cells, np.where(near, m, cells)]
+
+
+def _lowest_errors(candidate: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    """Per draw, the seed-mean plug-in error of the lowest cell at candidate truth c (T, K, C): min(c + e) - min(c),
+    (R, T)."""
+    moved = -_max_over(-(candidate[None] + errors), axis=-1)  # (R, T, K)
+    return _seed_mean((moved - candidate.min(axis=-1)[None])[..., None])[..., 0]
+
+
 def _candidates(d: np.ndarray, x: np.ndarray, *, level: float) -> list[np.ndarray]:
     """Candidate true signed differences (T, K, A) for the error distribution of one method: the estimates; the
     estimates with every difference whose own interval (+- z sd) holds 0 set to 0; the same with the simultaneous
@@ -388,26 +457,39 @@ def _candidates(d: np.ndarray, x: np.ndarray, *, level: float) -> list[np.ndarra
 
 
 @functools.lru_cache(maxsize=64)
-def _gap_columns(layout: CellLayout) -> dict[str, list[int]]:
-    """Positions of the gap metrics (``bound`` family ``gap``) among :func:`metric_entries`, by metric name, in that
-    order."""
+def _family_columns(layout: CellLayout, family: str, channel: str) -> dict[str, list[int]]:
+    """Positions of the metrics of one ``bound`` family that read ``channel`` among :func:`metric_entries`, by metric
+    name, in that order."""
     entries = metric_entries(layout)
     found = {m.name: [j for j, (name, _, _) in enumerate(entries) if name == m.name]
-             for m in metrics.METRICS if m.bound == "gap"}
+             for m in metrics.METRICS if m.bound == family and m.channel == channel}
     return {name: columns for name, columns in found.items() if columns}
 
 
-def _plugin_errors(candidate: np.ndarray, x: np.ndarray, layout: CellLayout) -> np.ndarray:
-    """Per draw, the plug-in error f(c + x) - f(c) of every gap metric at candidate truth c (T, K, A), seed-mean:
-    (R, T, G), the gap metrics in :func:`metric_entries` order (gap, pair gap, largest, average)."""
+def _gap_columns(layout: CellLayout, channel: str = "recall") -> dict[str, list[int]]:
+    """Positions of the gap metrics (``bound`` family ``gap``) of ``channel``, by metric name, in table order."""
+    return _family_columns(layout, "gap", channel)
+
+
+#: what each gap metric is of the per-emotion spreads of its channel's rates (:func:`_plugin_errors`)
+_GAP_FORM = {"gap": "spread", "fpr_gap": "spread", "pair_gap": "pairs", "largest_gap": "largest",
+             "average_gap": "average"}
+
+
+def _plugin_errors(candidate: np.ndarray, x: np.ndarray, layout: CellLayout, channel: str = "recall") -> np.ndarray:
+    """Per draw, the plug-in error f(c + x) - f(c) of every gap metric of ``channel`` at candidate truth c (T, K, A),
+    seed-mean: (R, T, G), the channel's gap metrics in :func:`metric_entries` order (for recall: gap, pair gap,
+    largest, average; for fpr: the false-positive-rate gap, a spread per emotion)."""
+    names = _gap_columns(layout, channel)
     moved_pairs, moved = _spreads(candidate[None] + x, layout)
     still_pairs, still = _spreads(candidate, layout)
     gap = _seed_mean(moved - still[None])  # (R, T, E)
-    largest = (_max_over(moved, axis=-1) - _max_over(still, axis=-1)[None]).mean(axis=2)[..., None]
-    parts = {"gap": gap, "largest_gap": largest, "average_gap": gap.mean(axis=-1, keepdims=True)}
+    parts = {"spread": gap, "average": gap.mean(axis=-1, keepdims=True)}
+    if any(_GAP_FORM[name] == "largest" for name in names):
+        parts["largest"] = (_max_over(moved, axis=-1) - _max_over(still, axis=-1)[None]).mean(axis=2)[..., None]
     if len(layout.groups) > 2:
-        parts["pair_gap"] = _seed_mean(moved_pairs - still_pairs[None])
-    return np.concatenate([parts[name] for name in _gap_columns(layout)], axis=-1)
+        parts["pairs"] = _seed_mean(moved_pairs - still_pairs[None])
+    return np.concatenate([parts[_GAP_FORM[name]] for name in names], axis=-1)
 
 
 def _unique(arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -447,6 +529,12 @@ def _linear_values(cell_errors: np.ndarray, layout: CellLayout, *, cells: bool) 
     return np.concatenate([m.values(view) for m in _linear_metrics(cells)], axis=-1)
 
 
-def _gap_positions(layout: CellLayout) -> list[int]:
-    """Positions of every gap metric among :func:`metric_entries`, in that order (the G axis)."""
-    return [j for columns in _gap_columns(layout).values() for j in columns]
+def _gap_positions(layout: CellLayout, channel: str = "recall") -> list[int]:
+    """Positions of every gap metric of ``channel`` among :func:`metric_entries`, in that order (the G axis)."""
+    return [j for columns in _gap_columns(layout, channel).values() for j in columns]
+
+
+def _sup_positions(layout: CellLayout, channel: str = "recall") -> list[int]:
+    """Positions of the metrics of family ``sup`` (1-Lipschitz in the largest |cell error|: the worst cell) of
+    ``channel`` among :func:`metric_entries`."""
+    return [j for columns in _family_columns(layout, "sup", channel).values() for j in columns]

@@ -10,9 +10,10 @@ budget), and the permutation statistics of a chunk are computed in pieces of :da
 ``evaluate.n_resamples`` is what the group keeps of every resample until it is done: per resample, the denominators
 of every rate channel (T tasks x C cells per channel, float64, :func:`benchmark.core.metrics.channels`); per method,
 its per-seed rates (T x K seeds x C, float64, one set per channel) and its metrics (T x M, float64) and, for
-``bound`` intervals, its mean cell errors (T x C, float32), their pair differences (T x K x A, float32) and the gap
-metrics' errors at the estimate and at up to five candidate truths (6 x T x G, float32); and while one method's
-``bound`` errors are made, T x K x C float32 with a float64 difference beside them.
+``bound`` intervals, per rate channel a ``bound`` metric reads, its mean cell errors (T x C, float32), their pair
+differences (T x K x A, float32) and the gap metrics' errors at the estimate and at up to five candidate truths (6 x T
+x G, float32; the worst cell's largest error and its plug-in errors at two candidates are counted like a gap's);
+and while one method's ``bound`` errors are made, T x K x C float32 with a float64 difference beside them.
 
 Measured against tracemalloc's peak for one FACES group (171 people; methods of 1, 1 and 3 seeds; 21,000 and 41,000
 resamples and permutations at the default 64 MiB budget; docs/PERFORMANCE.md "Memory budgets"), the estimate with
@@ -47,8 +48,9 @@ def group_bytes(layout: CellLayout, *, n_subjects: int, n_tasks: int, seeds: lis
     (what is kept per resample) and ``evaluate.memory_budget_mb`` (one chunk of draws, :func:`chunk_bytes`).
     ``seeds``: the number of seeds of each method in the group."""
     n_cells, n_metrics = layout.n_cells * len(metrics.channels()), len(metric_entries(layout))
-    n_atoms = len(layout.pairs()) * len(layout.emotions)
-    gap_like = {m.name for m in metrics.METRICS if m.bound == "gap"}
+    n_channels = len({"recall", *(m.channel for m in metrics.METRICS if m.bound)})  # each with its own error draws
+    n_atoms = len(layout.pairs()) * len(layout.emotions) * n_channels
+    gap_like = {m.name for m in metrics.METRICS if m.bound in ("gap", "sup")}
     n_gaps = sum(1 for m, _, _ in metric_entries(layout) if m in gap_like)
     bound = ci_method == "bound"
     per_resample = _FLOAT64 * n_tasks * n_cells  # the denominators

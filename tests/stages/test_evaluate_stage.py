@@ -12,6 +12,7 @@ from conftest import REPO
 from toy import GENDER
 from toy_predictions import write_pipeline_predictions
 
+from benchmark import stats
 from benchmark.core import metrics, predictions
 from benchmark.core.metrics import SUMMARY_METRICS
 from benchmark.core.paper import PAPER_PARTITION, PAPER_SPLIT, PAPER_TABLE
@@ -19,6 +20,7 @@ from benchmark.experiment.params import load_settings
 from benchmark.methods.baselines import Uncorrected
 from benchmark.methods.method import FitTask
 from benchmark.stages import evaluate
+from benchmark.stats import calibrated
 
 METHODS = {"uncorrected": (1, 0.0), "corrector": (3, 3.0), "label_mask": (1, 1.0)}
 SMALL = {"tracking.enabled": False, "evaluate.n_resamples": 300, "evaluate.n_permutations": 300}
@@ -176,9 +178,12 @@ def test_evaluate_on_published_outputs_gives_the_paper_uncorrected_numbers_insid
 def test_evaluate_with_ci_method_calibrated_from_params_writes_its_intervals(tmp_path, toy_predictions):
     out = _run(tmp_path, toy_predictions, **{"evaluate.ci_method": "calibrated"})
     table = pd.read_parquet(out["stats"])
-    calibrated_rows = table["metric"].map(lambda m: metrics.by_name(m).bound is not None)
+    layout = next(iter(predictions.read(toy_predictions).layouts.values()))
+    known = {name for (name, _, _), family in zip(stats.metric_entries(layout), calibrated.families(layout)) if family}
+    calibrated_rows = table["metric"].isin(known)
     assert (table.loc[calibrated_rows & ~table["contrast"], "ci_method"] == "calibrated").all()
     assert (table.loc[~calibrated_rows, "note"].str.contains("ci_method calibrated has no construction")).all()
-    gaps = table["metric"].map(lambda m: metrics.by_name(m).bound == "gap") & ~table["contrast"]
+    gaps = table["metric"].map(lambda m: metrics.by_name(m).bound == "gap" and metrics.by_name(m).channel == "recall")
+    gaps &= ~table["contrast"]
     assert table.loc[gaps, "estimate_debiased"].notna().all() and table.loc[~gaps, "estimate_debiased"].isna().all()
     assert json.loads(out["metrics"].read_text())["statistics"]["ci_method"] == "calibrated"

@@ -5,6 +5,7 @@ With the per-cell accuracy (each class's true-positive rate within each group) i
 Srebro 2016) measurable per emotion: equal true-positive and equal false-positive rates across groups. For the
 emotion task, FPR(g, e) is the share of group g's images of other emotions predicted as e; for the attribute task, the
 share of emotion e's images of other groups predicted as group g (for two groups its spread equals the accuracy gap).
+A spread over groups like the accuracy gap, it takes the ``gap`` construction of ``bound`` on its own channel's draws.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class FalsePositiveRateGap(Metric):
     short = "FPR gap"
     better = "lower"
     smooth = False
+    bound = "gap"
     channel = "fpr"
     headline = True
     compared = True

@@ -93,8 +93,9 @@ class Metric:
     ``channel`` (the rates it reads), ``headline`` (reported beside stats.parquet: metrics.json, MLflow, the report's
     summary tables), ``compared`` (one of the few numbers DVC compares across experiments, reports/headline.json),
     ``mcnemar`` (``"cell"``: McNemar on its cell's images, ``"all"``: on all images, None: no McNemar), ``bound``
-    (the family of ``ci_method: bound``'s construction that applies: ``"cell"``, ``"linear"``, ``"gap"`` (the paper's
-    gap metrics, whose plug-in errors :mod:`benchmark.stats.bounds` knows), or None: BCa there), ``lower`` (the
+    (the family of ``ci_method: bound``'s construction that applies, on the metric's channel: ``"cell"``, ``"linear"``,
+    ``"gap"`` (spreads over groups, whose plug-in errors :mod:`benchmark.stats.bounds` knows), ``"sup"`` (1-Lipschitz
+    in the largest |cell error|), or None: BCa there), ``lower`` (the
     smallest value the metric can take, percent; the largest is 100).
     """
 
