@@ -231,7 +231,7 @@ def _estimate_intervals(ms: _MethodStats, group: _Group) -> tuple[np.ndarray, np
         return bootstrap_intervals(boot, point, jack, ci=config.ci, method=config.ci_method,
                                    jack_weights=units.jackknife_weights)
     layout = design.layout
-    low, high = bounds.estimate_bounds(_errors_at(ms, group, config.ci, bounds.channels()), ms.point, layout,
+    low, high = bounds.estimate_bounds(_errors_at(ms, group, config.ci, bounds.channels(), lowest=True), ms.point, layout,
                                        level=config.ci)
     cells = [j for j, (name, _, _) in enumerate(metric_entries(layout)) if name == "cell"]
     n_images, n_subjects = _cell_sizes(design)
@@ -262,19 +262,21 @@ def _finite(low: np.ndarray, high: np.ndarray, point: np.ndarray, used: np.ndarr
 _REMEMBERED_ERRORS = 6
 
 
-def _errors_at(ms: _MethodStats, group: _Group, level: float,
-               channels: tuple[str, ...]) -> dict[str, bounds.MethodErrors]:
+def _errors_at(ms: _MethodStats, group: _Group, level: float, channels: tuple[str, ...], *,
+               lowest: bool) -> dict[str, bounds.MethodErrors]:
     """The ``bound`` construction's calibrated errors of one method's rates at ``level``, channel -> errors for
     ``channels``, each made when first asked for (those at ``config.ci`` are kept in :class:`_MethodStats`, the last
     few others in the group)."""
-    return {channel: _channel_errors(ms, group, level, channel) for channel in channels}
+    return {channel: _channel_errors(ms, group, level, channel, lowest=lowest) for channel in channels}
 
 
-def _channel_errors(ms: _MethodStats, group: _Group, level: float, channel: str) -> bounds.MethodErrors:
-    """:func:`_errors_at` for one channel."""
-    recent = level != group.config.ci
+def _channel_errors(ms: _MethodStats, group: _Group, level: float, channel: str, *,
+                    lowest: bool) -> bounds.MethodErrors:
+    """:func:`_errors_at` for one channel; ``lowest``: with the worst cell's draws (made again if those kept lack
+    them: the verdict rule and the power study read macro and average gap only)."""
+    recent, lowest = level != group.config.ci, lowest and bounds.reads_lowest(group.design.layout, channel=channel)
     kept, key = (group.recent_errors, (id(ms), level, channel)) if recent else (ms.errors, channel)
-    if key in kept:  # the group holds its methods: ids are not reused in it
+    if key in kept and (kept[key].lowest is not None or not lowest):  # the group holds its methods: ids not reused
         if recent:
             kept.move_to_end(key)
         return kept[key]
@@ -283,7 +285,7 @@ def _channel_errors(ms: _MethodStats, group: _Group, level: float, channel: str)
     kept[key] = bounds.method_errors(
         ms.boot_rates[channel], ms.rates[channel], layout=layout,
         group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)), n_images=n_images,
-        n_subjects=n_subjects, level=level, shared=group.shared, channel=channel)
+        n_subjects=n_subjects, level=level, shared=group.shared, channel=channel, lowest=lowest)
     if recent and len(kept) > _REMEMBERED_ERRORS:
         kept.popitem(last=False)
     return kept[key]
@@ -334,8 +336,10 @@ def _difference_interval(a: _MethodStats, b: _MethodStats, group: _Group, level:
     n_metrics = point.shape[-1]
     entries = None if columns is None else np.unique(np.asarray(columns) % n_metrics)
     channels = bounds.entry_channels(design.layout, entries)
+    lowest = bounds.reads_lowest(design.layout, entries)
     low, high = bounds.difference_bounds(
-        _errors_at(a, group, level, channels), _errors_at(b, group, level, channels), point, design.layout,
+        _errors_at(a, group, level, channels, lowest=lowest), _errors_at(b, group, level, channels, lowest=lowest),
+        point, design.layout,
         level=level, floors=bounds.difference_floors(design.layout, design.counts),
         t_over_z=bounds.t_over_z(len(design.subjects), int((strata > 0).sum()), level), entries=entries)
     used = np.full(low.size, "bound", dtype=object)

@@ -175,6 +175,13 @@ def channels() -> tuple[str, ...]:
     return tuple(dict.fromkeys(["recall", *(m.channel for m in metrics.METRICS if m.bound)]))
 
 
+def reads_lowest(layout: CellLayout, entries: np.ndarray | None = None, channel: str | None = None) -> bool:
+    """Whether the ``bound`` intervals of ``entries`` (None: all) read the worst cell's draws (family ``sup``), of
+    ``channel`` (None: of any)."""
+    wanted = set(range(len(metric_entries(layout)))) if entries is None else set(np.asarray(entries).tolist())
+    return any(j in wanted for c in ([channel] if channel else channels()) for j in _sup_positions(layout, c))
+
+
 def entry_channels(layout: CellLayout, entries: np.ndarray | None = None) -> tuple[str, ...]:
     """The channels whose error draws the ``bound`` intervals of ``entries`` (indices into :func:`metric_entries`;
     None: all) read, in :func:`channels` order."""
@@ -210,11 +217,12 @@ class MethodErrors:
 
 def method_errors(boot_cells: np.ndarray, point_cells: np.ndarray, *, layout: CellLayout, group_sizes: np.ndarray,
                   n_images: np.ndarray, n_subjects: np.ndarray, level: float, shared: np.ndarray,
-                  channel: str = "recall") -> MethodErrors:
+                  channel: str = "recall", lowest: bool = True) -> MethodErrors:
     """Calibrated error draws of one method's rates of ``channel``.
 
     boot_cells (R, T, K, C) percent, per seed, from the stratified subject bootstrap; point_cells (T, K, C);
     group_sizes (n_groups,) subjects per group; n_images, n_subjects (C,) or (T, C) behind each rate's denominator;
+    ``lowest``: with the worst cell's draws (``sup`` and ``lowest``) where a ``sup`` metric reads the channel;
     shared (R, T, 1, n_groups) the
     evaluation group's :func:`floor_draws`. The draws are the deviations from the estimate scaled by sqrt(n_g / (n_g - 1)) * t(df) / z,
     df = subjects - groups, plus ``shared`` times the sd missing to the score floor (:func:`score_floor` at the
@@ -233,13 +241,14 @@ def method_errors(boot_cells: np.ndarray, point_cells: np.ndarray, *, layout: Ce
     x = _atoms(errors, layout)
     atoms = _atoms(point_cells, layout).astype(np.float32)
     candidates = _unique(_candidates(atoms, x, level=level))
-    sup, lowest = None, None
-    if _sup_positions(layout, channel):
+    sup, lowest_errors = None, None
+    if lowest and _sup_positions(layout, channel):
         sup = _seed_mean(_max_over(np.abs(errors), axis=-1)[..., None])[..., 0]
         cells = point_cells.astype(np.float32)
-        lowest = [_lowest_errors(c, errors) for c in _unique(_lowest_candidates(cells, errors, level=level))]
+        lowest_errors = [_lowest_errors(c, errors) for c in _unique(_lowest_candidates(cells, errors, level=level))]
     return MethodErrors(_seed_mean(errors), _plugin_errors(np.zeros_like(atoms), x, layout, channel), atoms, x,
-                        candidates, [_plugin_errors(c, x, layout, channel) for c in candidates], channel, sup, lowest)
+                        candidates, [_plugin_errors(c, x, layout, channel) for c in candidates], channel, sup,
+                        lowest_errors)
 
 
 def _std(values: np.ndarray) -> np.ndarray:
