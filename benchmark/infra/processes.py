@@ -187,7 +187,13 @@ def stop_workers_on_error(pool: Executor) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        # ProcessPoolExecutor.terminate_workers() does this from Python 3.14; before, the workers are a private dict
+        # ProcessPoolExecutor.terminate_workers() does this from Python 3.14; before, the workers are a private dict.
+        # The call queue's feeder thread may be blocked writing a large piece of work into the pipe the workers read:
+        # with them gone it never returns, and joining it at exit hung the process after its error (measured: 3 of 3
+        # runs with 16 MB pieces). So it is not joined.
+        queue = getattr(pool, "_call_queue", None)
+        if queue is not None:
+            queue.cancel_join_thread()
         workers = getattr(pool, "_processes", None) or {}
         for worker in list(workers.values()):
             worker.terminate()

@@ -6,7 +6,10 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +138,28 @@ def test_meanwhile_runs_in_this_process_before_the_results_are_awaited(tmp_path,
 
     assert processes.map_on_cores(_waits_for, [str(flag)] * 3, meanwhile=meanwhile) == [True] * 3
     assert ran_in == [os.getpid()]
+
+
+_FAILING_WITH_LARGE_PIECES = """
+import numpy as np
+from benchmark.infra.processes import map_on_cores
+
+def work(item):
+    raise ValueError("bad item")
+
+if __name__ == "__main__":
+    try:
+        map_on_cores(work, [np.ones(125_000) for _ in range(6)])  # 1 MB pieces: more than the call pipe holds
+    except ValueError as err:
+        print("raised:", err)
+"""
+
+
+def test_an_error_in_a_worker_with_large_pieces_still_queued_ends_the_process(tmp_path):
+    # the pool's feeder thread was left blocked writing a piece into the pipe of the terminated workers, and joining
+    # it at exit hung the process after its error (every time, before the fix)
+    script = tmp_path / "failing.py"
+    script.write_text(_FAILING_WITH_LARGE_PIECES)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(processes.__file__).parents[2])})
+    assert done.returncode == 0 and "raised: bad item" in done.stdout
