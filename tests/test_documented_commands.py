@@ -67,7 +67,7 @@ RUN_BY: list[tuple[str, str]] = [
     (r"^benchmark simulate coverage --dataset adfes --scenario (paper|null) --comparison (methods|aa) --replicates 500 "
      r"--measured benchmark/stats/coverage\.csv$",
      "tests/studies/test_coverage.py::test_the_documented_command_merges_its_study_into_the_measured_table"),
-    (r"^benchmark simulate coverage --dataset faces .*--ci-methods calibrated,bca,bound\S* --rows ",
+    (r"^benchmark simulate coverage --dataset faces .*--ci-methods (calibrated,bca,bound\S*|bound,bca) --rows ",
      "tests/studies/test_coverage.py::test_the_documented_row_level_command_writes_rows_and_families"),
     (r"^benchmark simulate plasmode --outputs ", "tests/studies/test_plasmode.py::test_the_documented_plasmode_command_writes_rows_and_families"),
     (r"^benchmark simulate widths --outputs ", "tests/studies/test_plasmode.py::test_the_documented_widths_command_gives_bca_a_ratio_of_one"),
