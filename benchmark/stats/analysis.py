@@ -72,18 +72,26 @@ class _MethodStats:
     correct: np.ndarray  # (T, K, n_images) bool
     sums: Rates  # channel -> (U, T, K, C) per resampling unit
     subject_recall: np.ndarray | None  # (n_subjects, T, K, C) correct counts per subject (ci_method calibrated)
-    cells: np.ndarray  # (T, K, C) per-seed cell accuracies on all subjects
     point: np.ndarray  # (T, M) seed-mean metrics on all subjects
     seed_sd: np.ndarray  # (T, M)
-    boot_cells: np.ndarray  # (R, T, K, C) per-seed cell accuracies of every resample
     boot: np.ndarray  # (R, T, M)
     jack: np.ndarray  # (U, T, M) leaving one subject of each unit out
-    rates: Rates  # channel -> (T, K, C) per-seed rates on all subjects (recall: ``cells``)
-    boot_rates: Rates  # channel -> (R, T, K, C) per-seed rates of every resample (recall: ``boot_cells``)
+    rates: Rates  # channel -> (T, K, C) per-seed rates on all subjects
+    boot_rates: Rates  # channel -> (R, T, K, C) per-seed rates of every resample
     errors: dict[str, bounds.MethodErrors] | None  # ci_method bound: channel -> calibrated errors at config.ci,
     # made when first asked for (:func:`_errors_at`); else None
     parts: calibrated.MethodParts | None  # what ci_method calibrated needs, else None
     debiased: np.ndarray  # (T, M) de-biased gap estimates (NaN for the other metrics)
+
+    @property
+    def cells(self) -> np.ndarray:
+        """(T, K, C) per-seed cell accuracies on all subjects."""
+        return self.rates["recall"]
+
+    @property
+    def boot_cells(self) -> np.ndarray:
+        """(R, T, K, C) per-seed cell accuracies of every resample."""
+        return self.boot_rates["recall"]
 
 
 @dataclass(frozen=True)
@@ -147,10 +155,10 @@ def _method_stats(prediction: Predicted, sums: Rates, boot_rates: Rates, group: 
         subject_recall = _subject_recall(prediction, sums, design, units)
         parts = calibrated.method_parts(subject_recall, cells, boot_cells, _calibrated_design(design),
                                         level=group.config.ci, shared=group.shared, point=point, boot=boot)
-    return _MethodStats(prediction.seeds, prediction.correct, sums, subject_recall, cells, point, seed_sd, boot_cells,
-                        boot,
+    return _MethodStats(prediction.seeds, prediction.correct, sums, subject_recall, point, seed_sd, boot,
                         jackknife_metrics(sums, totals, units, layout, budget_bytes=group.config.memory_budget_bytes),
-                        rates, boot_rates, errors, parts, _debiased(sums, cells, design, units) if debias else np.full(point.shape, np.nan))
+                        rates, boot_rates, errors, parts,
+                        _debiased(sums, cells, design, units) if debias else np.full(point.shape, np.nan))
 
 
 def _subject_recall(prediction: Predicted, sums: Rates, design: SubjectDesign, units: Units) -> np.ndarray:
@@ -288,17 +296,6 @@ def _channel_errors(ms: _MethodStats, group: _Group, level: float, channel: str,
         n_subjects=n_subjects, level=level, shared=group.shared, channel=channel, lowest=lowest)
     if recent and len(kept) > _REMEMBERED_ERRORS:
         kept.popitem(last=False)
-    return kept[key]
-    key = channel if level == group.config.ci else (id(ms), level, channel)
-    if key not in kept:
-        design, layout = group.design, group.design.layout
-        n_images, n_subjects = _rate_sizes(group, channel)
-        kept[key] = bounds.method_errors(
-            ms.boot_rates[channel], ms.rates[channel], layout=layout,
-            group_sizes=np.bincount(design.subject_stratum, minlength=len(layout.groups)), n_images=n_images,
-            n_subjects=n_subjects, level=level, shared=group.shared, channel=channel)
-        if kept is group.recent_errors and len(kept) > _REMEMBERED_ERRORS:
-            kept.popitem(last=False)
     return kept[key]
 
 
