@@ -48,8 +48,9 @@ from benchmark.core.design import CellLayout
 from benchmark.core.metrics import signed_pairs
 from benchmark.stats.cells import by_group, metric_entries
 
-__all__ = ["MethodErrors", "channels", "difference_bounds", "difference_floors", "estimate_bounds", "floor_draws", "method_errors",
-           "score_floor", "stratified_jackknife_variance", "t_over_z", "wilson_cells"]
+__all__ = ["MethodErrors", "channels", "difference_bounds", "difference_floors", "entry_channels", "estimate_bounds",
+           "floor_draws", "method_errors", "reads_lowest", "score_floor", "stratified_jackknife_variance", "t_over_z",
+           "wilson_cells"]
 
 
 def stratified_jackknife_variance(jack: np.ndarray, strata: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
